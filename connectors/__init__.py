@@ -1,0 +1,1 @@
+"""Provider-side connectors: files and simulated providers → Kafka, as single-object Avro."""

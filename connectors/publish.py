@@ -1,0 +1,51 @@
+"""``creditstream publish --topic T FILE``: schema-check every record, then send it to Kafka."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Optional
+
+from tqdm import tqdm
+
+from connectors.files import read_file
+from connectors.kafka_producer import DeliveryReport, produce, provider_producer
+from creditstream.settings import Settings
+from schemas.registry import default_registry
+from streams.validation import normalise_uscc
+
+
+@dataclass
+class PublishResult:
+    read: int = 0
+    rejected: list[str] = field(default_factory=list)
+    report: DeliveryReport = field(default_factory=DeliveryReport)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected and not self.report.failed
+
+
+def publish_file(settings: Settings, path: Path, topic: Optional[str], err: IO[str] = sys.stderr) -> PublishResult:
+    registry = default_registry()
+    producer = provider_producer(settings)
+    result = PublishResult()
+    with tqdm(desc=f"publish {path.name}", unit="rec", file=err, disable=None) as bar:
+        for item in read_file(path, registry, topic):
+            result.read += 1
+            bar.update()
+            if item.error:
+                message = f"{path}:{item.line}: rejected: {item.error}"
+                result.rejected.append(message)
+                bar.write(message, file=err)
+                continue
+            key = normalise_uscc(item.value["uscc"]).encode()
+            produce(producer, result.report, item.topic, key, registry.encode(item.record, item.value))
+            producer.poll(0)
+    remaining = producer.flush(60)
+    if remaining:
+        result.report.failed += remaining
+        result.report.errors.append(f"{remaining} messages still undelivered after 60 s")
+    for error in result.report.errors:
+        err.write(f"delivery failed: {error}\n")
+    return result

@@ -1,0 +1,138 @@
+"""The ``creditstream`` command."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from creditstream.settings import Settings
+
+
+def month_arg(text: str) -> int:
+    from streams.months import parse_month
+
+    try:
+        return parse_month(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="creditstream",
+        description="Streaming platform for SME credit-information sharing. Settings come from "
+        "CREDITSTREAM_* environment variables; flags override them.",
+    )
+    parser.add_argument("--bootstrap-servers", help="Kafka bootstrap servers (CREDITSTREAM_BOOTSTRAP_SERVERS)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    topics = sub.add_parser("topics", help="manage Kafka topics")
+    topics_sub = topics.add_subparsers(dest="topics_command", required=True, metavar="ACTION")
+    create = topics_sub.add_parser("create", help="create every contract and platform topic (idempotent)")
+    create.add_argument("--partitions", type=int, help="partitions per topic (CREDITSTREAM_PARTITIONS)")
+    create.add_argument("--replication-factor", type=int, help="(CREDITSTREAM_REPLICATION_FACTOR)")
+    create.set_defaults(run=cmd_topics_create)
+
+    publish = sub.add_parser("publish", help="publish a JSON Lines or CSV provider export to Kafka")
+    publish.add_argument("--topic", help="target topic; required for CSV, checked against each JSON line")
+    publish.add_argument("file", type=Path)
+    publish.set_defaults(run=cmd_publish)
+
+    simulate = sub.add_parser("simulate", help="realistic, deterministic provider traffic")
+    simulate.add_argument("--enterprises", type=int, default=100)
+    simulate.add_argument("--months", type=int, default=24)
+    simulate.add_argument("--end-month", type=month_arg, help="last billing month, YYYY-MM (default: last complete month)")
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--invalid-share", type=float, default=0.01, help="share of invalid records (0..1)")
+    target = simulate.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", type=Path, help="write JSON Lines (the replay format) to this file")
+    target.add_argument("--kafka", action="store_true", help="publish straight to Kafka")
+    simulate.set_defaults(run=cmd_simulate)
+
+    replay = sub.add_parser("replay", help="aggregates from a JSON Lines file, as the stream computes them")
+    replay.add_argument("--as-of", type=month_arg, required=True, help="as-of month YYYY-MM")
+    replay.add_argument("file")
+    replay.set_defaults(run=cmd_replay)
+
+    worker = sub.add_parser("worker", help="run the stream processor (Faust worker)")
+    worker.add_argument("--as-of", help="pin the as-of month YYYY-MM (CREDITSTREAM_AS_OF)")
+    worker.add_argument("--web-port", type=int, help="HTTP port for /metrics (CREDITSTREAM_WEB_PORT)")
+    worker.set_defaults(run=cmd_worker)
+    return parser
+
+
+def cmd_topics_create(args, settings: Settings) -> int:
+    from creditstream.topics import create_topics
+
+    settings = settings.replace(partitions=args.partitions, replication_factor=args.replication_factor)
+    for topic, outcome in create_topics(settings).items():
+        print(f"{topic}: {outcome}")
+    return 0
+
+
+def cmd_publish(args, settings: Settings) -> int:
+    from connectors.publish import publish_file
+
+    try:
+        result = publish_file(settings, args.file, args.topic)
+    except (OSError, ValueError) as exc:
+        print(f"creditstream publish: {exc}", file=sys.stderr)
+        return 2
+    print(f"read {result.read}, published {result.report.delivered}, rejected {len(result.rejected)}, "
+          f"delivery failures {result.report.failed}")
+    return 0 if result.ok else 1
+
+
+def cmd_simulate(args, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from connectors.simulate import Simulator, event_bytes, event_line
+    from streams.months import live_as_of_month
+
+    end = args.end_month if args.end_month is not None else live_as_of_month()
+    sim = Simulator(args.enterprises, args.months, end, seed=args.seed, invalid_share=args.invalid_share)
+    events = tqdm(sim.events(), desc="simulate", unit="ev", file=sys.stderr, disable=None)
+    if args.out:
+        with args.out.open("w", encoding="utf-8") as fh:
+            count = sum(1 for e in events if fh.write(event_line(e) + "\n"))
+        print(f"wrote {count} events to {args.out}")
+        return 0
+    from connectors.kafka_producer import DeliveryReport, produce, provider_producer
+    from schemas.registry import default_registry
+
+    registry, producer, report = default_registry(), provider_producer(settings), DeliveryReport()
+    count = 0
+    for event in events:
+        key, value = event_bytes(registry, event)
+        produce(producer, report, event.topic, key, value)
+        producer.poll(0)
+        count += 1
+    producer.flush(60)
+    print(f"sent {count} events, delivered {report.delivered}, failed {report.failed}")
+    return 0 if report.failed == 0 else 1
+
+
+def cmd_replay(args, settings: Settings) -> int:
+    from streams.replay import replay
+
+    try:
+        return replay(args.file, args.as_of)
+    except OSError as exc:
+        print(f"creditstream replay: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_worker(args, settings: Settings) -> int:
+    from streams.app import run_worker
+
+    return run_worker(settings.replace(as_of=args.as_of, web_port=args.web_port))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env(bootstrap_servers=args.bootstrap_servers)
+    return args.run(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""One typed settings object, read from CREDITSTREAM_* environment variables and CLI flags."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+from typing import Optional, get_type_hints
+
+ENV_PREFIX = "CREDITSTREAM_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str = "127.0.0.1:39092"  # Kafka; the local broker from broker/kafka.sh
+    partitions: int = 4  # partitions of every topic `topics create` makes
+    replication_factor: int = 1
+    app_id: str = "creditstream"  # Faust app id = consumer group and changelog prefix
+    store: str = "memory://"  # Faust table store; state is rebuilt from the changelog on start
+    as_of: Optional[str] = None  # YYYY-MM: pin the live as-of month (tests, backfills)
+    month_check_seconds: float = 30.0  # how often the worker checks for a month roll-over
+    batch_size: int = 1000  # events per aggregation batch (stream.take)
+    batch_seconds: float = 0.5  # longest wait to fill a batch
+    producer_linger_ms: int = 10
+    web_host: str = "127.0.0.1"  # worker's HTTP (/metrics); loopback unless configured
+    web_port: int = 6066
+    data_dir: str = ".local/worker"  # Faust data directory
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Optional[dict] = None, **overrides) -> "Settings":
+        environ = os.environ if environ is None else environ
+        hints = get_type_hints(cls)
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _convert(hints[f.name], raw, f.name)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _convert(hint, raw: str, name: str):
+    base = next((a for a in getattr(hint, "__args__", ()) if a is not type(None)), hint)
+    try:
+        return base(raw)
+    except ValueError:
+        raise SystemExit(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {base.__name__}") from None

@@ -1,0 +1,1 @@
+"""Monitoring: Prometheus metrics, scrape config and alert rules."""

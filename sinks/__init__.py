@@ -1,0 +1,1 @@
+"""Sinks: normalised events and aggregates into ClickHouse (issue 4)."""

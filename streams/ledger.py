@@ -1,0 +1,159 @@
+"""The compact per-enterprise ledger: every winning fact the aggregates are computed from.
+
+Plain data and pure functions, no I/O. ``apply`` implements the contract's state rules so that
+the result does not depend on arrival order, except where the contract itself says "arriving
+later" (an equal revision, or an exact tie, is ignored: the first one in log order wins).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from creditstream.contract import UTILITY_KINDS
+from streams.months import format_month, parse_month
+
+UTILITIES = ("water", "electricity", "gas")
+
+
+@dataclass
+class Statement:
+    revision: int
+    usage: Decimal
+    amount_due: Decimal
+    arrears_amount: Decimal
+
+
+@dataclass
+class Payment:
+    revision: int
+    amount_payable: Decimal
+    amount_paid: Decimal
+    due_date: dt.date
+    paid_date: dt.date | None
+
+    @property
+    def normal(self) -> bool:
+        return (
+            self.paid_date is not None
+            and self.paid_date <= self.due_date
+            and self.amount_paid >= self.amount_payable
+        )
+
+
+def event_digest(provider_id: str, event_id: str) -> int:
+    """64-bit digest of the idempotency key: event ids are unique per provider."""
+    raw = hashlib.blake2b(f"{provider_id}\x00{event_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(raw, "big")
+
+
+def _millis(stamp: dt.datetime) -> int:
+    return int(stamp.timestamp() * 1000)
+
+
+@dataclass
+class Ledger:
+    seen: set[int] = field(default_factory=set)
+    # utility kind -> (account_no, month index) -> winning statement
+    statements: dict[str, dict[tuple[str, int], Statement]] = field(
+        default_factory=lambda: {k: {} for k in UTILITIES}
+    )
+    # (tax_type, period_start, period_end) -> winning payment
+    payments: dict[tuple[str, dt.date, dt.date], Payment] = field(default_factory=dict)
+    arrears: dict[dt.date, tuple[int, bool, Decimal]] = field(default_factory=dict)  # as_of -> (occurred ms, in, amount)
+    status: dict[dt.date, tuple[int, bool]] = field(default_factory=dict)  # as_of -> (occurred ms, abnormal)
+    ratings: dict[int, tuple[int, str]] = field(default_factory=dict)  # year -> (occurred ms, grade)
+
+    @property
+    def has_facts(self) -> bool:
+        return bool(
+            any(self.statements.values()) or self.payments or self.arrears or self.status or self.ratings
+        )
+
+    def apply(self, record: str, value: dict) -> bool:
+        """Fold one valid, normalised event in; True when the ledger changed."""
+        if record == "ConsentGrant":
+            return False
+        digest = event_digest(value["provider_id"], value["event_id"])
+        if digest in self.seen:
+            return False
+        self.seen.add(digest)
+        if record in UTILITY_KINDS:
+            return self._apply_statement(UTILITY_KINDS[record], value)
+        if record == "TaxPayment":
+            return self._apply_payment(value)
+        occurred = _millis(value["occurred_at"])
+        if record == "TaxArrears":
+            return _keep_latest(self.arrears, value["as_of"], (occurred, value["in_arrears"], value["amount"]))
+        if record == "TaxpayerStatus":
+            return _keep_latest(self.status, value["as_of"], (occurred, value["abnormal"]))
+        if record == "TaxCreditRating":
+            return _keep_latest(self.ratings, value["rating_year"], (occurred, value["grade"]))
+        raise ValueError(f"ledger does not know record {record}")
+
+    def _apply_statement(self, kind: str, value: dict) -> bool:
+        key = (value["account_no"], parse_month(value["billing_month"]))
+        current = self.statements[kind].get(key)
+        if current is not None and current.revision >= value["revision"]:
+            return True  # the event id is new even though the fact is not
+        self.statements[kind][key] = Statement(
+            value["revision"], value["usage"], value["amount_due"], value["arrears_amount"]
+        )
+        return True
+
+    def _apply_payment(self, value: dict) -> bool:
+        key = (value["tax_type"], value["period_start"], value["period_end"])
+        current = self.payments.get(key)
+        if current is not None and current.revision >= value["revision"]:
+            return True
+        self.payments[key] = Payment(
+            value["revision"], value["amount_payable"], value["amount_paid"], value["due_date"], value["paid_date"]
+        )
+        return True
+
+    # -- serialisation for the changelog-backed table -------------------------------------------
+    def to_bytes(self) -> bytes:
+        doc = {
+            "seen": sorted(self.seen),
+            "u": {
+                kind: [[acc, format_month(m), s.revision, str(s.usage), str(s.amount_due), str(s.arrears_amount)]
+                       for (acc, m), s in rows.items()]
+                for kind, rows in self.statements.items() if rows
+            },
+            "t": [[t, a.isoformat(), b.isoformat(), p.revision, str(p.amount_payable), str(p.amount_paid),
+                   p.due_date.isoformat(), p.paid_date.isoformat() if p.paid_date else None]
+                  for (t, a, b), p in self.payments.items()],
+            "a": [[d.isoformat(), occ, flag, str(amount)] for d, (occ, flag, amount) in self.arrears.items()],
+            "s": [[d.isoformat(), occ, flag] for d, (occ, flag) in self.status.items()],
+            "r": [[year, occ, grade] for year, (occ, grade) in self.ratings.items()],
+        }
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Ledger":
+        doc = json.loads(data)
+        day = dt.date.fromisoformat
+        ledger = cls(seen=set(doc["seen"]))
+        for kind, rows in doc["u"].items():
+            ledger.statements[kind] = {
+                (acc, parse_month(m)): Statement(rev, Decimal(u), Decimal(a), Decimal(arr))
+                for acc, m, rev, u, a, arr in rows
+            }
+        ledger.payments = {
+            (t, day(a), day(b)): Payment(rev, Decimal(pay), Decimal(paid), day(due), day(pd) if pd else None)
+            for t, a, b, rev, pay, paid, due, pd in doc["t"]
+        }
+        ledger.arrears = {day(d): (occ, flag, Decimal(amount)) for d, occ, flag, amount in doc["a"]}
+        ledger.status = {day(d): (occ, flag) for d, occ, flag in doc["s"]}
+        ledger.ratings = {year: (occ, grade) for year, occ, grade in doc["r"]}
+        return ledger
+
+
+def _keep_latest(facts: dict, key, candidate: tuple) -> bool:
+    """Per key keep the fact with the latest occurred_at (candidate[0]); a tie keeps the first."""
+    current = facts.get(key)
+    if current is None or candidate[0] > current[0]:
+        facts[key] = candidate
+    return True
