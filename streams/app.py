@@ -1,0 +1,178 @@
+"""The Faust app: one validating agent per provider topic, one aggregating agent per enterprise key.
+
+    provider topics ──validate.<topic>──▶ credit.normalized.v1 ──aggregate──▶ credit.aggregates.v1
+                         │                                         │
+                         ▼                                         ▼
+                 credit.deadletter.v1                  ledger table (changelog-backed)
+
+Validation and aggregation are the plain functions in streams.pipeline / ledger / aggregates,
+the same ones ``creditstream replay`` calls.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+
+import faust
+
+from creditstream.contract import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, NORMALIZED_TOPIC, PROVIDER_TOPICS
+from creditstream.settings import Settings
+from monitoring import metrics
+from schemas.registry import default_registry
+from streams.aggregates import compute
+from streams.ledger import Ledger
+from streams.months import format_month, live_as_of_month, parse_month
+from streams.pipeline import accept, dead_letter, decode_avro, normalized_line, parse_line
+from streams.validation import Invalid
+
+log = logging.getLogger("creditstream.worker")
+
+
+def raw() -> dict:
+    """Bytes in, bytes out: decoding is ours, so no message can crash the agent in Faust's decoder.
+    A fresh Schema each time: Faust mutates the one a Table is given."""
+    return {"schema": faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")}
+
+
+def json_bytes(doc: dict) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class CreditStream:
+    """Builds the Faust app from settings; keeps the live as-of month."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.registry = default_registry()
+        self.app = faust.App(
+            settings.app_id,
+            broker=f"kafka://{settings.bootstrap_servers}",
+            store=settings.store,
+            topic_partitions=settings.partitions,
+            topic_replication_factor=settings.replication_factor,
+            producer_linger=settings.producer_linger_ms / 1000,
+            producer_acks=-1,
+            consumer_auto_offset_reset="earliest",
+            web_host=settings.web_host,
+            web_port=settings.web_port,
+            web_bind=settings.web_host,
+            datadir=settings.data_dir,
+            table_standby_replicas=0,
+        )
+        self.normalized = self.app.topic(NORMALIZED_TOPIC, **raw())
+        self.aggregates = self.app.topic(AGGREGATES_TOPIC, **raw())
+        self.dead_letters = self.app.topic(DEAD_LETTER_TOPIC, **raw())
+        # key: USCC bytes; value: Ledger.to_bytes(). use_partitioner: written inside stream.take().
+        self.ledgers = self.app.Table(
+            "ledger", default=None, partitions=settings.partitions, use_partitioner=True,
+            key_type=bytes, value_type=bytes,  # bytes types make Faust use the raw codec
+        )
+        self.last_published: dict[bytes, int] = {}  # key -> hash of the row last sent, to skip repeats
+        self.as_of = self.current_as_of()
+        metrics.AS_OF_MONTH.set(self.as_of)
+        for topic in PROVIDER_TOPICS:
+            self.app.agent(self.app.topic(topic, **raw()), name=f"validate.{topic}")(self.validate_agent)
+        self.app.agent(self.normalized, name="aggregate")(self.aggregate_agent)
+        self.app.timer(settings.month_check_seconds)(self.month_rollover)
+        self.app.page("/metrics")(metrics_page)
+
+    def current_as_of(self) -> int:
+        return parse_month(self.settings.as_of) if self.settings.as_of else live_as_of_month()
+
+    # -- validation --------------------------------------------------------------------------------
+    async def validate_agent(self, stream) -> None:
+        async for event in stream.events():
+            message = event.message
+            metrics.EVENTS_CONSUMED.labels(message.topic).inc()
+            try:
+                record, value = decode_avro(self.registry, message.topic, message.value)
+                value = accept(record, value)
+            except Invalid as exc:
+                await self.send_dead_letter(exc, message)
+                continue
+            except Exception as exc:  # a bug must not stop the worker: the record goes to dead letters
+                log.exception("unexpected error validating %s[%d]@%d", message.topic, message.partition, message.offset)
+                await self.send_dead_letter(Invalid("UNDECODABLE", f"internal error: {exc!r}"), message)
+                continue
+            metrics.EVENT_TIME_LAG.observe(
+                max(0.0, (dt.datetime.now(dt.timezone.utc) - value["occurred_at"]).total_seconds())
+            )
+            await self.normalized.send(key=value["uscc"].encode(), value=normalized_line(message.topic, value))
+            metrics.EVENTS_FORWARDED.labels(message.topic).inc()
+
+    async def send_dead_letter(self, exc: Invalid, message) -> None:
+        letter = dead_letter(
+            exc.reason, exc.message,
+            source_topic=message.topic, source_partition=message.partition, source_offset=message.offset,
+            source_timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
+            key_base64=_b64(message.key), value_base64=_b64(message.value),
+        )
+        position = f"{message.topic}:{message.partition}:{message.offset}".encode()
+        await self.dead_letters.send(key=position, value=json_bytes(letter))
+        metrics.DEAD_LETTERS.labels(exc.reason).inc()
+
+    # -- aggregation -------------------------------------------------------------------------------
+    async def aggregate_agent(self, stream) -> None:
+        settings = self.settings
+        async for batch in stream.take(settings.batch_size, within=settings.batch_seconds):
+            started = time.perf_counter()
+            changed: dict[bytes, Ledger] = {}
+            for line in batch:
+                topic, record, value = parse_line(self.registry, line)
+                if record == "ConsentGrant":
+                    continue
+                key = value["uscc"].encode()
+                ledger = changed.get(key) or self.load(key)
+                if ledger.apply(record, value):
+                    changed[key] = ledger
+            for key, ledger in changed.items():  # one changelog write per enterprise per batch
+                self.ledgers[key] = ledger.to_bytes()
+                await self.publish(key, ledger)
+            metrics.EVENTS_AGGREGATED.inc(len(batch))
+            metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    def load(self, key: bytes) -> Ledger:
+        stored = self.ledgers.get(key)
+        return Ledger.from_bytes(stored) if stored else Ledger()
+
+    async def publish(self, key: bytes, ledger: Ledger) -> None:
+        if ledger.has_facts:
+            row = json_bytes(compute(key.decode(), ledger, self.as_of))
+            if self.last_published.get(key) == hash(row):
+                return
+            self.last_published[key] = hash(row)
+            await self.aggregates.send(key=key, value=row)
+            metrics.AGGREGATES_PUBLISHED.inc()
+
+    async def month_rollover(self) -> None:
+        as_of = self.current_as_of()
+        if as_of == self.as_of:
+            return
+        log.info("as-of month moves %s → %s: republishing every enterprise", format_month(self.as_of), format_month(as_of))
+        self.as_of = as_of
+        metrics.AS_OF_MONTH.set(as_of)
+        for key, stored in list(self.ledgers.items()):
+            await self.publish(key, Ledger.from_bytes(stored))
+
+
+
+async def metrics_page(view, request):
+    body, content_type = metrics.exposition()
+    return view.bytes(body, headers={"Content-Type": content_type})
+
+
+def _b64(data: bytes | None) -> str | None:
+    import base64
+
+    return base64.b64encode(data).decode() if data is not None else None
+
+
+def run_worker(settings: Settings) -> int:
+    stream = CreditStream(settings)
+    worker = faust.Worker(stream.app, loglevel=settings.log_level)
+    # The start-up spinner sets the root logger to DEBUG (slow) and mangles log files.
+    worker.spinner = None
+    worker.execute_from_commandline()
+    return 0
