@@ -58,7 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--as-of", help="pin the as-of month YYYY-MM (CREDITSTREAM_AS_OF)")
     worker.add_argument("--web-port", type=int, help="HTTP port for /metrics (CREDITSTREAM_WEB_PORT)")
     worker.set_defaults(run=cmd_worker)
+    demo = sub.add_parser("demo", help="run the whole platform locally (broker, topics, worker, simulated providers)")
+    demo.add_argument("--enterprises", type=int, default=200)
+    demo.add_argument("--months", type=int, default=24)
+    demo.set_defaults(run=cmd_demo)
     return parser
+
+
+def cmd_demo(args, settings: Settings) -> int:
+    from creditstream.demo import run_demo
+
+    return run_demo(settings, args.enterprises, args.months)
 
 
 def cmd_topics_create(args, settings: Settings) -> int:

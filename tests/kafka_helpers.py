@@ -1,0 +1,142 @@
+"""Helpers for tests against the real broker (started by .ci/run with broker/kafka.sh)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from creditstream.settings import Settings
+from creditstream.topics import all_topics, create_topics
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOTSTRAP = os.environ.get("CREDITSTREAM_TEST_BOOTSTRAP", "127.0.0.1:39092")
+
+
+def broker_reachable(timeout: float = 5.0) -> bool:
+    try:
+        AdminClient({"bootstrap.servers": BOOTSTRAP}).list_topics(timeout=timeout)
+        return True
+    except Exception:
+        return False
+
+
+def reset_topics(settings: Settings) -> None:
+    """Delete every platform topic and create it anew, so each test starts from empty topics."""
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    existing = set(admin.list_topics(timeout=10).topics)
+    doomed = [t for t in all_topics() if t in existing]
+    for future in admin.delete_topics(doomed, operation_timeout=30).values() if doomed else []:
+        future.result()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            create_topics(settings)
+            break
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)  # deletion still in progress
+    # wait until the new topics have leaders
+    while set(all_topics()) - set(admin.list_topics(timeout=10).topics):
+        time.sleep(0.2)
+
+
+def read_topic(topic: str, idle_seconds: float = 2.0, timeout: float = 60.0) -> list:
+    """Every message currently in ``topic`` (all partitions, from the beginning)."""
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"test-reader-{time.time_ns()}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+    partitions = [TopicPartition(topic, p) for p in metadata.partitions]
+    ends = {}
+    for tp in partitions:
+        low, high = consumer.get_watermark_offsets(tp, timeout=10)
+        ends[tp.partition] = high
+    consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+    messages, done = [], {p for p, high in ends.items() if high == 0}
+    deadline = time.monotonic() + timeout
+    while len(done) < len(ends) and time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is None or msg.error():
+            continue
+        messages.append(msg)
+        if msg.offset() + 1 >= ends[msg.partition()]:
+            done.add(msg.partition())
+    consumer.close()
+    return messages
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class WorkerProcess:
+    """``creditstream worker`` as a real OS process, so it can be SIGKILLed."""
+
+    def __init__(self, tmp: Path, app_id: str, **env: str):
+        self.port = free_port()
+        self.log_path = tmp / f"worker-{app_id}-{time.time_ns()}.log"
+        self.env = {**os.environ, "CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP, "CREDITSTREAM_APP_ID": app_id,
+                    "CREDITSTREAM_WEB_PORT": str(self.port), "CREDITSTREAM_DATA_DIR": str(tmp / f"data-{app_id}"),
+                    **env}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "WorkerProcess":
+        self.log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "worker"], cwd=ROOT, env=self.env,
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def metrics(self) -> dict[str, float]:
+        try:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2).read().decode()
+        except OSError:
+            return {}
+        out = {}
+        for line in body.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+    def kill(self, sig=signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(60)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def latest_by_key(messages) -> dict[str, dict]:
+    return {m.key().decode(): json.loads(m.value()) for m in messages}

@@ -1,0 +1,104 @@
+"""The .avsc files implement the contract field for field, and stay backward compatible."""
+import json
+import shutil
+
+import pytest
+
+from creditstream.contract import PROVIDER_TOPICS
+from schemas import AVRO_DIR
+from schemas.compat import incompatibilities, samples
+from schemas.registry import SchemaRegistry
+
+COMMON = {"event_id": "string", "provider_id": "string", "uscc": "string", "enterprise_name": "string",
+          "occurred_at": "instant"}
+STATEMENT = {"account_no": "string", "account_name": "string", "billing_month": "string", "usage": "usage",
+             "amount_due": "money", "amount_paid": "money", "due_date": "date", "paid_date": "null|date",
+             "arrears_amount": "money", "revision": "int"}
+ELECTRICITY = {"usage_type": "null|string", "account_opened_on": "null|date", "region_province": "null|string",
+               "region_city": "null|string", "value_grade": "null|string", "risk_grade": "null|string"}
+# Transcribed from shared/contract/credit-events.md, "Topics and records".
+CONTRACT = {
+    "WaterStatement": STATEMENT,
+    "ElectricityStatement": {**STATEMENT, **ELECTRICITY},
+    "GasStatement": STATEMENT,
+    "TaxPayment": {"tax_type": "enum(VAT,CIT,OTHER)", "period_start": "date", "period_end": "date",
+                   "amount_payable": "money", "amount_paid": "money", "due_date": "date", "paid_date": "null|date",
+                   "revision": "int"},
+    "TaxCreditRating": {"rating_year": "int", "grade": "enum(A,B,M,C,D)"},
+    "TaxArrears": {"as_of": "date", "in_arrears": "boolean", "amount": "money", "tax_types": "array(string)"},
+    "TaxpayerStatus": {"as_of": "date", "abnormal": "boolean"},
+    "ConsentGrant": {"lender_id": "string", "scopes": "array(enum(UTILITY,TAX))", "granted_at": "instant",
+                     "expires_at": "instant", "revoked": "boolean"},
+}
+
+
+def describe(t) -> str:
+    if isinstance(t, list):
+        return "|".join(describe(x) for x in t)
+    if isinstance(t, str):
+        return t
+    logical = t.get("logicalType")
+    if logical == "decimal":
+        assert (t["type"], t["precision"]) == ("bytes", 18)
+        return {2: "money", 3: "usage"}[t["scale"]]
+    if logical == "date":
+        assert t["type"] == "int"
+        return "date"
+    if logical == "timestamp-millis":
+        assert t["type"] == "long"
+        return "instant"
+    if t["type"] == "enum":
+        return f"enum({','.join(t['symbols'])})"
+    if t["type"] == "array":
+        return f"array({describe(t['items'])})"
+    return describe(t["type"])
+
+
+@pytest.mark.parametrize("record", sorted(CONTRACT))
+def test_current_schema_matches_contract(record):
+    schema = SchemaRegistry().current(record).raw
+    assert schema["namespace"] == "creditstream.v1"
+    fields = {f["name"]: describe(f["type"]) for f in schema["fields"]}
+    assert fields == {**COMMON, **CONTRACT[record]}
+
+
+def test_every_topic_has_a_schema():
+    assert set(PROVIDER_TOPICS.values()) == set(SchemaRegistry().versions) == set(CONTRACT)
+
+
+def test_current_schemas_read_every_earlier_version():
+    registry = SchemaRegistry()
+    assert sum(len(v) for v in registry.versions.values()) >= len(CONTRACT)
+    assert incompatibilities(registry) == []
+
+
+def test_sample_values_cover_nulls_and_every_enum_symbol():
+    raw = SchemaRegistry().current("TaxPayment").raw
+    values = list(samples(raw))
+    assert {v["tax_type"] for v in values} == {"VAT", "CIT", "OTHER"}
+    assert {v["paid_date"] is None for v in values} == {True, False}
+
+
+def test_an_incompatible_edit_is_caught(tmp_path):
+    """Adding a field without a default breaks old data: the check must say so."""
+    tree = tmp_path / "avro"
+    shutil.copytree(AVRO_DIR, tree)
+    v1 = json.loads((tree / "WaterStatement" / "v1.avsc").read_text())
+    v1["fields"].append({"name": "meter_id", "type": "string"})
+    (tree / "WaterStatement" / "v2.avsc").write_text(json.dumps(v1))
+    problems = incompatibilities(SchemaRegistry(tree))
+    assert len(problems) == 1 and problems[0].startswith("WaterStatement v1 → v2")
+
+
+def test_a_compatible_edit_passes(tmp_path):
+    tree = tmp_path / "avro"
+    shutil.copytree(AVRO_DIR, tree)
+    v1 = json.loads((tree / "WaterStatement" / "v1.avsc").read_text())
+    v1["fields"].append({"name": "meter_id", "type": ["null", "string"], "default": None})
+    (tree / "WaterStatement" / "v2.avsc").write_text(json.dumps(v1))
+    registry = SchemaRegistry(tree)
+    assert incompatibilities(registry) == []
+    old = registry.encode("WaterStatement", next(samples(registry.versions["WaterStatement"][0].raw)),
+                          registry.versions["WaterStatement"][0])
+    record, value = registry.decode(old)
+    assert record == "WaterStatement" and value["meter_id"] is None
