@@ -1,0 +1,174 @@
+"""The Faust worker against the real broker: aggregates equal replay, crash safety, dead letters."""
+import base64
+import datetime as dt
+import io
+import json
+import time
+from decimal import Decimal
+
+import pytest
+from confluent_kafka import Producer
+
+from connectors.simulate import Simulator, event_bytes, event_line
+from creditstream.contract import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC
+from schemas.registry import default_registry
+from streams.months import parse_month
+from streams.replay import aggregate_rows, fold_lines
+from tests import builders
+from tests.kafka_helpers import BOOTSTRAP, WorkerProcess, latest_by_key, read_topic, wait_for
+
+AS_OF = "2025-06"
+REGISTRY = default_registry()
+
+
+def produce_all(items) -> list[tuple[str, int, int, bytes]]:
+    """Send (topic, key, value) synchronously in order; return (topic, partition, offset, value)."""
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "enable.idempotence": True, "acks": "all",
+                         "partitioner": "murmur2_random", "linger.ms": 5})
+    positions = []
+
+    def delivered(err, msg):
+        assert err is None, err
+        positions.append((msg.topic(), msg.partition(), msg.offset(), msg.value()))
+
+    for topic, key, value in items:
+        producer.produce(topic, key=key, value=value, on_delivery=delivered)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    return positions
+
+
+def simulated(enterprises, months, seed, invalid_share=0.02):
+    events = list(Simulator(enterprises, months, parse_month(AS_OF), seed=seed, invalid_share=invalid_share).events())
+    expected_rows = list(aggregate_rows(fold_lines([event_line(e) for e in events], REGISTRY, io.StringIO()),
+                                        parse_month(AS_OF)))
+    return events, {row["uscc"]: row for row in expected_rows}
+
+
+def publish(events):
+    return produce_all([(e.topic, *event_bytes(REGISTRY, e)) for e in events])
+
+
+def aggregates_equal(expected):
+    def check():
+        return latest_by_key(read_topic(AGGREGATES_TOPIC, timeout=20)) == expected
+    return check
+
+
+def assert_aggregates(expected, worker, timeout=180):
+    try:
+        wait_for(aggregates_equal(expected), timeout, "aggregates topic to equal replay", interval=2)
+    except AssertionError:
+        actual = latest_by_key(read_topic(AGGREGATES_TOPIC))
+        missing = sorted(set(expected) - set(actual))
+        wrong = [k for k in expected if k in actual and actual[k] != expected[k]]
+        raise AssertionError(f"{len(missing)} missing, {len(wrong)} differ, {len(set(actual) - set(expected))} extra; "
+                             f"first differing: {wrong[:1] and (expected[wrong[0]], actual[wrong[0]])}\n"
+                             f"worker log:\n{worker.tail()}") from None
+
+
+@pytest.fixture
+def workers(tmp_path):
+    """Start workers; the same name within a test means the same app (group, changelog), and every
+    test run gets fresh ones, since topics are recreated but changelogs and group offsets are not."""
+    started = []
+    run = time.time_ns()
+
+    def start(name, **env):
+        worker = WorkerProcess(tmp_path, f"{name}-{run}", CREDITSTREAM_AS_OF=AS_OF, **env).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def test_aggregates_topic_carries_exactly_what_replay_computes(kafka_settings, workers):
+    events, expected = simulated(enterprises=40, months=14, seed=21)
+    publish(events)
+    worker = workers("agg-equals-replay")
+    assert_aggregates(expected, worker)
+    metrics = worker.metrics()
+    consumed = sum(v for k, v in metrics.items() if k.startswith("creditstream_events_consumed_total"))
+    assert consumed == len(events)
+
+
+def test_sigkill_midway_then_restart_gives_the_uninterrupted_result(kafka_settings, workers):
+    events, expected = simulated(enterprises=150, months=12, seed=5)
+    publish(events)
+    first = workers("crash", CREDITSTREAM_BATCH_SIZE="100", CREDITSTREAM_BATCH_SECONDS="0.2")
+    aggregated = wait_for(lambda: first.metrics().get("creditstream_events_aggregated_total", 0) >= 1500,
+                          120, "the worker to be midway", interval=0.05)
+    first.kill()  # SIGKILL: no clean shutdown, no final commit
+    done_before_kill = first.metrics() or {}
+    assert aggregated and not done_before_kill  # it is really gone
+    partial = latest_by_key(read_topic(AGGREGATES_TOPIC))
+    assert 0 < len(partial) and partial != expected, "the kill did not land midway"
+    second = workers("crash", CREDITSTREAM_BATCH_SIZE="100", CREDITSTREAM_BATCH_SECONDS="0.2")
+    assert_aggregates(expected, second)
+
+
+def test_every_dead_letter_reason_lands_with_its_source_position(kafka_settings, workers):
+    good_statement = builders.statement("water", "W1", "2025-05", "10.000", "41.00")[1]
+    good_payment = builders.payment("VAT", "2025-05-01", "2025-05-31", "100.00", "100.00", "2025-06-15",
+                                    "2025-06-10")[1]
+    now = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)
+    consent = {**builders.common(), "lender_id": "lender-a", "scopes": ["TAX"], "granted_at": now,
+               "expires_at": now - dt.timedelta(days=1), "revoked": False}
+    water, gas, tax = "credit.utility.water.v1", "credit.utility.gas.v1", "credit.tax.payment.v1"
+    key = builders.USCC.encode()
+    enc = REGISTRY.encode
+    bad = [
+        (water, b"\x00garbage", "UNDECODABLE", "missing C3 01"),
+        (water, b"\xc3\x01" + b"\x01" * 8 + b"\x02", "UNDECODABLE", "unknown writer schema fingerprint"),
+        (water, enc("GasStatement", good_statement), "UNDECODABLE", "carries WaterStatement records, got a GasStatement"),
+        (water, None, "UNDECODABLE", "missing C3 01"),
+        (gas, enc("GasStatement", {**good_statement, "event_id": "b1", "uscc": builders.USCC[:17] + "4"}),
+         "INVALID_USCC", "expected 3"),
+        (gas, enc("GasStatement", {**good_statement, "event_id": "b2", "amount_due": Decimal("-1.00")}),
+         "NEGATIVE_AMOUNT", "GasStatement.amount_due is -1.00"),
+        (gas, enc("GasStatement", {**good_statement, "event_id": "b3", "usage": Decimal("-0.001")}),
+         "NEGATIVE_USAGE", "GasStatement.usage is -0.001"),
+        (gas, enc("GasStatement", {**good_statement, "event_id": "b4", "billing_month": "2025-00"}),
+         "BAD_PERIOD", "'2025-00' is not a real month"),
+        (tax, enc("TaxPayment", {**good_payment, "event_id": "b5", "period_end": dt.date(2025, 4, 30)}),
+         "BAD_PERIOD", "period_end 2025-04-30 is before period_start 2025-05-01"),
+        ("credit.consent.v1", enc("ConsentGrant", consent), "BAD_PERIOD", "expires_at"),
+    ]
+    good = [(water, enc("WaterStatement", good_statement)), (tax, enc("TaxPayment", good_payment))]
+    items = []
+    for i, (topic, value, _, _) in enumerate(bad):  # interleave good and bad records
+        items.append((topic, key, value))
+        if i < len(good):
+            items.append((good[i][0], key, good[i][1]))
+    positions = produce_all(items)
+    position_of = {(topic, value): (topic, partition, offset) for topic, partition, offset, value in positions}
+
+    worker = workers("dead-letters")
+    letters = wait_for(lambda: (lambda ls: ls if len(ls) >= len(bad) else None)(read_topic(DEAD_LETTER_TOPIC)),
+                       120, "every dead letter", interval=1)
+    assert len(letters) == len(bad)
+    by_position = {}
+    for message in letters:
+        letter = json.loads(message.value())
+        by_position[(letter["source_topic"], letter["source_partition"], letter["source_offset"])] = letter
+    for topic, sent, reason, text in bad:
+        letter = by_position[position_of[(topic, sent)]]
+        assert letter["reason"] == reason and text in letter["message"], letter
+        assert letter["value_base64"] == (base64.b64encode(sent).decode() if sent is not None else None)
+    metrics = worker.metrics()
+    for reason in {b[2] for b in bad}:
+        assert metrics[f'creditstream_dead_letters_total{{reason="{reason}"}}'] == sum(b[2] == reason for b in bad)
+
+    good_lines = [json.dumps({"topic": t, "value": v}) for t, v in
+                  [(water, _json(good_statement)), (tax, _json(good_payment))]]
+    expected = {r["uscc"]: r for r in aggregate_rows(fold_lines(good_lines, REGISTRY, io.StringIO()),
+                                                     parse_month(AS_OF))}
+    assert_aggregates(expected, worker)
+    assert expected[builders.USCC]["vat_paid_3m"] == "100.00"
+
+
+def _json(value):
+    from creditstream.records import to_json
+    return to_json(value)
