@@ -43,8 +43,9 @@ def json_bytes(doc: dict) -> bytes:
 class CreditStream:
     """Builds the Faust app from settings; keeps the live as-of month."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, clock=None):
         self.settings = settings
+        self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.registry = default_registry()
         self.app = faust.App(
             settings.app_id,
@@ -79,7 +80,7 @@ class CreditStream:
         self.app.page("/metrics")(metrics_page)
 
     def current_as_of(self) -> int:
-        return parse_month(self.settings.as_of) if self.settings.as_of else live_as_of_month()
+        return parse_month(self.settings.as_of) if self.settings.as_of else live_as_of_month(self.clock())
 
     # -- validation --------------------------------------------------------------------------------
     async def validate_agent(self, stream) -> None:

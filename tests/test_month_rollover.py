@@ -1,0 +1,54 @@
+"""Month roll-over: the live as-of month follows Asia/Shanghai, and when it moves every
+enterprise's aggregates are recomputed and republished. The worker's timer callback is driven
+here in-process with its table and output topic replaced by in-memory stand-ins (Kafka itself is
+covered by test_stream_kafka.py)."""
+import asyncio
+import datetime as dt
+import json
+
+from creditstream.settings import Settings
+from streams.app import CreditStream
+from streams.ledger import Ledger
+from streams.months import live_as_of_month, parse_month
+from tests.builders import statement
+
+UTC = dt.timezone.utc
+
+
+def test_live_as_of_month_is_the_last_complete_month_in_shanghai():
+    # 2024-12-31T15:59:59Z is 23:59:59 on Dec 31 in Shanghai; one second later it is January 1st.
+    assert live_as_of_month(dt.datetime(2024, 12, 31, 15, 59, 59, tzinfo=UTC)) == parse_month("2024-11")
+    assert live_as_of_month(dt.datetime(2024, 12, 31, 16, 0, 0, tzinfo=UTC)) == parse_month("2024-12")
+
+
+class CapturingTopic:
+    def __init__(self):
+        self.sent = []
+
+    async def send(self, key, value):
+        self.sent.append((key, json.loads(value)))
+
+
+def test_rollover_republishes_every_enterprise_with_the_new_month():
+    now = [dt.datetime(2025, 1, 15, tzinfo=UTC)]
+    stream = CreditStream(Settings(), clock=lambda: now[0])
+    ledgers = {}
+    for uscc, usage in (("91350100M000100Y43", "10"), ("91110000MA01ABCD8Q", "30")):
+        ledger = Ledger()
+        ledger.apply(*statement("water", "W", "2024-12", usage, "1.00"))
+        ledger.apply(*statement("water", "W", "2025-01", "20", "2.00"))
+        ledgers[uscc.encode()] = ledger.to_bytes()
+    stream.ledgers, stream.aggregates = ledgers, CapturingTopic()
+    assert stream.as_of == parse_month("2024-12")
+
+    asyncio.run(stream.month_rollover())  # same month: nothing to do
+    assert stream.aggregates.sent == []
+
+    now[0] = dt.datetime(2025, 1, 31, 16, 0, tzinfo=UTC)  # Feb 1st, 00:00 in Shanghai
+    asyncio.run(stream.month_rollover())
+    sent = dict(stream.aggregates.sent)
+    assert set(sent) == set(ledgers)
+    assert {row["as_of_month"] for row in sent.values()} == {"2025-01"}
+    # January now counts: (10 + 20) / 2 and (30 + 20) / 2
+    assert sent[b"91350100M000100Y43"]["water_avg_usage_3m"] == "15.000"
+    assert sent[b"91110000MA01ABCD8Q"]["water_avg_usage_3m"] == "25.000"
