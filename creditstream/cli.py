@@ -58,11 +58,58 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--as-of", help="pin the as-of month YYYY-MM (CREDITSTREAM_AS_OF)")
     worker.add_argument("--web-port", type=int, help="HTTP port for /metrics (CREDITSTREAM_WEB_PORT)")
     worker.set_defaults(run=cmd_worker)
+    api = sub.add_parser("api", help="run the lender API alone (with a ClickHouse server URL)")
+    api.add_argument("--port", type=int, help="(CREDITSTREAM_API_PORT)")
+    api.set_defaults(run=cmd_api)
+
+    for kind in ("lenders", "enterprises"):
+        keys = sub.add_parser(kind, help=f"API keys of {kind}")
+        keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+        add = keys_sub.add_parser("add", help="issue a new API key and print it once")
+        add.add_argument("principal", metavar="NAME" if kind == "lenders" else "USCC")
+        add.set_defaults(run=cmd_key_add, principal_kind=kind[:-1] if kind == "lenders" else "enterprise")
+        revoke = keys_sub.add_parser("revoke", help="revoke a key by its key id")
+        revoke.add_argument("key_id")
+        revoke.set_defaults(run=cmd_key_revoke, principal_kind=kind[:-1] if kind == "lenders" else "enterprise")
+
     demo = sub.add_parser("demo", help="run the whole platform locally (broker, topics, worker, simulated providers)")
     demo.add_argument("--enterprises", type=int, default=200)
     demo.add_argument("--months", type=int, default=24)
     demo.set_defaults(run=cmd_demo)
     return parser
+
+
+def cmd_api(args, settings: Settings) -> int:
+    from api.server import serve
+
+    if settings.clickhouse_url.startswith("chdb:"):
+        print("creditstream api: embedded ClickHouse belongs to the worker process, which serves the API "
+              "itself; set CREDITSTREAM_CLICKHOUSE_URL to a server to run the API alone", file=sys.stderr)
+        return 2
+    return serve(settings.replace(api_port=args.port))
+
+
+def cmd_key_add(args, settings: Settings) -> int:
+    from creditstream import apikeys
+    from streams.validation import normalise_uscc, uscc_problem
+
+    principal = args.principal
+    if args.principal_kind == "enterprise":
+        principal = normalise_uscc(principal)
+        if uscc_problem(principal):
+            print(f"creditstream: {uscc_problem(principal)}", file=sys.stderr)
+            return 2
+    key_id, key = apikeys.issue(settings, args.principal_kind, principal)
+    print(f"key id: {key_id}\nAPI key (shown once, store it now): {key}")
+    return 0
+
+
+def cmd_key_revoke(args, settings: Settings) -> int:
+    from creditstream import apikeys
+
+    apikeys.revoke(settings, args.key_id, args.principal_kind, "")
+    print(f"revoked key {args.key_id}")
+    return 0
 
 
 def cmd_demo(args, settings: Settings) -> int:

@@ -21,8 +21,9 @@ UTILITY_KINDS: dict[str, str] = {
 NORMALIZED_TOPIC = "credit.normalized.v1"  # valid events, replay line format, keyed by USCC
 AGGREGATES_TOPIC = "credit.aggregates.v1"  # one JSON aggregate row per enterprise, keyed by USCC
 DEAD_LETTER_TOPIC = "credit.deadletter.v1"  # rejected records with reason and source position
+API_KEYS_TOPIC = "credit.apikeys.v1"  # API key issue/revoke events (hashes only), keyed by key id
 
-PLATFORM_TOPICS = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC)
+PLATFORM_TOPICS = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC)
 
 
 def record_for_topic(topic: str) -> str:

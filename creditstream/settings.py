@@ -25,6 +25,14 @@ class Settings:
     web_port: int = 6066
     data_dir: str = ".local/worker"  # Faust data directory
     log_level: str = "info"
+    clickhouse_url: str = "chdb:.local/clickhouse"  # chdb:<dir> / chdb:///<abs dir> (embedded) or http(s)://user:pw@host:port/db
+    sink_enabled: bool = True  # run the ClickHouse sink inside the worker
+    sink_batch_rows: int = 5000  # a sink batch is inserted at this many messages…
+    sink_batch_seconds: float = 0.5  # …or this long after its first message
+    api_enabled: bool = True  # serve the lender API inside the worker (required with embedded ClickHouse)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    api_threads: int = 4  # query threads, one ClickHouse client each
 
     @classmethod
     def from_env(cls, environ: Optional[dict] = None, **overrides) -> "Settings":
@@ -44,6 +52,12 @@ class Settings:
 
 def _convert(hint, raw: str, name: str):
     base = next((a for a in getattr(hint, "__args__", ()) if a is not type(None)), hint)
+    if base is bool:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise SystemExit(f"{ENV_PREFIX}{name.upper()}={raw!r} is not true or false")
     try:
         return base(raw)
     except ValueError:

@@ -4,11 +4,11 @@ from __future__ import annotations
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from creditstream.contract import AGGREGATES_TOPIC, PLATFORM_TOPICS, PROVIDER_TOPICS
+from creditstream.contract import AGGREGATES_TOPIC, API_KEYS_TOPIC, PLATFORM_TOPICS, PROVIDER_TOPICS
 from creditstream.settings import Settings
 
 # The aggregates topic holds the latest row per enterprise: compaction keeps exactly that.
-TOPIC_CONFIG = {AGGREGATES_TOPIC: {"cleanup.policy": "compact"}}
+TOPIC_CONFIG = {AGGREGATES_TOPIC: {"cleanup.policy": "compact"}, API_KEYS_TOPIC: {"cleanup.policy": "compact"}}
 
 
 def all_topics() -> list[str]:

@@ -31,3 +31,33 @@ AS_OF_MONTH = Gauge(
 
 def exposition() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
+
+# -- ClickHouse sink ---------------------------------------------------------------------------
+SINK_ROWS = Counter("creditstream_sink_rows_total", "Rows inserted into ClickHouse.", ["table"])
+SINK_BATCH_ROWS = Histogram(
+    "creditstream_sink_batch_rows", "Rows per sink batch.", buckets=(1, 10, 100, 500, 1000, 5000, 20000)
+)
+SINK_INSERT_SECONDS = Histogram(
+    "creditstream_sink_insert_seconds", "Time to insert one sink batch (all tables).",
+    buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+SINK_FAILURES = Counter("creditstream_sink_failures_total", "Failed sink batch inserts (each retried).")
+SINK_UNPARSEABLE = Counter(
+    "creditstream_sink_unparseable_total", "Messages the sink could not turn into rows (logged, skipped).", ["topic"]
+)
+SINK_UP = Gauge("creditstream_sink_target_up", "1 when the last ClickHouse insert succeeded, 0 while retrying.")
+FRESHNESS = Histogram(
+    "creditstream_freshness_seconds", "Produce → lender-visible: aggregate row timestamp to its ClickHouse insert.",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+CONSUMER_LAG = Gauge("creditstream_sink_consumer_lag", "Messages behind the end of each partition.", ["topic", "partition"])
+
+# -- lender API --------------------------------------------------------------------------------
+API_REQUESTS = Counter("creditstream_api_requests_total", "Lender API requests.", ["route", "status"])
+API_SECONDS = Histogram(
+    "creditstream_api_request_seconds", "Lender API request latency, audit write included.", ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
+CONSENT_REFUSALS = Counter(
+    "creditstream_consent_refusals_total", "Look-ups refused for lack of consent.", ["scope"]
+)

@@ -171,6 +171,19 @@ def _b64(data: bytes | None) -> str | None:
 
 
 def run_worker(settings: Settings) -> int:
+    """The worker process: Faust agents, plus the ClickHouse sink and the lender API on their own
+    threads (embedded ClickHouse allows one process per data directory)."""
+    if settings.sink_enabled:
+        from sinks.sink import ClickHouseSink
+
+        sink = ClickHouseSink(settings)
+        sink.start()
+        if not sink.ready.wait(120):
+            raise SystemExit("the ClickHouse sink did not start within 120 s")
+    if settings.api_enabled:
+        from api.server import serve_in_thread
+
+        serve_in_thread(settings)
     stream = CreditStream(settings)
     worker = faust.Worker(stream.app, loglevel=settings.log_level)
     # The start-up spinner sets the root logger to DEBUG (slow) and mangles log files.

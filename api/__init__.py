@@ -1,0 +1,1 @@
+"""The lender look-up API: authenticated, consent-checked, audited."""

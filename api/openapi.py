@@ -1,0 +1,68 @@
+"""OpenAPI 3.1 description of the lender API, served at /openapi.json."""
+from streams.aggregates import aggregate_fields
+
+_ERROR = {"type": "object", "required": ["error", "reason"],
+          "properties": {"error": {"type": "string"}, "reason": {"type": "string"}}}
+
+
+def _field_schema(name: str) -> dict:
+    if "_months_" in name or name == "tax_normal_streak_months":
+        return {"type": "integer"}
+    if name.endswith(("_in_arrears", "taxpayer_abnormal")):
+        return {"type": "boolean"}
+    if name == "tax_rating_year":
+        return {"type": ["integer", "null"]}
+    if name == "tax_rating_grade":
+        return {"type": ["string", "null"], "enum": ["A", "B", "M", "C", "D", None]}
+    if name == "tax_last_normal_payment_date":
+        return {"type": ["string", "null"], "format": "date"}
+    if "_avg_" in name:
+        return {"type": ["string", "null"], "description": "decimal string, half-up rounded"}
+    return {"type": "string", "description": "decimal string, yuan"}
+
+
+def _responses(ok: dict) -> dict:
+    return {
+        "200": {"description": "OK", "content": {"application/json": {"schema": ok}}},
+        **{code: {"description": text, "content": {"application/json": {"schema": _ERROR}}}
+           for code, text in (("400", "invalid USCC or parameter"), ("401", "missing, unknown or revoked API key"),
+                              ("403", "no consent covering this lender, scope and time"),
+                              ("404", "no data for this enterprise"))},
+    }
+
+
+USCC_PARAM = {"name": "uscc", "in": "path", "required": True, "schema": {"type": "string"},
+              "description": "18-character unified social credit code (case and surrounding space are ignored)"}
+
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {"title": "creditstream lender API", "version": "1",
+             "description": "Enterprise credit aggregates and payment history, shown only under the "
+                            "enterprise's consent; every look-up is audited."},
+    "components": {"securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}}},
+    "security": [{"apiKey": []}],
+    "paths": {
+        "/v1/enterprises/{uscc}/aggregates": {"get": {
+            "summary": "Rolling 3/6/12-month aggregates of one enterprise",
+            "description": "Fields of a scope (UTILITY: water_/electricity_/gas_ fields; TAX: the rest) appear "
+                           "only when the caller's consent covers it; 403 when it covers neither.",
+            "parameters": [USCC_PARAM],
+            "responses": _responses({"type": "object", "properties": {
+                "uscc": {"type": "string"}, "as_of_month": {"type": "string"},
+                "updated_at": {"type": "string", "format": "date-time"},
+                "consented_scopes": {"type": "array", "items": {"enum": ["UTILITY", "TAX"]}},
+                **{name: _field_schema(name) for name in aggregate_fields()}}}),
+        }},
+        "/v1/enterprises/{uscc}/history/{kind}": {"get": {
+            "summary": "Payment history for one utility or tax type",
+            "parameters": [USCC_PARAM,
+                           {"name": "kind", "in": "path", "required": True,
+                            "schema": {"enum": ["water", "electricity", "gas", "vat", "cit", "other"]}},
+                           {"name": "from", "in": "query", "schema": {"type": "string", "pattern": r"^\d{4}-\d{2}$"}},
+                           {"name": "to", "in": "query", "schema": {"type": "string", "pattern": r"^\d{4}-\d{2}$"}}],
+            "responses": _responses({"type": "object", "properties": {
+                "uscc": {"type": "string"}, "kind": {"type": "string"},
+                "items": {"type": "array", "items": {"type": "object"}}}}),
+        }},
+    },
+}

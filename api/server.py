@@ -1,0 +1,205 @@
+"""HTTP/JSON lender API (aiohttp). Queries run on a thread pool, one ClickHouse client per thread,
+never on the event loop. Every look-up, allowed or refused, is audited before the answer leaves."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from api.access import SCOPES, Decision, Principal, decide, scope_of_field
+from api.openapi import OPENAPI
+from api.store import TAX_TYPES, UTILITIES, Store
+from creditstream import apikeys
+from creditstream.settings import Settings
+from monitoring import metrics
+from sinks.clickhouse import ThreadClients
+from streams.months import parse_month
+from streams.validation import normalise_uscc, uscc_problem
+
+log = logging.getLogger("creditstream.api")
+UTC = dt.timezone.utc
+
+
+class LookupError_(Exception):
+    def __init__(self, status: int, error: str, reason: str, decision: str = "deny", scope: str = "",
+                 consent_event_id=None):
+        self.status, self.error, self.reason = status, error, reason
+        self.decision, self.scope, self.consent_event_id = decision, scope, consent_event_id
+
+
+class LenderApi:
+    def __init__(self, settings: Settings, store: Store, executor: ThreadPoolExecutor, clock=None):
+        self.settings, self.store, self.executor = settings, store, executor
+        self.clock = clock or (lambda: dt.datetime.now(UTC))
+
+    async def run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    # -- authentication ----------------------------------------------------------------------
+    async def principal(self, request: web.Request) -> Principal:
+        header = request.headers.get("Authorization", "")
+        key = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("X-API-Key", "")
+        if not key:
+            raise LookupError_(401, "unauthorized", "no API key: send Authorization: Bearer <key>")
+        key_id = apikeys.key_id_of(key)
+        row = await self.run(self.store.key, key_id) if key_id else None
+        if row is None:
+            raise LookupError_(401, "unauthorized", "unknown API key")
+        if row["revoked"]:
+            raise LookupError_(401, "unauthorized", f"API key {key_id} was revoked")
+        if not apikeys.matches(key, row["key_hash"]):
+            raise LookupError_(401, "unauthorized", "unknown API key")
+        return Principal(row["principal_kind"], row["principal_id"], key_id)
+
+    # -- handlers ------------------------------------------------------------------------------
+    async def aggregates(self, request: web.Request) -> web.Response:
+        return await self.lookup(request, "aggregates", self._aggregates)
+
+    async def history(self, request: web.Request) -> web.Response:
+        return await self.lookup(request, "history", self._history)
+
+    async def _aggregates(self, principal: Principal, uscc: str, request: web.Request, audit: dict):
+        decisions = {scope: await self.decision(principal, uscc, scope) for scope in SCOPES}
+        allowed = [s for s in SCOPES if decisions[s].allowed]
+        audit["scope"] = "+".join(SCOPES)
+        consent_ids = {d.consent_event_id for d in decisions.values() if d.allowed and d.consent_event_id}
+        audit["consent_event_id"] = ",".join(sorted(consent_ids)) or None
+        if not allowed:
+            for scope in SCOPES:
+                metrics.CONSENT_REFUSALS.labels(scope).inc()
+            raise LookupError_(403, "forbidden", "; ".join(f"{s}: {decisions[s].reason}" for s in SCOPES),
+                               scope=audit["scope"], consent_event_id=audit["consent_event_id"])
+        found = await self.run(self.store.aggregates, uscc)
+        if found is None:
+            raise LookupError_(404, "not_found", f"no data for enterprise {uscc}", decision="allow",
+                               scope=audit["scope"], consent_event_id=audit["consent_event_id"])
+        row, updated_at = found
+        body = {"uscc": uscc, "as_of_month": row["as_of_month"],
+                "updated_at": updated_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "consented_scopes": allowed}
+        body.update({k: v for k, v in row.items() if k not in ("uscc", "as_of_month")
+                     and scope_of_field(k) in allowed})
+        refused = [f"{s}: {decisions[s].reason}" for s in SCOPES if s not in allowed]
+        audit["reason"] = "; ".join([f"{s}: {decisions[s].reason}" for s in allowed] + refused)
+        return body
+
+    async def _history(self, principal: Principal, uscc: str, request: web.Request, audit: dict):
+        kind = request.match_info["kind"].lower()
+        if kind not in UTILITIES + TAX_TYPES:
+            raise LookupError_(400, "bad_request", f"unknown history kind {kind!r}; use one of "
+                                                   f"{', '.join(UTILITIES + TAX_TYPES)}")
+        first, last = request.query.get("from"), request.query.get("to")
+        for name, month in (("from", first), ("to", last)):
+            if month is not None:
+                try:
+                    parse_month(month)
+                except ValueError as exc:
+                    raise LookupError_(400, "bad_request", f"{name}: {exc}") from None
+        scope = "UTILITY" if kind in UTILITIES else "TAX"
+        audit["scope"] = scope
+        decision = await self.decision(principal, uscc, scope)
+        audit["consent_event_id"] = decision.consent_event_id
+        audit["reason"] = decision.reason
+        if not decision.allowed:
+            metrics.CONSENT_REFUSALS.labels(scope).inc()
+            raise LookupError_(403, "forbidden", decision.reason, scope=scope,
+                               consent_event_id=decision.consent_event_id)
+        if await self.run(self.store.aggregates, uscc) is None:
+            raise LookupError_(404, "not_found", f"no data for enterprise {uscc}", decision="allow", scope=scope,
+                               consent_event_id=decision.consent_event_id)
+        items = await self.run(self.store.history, uscc, kind, first, last)
+        return {"uscc": uscc, "kind": kind, "items": items}
+
+    async def decision(self, principal: Principal, uscc: str, scope: str) -> Decision:
+        consent = None
+        if principal.kind == "lender":
+            consent = await self.run(self.store.consent, uscc, principal.id)
+        return decide(principal, uscc, scope, consent, self.clock())
+
+    async def lookup(self, request: web.Request, route: str, handler) -> web.Response:
+        started = time.perf_counter()
+        raw_uscc = request.match_info["uscc"]
+        uscc = normalise_uscc(raw_uscc)
+        audit = {"at": self.clock(), "request_id": uuid.uuid4().hex, "principal_kind": "anonymous",
+                 "principal_id": "", "key_prefix": "", "route": route, "uscc": uscc, "scope": "",
+                 "decision": "deny", "reason": "", "consent_event_id": None, "status": 200}
+        try:
+            principal = await self.principal(request)
+            audit.update(principal_kind=principal.kind, principal_id=principal.id, key_prefix=principal.key_id)
+            problem = uscc_problem(uscc)
+            if problem:
+                raise LookupError_(400, "invalid_uscc", problem)
+            body = await handler(principal, uscc, request, audit)
+            audit["decision"] = "allow"
+            response = web.json_response(body)
+        except LookupError_ as exc:
+            audit.update(status=exc.status, decision=exc.decision, reason=exc.reason,
+                         scope=exc.scope or audit["scope"],
+                         consent_event_id=exc.consent_event_id or audit["consent_event_id"])
+            response = web.json_response({"error": exc.error, "reason": exc.reason}, status=exc.status)
+        response.headers["X-Request-Id"] = audit["request_id"]
+        await self.run(self.store.audit, audit)
+        metrics.API_REQUESTS.labels(route, str(response.status)).inc()
+        metrics.API_SECONDS.labels(route).observe(time.perf_counter() - started)
+        return response
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
+
+
+async def prometheus(request: web.Request) -> web.Response:
+    body, content_type = metrics.exposition()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def create_app(settings: Settings, clients: ThreadClients | None = None, clock=None) -> web.Application:
+    clients = clients or ThreadClients(settings.clickhouse_url)
+    executor = ThreadPoolExecutor(settings.api_threads, thread_name_prefix="api-clickhouse")
+    api = LenderApi(settings, Store(clients), executor, clock)
+    app = web.Application()
+    app.add_routes([
+        web.get("/v1/enterprises/{uscc}/aggregates", api.aggregates),
+        web.get("/v1/enterprises/{uscc}/history/{kind}", api.history),
+        web.get("/openapi.json", openapi),
+        web.get("/metrics", prometheus),
+        web.get("/healthz", health),
+    ])
+    app.on_cleanup.append(lambda _: asyncio.get_running_loop().run_in_executor(None, executor.shutdown))
+    return app
+
+
+def serve_in_thread(settings: Settings) -> threading.Thread:
+    """Run the API on its own event loop in a daemon thread (inside the worker process)."""
+    started = threading.Event()
+
+    def main():
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        runner = web.AppRunner(create_app(settings), access_log=None)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, settings.api_host, settings.api_port).start())
+        log.info("lender API on http://%s:%d", settings.api_host, settings.api_port)
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=main, name="lender-api", daemon=True)
+    thread.start()
+    started.wait(30)
+    return thread
+
+
+def serve(settings: Settings) -> int:
+    """``creditstream api``: the API alone (needs a ClickHouse server URL)."""
+    web.run_app(create_app(settings), host=settings.api_host, port=settings.api_port, access_log=None)
+    return 0

@@ -1,0 +1,76 @@
+"""The API's ClickHouse queries. Every value is a bound parameter; reads use FINAL so only the
+winning version of a row is visible. Called on executor threads (one client per thread)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Optional
+
+UTC = dt.timezone.utc
+UTILITIES = ("water", "electricity", "gas")
+TAX_TYPES = ("vat", "cit", "other")
+
+
+def _utc(stamp: dt.datetime) -> dt.datetime:
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+class Store:
+    def __init__(self, clients):
+        self.clients = clients
+
+    def key(self, key_id: str) -> Optional[dict]:
+        rows = self.clients.get().query(
+            "SELECT key_hash, principal_kind, principal_id, revoked FROM api_keys FINAL WHERE key_id = {id:String}",
+            parameters={"id": key_id}).named_results()
+        return next(iter(rows), None)
+
+    def consent(self, uscc: str, lender_id: str) -> Optional[dict]:
+        rows = list(self.clients.get().query(
+            "SELECT event_id, scopes, granted_at, expires_at, revoked FROM consent_grants FINAL "
+            "WHERE uscc = {uscc:String} AND lender_id = {lender:String}",
+            parameters={"uscc": uscc, "lender": lender_id}).named_results())
+        if not rows:
+            return None
+        row = rows[0]
+        return {**row, "granted_at": _utc(row["granted_at"]), "expires_at": _utc(row["expires_at"]),
+                "scopes": list(row["scopes"])}
+
+    def aggregates(self, uscc: str) -> Optional[tuple[dict, dt.datetime]]:
+        rows = self.clients.get().query(
+            "SELECT row_json, updated_at FROM enterprise_aggregates FINAL WHERE uscc = {uscc:String}",
+            parameters={"uscc": uscc}).result_rows
+        if not rows:
+            return None
+        return json.loads(rows[0][0]), _utc(rows[0][1])
+
+    def history(self, uscc: str, kind: str, first: Optional[str], last: Optional[str]) -> list[dict]:
+        client = self.clients.get()
+        params = {"uscc": uscc, "kind": kind, "first": first or "0000-01", "last": last or "9999-12"}
+        if kind in UTILITIES:
+            rows = client.query(
+                "SELECT account_no, account_name, billing_month, usage, amount_due, amount_paid, due_date, paid_date, "
+                "arrears_amount, revision, provider_id, event_id FROM utility_statements FINAL "
+                "WHERE uscc = {uscc:String} AND utility = {kind:String} "
+                "AND billing_month BETWEEN {first:String} AND {last:String} ORDER BY billing_month, account_no",
+                parameters=params).named_results()
+        else:
+            params["kind"] = kind.upper()
+            rows = client.query(
+                "SELECT tax_type, period_start, period_end, amount_payable, amount_paid, due_date, paid_date, revision, "
+                "provider_id, event_id FROM tax_payments FINAL WHERE uscc = {uscc:String} AND tax_type = {kind:String} "
+                "AND formatDateTime(period_end, '%Y-%m') BETWEEN {first:String} AND {last:String} "
+                "ORDER BY period_start, period_end",
+                parameters=params).named_results()
+        return [{k: _plain(v) for k, v in row.items()} for row in rows]
+
+    def audit(self, row: dict) -> None:
+        self.clients.get().insert("lookup_audit", [list(row.values())], column_names=list(row))
+
+
+def _plain(value):
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if value.__class__.__name__ == "Decimal":
+        return str(value)
+    return value

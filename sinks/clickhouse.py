@@ -1,0 +1,68 @@
+"""ClickHouse connections through clickhouse-connect: ``chdb:///<dir>`` (embedded, default) or a
+server URL ``http(s)://user:password@host:port/database``. No other code knows which."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import clickhouse_connect
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def chdb_dsn(url: str) -> str:
+    """``chdb:relative/dir`` → ``chdb:///abs/dir`` (chdb compares engine paths literally)."""
+    rest = url[len("chdb:"):]
+    if rest.startswith("//"):
+        return url
+    return "chdb://" + str(Path(rest).resolve())
+
+
+def connect(url: str):
+    if url.startswith("chdb:"):
+        return clickhouse_connect.get_client(dsn=chdb_dsn(url))
+    parts = urlparse(url)
+    return clickhouse_connect.get_client(
+        host=parts.hostname, port=parts.port, username=unquote(parts.username or "default"),
+        password=unquote(parts.password or ""), database=parts.path.strip("/") or None,
+        secure=parts.scheme == "https",
+    )
+
+
+class ThreadClients:
+    """One client per thread (chdb requires it; for a server it avoids sharing a session)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._local = threading.local()
+
+    def get(self):
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = connect(self.url)
+        return client
+
+
+def migrate(client) -> list[str]:
+    """Apply sinks/migrations/NNN_*.sql not yet recorded; return the names applied. Idempotent."""
+    client.command(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at DateTime) "
+        "ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    done = {row[0] for row in client.query("SELECT version FROM schema_migrations FINAL").result_rows}
+    applied = []
+    for path in sorted(MIGRATIONS.glob("*.sql")):
+        version = int(path.name.split("_", 1)[0])
+        if version in done:
+            continue
+        for statement in _statements(path.read_text()):
+            client.command(statement)
+        client.insert("schema_migrations", [[version, path.stem]], column_names=["version", "name"])
+        applied.append(path.stem)
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
