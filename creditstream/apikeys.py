@@ -38,8 +38,8 @@ def key_hash(key: str) -> str:
 
 
 def key_id_of(key: str) -> Optional[str]:
-    parts = key.split("_")
-    return parts[1] if len(parts) == 3 and parts[0] == "cs" and parts[1] else None
+    parts = key.split("_", 2)  # the secret itself may contain "_"
+    return parts[1] if len(parts) == 3 and parts[0] == "cs" and parts[1] and parts[2] else None
 
 
 def matches(key: str, stored_hash: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections import defaultdict
@@ -59,6 +60,18 @@ class ClickHouseSink(threading.Thread):
         self.consumer: Consumer | None = None
 
     def run(self) -> None:
+        try:
+            self.consume()
+        except BaseException:
+            if self.stopping.is_set():
+                return
+            # A sink that died silently would leave lenders with stale data while the worker looks
+            # healthy: take the whole process down so its supervisor restarts it.
+            log.critical("ClickHouse sink crashed; exiting the worker", exc_info=True)
+            logging.shutdown()
+            os._exit(70)
+
+    def consume(self) -> None:
         if self.client is None:
             self.client = connect(self.settings.clickhouse_url)  # created on this thread: one client per thread
         self.retry(lambda: migrate(self.client), "apply migrations")
@@ -67,7 +80,6 @@ class ClickHouseSink(threading.Thread):
             "group.id": f"{self.settings.app_id}-sink",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            "on_commit": None,
         })
         self.consumer.subscribe(list(SINK_TOPICS), on_revoke=self.on_revoke)
         self.ready.set()
