@@ -68,7 +68,9 @@ class LenderApi:
         decisions = {scope: await self.decision(principal, uscc, scope) for scope in SCOPES}
         allowed = [s for s in SCOPES if decisions[s].allowed]
         audit["scope"] = "+".join(SCOPES)
-        consent_ids = {d.consent_event_id for d in decisions.values() if d.allowed and d.consent_event_id}
+        # the consent used; on refusal, the consent that was examined and found wanting
+        used = [d for d in decisions.values() if d.allowed] or list(decisions.values())
+        consent_ids = {d.consent_event_id for d in used if d.consent_event_id}
         audit["consent_event_id"] = ",".join(sorted(consent_ids)) or None
         if not allowed:
             for scope in SCOPES:
@@ -179,24 +181,43 @@ def create_app(settings: Settings, clients: ThreadClients | None = None, clock=N
     return app
 
 
-def serve_in_thread(settings: Settings) -> threading.Thread:
-    """Run the API on its own event loop in a daemon thread (inside the worker process)."""
-    started = threading.Event()
+class ApiThread(threading.Thread):
+    """The API on its own event loop in a daemon thread (inside the worker process, or a test)."""
 
-    def main():
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        runner = web.AppRunner(create_app(settings), access_log=None)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, settings.api_host, settings.api_port).start())
-        log.info("lender API on http://%s:%d", settings.api_host, settings.api_port)
-        started.set()
-        loop.run_forever()
+    def __init__(self, settings: Settings, clients: ThreadClients | None = None):
+        super().__init__(name="lender-api", daemon=True)
+        self.settings, self.clients = settings, clients
+        self.started = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.error: BaseException | None = None
 
-    thread = threading.Thread(target=main, name="lender-api", daemon=True)
-    thread.start()
-    started.wait(30)
-    return thread
+    def run(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        runner = web.AppRunner(create_app(self.settings, self.clients), access_log=None)
+        try:
+            self.loop.run_until_complete(runner.setup())
+            self.loop.run_until_complete(web.TCPSite(runner, self.settings.api_host, self.settings.api_port).start())
+        except BaseException as exc:
+            self.error = exc
+            self.started.set()
+            return
+        log.info("lender API on http://%s:%d", self.settings.api_host, self.settings.api_port)
+        self.started.set()
+        self.loop.run_forever()
+        self.loop.run_until_complete(runner.cleanup())
+
+    def start_and_wait(self) -> "ApiThread":
+        self.start()
+        self.started.wait(30)
+        if self.error:
+            raise RuntimeError(f"lender API could not start: {self.error}") from self.error
+        return self
+
+    def stop(self) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.join(30)
 
 
 def serve(settings: Settings) -> int:

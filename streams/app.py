@@ -181,9 +181,9 @@ def run_worker(settings: Settings) -> int:
         if not sink.ready.wait(120):
             raise SystemExit("the ClickHouse sink did not start within 120 s")
     if settings.api_enabled:
-        from api.server import serve_in_thread
+        from api.server import ApiThread
 
-        serve_in_thread(settings)
+        ApiThread(settings).start_and_wait()
     stream = CreditStream(settings)
     worker = faust.Worker(stream.app, loglevel=settings.log_level)
     # The start-up spinner sets the root logger to DEBUG (slow) and mangles log files.

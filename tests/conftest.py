@@ -26,3 +26,22 @@ def kafka_settings(broker) -> Settings:
     settings = Settings(bootstrap_servers=broker, partitions=4)
     reset_topics(settings)
     return settings
+
+
+@pytest.fixture(scope="session")
+def chdb_url(tmp_path_factory) -> str:
+    """One embedded ClickHouse for the whole test process: chdb allows one data directory per process."""
+    return "chdb://" + str(tmp_path_factory.mktemp("clickhouse"))
+
+
+@pytest.fixture
+def clickhouse(chdb_url):
+    """A client on the test thread, with every table migrated and emptied."""
+    from sinks.clickhouse import connect, migrate
+    from sinks.rows import COLUMNS
+
+    client = connect(chdb_url)
+    migrate(client)
+    for table in [*COLUMNS, "lookup_audit"]:
+        client.command(f"TRUNCATE TABLE IF EXISTS {table}")
+    return client

@@ -89,6 +89,8 @@ class WorkerProcess:
         self.log_path = tmp / f"worker-{app_id}-{time.time_ns()}.log"
         self.env = {**os.environ, "CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP, "CREDITSTREAM_APP_ID": app_id,
                     "CREDITSTREAM_WEB_PORT": str(self.port), "CREDITSTREAM_DATA_DIR": str(tmp / f"data-{app_id}"),
+                    "CREDITSTREAM_CLICKHOUSE_URL": f"chdb:{tmp / f'clickhouse-{app_id}'}",
+                    "CREDITSTREAM_API_PORT": str(free_port()),
                     **env}
         self.proc: subprocess.Popen | None = None
 

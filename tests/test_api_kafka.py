@@ -1,0 +1,282 @@
+"""Lender look-ups end to end: real broker → worker → sink → embedded ClickHouse → HTTP API.
+
+The Faust worker runs as its own process; the sink and the API run in the test process, so the
+test can read the embedded ClickHouse directly (chdb allows one process per data directory —
+the same split as a deployment with a ClickHouse server)."""
+import datetime as dt
+import io
+import json
+import time
+import urllib.error
+import urllib.request
+from decimal import Decimal
+
+import pytest
+from confluent_kafka import Producer
+
+from api.server import ApiThread
+from creditstream import apikeys
+from creditstream.records import to_json
+from creditstream.settings import Settings
+from schemas.registry import default_registry
+from sinks.sink import ClickHouseSink
+from streams.months import parse_month
+from streams.replay import aggregate_rows, fold_lines
+from streams.validation import uscc_check_char
+from tests import builders
+from tests.kafka_helpers import BOOTSTRAP, WorkerProcess, free_port, wait_for
+
+REGISTRY = default_registry()
+AS_OF = "2025-06"
+UTC = dt.timezone.utc
+E1 = builders.USCC
+E2 = "91110000MA01ABCD8" + uscc_check_char("91110000MA01ABCD8")
+E3 = "91440300MA5DC1234" + uscc_check_char("91440300MA5DC1234")  # consent, but no data
+
+
+def grant(uscc, lender, scopes, start, end, revoked=False, occurred=None, event_id=None):
+    return "credit.consent.v1", {
+        "event_id": event_id or f"consent-{lender}-{uscc}-{time.time_ns()}", "provider_id": "credit-platform",
+        "uscc": uscc, "enterprise_name": "甲", "occurred_at": occurred or start, "lender_id": lender,
+        "scopes": scopes, "granted_at": start, "expires_at": end, "revoked": revoked}
+
+
+def dataset(now):
+    day = dt.timedelta(days=1)
+    facts = [
+        ("credit.utility.water.v1", builders.statement("water", "W1", "2025-05", "10.000", "41.00")[1]),
+        ("credit.utility.water.v1", builders.statement("water", "W1", "2025-06", "12.000", "49.20", arrears="49.20")[1]),
+        ("credit.utility.water.v1", builders.statement("water", "W1", "2025-06", "11.000", "45.10", arrears="45.10",
+                                                       revision=1)[1]),
+        ("credit.tax.payment.v1", builders.payment("VAT", "2025-04-01", "2025-06-30", "300.00", "300.00",
+                                                   "2025-07-15", "2025-07-01")[1]),
+        ("credit.utility.gas.v1", {**builders.statement("gas", "G1", "2025-06", "5.000", "14.00")[1], "uscc": E2}),
+        grant(E1, "lender-a", ["UTILITY", "TAX"], now - day, now + 30 * day),
+        grant(E1, "lender-b", ["UTILITY"], now - day, now + 30 * day),
+        grant(E1, "lender-c", ["UTILITY", "TAX"], now - 40 * day, now - 10 * day),
+        grant(E1, "lender-d", ["UTILITY", "TAX"], now - 5 * day, now + 30 * day, event_id="consent-d-1"),
+        grant(E1, "lender-d", ["UTILITY", "TAX"], now - 5 * day, now + 30 * day, revoked=True,
+              occurred=now - 2 * day, event_id="consent-d-2"),
+        grant(E3, "lender-a", ["UTILITY", "TAX"], now - day, now + 30 * day),
+    ]
+    return facts
+
+
+def send_events(facts):
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "partitioner": "murmur2_random"})
+    from creditstream.contract import PROVIDER_TOPICS
+    for topic, value in facts:
+        producer.produce(topic, key=value["uscc"].encode(), value=REGISTRY.encode(PROVIDER_TOPICS[topic], value))
+    assert producer.flush(30) == 0
+
+
+def expected_rows(facts):
+    lines = [json.dumps({"topic": t, "value": to_json(v)}) for t, v in facts]
+    return {r["uscc"]: r for r in aggregate_rows(fold_lines(lines, REGISTRY, io.StringIO()), parse_month(AS_OF))}
+
+
+class Http:
+    def __init__(self, port):
+        self.base = f"http://127.0.0.1:{port}"
+
+    def get(self, path, key=None):
+        request = urllib.request.Request(self.base + path, headers={"Authorization": f"Bearer {key}"} if key else {})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read()), response.headers["X-Request-Id"]
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read()), exc.headers.get("X-Request-Id")
+        except OSError:  # not listening yet
+            return 0, {}, None
+
+
+@pytest.fixture
+def platform(kafka_settings, clickhouse, chdb_url, tmp_path):
+    """Worker process (Faust only) + sink and API in this process, on one fresh embedded ClickHouse."""
+    run = time.time_ns()
+    settings = Settings(bootstrap_servers=BOOTSTRAP, app_id=f"api-{run}", clickhouse_url=chdb_url,
+                        api_port=free_port(), sink_batch_seconds=0.2, as_of=AS_OF)
+    worker = WorkerProcess(tmp_path, settings.app_id, CREDITSTREAM_AS_OF=AS_OF, CREDITSTREAM_SINK_ENABLED="false",
+                           CREDITSTREAM_API_ENABLED="false").start()
+    sink = ClickHouseSink(settings)
+    sink.start()
+    assert sink.ready.wait(60)
+    api = ApiThread(settings).start_and_wait()
+    yield settings, sink, Http(settings.api_port), clickhouse, worker
+    api.stop()
+    sink.stop()
+    sink.join(30)
+    worker.stop()
+
+
+def wait_rows(client, sql, count, timeout=120):
+    return wait_for(lambda: client.query(sql).result_rows[0][0] >= count, timeout, f"{count} rows: {sql}")
+
+
+def test_consent_keys_and_audit_end_to_end(platform):
+    settings, sink, http, client, worker = platform
+    now = dt.datetime.now(UTC)
+    facts = dataset(now)
+    send_events(facts)
+    keys = {name: apikeys.issue(settings, "lender", name) for name in
+            ("lender-a", "lender-b", "lender-c", "lender-d", "lender-e")}
+    revoked_id, revoked_key = apikeys.issue(settings, "lender", "lender-a")
+    apikeys.revoke(settings, revoked_id, "lender", "")
+    own = apikeys.issue(settings, "enterprise", E1)[1]
+    own_e3 = apikeys.issue(settings, "enterprise", E3)[1]
+    key = {name: k for name, (_, k) in keys.items()}
+    expected = expected_rows(facts)
+    wait_rows(client, "SELECT count() FROM enterprise_aggregates FINAL", 2)
+    wait_rows(client, "SELECT count() FROM api_keys FINAL", 8)
+    wait_rows(client, "SELECT count() FROM api_keys FINAL WHERE revoked", 1)
+    wait_rows(client, "SELECT count() FROM consent_grants FINAL", 5)
+    wait_for(lambda: client.query("SELECT row_json FROM enterprise_aggregates FINAL WHERE uscc = {u:String}",
+                                  parameters={"u": E1}).result_rows == [(json.dumps(expected[E1], ensure_ascii=False,
+                                                                                    separators=(",", ":")),)],
+             60, "E1's final aggregate row")
+    calls = {}
+
+    def call(name, path, k, status):
+        code, body, request_id = http.get(path, k)
+        assert code == status, (name, body)
+        calls[name] = (request_id, body)
+        return body
+
+    agg = f"/v1/enterprises/{E1}/aggregates"
+    body = call("granted", agg, key["lender-a"], 200)
+    assert {k: v for k, v in body.items() if k not in ("updated_at", "consented_scopes")} == expected[E1]
+    assert body["consented_scopes"] == ["UTILITY", "TAX"] and body["updated_at"].endswith("Z")
+    assert body["water_avg_usage_3m"] == "10.500" and body["vat_paid_3m"] == "300.00"  # revision 1 won
+
+    body = call("wrong-scope", agg, key["lender-b"], 200)
+    assert body["consented_scopes"] == ["UTILITY"] and "water_months_3m" in body and "vat_paid_3m" not in body
+    body = call("wrong-scope-history", f"/v1/enterprises/{E1}/history/vat", key["lender-b"], 403)
+    assert "does not cover TAX" in body["reason"]
+    assert "expired at" in call("expired", agg, key["lender-c"], 403)["reason"]
+    assert "consent-d-2 was revoked" in call("revoked", agg, key["lender-d"], 403)["reason"]
+    assert f"no consent from {E1} for lender lender-e" in call("wrong-lender", agg, key["lender-e"], 403)["reason"]
+    assert call("no-key", agg, None, 401)["reason"].startswith("no API key")
+    assert f"API key {revoked_id} was revoked" == call("revoked-key", agg, revoked_key, 401)["reason"]
+    assert call("bad-key", agg, "cs_nosuchkey_x", 401)["reason"] == "unknown API key"
+    body = call("own", f"/v1/enterprises/{E1.lower()}/aggregates", own, 200)
+    assert body["vat_paid_3m"] == "300.00" and body["consented_scopes"] == ["UTILITY", "TAX"]
+    assert "own data" in call("other-enterprise", f"/v1/enterprises/{E2}/aggregates", own, 403)["reason"]
+    assert "check character" in call("invalid-uscc", f"/v1/enterprises/{E1[:17]}X/aggregates", key["lender-a"],
+                                     400)["reason"]
+    call("unknown-enterprise", f"/v1/enterprises/{E3}/aggregates", key["lender-a"], 404)
+    call("unknown-enterprise-own", f"/v1/enterprises/{E3}/aggregates", own_e3, 404)
+    history = call("history", f"/v1/enterprises/{E1}/history/water?from=2025-06", key["lender-a"], 200)
+    assert [(i["billing_month"], i["usage"], i["revision"]) for i in history["items"]] == [("2025-06", "11.000", 1)]
+    assert call("bad-kind", f"/v1/enterprises/{E1}/history/coal", key["lender-a"], 400)["reason"].startswith(
+        "unknown history kind")
+
+    audit = {row["request_id"]: row for row in client.query(
+        "SELECT request_id, principal_kind, principal_id, route, uscc, decision, status, reason, consent_event_id "
+        "FROM lookup_audit").named_results()}
+    assert len(audit) == len(calls)
+    expectations = {
+        "granted": ("lender", "lender-a", "allow", 200), "wrong-scope": ("lender", "lender-b", "allow", 200),
+        "wrong-scope-history": ("lender", "lender-b", "deny", 403), "expired": ("lender", "lender-c", "deny", 403),
+        "revoked": ("lender", "lender-d", "deny", 403), "wrong-lender": ("lender", "lender-e", "deny", 403),
+        "no-key": ("anonymous", "", "deny", 401), "revoked-key": ("anonymous", "", "deny", 401),
+        "bad-key": ("anonymous", "", "deny", 401), "own": ("enterprise", E1, "allow", 200),
+        "other-enterprise": ("enterprise", E1, "deny", 403), "invalid-uscc": ("lender", "lender-a", "deny", 400),
+        "unknown-enterprise": ("lender", "lender-a", "allow", 404),
+        "unknown-enterprise-own": ("enterprise", E3, "allow", 404),
+        "history": ("lender", "lender-a", "allow", 200), "bad-kind": ("lender", "lender-a", "deny", 400),
+    }
+    for name, (kind, principal, decision, status) in expectations.items():
+        row = audit[calls[name][0]]
+        assert (row["principal_kind"], row["principal_id"], row["decision"], row["status"]) == (
+            kind, principal, decision, status), name
+    assert audit[calls["granted"][0]]["consent_event_id"].startswith("consent-lender-a-")
+    assert audit[calls["revoked"][0]]["consent_event_id"] == "consent-d-2"
+    assert audit[calls["wrong-scope"][0]]["reason"].startswith("UTILITY: consent")
+
+    code, spec, _ = http.get("/openapi.json")
+    assert code == 200 and "/v1/enterprises/{uscc}/aggregates" in spec["paths"]
+
+
+def lender_visible(client):
+    return {table: client.query(f"SELECT * FROM {table} FINAL ORDER BY ALL").result_rows
+            for table in ("enterprise_aggregates", "utility_statements", "tax_payments", "consent_grants")}
+
+
+def test_redelivered_batches_leave_lender_visible_rows_unchanged(platform):
+    settings, sink, http, client, worker = platform
+    facts = dataset(dt.datetime.now(UTC))
+    send_events(facts)
+    wait_rows(client, "SELECT count() FROM consent_grants FINAL", 5)
+    wait_rows(client, "SELECT count() FROM enterprise_aggregates FINAL", 2)
+    time.sleep(3)  # let the last aggregate updates land
+    before = lender_visible(client)
+    raw_before = client.query("SELECT count() FROM utility_statements").result_rows[0][0]
+    # A second sink in a new consumer group re-reads every message from the start: every batch is
+    # delivered again, split differently, exactly as after a crash before the offset commit.
+    again = ClickHouseSink(settings.replace(app_id=settings.app_id + "-again", sink_batch_rows=3))
+    again.start()
+    assert again.ready.wait(60)
+    wait_for(lambda: client.query("SELECT count() FROM utility_statements").result_rows[0][0] > raw_before, 60,
+             "the re-delivered rows to be inserted")
+    time.sleep(2)
+    again.stop()
+    again.join(30)
+    assert lender_visible(client) == before
+
+
+def test_sink_retries_while_clickhouse_is_unavailable_and_loses_nothing(platform):
+    settings, sink, http, client, worker = platform
+    facts = dataset(dt.datetime.now(UTC))
+    send_events(facts[:5])
+    wait_rows(client, "SELECT count() FROM enterprise_aggregates FINAL", 2)
+    failures = _metric(sink_metrics(), "creditstream_sink_failures_total")
+    client.command("DETACH TABLE consent_grants")  # the target refuses inserts
+    try:
+        send_events(facts[5:])
+        wait_for(lambda: _metric(sink_metrics(), "creditstream_sink_failures_total") >= failures + 2, 60,
+                 "the sink to fail and retry")
+        assert _metric(sink_metrics(), "creditstream_sink_target_up") == 0
+    finally:
+        client.command("ATTACH TABLE consent_grants")
+    wait_rows(client, "SELECT count() FROM consent_grants FINAL", 5)
+    assert _metric(sink_metrics(), "creditstream_sink_target_up") == 1
+    expected = expected_rows(facts)
+    assert json.loads(client.query("SELECT row_json FROM enterprise_aggregates FINAL WHERE uscc = {u:String}",
+                                   parameters={"u": E1}).result_rows[0][0]) == expected[E1]
+
+
+def sink_metrics():
+    from prometheus_client import REGISTRY as PROM
+    return {s.name: s.value for m in PROM.collect() for s in m.samples}
+
+
+def _metric(samples, name):
+    return samples.get(name, 0)
+
+
+def test_worker_serves_lookups_from_its_embedded_clickhouse(kafka_settings, tmp_path):
+    """Production wiring: one worker process runs Faust, the sink and the API on embedded ClickHouse."""
+    port = free_port()
+    settings = Settings(bootstrap_servers=BOOTSTRAP)
+    worker = WorkerProcess(tmp_path, f"embedded-{time.time_ns()}", CREDITSTREAM_AS_OF=AS_OF,
+                           CREDITSTREAM_CLICKHOUSE_URL=f"chdb:{tmp_path / 'ch'}", CREDITSTREAM_API_PORT=str(port),
+                           CREDITSTREAM_SINK_BATCH_SECONDS="0.2").start()
+    try:
+        facts = dataset(dt.datetime.now(UTC))
+        send_events(facts)
+        key = apikeys.issue(settings, "lender", "lender-a")[1]
+        expected = expected_rows(facts)[E1]
+        http = Http(port)
+
+        def looked_up():
+            code, body, _ = http.get(f"/v1/enterprises/{E1}/aggregates", key)
+            return code == 200 and {k: v for k, v in body.items()
+                                    if k not in ("updated_at", "consented_scopes")} == expected
+
+        wait_for(looked_up, 120, "the worker's API to serve E1's aggregates")
+        metrics_page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        assert 'creditstream_api_requests_total{route="aggregates",status="200"}' in metrics_page
+    except AssertionError:
+        raise AssertionError(worker.tail()) from None
+    finally:
+        worker.stop()
