@@ -1,5 +1,6 @@
-"""The API's ClickHouse queries. Every value is a bound parameter; reads use FINAL so only the
-winning version of a row is visible. Called on executor threads (one client per thread)."""
+"""The API's ClickHouse queries. Every value is a bound parameter. Only the winning version of a
+row is visible: point look-ups take the highest version (ORDER BY version DESC LIMIT 1, measured
+fastest, docs/sink-design.md), lists read FINAL. Called on executor threads, one client each."""
 from __future__ import annotations
 
 import datetime as dt
@@ -21,14 +22,15 @@ class Store:
 
     def key(self, key_id: str) -> Optional[dict]:
         rows = self.clients.get().query(
-            "SELECT key_hash, principal_kind, principal_id, revoked FROM api_keys FINAL WHERE key_id = {id:String}",
+            "SELECT key_hash, principal_kind, principal_id, revoked FROM api_keys WHERE key_id = {id:String} "
+            "ORDER BY version DESC LIMIT 1",
             parameters={"id": key_id}).named_results()
         return next(iter(rows), None)
 
     def consent(self, uscc: str, lender_id: str) -> Optional[dict]:
         rows = list(self.clients.get().query(
-            "SELECT event_id, scopes, granted_at, expires_at, revoked FROM consent_grants FINAL "
-            "WHERE uscc = {uscc:String} AND lender_id = {lender:String}",
+            "SELECT event_id, scopes, granted_at, expires_at, revoked FROM consent_grants "
+            "WHERE uscc = {uscc:String} AND lender_id = {lender:String} ORDER BY version DESC LIMIT 1",
             parameters={"uscc": uscc, "lender": lender_id}).named_results())
         if not rows:
             return None
@@ -38,7 +40,8 @@ class Store:
 
     def aggregates(self, uscc: str) -> Optional[tuple[dict, dt.datetime]]:
         rows = self.clients.get().query(
-            "SELECT row_json, updated_at FROM enterprise_aggregates FINAL WHERE uscc = {uscc:String}",
+            "SELECT row_json, updated_at FROM enterprise_aggregates WHERE uscc = {uscc:String} "
+            "ORDER BY version DESC LIMIT 1",
             parameters={"uscc": uscc}).result_rows
         if not rows:
             return None
