@@ -65,7 +65,7 @@ class LenderApi:
         return await self.lookup(request, "history", self._history)
 
     async def _aggregates(self, principal: Principal, uscc: str, request: web.Request, audit: dict):
-        decisions = {scope: await self.decision(principal, uscc, scope) for scope in SCOPES}
+        decisions = await self.decisions(principal, uscc, SCOPES)
         allowed = [s for s in SCOPES if decisions[s].allowed]
         audit["scope"] = "+".join(SCOPES)
         # the consent used; on refusal, the consent that was examined and found wanting
@@ -105,7 +105,7 @@ class LenderApi:
                     raise LookupError_(400, "bad_request", f"{name}: {exc}") from None
         scope = "UTILITY" if kind in UTILITIES else "TAX"
         audit["scope"] = scope
-        decision = await self.decision(principal, uscc, scope)
+        decision = (await self.decisions(principal, uscc, (scope,)))[scope]
         audit["consent_event_id"] = decision.consent_event_id
         audit["reason"] = decision.reason
         if not decision.allowed:
@@ -118,11 +118,12 @@ class LenderApi:
         items = await self.run(self.store.history, uscc, kind, first, last)
         return {"uscc": uscc, "kind": kind, "items": items}
 
-    async def decision(self, principal: Principal, uscc: str, scope: str) -> Decision:
+    async def decisions(self, principal: Principal, uscc: str, scopes) -> dict[str, Decision]:
         consent = None
         if principal.kind == "lender":
             consent = await self.run(self.store.consent, uscc, principal.id)
-        return decide(principal, uscc, scope, consent, self.clock())
+        now = self.clock()
+        return {scope: decide(principal, uscc, scope, consent, now) for scope in scopes}
 
     async def lookup(self, request: web.Request, route: str, handler) -> web.Response:
         started = time.perf_counter()
