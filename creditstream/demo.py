@@ -1,23 +1,30 @@
 """``creditstream demo``: the whole platform on this machine, no Docker.
 
 Starts the local Kafka broker unless one answers at the configured address, creates the topics,
-runs the worker, streams simulated providers into Kafka, prints where to look, and on Ctrl-C
-stops everything it started.
+runs the worker (Faust agents, ClickHouse sink and lender API on embedded ClickHouse), streams
+simulated providers into Kafka, issues a demo lender key with one enterprise's consent, and
+prints where to look. Ctrl-C (or SIGTERM) stops everything it started.
 """
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from creditstream.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+DEMO_LENDER = "demo-lender"
 
 
 def broker_answers(settings: Settings) -> bool:
@@ -28,41 +35,82 @@ def broker_answers(settings: Settings) -> bool:
         return False
 
 
+def grant_demo_consent(settings: Settings, uscc: str, name: str) -> None:
+    from schemas.registry import default_registry
+
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    value = {"event_id": f"demo-consent-{int(now.timestamp())}", "provider_id": "credit-platform", "uscc": uscc,
+             "enterprise_name": name, "occurred_at": now, "lender_id": DEMO_LENDER, "scopes": ["UTILITY", "TAX"],
+             "granted_at": now - dt.timedelta(minutes=1), "expires_at": now + dt.timedelta(days=365),
+             "revoked": False}
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "partitioner": "murmur2_random"})
+    producer.produce("credit.consent.v1", key=uscc.encode(), value=default_registry().encode("ConsentGrant", value))
+    if producer.flush(30):
+        raise RuntimeError("could not publish the demo consent")
+
+
+def wait_for_lookup(url: str, key: str, timeout: float, worker: subprocess.Popen) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and worker.poll() is None:
+        try:
+            request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return json.loads(response.read())
+        except (urllib.error.HTTPError, OSError):
+            time.sleep(1)
+    raise RuntimeError(f"the API did not answer {url} in {timeout:.0f} s (worker log: .local/demo/worker.log)")
+
+
 def run_demo(settings: Settings, enterprises: int, months: int) -> int:
-    started_broker = False
-    worker = None
+    from connectors.simulate import Simulator
+    from creditstream import apikeys
+    from creditstream.topics import create_topics
+    from streams.months import live_as_of_month
+
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    started_broker, worker = False, None
     try:
         if not broker_answers(settings):
-            print(f"demo: no Kafka at {settings.bootstrap_servers}; starting the local broker (broker/kafka.sh)")
+            print(f"demo: no Kafka at {settings.bootstrap_servers}; starting the local broker (broker/kafka.sh)",
+                  flush=True)
             subprocess.run([str(ROOT / "broker" / "kafka.sh"), "start"], check=True)
             started_broker = True
-        from creditstream.topics import create_topics
-
         created = create_topics(settings)
-        print(f"demo: topics ready ({sum(v == 'created' for v in created.values())} created)")
+        print(f"demo: topics ready ({sum(v == 'created' for v in created.values())} created)", flush=True)
         log_path = ROOT / ".local" / "demo" / "worker.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log:
-            worker = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "worker"], cwd=ROOT,
+            worker = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "worker"], cwd=Path.cwd(),
                                       env={**os.environ, "CREDITSTREAM_BOOTSTRAP_SERVERS": settings.bootstrap_servers},
                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        print(f"demo: worker started (pid {worker.pid}, log {log_path.relative_to(ROOT)})")
+        print(f"demo: worker started (pid {worker.pid}, log {log_path})", flush=True)
         subprocess.run([sys.executable, "-m", "creditstream.cli", "--bootstrap-servers", settings.bootstrap_servers,
                         "simulate", "--kafka", "--enterprises", str(enterprises), "--months", str(months)],
                        cwd=ROOT, check=True)
+        firm = Simulator(enterprises, months, live_as_of_month(), seed=1).firms()[0]
+        uscc = firm["uscc"].strip().upper()
+        key_id, key = apikeys.issue(settings, "lender", DEMO_LENDER)
+        grant_demo_consent(settings, uscc, firm["name"])
+        api = f"http://{settings.api_host}:{settings.api_port}"
+        url = f"{api}/v1/enterprises/{uscc}/aggregates"
+        row = wait_for_lookup(url, key, 180, worker)
         print(
-            "\ncreditstream is running:\n"
-            f"  worker metrics   http://{settings.web_host}:{settings.web_port}/metrics\n"
-            f"  aggregates       Kafka topic credit.aggregates.v1 at {settings.bootstrap_servers}\n"
-            "  dead letters     Kafka topic credit.deadletter.v1\n"
-            "Press Ctrl-C to stop.\n"
-        )
+            "\ncreditstream is running.\n"
+            f"  lender API        {api}   (OpenAPI: {api}/openapi.json)\n"
+            f"  demo lender key   {key}\n"
+            f"  example look-up   curl -H 'Authorization: Bearer {key}' {url}\n"
+            f"                    → {row['uscc']} as of {row['as_of_month']}: "
+            f"water_avg_usage_3m={row['water_avg_usage_3m']}, vat_paid_12m={row['vat_paid_12m']}\n"
+            f"  worker metrics    http://{settings.web_host}:{settings.web_port}/metrics\n"
+            f"  API metrics       {api}/metrics\n"
+            f"  ClickHouse        {settings.clickhouse_url} (owned by the worker process)\n"
+            "Press Ctrl-C to stop.\n", flush=True)
         while worker.poll() is None:
             time.sleep(1)
-        print(f"demo: worker exited with {worker.returncode}", file=sys.stderr)
+        print(f"demo: worker exited with {worker.returncode}; see {log_path}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\ndemo: stopping")
+        print("\ndemo: stopping", flush=True)
         return 0
     finally:
         if worker is not None and worker.poll() is None:
@@ -71,5 +119,6 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
                 worker.wait(30)
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
         if started_broker:
             subprocess.run([str(ROOT / "broker" / "kafka.sh"), "stop"])
