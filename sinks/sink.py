@@ -84,8 +84,12 @@ class ClickHouseSink(threading.Thread):
         self.consumer.subscribe(list(SINK_TOPICS), on_revoke=self.on_revoke)
         self.ready.set()
         batch = Batch()
+        next_lag_report = 0.0
         try:
             while not self.stopping.is_set():
+                if time.monotonic() >= next_lag_report:
+                    self.report_lag()
+                    next_lag_report = time.monotonic() + 10
                 for message in self.consumer.consume(num_messages=1000, timeout=0.1):
                     if message.error():
                         log.warning("sink consumer: %s", message.error())
@@ -164,6 +168,16 @@ class ClickHouseSink(threading.Thread):
                 else:
                     time.sleep(0.05)
             delay = min(delay * 2, 10.0)
+
+    def report_lag(self) -> None:
+        """creditstream_sink_consumer_lag: end of each assigned partition minus the sink's position."""
+        try:
+            for tp in self.consumer.position(self.consumer.assignment()):
+                low, high = self.consumer.get_watermark_offsets(tp, timeout=1, cached=False)
+                position = tp.offset if tp.offset >= 0 else low
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - position))
+        except KafkaException as exc:
+            log.debug("consumer lag not available: %s", exc)
 
     def on_revoke(self, consumer, partitions) -> None:
         log.info("sink partitions revoked: %s", [(p.topic, p.partition) for p in partitions])

@@ -1,0 +1,60 @@
+"""Smoke test of the README's run command: `creditstream demo` starts, serves a look-up, and
+Ctrl-C stops it cleanly, leaving no process behind."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from tests.kafka_helpers import BOOTSTRAP, ROOT, free_port
+
+
+def test_demo_serves_a_lookup_and_stops_cleanly(kafka_settings, tmp_path):
+    api_port, web_port = free_port(), free_port()
+    env = {**os.environ, "CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP, "CREDITSTREAM_API_PORT": str(api_port),
+           "CREDITSTREAM_WEB_PORT": str(web_port), "CREDITSTREAM_CLICKHOUSE_URL": f"chdb:{tmp_path / 'ch'}",
+           "CREDITSTREAM_DATA_DIR": str(tmp_path / "faust"), "CREDITSTREAM_APP_ID": f"demo-{time.time_ns()}",
+           "PYTHONUNBUFFERED": "1"}
+    demo = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "demo", "--enterprises", "10", "--months", "4"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    output = []
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            line = demo.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            if "Press Ctrl-C to stop." in line:
+                break
+        text = "".join(output)
+        assert "Press Ctrl-C to stop." in text, text
+        key = re.search(r"demo lender key\s+(\S+)", text).group(1)
+        url = re.search(r"curl -H 'Authorization: Bearer \S+' (\S+)", text).group(1)
+        assert url.startswith(f"http://127.0.0.1:{api_port}/v1/enterprises/")
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
+        body = json.loads(urllib.request.urlopen(request, timeout=10).read())
+        assert body["consented_scopes"] == ["UTILITY", "TAX"] and "water_months_3m" in body
+        assert b"creditstream_events_consumed_total" in urllib.request.urlopen(
+            f"http://127.0.0.1:{web_port}/metrics", timeout=10).read()
+        worker_pid = int(re.search(r"worker started \(pid (\d+)", text).group(1))
+    finally:
+        demo.send_signal(signal.SIGINT)
+        try:
+            rest = demo.communicate(timeout=60)[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(demo.pid, signal.SIGKILL)
+            raise
+    assert demo.returncode == 0, rest
+    assert "demo: stopping" in rest
+    for pid in (demo.pid, worker_pid):
+        try:
+            os.kill(pid, 0)
+            alive = not open(f"/proc/{pid}/status").read().count("zombie")
+        except (ProcessLookupError, FileNotFoundError):
+            alive = False
+        assert not alive, f"process {pid} is still running"

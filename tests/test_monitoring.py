@@ -1,0 +1,92 @@
+"""Monitoring artefacts: alert rules (promtool), the compose file (docker-compose config), the
+Grafana dashboard, and metric naming. promtool and docker-compose come from Debian's packages
+(.ci/run installs them); without them these tests fail rather than skip."""
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+from prometheus_client import REGISTRY
+
+import monitoring.metrics  # noqa: F401  (registers every metric)
+from tests.kafka_helpers import ROOT
+
+MONITORING = ROOT / "monitoring"
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} not found: install Debian's {'prometheus' if name == 'promtool' else name} package"
+    return path
+
+
+def test_alert_rules_are_valid():
+    result = subprocess.run([tool("promtool"), "check", "rules", "alerts.yml"], cwd=MONITORING,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 5 rules found" in result.stdout
+
+
+def test_alert_rule_unit_tests_pass():
+    result = subprocess.run([tool("promtool"), "test", "rules", "alerts.test.yml"], cwd=MONITORING,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_alert_rule_unit_tests_can_fail(tmp_path):
+    """A rule that never fires must make the unit tests fail: the check above is not vacuous."""
+    rules = yaml.safe_load((MONITORING / "alerts.yml").read_text())
+    for rule in rules["groups"][0]["rules"]:
+        rule["expr"] = "vector(0) > 1"
+    (tmp_path / "alerts.yml").write_text(yaml.safe_dump(rules))
+    shutil.copy(MONITORING / "alerts.test.yml", tmp_path)
+    result = subprocess.run([tool("promtool"), "test", "rules", "alerts.test.yml"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+
+
+def test_compose_file_is_valid_and_complete():
+    result = subprocess.run([tool("docker-compose"), "config"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    assert set(config["services"]) >= {"kafka", "clickhouse", "worker", "api", "simulator", "prometheus", "grafana"}
+    for name in ("kafka", "clickhouse", "worker", "api", "prometheus", "grafana"):
+        assert "healthcheck" in config["services"][name], name
+    assert set(config["volumes"]) >= {"kafka-data", "clickhouse-data", "prometheus-data", "grafana-data"}
+
+
+def defined_metrics() -> set[str]:
+    names = set()
+    for metric in REGISTRY.collect():
+        for sample in metric.samples:
+            names.add(sample.name)
+    return names
+
+
+def test_metric_names_follow_prometheus_conventions():
+    creditstream = [m for m in REGISTRY.collect() if m.name.startswith("creditstream")]
+    assert len(creditstream) >= 15
+    for metric in creditstream:
+        assert re.fullmatch(r"creditstream_[a-z_]+", metric.name), metric.name
+        if metric.type == "counter":
+            assert any(s.name == metric.name + "_total" for s in metric.samples) or not metric.samples
+    from monitoring import metrics as m
+    for value in vars(m).values():
+        labels = getattr(value, "_labelnames", ())
+        assert not {"uscc", "enterprise", "account_no"} & set(labels)
+
+
+def test_dashboard_and_alerts_only_use_defined_metrics():
+    from monitoring import metrics as m
+    known = {v._name for v in vars(m).values() if hasattr(v, "_name")}
+    suffixes = ("_total", "_bucket", "_count", "_sum", "_created")
+    dashboard = json.loads((MONITORING / "grafana" / "dashboards" / "creditstream.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    exprs += [r["expr"] for g in yaml.safe_load((MONITORING / "alerts.yml").read_text())["groups"] for r in g["rules"]]
+    used = {name for e in exprs for name in re.findall(r"creditstream_[a-z_]+", e)}
+    assert used
+    for name in used:
+        base = next((name[: -len(s)] for s in suffixes if name.endswith(s) and name[: -len(s)] in known), name)
+        assert base in known, f"{name} is not a metric of monitoring/metrics.py"
