@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--as-of", help="pin the as-of month YYYY-MM (CREDITSTREAM_AS_OF)")
     worker.add_argument("--web-port", type=int, help="HTTP port for /metrics (CREDITSTREAM_WEB_PORT)")
     worker.set_defaults(run=cmd_worker)
+    sql = sub.add_parser("sql", help="run a read-only SQL query on ClickHouse and print JSON lines "
+                                     "(embedded ClickHouse: only while no worker holds it)")
+    sql.add_argument("query")
+    sql.set_defaults(run=cmd_sql)
+
     api = sub.add_parser("api", help="run the lender API alone (with a ClickHouse server URL)")
     api.add_argument("--port", type=int, help="(CREDITSTREAM_API_PORT)")
     api.set_defaults(run=cmd_api)
@@ -77,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--months", type=int, default=24)
     demo.set_defaults(run=cmd_demo)
     return parser
+
+
+def cmd_sql(args, settings: Settings) -> int:
+    import json
+
+    from sinks.clickhouse import connect
+
+    client = connect(settings.clickhouse_url)
+    result = client.query(args.query, settings={"readonly": 1})
+    for row in result.named_results():
+        print(json.dumps(row, default=str, ensure_ascii=False))
+    return 0
 
 
 def cmd_api(args, settings: Settings) -> int:

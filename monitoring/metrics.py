@@ -47,8 +47,10 @@ SINK_UNPARSEABLE = Counter(
 )
 SINK_UP = Gauge("creditstream_sink_target_up", "1 when the last ClickHouse insert succeeded, 0 while retrying.")
 FRESHNESS = Histogram(
-    "creditstream_freshness_seconds", "Produce → lender-visible: aggregate row timestamp to its ClickHouse insert.",
-    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+    "creditstream_freshness_seconds",
+    "Provider produce → lender-visible: produce time of the newest event in an aggregate row to the row's "
+    "ClickHouse insert.",
+    buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300),
 )
 CONSUMER_LAG = Gauge("creditstream_sink_consumer_lag", "Messages behind the end of each partition.", ["topic", "partition"])
 

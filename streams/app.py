@@ -100,7 +100,9 @@ class CreditStream:
             metrics.EVENT_TIME_LAG.observe(
                 max(0.0, (dt.datetime.now(dt.timezone.utc) - value["occurred_at"]).total_seconds())
             )
-            await self.normalized.send(key=value["uscc"].encode(), value=normalized_line(message.topic, value))
+            # keep the provider's produce time, so freshness is measured from the provider to ClickHouse
+            await self.normalized.send(key=value["uscc"].encode(), value=normalized_line(message.topic, value),
+                                       timestamp=message.timestamp)
             metrics.EVENTS_FORWARDED.labels(message.topic).inc()
 
     async def send_dead_letter(self, exc: Invalid, message) -> None:
@@ -117,20 +119,22 @@ class CreditStream:
     # -- aggregation -------------------------------------------------------------------------------
     async def aggregate_agent(self, stream) -> None:
         settings = self.settings
-        async for batch in stream.take(settings.batch_size, within=settings.batch_seconds):
+        async for batch in stream.take_events(settings.batch_size, within=settings.batch_seconds):
             started = time.perf_counter()
             changed: dict[bytes, Ledger] = {}
-            for line in batch:
-                topic, record, value = parse_line(self.registry, line)
+            produced: dict[bytes, float] = {}  # newest provider produce time folded in, per enterprise
+            for event in batch:
+                topic, record, value = parse_line(self.registry, event.value)
                 if record == "ConsentGrant":
                     continue
                 key = value["uscc"].encode()
                 ledger = changed.get(key) or self.load(key)
                 if ledger.apply(record, value):
                     changed[key] = ledger
+                    produced[key] = max(produced.get(key, 0.0), event.message.timestamp or 0.0)
             for key, ledger in changed.items():  # one changelog write per enterprise per batch
                 self.ledgers[key] = ledger.to_bytes()
-                await self.publish(key, ledger)
+                await self.publish(key, ledger, produced[key] or None)
             metrics.EVENTS_AGGREGATED.inc(len(batch))
             metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
@@ -138,13 +142,13 @@ class CreditStream:
         stored = self.ledgers.get(key)
         return Ledger.from_bytes(stored) if stored else Ledger()
 
-    async def publish(self, key: bytes, ledger: Ledger) -> None:
+    async def publish(self, key: bytes, ledger: Ledger, timestamp: float | None = None) -> None:
         if ledger.has_facts:
             row = json_bytes(compute(key.decode(), ledger, self.as_of))
             if self.last_published.get(key) == hash(row):
                 return
             self.last_published[key] = hash(row)
-            await self.aggregates.send(key=key, value=row)
+            await self.aggregates.send(key=key, value=row, timestamp=timestamp)
             metrics.AGGREGATES_PUBLISHED.inc()
 
     async def month_rollover(self) -> None:

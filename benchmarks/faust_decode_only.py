@@ -1,0 +1,47 @@
+"""Reference (a): a bare Faust agent that only decodes the provider topics — the framework's own
+ceiling on this machine. Run by benchmarks/pipeline_throughput.py:
+
+    python benchmarks/faust_decode_only.py BOOTSTRAP EXPECTED_COUNT RESULT_FILE APP_ID
+"""
+import json
+import os
+import sys
+import time
+
+import faust
+
+from creditstream.contract import PROVIDER_TOPICS
+from schemas.registry import DecodeError, default_registry
+
+
+def main():
+    bootstrap, expected, result_file, app_id = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    registry = default_registry()
+    app = faust.App(app_id, broker=f"kafka://{bootstrap}", store="memory://", producer_linger=0.01,
+                    consumer_auto_offset_reset="earliest", web_enabled=False)
+    schema = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    state = {"count": 0, "first": None, "last": None, "errors": 0}
+
+    @app.agent(app.topic(*PROVIDER_TOPICS, schema=schema))
+    async def decode(stream):
+        async for value in stream:
+            if state["first"] is None:
+                state["first"] = time.perf_counter()
+            try:
+                registry.decode(value)
+            except DecodeError:
+                state["errors"] += 1
+            state["count"] += 1
+            state["last"] = time.perf_counter()
+            if state["count"] >= expected:
+                with open(result_file, "w") as fh:
+                    json.dump({"events": state["count"], "seconds": state["last"] - state["first"]}, fh)
+                os._exit(0)
+
+    worker = faust.Worker(app, loglevel="warning")
+    worker.spinner = None
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Pipeline throughput for one worker process, beside two references measured in the same run:
+
+  (a) a bare Faust agent that only decodes the same topics (benchmarks/faust_decode_only.py);
+  (b) a bare confluent-kafka consumer that decodes, validates and aggregates in plain Python;
+  full: publish → validate → aggregate → lender-visible in ClickHouse (creditstream worker with
+        its embedded sink), from the first event consumed to the last aggregate row inserted.
+
+Needs the local broker (broker/kafka.sh start); RECREATES the platform topics. Prints JSON.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/pipeline_throughput.py [--enterprises 2500] [--months 12]
+"""
+import argparse
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from confluent_kafka import Consumer
+
+from connectors.simulate import Simulator, event_line
+from creditstream.contract import PROVIDER_TOPICS
+from creditstream.settings import Settings
+from schemas.registry import default_registry
+from streams.aggregates import compute
+from streams.ledger import Ledger
+from streams.months import parse_month
+from streams.pipeline import accept, decode_avro
+from streams.validation import Invalid
+from tests.kafka_helpers import BOOTSTRAP, ROOT, WorkerProcess, reset_topics
+from tests.test_stream_kafka import publish
+
+AS_OF = "2025-06"
+
+
+def bare_consumer(expected: int) -> dict:
+    registry = default_registry()
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"bench-bare-{time.time_ns()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe(list(PROVIDER_TOPICS))
+    ledgers, count, first = {}, 0, None
+    while count < expected:
+        for message in consumer.consume(1000, timeout=1):
+            if message.error():
+                continue
+            first = first or time.perf_counter()
+            count += 1
+            try:
+                record, value = decode_avro(registry, message.topic(), message.value())
+                value = accept(record, value)
+            except Invalid:
+                continue
+            if record != "ConsentGrant":
+                ledgers.setdefault(value["uscc"], Ledger()).apply(record, value)
+    rows = [compute(u, l, parse_month(AS_OF)) for u, l in ledgers.items() if l.has_facts]
+    seconds = time.perf_counter() - first
+    consumer.close()
+    return {"events": count, "seconds": round(seconds, 2), "events_per_second": round(count / seconds),
+            "enterprises": len(rows)}
+
+
+def faust_decode_only(expected: int) -> dict:
+    result = Path(tempfile.mkdtemp()) / "result.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "faust_decode_only.py"), BOOTSTRAP, str(expected),
+                    str(result), f"bench-decode-{time.time_ns()}"], cwd=ROOT, timeout=1800,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    data = json.loads(result.read_text())
+    return {**data, "seconds": round(data["seconds"], 2), "events_per_second": round(data["events"] / data["seconds"])}
+
+
+def full_pipeline(expected: int, valid: int, tmp: Path) -> dict:
+    worker = WorkerProcess(tmp, f"bench-full-{time.time_ns()}", CREDITSTREAM_AS_OF=AS_OF,
+                           CREDITSTREAM_API_ENABLED="false").start()
+    try:
+        start = None
+        rows_key = 'creditstream_sink_rows_total{table="enterprise_aggregates"}'
+        last_rows, last_change = -1, None
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline:
+            metrics = worker.metrics()
+            now = time.perf_counter()
+            if start is None and metrics.get("creditstream_events_consumed_total{topic=\"credit.utility.water.v1\"}"):
+                start = now
+            rows = metrics.get(rows_key, 0)
+            if rows != last_rows:
+                last_rows, last_change = rows, now
+            if metrics.get("creditstream_events_aggregated_total") == valid and rows and now - last_change > 3:
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("the pipeline did not finish in an hour")
+        seconds = last_change - start
+        return {"events": expected, "seconds": round(seconds, 2), "events_per_second": round(expected / seconds),
+                "aggregate_rows_inserted": int(last_rows)}
+    finally:
+        worker.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--enterprises", type=int, default=2500)
+    parser.add_argument("--months", type=int, default=12)
+    args = parser.parse_args()
+    reset_topics(Settings(bootstrap_servers=BOOTSTRAP))
+    events = list(Simulator(args.enterprises, args.months, parse_month(AS_OF), seed=2, invalid_share=0.01).events())
+    valid = sum(e.expect is None for e in events)
+    started = time.perf_counter()
+    publish(events)
+    published = time.perf_counter() - started
+    a = faust_decode_only(len(events))
+    b = bare_consumer(len(events))
+    with tempfile.TemporaryDirectory() as tmp:
+        full = full_pipeline(len(events), valid, Path(tmp))
+    print(json.dumps({
+        "events": len(events), "enterprises": args.enterprises, "months": args.months,
+        "publish_seconds": round(published, 2),
+        "a_bare_faust_decode": a, "b_bare_consumer_decode_validate_aggregate": b, "full_pipeline": full,
+        "full_over_a": round(full["events_per_second"] / a["events_per_second"], 2),
+        "full_over_b": round(full["events_per_second"] / b["events_per_second"], 3),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

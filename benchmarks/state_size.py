@@ -1,0 +1,100 @@
+"""State per 100k enterprises with 24 months of history, and worker restart-to-serving time.
+
+1. Simulates SAMPLE enterprises × 24 months, folds them into ledgers (the aggregator's state) and
+   measures the serialized ledger size (what the compacted changelog and the memory:// table hold)
+   and the memory the table's values take; scales both to 100k enterprises.
+2. Writes 100k ledgers (the sample's ledgers under fresh USCCs) into the changelog topic of a new
+   app id, starts `creditstream worker` and times process start → "Worker ready" (changelog
+   recovered, agents consuming).
+
+Needs the local broker. Prints JSON.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/state_size.py [--sample 5000] [--enterprises 100000]
+"""
+import argparse
+import json
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+import tempfile
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from connectors.simulate import Simulator, event_line
+from schemas.registry import default_registry
+from streams.months import parse_month
+from streams.replay import fold_lines
+from streams.validation import USCC_ALPHABET, uscc_check_char
+from tests.kafka_helpers import BOOTSTRAP, WorkerProcess
+
+AS_OF = "2025-06"
+
+
+def uscc(i: int) -> str:
+    body = "91" + f"{i:07d}" + "".join(USCC_ALPHABET[(i * 7 + k) % 31] for k in range(8))
+    return body + uscc_check_char(body)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sample", type=int, default=5000)
+    parser.add_argument("--enterprises", type=int, default=100_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    lines = [event_line(e) for e in Simulator(args.sample, 24, parse_month(AS_OF), seed=9, invalid_share=0).events()]
+    import io
+    ledgers = fold_lines(lines, default_registry(), io.StringIO())
+    values = [ledger.to_bytes() for ledger in ledgers.values()]
+    fold_seconds = time.perf_counter() - started
+    per_enterprise_bytes = sum(map(len, values)) / len(values)
+    tracemalloc.start()
+    table = {uscc(i).encode(): bytes(values[i % len(values)]) for i in range(args.sample)}
+    table_memory = tracemalloc.get_traced_memory()[0] / args.sample
+    tracemalloc.stop()
+    del table
+
+    app_id = f"bench-state-{time.time_ns()}"
+    topic = f"{app_id}-ledger-changelog"
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin.create_topics([NewTopic(topic, args.partitions, 1, config={"cleanup.policy": "compact"})])[topic].result()
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "partitioner": "murmur2_random", "linger.ms": 50,
+                         "compression.type": "lz4"})
+    for i in range(args.enterprises):
+        while True:
+            try:
+                producer.produce(topic, key=uscc(i).encode(), value=values[i % len(values)])
+                break
+            except BufferError:
+                producer.poll(0.2)
+        producer.poll(0)
+    producer.flush(120)
+    with tempfile.TemporaryDirectory() as tmp:
+        worker = WorkerProcess(Path(tmp), app_id, CREDITSTREAM_AS_OF=AS_OF, CREDITSTREAM_SINK_ENABLED="false",
+                               CREDITSTREAM_API_ENABLED="false")
+        t0 = time.perf_counter()
+        worker.start()
+        while b"[^Worker]: Ready" not in worker.log_path.read_bytes():
+            if worker.proc.poll() is not None or time.perf_counter() - t0 > 900:
+                print(worker.tail(), file=sys.stderr)
+                raise SystemExit("worker did not become ready")
+            time.sleep(0.1)
+        ready = time.perf_counter() - t0
+        rss_kib = int(next(l.split()[1] for l in open(f"/proc/{worker.proc.pid}/status") if l.startswith("VmRSS")))
+        worker.stop()
+    scale = 100_000
+    print(json.dumps({
+        "sample_enterprises": args.sample, "months": 24, "events_in_sample": len(lines),
+        "fold_seconds": round(fold_seconds, 1),
+        "ledger_bytes_per_enterprise": round(per_enterprise_bytes),
+        "changelog_values_mib_per_100k": round(per_enterprise_bytes * scale / 2**20, 1),
+        "table_memory_mib_per_100k": round(table_memory * scale / 2**20, 1),
+        "restart": {"enterprises_in_changelog": args.enterprises, "seconds_to_ready": round(ready, 1),
+                    "worker_rss_mib_after_recovery": round(rss_kib / 1024)},
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

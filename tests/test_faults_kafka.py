@@ -1,0 +1,143 @@
+"""Faults against the real broker: a broker restart mid-stream, a worker SIGKILLed during a sink
+batch, and 10,000 garbage messages among good ones. Each ends with exact aggregates, every bad
+message in the dead-letter topic, and nothing lost. (ClickHouse unavailable: test_api_kafka.py.)"""
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+
+import pytest
+
+from connectors.simulate import Simulator, event_bytes, event_line
+from creditstream.contract import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC
+from schemas.registry import default_registry
+from streams.months import parse_month
+from streams.replay import aggregate_rows, fold_lines
+from tests.kafka_helpers import ROOT, WorkerProcess, latest_by_key, read_topic, wait_for
+from tests.test_stream_kafka import AS_OF, assert_aggregates, produce_all, publish
+
+REGISTRY = default_registry()
+
+
+def replay_rows(events):
+    lines = [event_line(e) for e in events]
+    return {r["uscc"]: r for r in aggregate_rows(fold_lines(lines, REGISTRY, io.StringIO()), parse_month(AS_OF))}
+
+
+def dead_letter_positions():
+    letters = [json.loads(m.value()) for m in read_topic(DEAD_LETTER_TOPIC)]
+    return {(d["source_topic"], d["source_partition"], d["source_offset"]): d["reason"] for d in letters}
+
+
+@pytest.fixture
+def workers(tmp_path):
+    started, run = [], time.time_ns()
+
+    def start(name, **env):
+        worker = WorkerProcess(tmp_path, f"{name}-{run}", CREDITSTREAM_AS_OF=AS_OF, **env).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def broker(action: str) -> None:
+    subprocess.run([str(ROOT / "broker" / "kafka.sh"), action], check=True, capture_output=True, timeout=120)
+
+
+def test_broker_restart_mid_stream(kafka_settings, workers):
+    events = list(Simulator(80, 12, parse_month(AS_OF), seed=31, invalid_share=0.02).events())
+    first, second = events[: len(events) // 2], events[len(events) // 2:]
+    publish(first)
+    worker = workers("broker-restart", CREDITSTREAM_SINK_ENABLED="false", CREDITSTREAM_API_ENABLED="false")
+    wait_for(lambda: worker.metrics().get("creditstream_events_aggregated_total", 0) > 0, 120, "processing to start")
+    broker("stop")
+    time.sleep(3)
+    broker("start")
+    publish(second)
+    assert_aggregates(replay_rows(events), worker, timeout=240)
+    expected_bad = sum(e.expect is not None for e in events)
+    wait_for(lambda: len(dead_letter_positions()) == expected_bad, 120, "every dead letter")
+    assert worker.proc.poll() is None, "the worker died with the broker"
+
+
+def test_ten_thousand_garbage_messages_among_good_ones(kafka_settings, workers):
+    events = list(Simulator(40, 12, parse_month(AS_OF), seed=47, invalid_share=0.0).events())
+    rng = random.Random(47)
+    topics = sorted({e.topic for e in events})
+    good_payloads = [event_bytes(REGISTRY, e)[1] for e in events[:50]]
+
+    def garbage(i):
+        kind = i % 4
+        if kind == 0:
+            return bytes(rng.randrange(256) for _ in range(rng.randrange(0, 64)))  # noise
+        if kind == 1:
+            return b"\xc3\x01" + bytes(rng.randrange(256) for _ in range(8)) + b"\x02\x04"  # unknown fingerprint
+        if kind == 2:
+            payload = rng.choice(good_payloads)
+            return payload[: rng.randrange(10, len(payload) - 1)]  # truncated body
+        return json.dumps({"not": "avro", "i": i}).encode()  # wrong format
+
+    items, garbage_values = [], set()
+    slots = sorted(rng.sample(range(len(events) + 10_000), 10_000))
+    g, e_index = 0, 0
+    for position in range(len(events) + 10_000):
+        if g < len(slots) and slots[g] == position:
+            value = garbage(g) + (f"#{g}".encode() if g % 4 != 2 else b"")  # unique, never decodable
+            items.append((rng.choice(topics), b"junk", value))
+            g += 1
+        else:
+            event = events[e_index]
+            items.append((event.topic, *event_bytes(REGISTRY, event)))
+            e_index += 1
+    positions = produce_all(items)
+    junk_values = {(topic, value) for topic, key, value in items if key == b"junk"}
+    junk = {(t, p, o) for t, p, o, v in positions if (t, v) in junk_values}
+    assert len(junk) == 10_000
+    worker = workers("garbage", CREDITSTREAM_SINK_ENABLED="false", CREDITSTREAM_API_ENABLED="false")
+    assert_aggregates(replay_rows(events), worker, timeout=300)
+    letters = wait_for(lambda: (lambda d: d if len(d) >= 10_000 else None)(dead_letter_positions()), 180,
+                       "10,000 dead letters")
+    assert len(letters) == 10_000
+    assert set(letters) == junk
+    assert set(letters.values()) == {"UNDECODABLE"}
+    assert worker.metrics()['creditstream_dead_letters_total{reason="UNDECODABLE"}'] == 10_000
+
+
+def sql(url: str, query: str) -> list[dict]:
+    result = subprocess.run([sys.executable, "-m", "creditstream.cli", "sql", query], cwd=ROOT, capture_output=True,
+                            text=True, env={**os.environ, "CREDITSTREAM_CLICKHOUSE_URL": url}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_worker_sigkilled_during_a_sink_batch(kafka_settings, workers, tmp_path):
+    events = list(Simulator(120, 12, parse_month(AS_OF), seed=53, invalid_share=0.02).events())
+    publish(events)
+    url = f"chdb:{tmp_path / 'sink-kill'}"
+    env = {"CREDITSTREAM_CLICKHOUSE_URL": url, "CREDITSTREAM_SINK_BATCH_ROWS": "700",
+           "CREDITSTREAM_SINK_BATCH_SECONDS": "5", "CREDITSTREAM_API_ENABLED": "false"}
+    first = workers("sink-kill", **env)
+    wait_for(lambda: 0 < first.metrics().get('creditstream_sink_rows_total{table="utility_statements"}', 0), 180,
+             "the sink's first batch", interval=0.05)
+    first.kill()  # mid-stream: later batches are buffered or not yet read
+    expected = replay_rows(events)
+    second = workers("sink-kill", **env)
+    assert_aggregates(expected, second, timeout=240)
+    expected_bad = sum(e.expect is not None for e in events)
+    wait_for(lambda: second.metrics().get('creditstream_sink_consumer_lag{partition="0",topic="credit.aggregates.v1"}',
+                                          1) == 0
+             and second.metrics().get('creditstream_sink_rows_total{table="dead_letters"}', 0) >= 0, 60, "the sink")
+    time.sleep(12)  # let the lag gauge refresh and the last batch land
+    second.stop()
+    rows = {r["uscc"]: json.loads(r["row_json"]) for r in sql(url, "SELECT uscc, row_json FROM enterprise_aggregates FINAL")}
+    assert rows == expected
+    assert sql(url, "SELECT count() AS n FROM dead_letters FINAL")[0]["n"] == expected_bad
+    statements = {(e.value["uscc"].strip().upper(), e.topic, e.value["account_no"], e.value["billing_month"])
+                  for e in events if e.expect is None and "billing_month" in e.value}
+    assert sql(url, "SELECT count() AS n FROM utility_statements FINAL")[0]["n"] == len(statements)
