@@ -20,6 +20,7 @@ class Settings:
     month_check_seconds: float = 30.0  # how often the worker checks for a month roll-over
     batch_size: int = 1000  # events per aggregation batch (stream.take)
     batch_seconds: float = 0.5  # longest wait to fill a batch
+    ledger_cache_size: int = 50_000  # decoded enterprise ledgers kept in memory by the aggregator
     producer_linger_ms: int = 10
     web_host: str = "127.0.0.1"  # worker's HTTP (/metrics); loopback unless configured
     web_port: int = 6066

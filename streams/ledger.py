@@ -6,14 +6,17 @@ later" (an equal revision, or an exact tie, is ignored: the first one in log ord
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+from array import array
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from creditstream.contract import UTILITY_KINDS
-from streams.months import format_month, parse_month
+from creditstream.records import parse_instant
+from streams.months import parse_month
 
 UTILITIES = ("water", "electricity", "gas")
 
@@ -49,7 +52,25 @@ def event_digest(provider_id: str, event_id: str) -> int:
     return int.from_bytes(raw, "big")
 
 
-def _millis(stamp: dt.datetime) -> int:
+# apply() takes a value in either form: typed (Decimal, date, datetime: decoded Avro, replay) or
+# the JSON form (decimal strings, ISO dates: the normalised topic, already validated upstream).
+def _dec(value) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(value)
+
+
+def _day(value) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(value)
+
+
+def _text(value) -> str | None:
+    return value if value is None or isinstance(value, str) else value.isoformat()
+
+
+def _millis(stamp) -> int:
+    if isinstance(stamp, str):
+        stamp = parse_instant(stamp, "occurred_at")
     return int(stamp.timestamp() * 1000)
 
 
@@ -65,6 +86,10 @@ class Ledger:
     arrears: dict[dt.date, tuple[int, bool, Decimal]] = field(default_factory=dict)  # as_of -> (occurred ms, in, amount)
     status: dict[dt.date, tuple[int, bool]] = field(default_factory=dict)  # as_of -> (occurred ms, abnormal)
     ratings: dict[int, tuple[int, str]] = field(default_factory=dict)  # year -> (occurred ms, grade)
+    # serialised form of each statement / payment, kept beside it so to_bytes() does not re-format
+    # thousands of decimals on every changelog write
+    _wire_statements: dict = field(default_factory=lambda: {k: {} for k in UTILITIES}, repr=False, compare=False)
+    _wire_payments: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def has_facts(self) -> bool:
@@ -86,9 +111,10 @@ class Ledger:
             return self._apply_payment(value)
         occurred = _millis(value["occurred_at"])
         if record == "TaxArrears":
-            return _keep_latest(self.arrears, value["as_of"], (occurred, value["in_arrears"], value["amount"]))
+            return _keep_latest(self.arrears, _day(value["as_of"]),
+                                (occurred, value["in_arrears"], _dec(value["amount"])))
         if record == "TaxpayerStatus":
-            return _keep_latest(self.status, value["as_of"], (occurred, value["abnormal"]))
+            return _keep_latest(self.status, _day(value["as_of"]), (occurred, value["abnormal"]))
         if record == "TaxCreditRating":
             return _keep_latest(self.ratings, value["rating_year"], (occurred, value["grade"]))
         raise ValueError(f"ledger does not know record {record}")
@@ -98,33 +124,33 @@ class Ledger:
         current = self.statements[kind].get(key)
         if current is not None and current.revision >= value["revision"]:
             return True  # the event id is new even though the fact is not
-        self.statements[kind][key] = Statement(
-            value["revision"], value["usage"], value["amount_due"], value["arrears_amount"]
-        )
+        statement = Statement(value["revision"], _dec(value["usage"]), _dec(value["amount_due"]),
+                              _dec(value["arrears_amount"]))
+        self.statements[kind][key] = statement
+        self._wire_statements[kind][key] = [
+            key[0], value["billing_month"], statement.revision, str(statement.usage), str(statement.amount_due),
+            str(statement.arrears_amount)]
         return True
 
     def _apply_payment(self, value: dict) -> bool:
-        key = (value["tax_type"], value["period_start"], value["period_end"])
+        key = (value["tax_type"], _day(value["period_start"]), _day(value["period_end"]))
         current = self.payments.get(key)
         if current is not None and current.revision >= value["revision"]:
             return True
-        self.payments[key] = Payment(
-            value["revision"], value["amount_payable"], value["amount_paid"], value["due_date"], value["paid_date"]
-        )
+        payment = Payment(value["revision"], _dec(value["amount_payable"]), _dec(value["amount_paid"]),
+                          _day(value["due_date"]), _day(value["paid_date"]))
+        self.payments[key] = payment
+        self._wire_payments[key] = [
+            key[0], key[1].isoformat(), key[2].isoformat(), payment.revision, str(payment.amount_payable),
+            str(payment.amount_paid), payment.due_date.isoformat(), _text(payment.paid_date)]
         return True
 
     # -- serialisation for the changelog-backed table -------------------------------------------
     def to_bytes(self) -> bytes:
         doc = {
-            "seen": sorted(self.seen),
-            "u": {
-                kind: [[acc, format_month(m), s.revision, str(s.usage), str(s.amount_due), str(s.arrears_amount)]
-                       for (acc, m), s in rows.items()]
-                for kind, rows in self.statements.items() if rows
-            },
-            "t": [[t, a.isoformat(), b.isoformat(), p.revision, str(p.amount_payable), str(p.amount_paid),
-                   p.due_date.isoformat(), p.paid_date.isoformat() if p.paid_date else None]
-                  for (t, a, b), p in self.payments.items()],
+            "seen": base64.b64encode(array("Q", self.seen).tobytes()).decode(),  # 8 bytes per idempotency key
+            "u": {kind: list(rows.values()) for kind, rows in self._wire_statements.items() if rows},
+            "t": list(self._wire_payments.values()),
             "a": [[d.isoformat(), occ, flag, str(amount)] for d, (occ, flag, amount) in self.arrears.items()],
             "s": [[d.isoformat(), occ, flag] for d, (occ, flag) in self.status.items()],
             "r": [[year, occ, grade] for year, (occ, grade) in self.ratings.items()],
@@ -135,16 +161,18 @@ class Ledger:
     def from_bytes(cls, data: bytes) -> "Ledger":
         doc = json.loads(data)
         day = dt.date.fromisoformat
-        ledger = cls(seen=set(doc["seen"]))
+        ledger = cls(seen=set(array("Q", base64.b64decode(doc["seen"]))))
         for kind, rows in doc["u"].items():
-            ledger.statements[kind] = {
-                (acc, parse_month(m)): Statement(rev, Decimal(u), Decimal(a), Decimal(arr))
-                for acc, m, rev, u, a, arr in rows
-            }
-        ledger.payments = {
-            (t, day(a), day(b)): Payment(rev, Decimal(pay), Decimal(paid), day(due), day(pd) if pd else None)
-            for t, a, b, rev, pay, paid, due, pd in doc["t"]
-        }
+            for row in rows:
+                acc, m, rev, u, a, arr = row
+                key = (acc, parse_month(m))
+                ledger.statements[kind][key] = Statement(rev, Decimal(u), Decimal(a), Decimal(arr))
+                ledger._wire_statements[kind][key] = row
+        for row in doc["t"]:
+            t, a, b, rev, pay, paid, due, pd = row
+            key = (t, day(a), day(b))
+            ledger.payments[key] = Payment(rev, Decimal(pay), Decimal(paid), day(due), day(pd) if pd else None)
+            ledger._wire_payments[key] = row
         ledger.arrears = {day(d): (occ, flag, Decimal(amount)) for d, occ, flag, amount in doc["a"]}
         ledger.status = {day(d): (occ, flag) for d, occ, flag in doc["s"]}
         ledger.ratings = {year: (occ, grade) for year, occ, grade in doc["r"]}

@@ -25,7 +25,7 @@ class CapturingTopic:
     def __init__(self):
         self.sent = []
 
-    async def send(self, key, value):
+    async def send(self, key, value, timestamp=None):
         self.sent.append((key, json.loads(value)))
 
 
