@@ -6,14 +6,16 @@
 #   broker/kafka.sh stop     stop cleanly (SIGTERM, then SIGKILL after a grace period)
 #   broker/kafka.sh status   exit 0 when the broker answers
 #
-# Environment: KAFKA_PORT (39092), KAFKA_CONTROLLER_PORT (39093), KAFKA_HOME_DIR (.local/kafka),
+# Environment: KAFKA_PORT (19092), KAFKA_CONTROLLER_PORT (19093), KAFKA_HOME_DIR (.local/kafka),
 # KAFKA_HEAP (512m), KAFKA_START_TIMEOUT seconds (90).
+# The ports lie below Linux's ephemeral range (32768-60999): clients that keep reconnecting to a
+# stopped broker on an ephemeral port can self-connect and hold it, so the broker could not restart.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
-port="${KAFKA_PORT:-39092}"
-controller_port="${KAFKA_CONTROLLER_PORT:-39093}"
+port="${KAFKA_PORT:-19092}"
+controller_port="${KAFKA_CONTROLLER_PORT:-19093}"
 home_dir="${KAFKA_HOME_DIR:-$root/.local/kafka}"
 heap="${KAFKA_HEAP:-512m}"
 timeout_s="${KAFKA_START_TIMEOUT:-90}"
@@ -80,17 +82,26 @@ start() {
     java_run kafka.tools.StorageTool format -t "$cluster_id" -c "$config" >/dev/null
     log "formatted KRaft log dir $data (cluster $cluster_id)"
   fi
-  : > "$logs/server.log"
-  # exec in a detached subshell so the pid file holds the JVM's own pid
-  (exec setsid "${java_cmd[@]}" kafka.Kafka "$config") > "$logs/stdout.log" 2>&1 < /dev/null &
-  echo $! > "$pidfile"
   local waited=0
-  until answers; do
-    if ! running_pid >/dev/null; then
-      log "broker exited during start-up; last lines of $logs:"; tail -n 30 "$logs/stdout.log" "$logs/server.log" >&2; return 1
+  while true; do
+    : > "$logs/server.log"
+    # exec in a detached subshell so the pid file holds the JVM's own pid
+    (exec setsid "${java_cmd[@]}" kafka.Kafka "$config") > "$logs/stdout.log" 2>&1 < /dev/null &
+    echo $! > "$pidfile"
+    until answers; do
+      if ! running_pid >/dev/null; then break; fi
+      if [ "$waited" -ge "$timeout_s" ]; then log "no answer after ${timeout_s}s"; stop; return 1; fi
+      sleep 1; waited=$((waited + 1))
+    done
+    if running_pid >/dev/null; then break; fi
+    # Right after a stop the port can still be held by closing connections: wait and try again.
+    if grep -q "Unable to start acceptor" "$logs/server.log" && [ "$waited" -lt "$timeout_s" ]; then
+      log "port $port not free yet; retrying in 5s"
+      sleep 5; waited=$((waited + 5))
+      continue
     fi
-    if [ "$waited" -ge "$timeout_s" ]; then log "no answer after ${timeout_s}s"; stop; return 1; fi
-    sleep 1; waited=$((waited + 1))
+    log "broker exited during start-up; last lines of $logs:"; tail -n 30 "$logs/stdout.log" "$logs/server.log" >&2
+    return 1
   done
   log "broker up on 127.0.0.1:$port after ${waited}s (pid $(cat "$pidfile"), logs in $logs)"
 }

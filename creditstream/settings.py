@@ -11,7 +11,7 @@ ENV_PREFIX = "CREDITSTREAM_"
 
 @dataclass(frozen=True)
 class Settings:
-    bootstrap_servers: str = "127.0.0.1:39092"  # Kafka; the local broker from broker/kafka.sh
+    bootstrap_servers: str = "127.0.0.1:19092"  # Kafka; the local broker from broker/kafka.sh
     partitions: int = 4  # partitions of every topic `topics create` makes
     replication_factor: int = 1
     app_id: str = "creditstream"  # Faust app id = consumer group and changelog prefix

@@ -67,10 +67,10 @@ def to_row(topic: str, offset: int, timestamp_ms: Optional[int], value: bytes) -
     """The row a message becomes, or None for records kept only in the aggregates."""
     doc = json.loads(value)
     if topic == AGGREGATES_TOPIC:
-        # updated_at: when the row became lender-visible (the message timestamp is the produce
-        # time of the newest provider event in it, used for the freshness metric)
+        # updated_at: when the aggregator computed the row (the message timestamp), so a re-delivered
+        # message yields the identical row
         return Row("enterprise_aggregates", [doc["uscc"], doc["as_of_month"], value.decode(),
-                                             dt.datetime.now(UTC), offset])
+                                             message_time(timestamp_ms), offset])
     if topic == DEAD_LETTER_TOPIC:
         return Row("dead_letters", [doc["source_topic"], doc["source_partition"], doc["source_offset"], doc["reason"],
                                     doc["message"], doc.get("value_base64"), message_time(timestamp_ms)])

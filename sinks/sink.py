@@ -27,6 +27,15 @@ from sinks.rows import COLUMNS, SINK_TOPICS, message_time, to_row
 log = logging.getLogger("creditstream.sink")
 
 
+def source_produced_seconds(message) -> float:
+    """Produce time of the newest provider event in an aggregate row (header set by the
+    aggregator), else the row's own timestamp."""
+    for name, value in message.headers() or ():
+        if name == "source-produced-ms":
+            return int(value) / 1000
+    return message_time(message.timestamp()[1]).timestamp()
+
+
 class Batch:
     def __init__(self):
         self.rows: dict[str, list] = defaultdict(list)
@@ -116,7 +125,7 @@ class ClickHouseSink(threading.Thread):
         if row is not None:
             batch.rows[row.table].append(row.values)
             if topic == AGGREGATES_TOPIC:
-                batch.aggregate_times.append(message_time(message.timestamp()[1]))
+                batch.aggregate_times.append(source_produced_seconds(message))
 
     def flush(self, batch: Batch) -> None:
         started = time.perf_counter()
@@ -126,7 +135,7 @@ class ClickHouseSink(threading.Thread):
         metrics.SINK_BATCH_ROWS.observe(batch.count)
         now = time.time()
         for produced in batch.aggregate_times:
-            metrics.FRESHNESS.observe(max(0.0, now - produced.timestamp()))
+            metrics.FRESHNESS.observe(max(0.0, now - produced))
 
     def commit(self, batch: Batch) -> None:
         assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}

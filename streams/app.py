@@ -168,7 +168,10 @@ class CreditStream:
             if self.last_published.get(key) == hash(row):
                 return
             self.last_published[key] = hash(row)
-            await self.aggregates.send(key=key, value=row, timestamp=timestamp)
+            # the message timestamp says when the row was computed (lenders' updated_at); the header
+            # carries the produce time of the newest provider event in it, for the freshness metric
+            headers = {"source-produced-ms": str(int(timestamp * 1000)).encode()} if timestamp else None
+            await self.aggregates.send(key=key, value=row, headers=headers)
             metrics.AGGREGATES_PUBLISHED.inc()
 
     async def month_rollover(self) -> None:

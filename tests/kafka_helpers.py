@@ -19,7 +19,7 @@ from creditstream.settings import Settings
 from creditstream.topics import all_topics, create_topics
 
 ROOT = Path(__file__).resolve().parents[1]
-BOOTSTRAP = os.environ.get("CREDITSTREAM_TEST_BOOTSTRAP", "127.0.0.1:39092")
+BOOTSTRAP = os.environ.get("CREDITSTREAM_TEST_BOOTSTRAP", "127.0.0.1:19092")
 
 
 def broker_reachable(timeout: float = 5.0) -> bool:
