@@ -25,7 +25,7 @@ class CapturingTopic:
     def __init__(self):
         self.sent = []
 
-    async def send(self, key, value, timestamp=None):
+    async def send(self, key, value, **_):
         self.sent.append((key, json.loads(value)))
 
 

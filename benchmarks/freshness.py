@@ -1,0 +1,87 @@
+"""Freshness at a steady event rate: provider produce → lender-visible in ClickHouse, p50 and p99.
+
+Starts `creditstream worker` (agents + sink on embedded ClickHouse), produces simulated events at
+a steady rate (default 1,000/s for 60 s) and reads the sink's creditstream_freshness_seconds
+histogram, whose start is each row's newest provider produce time. Percentiles are interpolated
+within histogram buckets, like PromQL's histogram_quantile. Needs the local broker; RECREATES the
+platform topics. Prints JSON.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/freshness.py [--rate 1000] [--seconds 60]
+"""
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from confluent_kafka import Producer
+
+from connectors.simulate import Simulator, event_bytes
+from creditstream.settings import Settings
+from schemas.registry import default_registry
+from streams.months import parse_month
+from tests.kafka_helpers import BOOTSTRAP, WorkerProcess, reset_topics, wait_for
+
+
+def quantile(q: float, buckets: list[tuple[float, float]]) -> float:
+    """histogram_quantile over cumulative (upper bound, count) pairs."""
+    total = buckets[-1][1]
+    rank = q * total
+    previous_bound, previous_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if bound == float("inf"):
+                return previous_bound
+            return previous_bound + (bound - previous_bound) * (rank - previous_count) / max(count - previous_count, 1e-9)
+        previous_bound, previous_count = bound, count
+    return float("nan")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--seconds", type=int, default=60)
+    args = parser.parse_args()
+    reset_topics(Settings(bootstrap_servers=BOOTSTRAP))
+    registry = default_registry()
+    wanted = args.rate * args.seconds
+    events = []
+    enterprises = max(100, wanted // 75)
+    for event in Simulator(enterprises, 12, parse_month("2025-06"), seed=5, invalid_share=0.01).events():
+        events.append(event_bytes(registry, event) + (event.topic,))
+        if len(events) >= wanted:
+            break
+    with tempfile.TemporaryDirectory() as tmp:
+        worker = WorkerProcess(Path(tmp), f"bench-fresh-{time.time_ns()}", CREDITSTREAM_AS_OF="2025-06",
+                               CREDITSTREAM_API_ENABLED="false").start()
+        try:
+            wait_for(lambda: worker.metrics().get("creditstream_sink_target_up") == 1, 120, "the worker")
+            time.sleep(8)  # group joins settle
+            producer = Producer({"bootstrap.servers": BOOTSTRAP, "partitioner": "murmur2_random", "linger.ms": 5})
+            started = time.perf_counter()
+            for i, (key, value, topic) in enumerate(events):
+                target = started + i / args.rate
+                delay = target - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                producer.produce(topic, key=key, value=value)
+                producer.poll(0)
+            producer.flush(30)
+            sent_seconds = time.perf_counter() - started
+            time.sleep(10)  # drain
+            metrics = worker.metrics()
+        finally:
+            worker.stop()
+    buckets = sorted((float(name.split('le="')[1].split('"')[0]), value) for name, value in metrics.items()
+                     if name.startswith("creditstream_freshness_seconds_bucket"))
+    print(json.dumps({
+        "target_rate": args.rate, "events": len(events), "achieved_rate": round(len(events) / sent_seconds),
+        "aggregate_rows_observed": int(buckets[-1][1]),
+        "freshness_p50_seconds": round(quantile(0.5, buckets), 3),
+        "freshness_p99_seconds": round(quantile(0.99, buckets), 3),
+        "buckets": buckets,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
