@@ -1,7 +1,7 @@
 """Look-up latency through the HTTP lender API beside the raw ClickHouse point query on the same
 data, at 100k and 1M enterprises (embedded chdb). Prints JSON. Not a test.
 
-    .venv/bin/python benchmarks/lookup_latency.py [--sizes 100000 1000000] [--lookups 1000]
+    PYTHONPATH=. .venv/bin/python benchmarks/lookup_latency.py [--sizes 100000 1000000] [--lookups 1000]
 
 Each API look-up does what production does: API key check, consent for both scopes, the
 aggregate row, and the audit insert before answering.
@@ -22,16 +22,12 @@ from sinks.clickhouse import ThreadClients, connect, migrate
 from sinks.rows import AGGREGATE_COLUMNS, API_KEY_COLUMNS, CONSENT_COLUMNS
 from streams.aggregates import compute
 from streams.ledger import Ledger
-from streams.validation import USCC_ALPHABET, uscc_check_char
+from benchmarks.common import synthetic_uscc as uscc
 from tests.builders import payment, statement
 from tests.kafka_helpers import free_port
 
 UTC = dt.timezone.utc
 
-
-def uscc(i: int) -> str:
-    body = "91" + f"{i:07d}" + "".join(USCC_ALPHABET[(i * 7 + k) % 31] for k in range(8))
-    return body + uscc_check_char(body)
 
 
 def template_row() -> dict:
@@ -107,7 +103,7 @@ def main():
     url = "chdb://" + tempfile.mkdtemp(prefix="cs-lookup-")
     client = connect(url)
     migrate(client)
-    results, loaded = [], 0
+    results = []
     for n in sorted(args.sizes):
         client.command("TRUNCATE TABLE enterprise_aggregates")
         client.command("TRUNCATE TABLE consent_grants")

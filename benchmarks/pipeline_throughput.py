@@ -10,7 +10,6 @@ Needs the local broker (broker/kafka.sh start); RECREATES the platform topics. P
     PYTHONPATH=. .venv/bin/python benchmarks/pipeline_throughput.py [--enterprises 2500] [--months 12]
 """
 import argparse
-import io
 import json
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer
 
-from connectors.simulate import Simulator, event_line
+from connectors.simulate import Simulator
 from creditstream.contract import PROVIDER_TOPICS
 from creditstream.settings import Settings
 from schemas.registry import default_registry

@@ -5,7 +5,7 @@ leave them before merges), then times point look-ups by USCC with FINAL, argMax 
 ORDER BY version DESC LIMIT 1, and times a batch insert with and without a deduplication token
 (and its repeat). Prints JSON.
 
-    .venv/bin/python benchmarks/sink_read_options.py [--enterprises 100000] [--versions 3]
+    PYTHONPATH=. .venv/bin/python benchmarks/sink_read_options.py [--enterprises 100000] [--versions 3]
 """
 import argparse
 import json
@@ -15,12 +15,8 @@ import tempfile
 import time
 
 from sinks.clickhouse import connect
-from streams.validation import USCC_ALPHABET, uscc_check_char
+from benchmarks.common import synthetic_uscc as uscc
 
-
-def uscc(i: int) -> str:
-    body = "91" + f"{i:07d}" + "".join(USCC_ALPHABET[(i * 7 + k) % 31] for k in range(8))
-    return body + uscc_check_char(body)
 
 
 def timed(fn, repeats):

@@ -15,7 +15,6 @@ import argparse
 import json
 import sys
 import time
-import tracemalloc
 from pathlib import Path
 import tempfile
 
@@ -26,15 +25,11 @@ from connectors.simulate import Simulator, event_line
 from schemas.registry import default_registry
 from streams.months import parse_month
 from streams.replay import fold_lines
-from streams.validation import USCC_ALPHABET, uscc_check_char
+from benchmarks.common import synthetic_uscc as uscc
 from tests.kafka_helpers import BOOTSTRAP, WorkerProcess
 
 AS_OF = "2025-06"
 
-
-def uscc(i: int) -> str:
-    body = "91" + f"{i:07d}" + "".join(USCC_ALPHABET[(i * 7 + k) % 31] for k in range(8))
-    return body + uscc_check_char(body)
 
 
 def main():
@@ -50,11 +45,10 @@ def main():
     values = [ledger.to_bytes() for ledger in ledgers.values()]
     fold_seconds = time.perf_counter() - started
     per_enterprise_bytes = sum(map(len, values)) / len(values)
-    tracemalloc.start()
-    table = {uscc(i).encode(): bytes(values[i % len(values)]) for i in range(args.sample)}
-    table_memory = tracemalloc.get_traced_memory()[0] / args.sample
-    tracemalloc.stop()
-    del table
+    # what the memory:// table holds per enterprise: the key, the value bytes and a dict slot
+    keys = [uscc(i).encode() for i in range(len(values))]
+    table_memory = (sum(map(sys.getsizeof, values)) + sum(map(sys.getsizeof, keys))
+                    + sys.getsizeof(dict(zip(keys, values)))) / len(values)
 
     app_id = f"bench-state-{time.time_ns()}"
     topic = f"{app_id}-ledger-changelog"

@@ -1,9 +1,10 @@
 import subprocess
+import time
 
 import pytest
 
 from creditstream.settings import Settings
-from tests.kafka_helpers import BOOTSTRAP, ROOT, broker_reachable, reset_topics
+from tests.kafka_helpers import BOOTSTRAP, ROOT, STREAM_AS_OF, WorkerProcess, broker_reachable, reset_topics
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +46,20 @@ def clickhouse(chdb_url):
     for table in [*COLUMNS, "lookup_audit"]:
         client.command(f"TRUNCATE TABLE IF EXISTS {table}")
     return client
+
+
+@pytest.fixture
+def workers(tmp_path):
+    """Start `creditstream worker` processes. The same name within a test means the same app
+    (consumer group, changelog); every test run gets fresh ones, since topics are recreated but
+    changelogs and group offsets are not."""
+    started, run = [], time.time_ns()
+
+    def start(name, **env):
+        worker = WorkerProcess(tmp_path, f"{name}-{run}", CREDITSTREAM_AS_OF=STREAM_AS_OF, **env).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()

@@ -20,6 +20,7 @@ from creditstream.topics import all_topics, create_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOTSTRAP = os.environ.get("CREDITSTREAM_TEST_BOOTSTRAP", "127.0.0.1:19092")
+STREAM_AS_OF = "2025-06"  # the as-of month stream tests pin their workers to
 
 
 def broker_reachable(timeout: float = 5.0) -> bool:

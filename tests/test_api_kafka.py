@@ -9,7 +9,6 @@ import json
 import time
 import urllib.error
 import urllib.request
-from decimal import Decimal
 
 import pytest
 from confluent_kafka import Producer

@@ -9,14 +9,12 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from connectors.simulate import Simulator, event_bytes, event_line
-from creditstream.contract import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC
+from creditstream.contract import DEAD_LETTER_TOPIC
 from schemas.registry import default_registry
 from streams.months import parse_month
 from streams.replay import aggregate_rows, fold_lines
-from tests.kafka_helpers import ROOT, WorkerProcess, latest_by_key, read_topic, wait_for
+from tests.kafka_helpers import ROOT, read_topic, wait_for
 from tests.test_stream_kafka import AS_OF, assert_aggregates, produce_all, publish
 
 REGISTRY = default_registry()
@@ -32,18 +30,6 @@ def dead_letter_positions():
     return {(d["source_topic"], d["source_partition"], d["source_offset"]): d["reason"] for d in letters}
 
 
-@pytest.fixture
-def workers(tmp_path):
-    started, run = [], time.time_ns()
-
-    def start(name, **env):
-        worker = WorkerProcess(tmp_path, f"{name}-{run}", CREDITSTREAM_AS_OF=AS_OF, **env).start()
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
 
 
 def broker(action: str) -> None:
@@ -83,7 +69,7 @@ def test_ten_thousand_garbage_messages_among_good_ones(kafka_settings, workers):
             return payload[: rng.randrange(10, len(payload) - 1)]  # truncated body
         return json.dumps({"not": "avro", "i": i}).encode()  # wrong format
 
-    items, garbage_values = [], set()
+    items = []
     slots = sorted(rng.sample(range(len(events) + 10_000), 10_000))
     g, e_index = 0, 0
     for position in range(len(events) + 10_000):

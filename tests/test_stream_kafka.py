@@ -3,10 +3,8 @@ import base64
 import datetime as dt
 import io
 import json
-import time
 from decimal import Decimal
 
-import pytest
 from confluent_kafka import Producer
 
 from connectors.simulate import Simulator, event_bytes, event_line
@@ -15,9 +13,8 @@ from schemas.registry import default_registry
 from streams.months import parse_month
 from streams.replay import aggregate_rows, fold_lines
 from tests import builders
-from tests.kafka_helpers import BOOTSTRAP, WorkerProcess, latest_by_key, read_topic, wait_for
+from tests.kafka_helpers import BOOTSTRAP, STREAM_AS_OF as AS_OF, latest_by_key, read_topic, wait_for
 
-AS_OF = "2025-06"
 REGISTRY = default_registry()
 
 
@@ -32,7 +29,12 @@ def produce_all(items) -> list[tuple[str, int, int, bytes]]:
         positions.append((msg.topic(), msg.partition(), msg.offset(), msg.value()))
 
     for topic, key, value in items:
-        producer.produce(topic, key=key, value=value, on_delivery=delivered)
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value, on_delivery=delivered)
+                break
+            except BufferError:  # local queue full: let deliveries drain
+                producer.poll(0.5)
         producer.poll(0)
     assert producer.flush(60) == 0
     return positions
@@ -67,21 +69,6 @@ def assert_aggregates(expected, worker, timeout=180):
                              f"worker log:\n{worker.tail()}") from None
 
 
-@pytest.fixture
-def workers(tmp_path):
-    """Start workers; the same name within a test means the same app (group, changelog), and every
-    test run gets fresh ones, since topics are recreated but changelogs and group offsets are not."""
-    started = []
-    run = time.time_ns()
-
-    def start(name, **env):
-        worker = WorkerProcess(tmp_path, f"{name}-{run}", CREDITSTREAM_AS_OF=AS_OF, **env).start()
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
 
 
 def test_aggregates_topic_carries_exactly_what_replay_computes(kafka_settings, workers):
