@@ -19,7 +19,7 @@ class Settings:
     as_of: Optional[str] = None  # YYYY-MM: pin the live as-of month (tests, backfills)
     month_check_seconds: float = 30.0  # how often the worker checks for a month roll-over
     batch_size: int = 1000  # events per aggregation batch (stream.take)
-    batch_seconds: float = 0.5  # longest wait to fill a batch
+    batch_seconds: float = 0.1  # longest wait to fill a batch (freshness: docs/benchmarks.md)
     ledger_cache_size: int = 50_000  # decoded enterprise ledgers kept in memory by the aggregator
     producer_linger_ms: int = 10
     web_host: str = "127.0.0.1"  # worker's HTTP (/metrics); loopback unless configured
@@ -29,7 +29,7 @@ class Settings:
     clickhouse_url: str = "chdb:.local/clickhouse"  # chdb:<dir> / chdb:///<abs dir> (embedded) or http(s)://user:pw@host:port/db
     sink_enabled: bool = True  # run the ClickHouse sink inside the worker
     sink_batch_rows: int = 5000  # a sink batch is inserted at this many messages…
-    sink_batch_seconds: float = 0.5  # …or this long after its first message
+    sink_batch_seconds: float = 0.1  # …or this long after its first message
     api_enabled: bool = True  # serve the lender API inside the worker (required with embedded ClickHouse)
     api_host: str = "127.0.0.1"
     api_port: int = 8080
