@@ -129,14 +129,22 @@ class CreditStream:
             changed: dict[bytes, Ledger] = {}
             produced: dict[bytes, float] = {}  # newest provider produce time folded in, per enterprise
             for event in batch:
-                # validated upstream: the ledger folds the JSON form directly (no schema walk)
-                doc = json.loads(event.value)
-                record, value = PROVIDER_TOPICS[doc["topic"]], doc["value"]
-                if record == "ConsentGrant":
+                try:
+                    # validated upstream: the ledger folds the JSON form directly (no schema walk)
+                    doc = json.loads(event.value)
+                    record, value = PROVIDER_TOPICS[doc["topic"]], doc["value"]
+                    if record == "ConsentGrant":
+                        continue
+                    key = value["uscc"].encode()
+                    ledger = changed.get(key) or self.load(key)
+                    applied = ledger.apply(record, value)
+                except Exception as exc:  # only a foreign or corrupt message can get here: never stall
+                    log.exception("unreadable normalised event %s[%d]@%d", event.message.topic,
+                                  event.message.partition, event.message.offset)
+                    await self.send_dead_letter(Invalid("UNDECODABLE", f"normalised event unreadable: {exc!r}"),
+                                                event.message)
                     continue
-                key = value["uscc"].encode()
-                ledger = changed.get(key) or self.load(key)
-                if ledger.apply(record, value):
+                if applied:
                     changed[key] = ledger
                     produced[key] = max(produced.get(key, 0.0), event.message.timestamp or 0.0)
             for key, ledger in changed.items():  # one changelog write per enterprise per batch

@@ -159,3 +159,19 @@ def test_every_dead_letter_reason_lands_with_its_source_position(kafka_settings,
 def _json(value):
     from creditstream.records import to_json
     return to_json(value)
+
+
+def test_a_corrupt_normalised_event_is_dead_lettered_and_does_not_stall_aggregation(kafka_settings, workers):
+    from creditstream.contract import NORMALIZED_TOPIC
+
+    good = builders.statement("water", "W1", "2025-05", "10.000", "41.00")[1]
+    produce_all([(NORMALIZED_TOPIC, builders.USCC.encode(), b'{"topic": "credit.utility.water.v1", "value": {}}'),
+                 ("credit.utility.water.v1", builders.USCC.encode(), REGISTRY.encode("WaterStatement", good))])
+    worker = workers("corrupt-normalised")
+    expected = {r["uscc"]: r for r in aggregate_rows(fold_lines(
+        [json.dumps({"topic": "credit.utility.water.v1", "value": _json(good)})], REGISTRY, io.StringIO()),
+        parse_month(AS_OF))}
+    assert_aggregates(expected, worker)
+    letters = [json.loads(m.value()) for m in read_topic(DEAD_LETTER_TOPIC)]
+    assert [(d["reason"], d["source_topic"]) for d in letters] == [("UNDECODABLE", NORMALIZED_TOPIC)]
+    assert "normalised event unreadable" in letters[0]["message"]
