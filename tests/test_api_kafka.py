@@ -209,17 +209,18 @@ def test_redelivered_batches_leave_lender_visible_rows_unchanged(platform):
     wait_rows(client, "SELECT count() FROM enterprise_aggregates FINAL", 2)
     time.sleep(3)  # let the last aggregate updates land
     before = lender_visible(client)
-    raw_before = client.query("SELECT count() FROM utility_statements").result_rows[0][0]
+    counted_before = sink_metrics()['creditstream_sink_rows_total{table="utility_statements"}']
     # A second sink in a new consumer group re-reads every message from the start: every batch is
     # delivered again, split differently, exactly as after a crash before the offset commit.
-    again = ClickHouseSink(settings.replace(app_id=settings.app_id + "-again", sink_batch_rows=3))
+    again_settings = settings.replace(app_id=settings.app_id + "-again", sink_batch_rows=3)
+    again = ClickHouseSink(again_settings)
     again.start()
     assert again.ready.wait(60)
-    wait_for(lambda: client.query("SELECT count() FROM utility_statements").result_rows[0][0] > raw_before, 60,
-             "the re-delivered rows to be inserted")
-    time.sleep(2)
+    wait_for(lambda: _caught_up(f"{again_settings.app_id}-sink"), 120, "the second sink to re-read everything")
     again.stop()
     again.join(30)
+    # the statements really were delivered and inserted again (3 of them in the dataset)
+    assert sink_metrics()['creditstream_sink_rows_total{table="utility_statements"}'] >= counted_before + 3
     assert lender_visible(client) == before
 
 
@@ -244,9 +245,33 @@ def test_sink_retries_while_clickhouse_is_unavailable_and_loses_nothing(platform
                                    parameters={"u": E1}).result_rows[0][0]) == expected[E1]
 
 
+def _caught_up(group: str) -> bool:
+    """The group has committed the end of every partition of the sink's topics."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from sinks.rows import SINK_TOPICS
+
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group, "enable.auto.commit": False})
+    try:
+        wanted = [TopicPartition(t, p) for t in SINK_TOPICS
+                  for p in consumer.list_topics(t, timeout=10).topics[t].partitions]
+        for tp in consumer.committed(wanted, timeout=10):
+            high = consumer.get_watermark_offsets(tp, timeout=10)[1]
+            if high > 0 and tp.offset != high:
+                return False
+        return True
+    finally:
+        consumer.close()
+
+
 def sink_metrics():
+    """This process's metrics (the sinks run here), keyed like the exposition format."""
     from prometheus_client import REGISTRY as PROM
-    return {s.name: s.value for m in PROM.collect() for s in m.samples}
+
+    def name(sample):
+        labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+        return f"{sample.name}{{{labels}}}" if labels else sample.name
+    return {name(s): s.value for m in PROM.collect() for s in m.samples}
 
 
 def _metric(samples, name):
