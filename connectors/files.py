@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
@@ -10,6 +9,8 @@ from typing import Iterator, Optional
 from creditstream.contract import PROVIDER_TOPICS
 from creditstream.records import RecordError, csv_cells_to_json, record_from_json
 from schemas.registry import SchemaRegistry
+from streams.pipeline import parse_line
+from streams.validation import Invalid
 
 
 @dataclass
@@ -50,20 +51,15 @@ def _read_jsonl(path: Path, registry: SchemaRegistry, topic: Optional[str]) -> I
         for number, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
-            try:
-                doc = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                yield FileRecord(number, error=f"not JSON: {exc}")
+            try:  # the same line parser as `creditstream replay`
+                line_topic, record, value = parse_line(registry, raw)
+            except Invalid as exc:
+                yield FileRecord(number, error=exc.message)
                 continue
-            if not isinstance(doc, dict) or "value" not in doc or "topic" not in doc:
-                yield FileRecord(number, error='expected {"topic": ..., "value": {...}}')
-                continue
-            if doc["topic"] not in PROVIDER_TOPICS:
-                yield FileRecord(number, error=f"unknown topic {doc['topic']!r}")
-            elif topic is not None and doc["topic"] != topic:
-                yield FileRecord(number, error=f"line is for {doc['topic']}, publishing to {topic}")
+            if topic is not None and line_topic != topic:
+                yield FileRecord(number, error=f"line is for {line_topic}, publishing to {topic}")
             else:
-                yield _typed(registry, doc["topic"], number, doc["value"])
+                yield FileRecord(number, line_topic, record, value)
 
 
 def _read_csv(path: Path, registry: SchemaRegistry, topic: str) -> Iterator[FileRecord]:

@@ -82,6 +82,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def scrape_metrics(port: int) -> dict[str, float]:
+    """A /metrics page as {"name{labels}": value}; {} when nothing answers."""
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return {}
+    out = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
 class WorkerProcess:
     """``creditstream worker`` as a real OS process, so it can be SIGKILLed."""
 
@@ -102,16 +116,7 @@ class WorkerProcess:
         return self
 
     def metrics(self) -> dict[str, float]:
-        try:
-            body = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2).read().decode()
-        except OSError:
-            return {}
-        out = {}
-        for line in body.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                out[name] = float(value)
-        return out
+        return scrape_metrics(self.port)
 
     def kill(self, sig=signal.SIGKILL) -> None:
         if self.proc and self.proc.poll() is None:

@@ -9,14 +9,8 @@ from creditstream import apikeys
 from creditstream.contract import PROVIDER_TOPICS
 from creditstream.settings import Settings
 from streams.months import parse_month
-from tests.kafka_helpers import BOOTSTRAP, WorkerProcess, free_port, wait_for
+from tests.kafka_helpers import BOOTSTRAP, WorkerProcess, free_port, scrape_metrics, wait_for
 from tests.test_stream_kafka import publish
-
-
-def scrape(port: int) -> dict[str, float]:
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return {line.rpartition(" ")[0]: float(line.rpartition(" ")[2])
-            for line in body.splitlines() if line and not line.startswith("#")}
 
 
 def get(port: int, path: str, key=None) -> int:
@@ -44,17 +38,17 @@ def test_counters_move_by_exactly_the_expected_amounts(kafka_settings, tmp_path)
         publish(events)
         key = apikeys.issue(Settings(bootstrap_servers=BOOTSTRAP), "lender", "metrics-lender")[1]
         dead = sum(reasons.values())
-        wait_for(lambda: scrape(api_port).get('creditstream_sink_rows_total{table="dead_letters"}') == dead
-                 and scrape(api_port).get('creditstream_sink_rows_total{table="api_keys"}') == 1, 120,
+        wait_for(lambda: scrape_metrics(api_port).get('creditstream_sink_rows_total{table="dead_letters"}') == dead
+                 and scrape_metrics(api_port).get('creditstream_sink_rows_total{table="api_keys"}') == 1, 120,
                  "every dead letter and the key in ClickHouse")
         valid = sum(valid_per_topic.values())
-        wait_for(lambda: scrape(api_port).get("creditstream_events_aggregated_total") == valid, 120,
+        wait_for(lambda: scrape_metrics(api_port).get("creditstream_events_aggregated_total") == valid, 120,
                  "every valid event aggregated")
         uscc = next(e.value["uscc"].strip().upper() for e in events if e.expect is None)
         statuses = [get(api_port, f"/v1/enterprises/{uscc}/aggregates", key),  # no consent: 403
                     get(api_port, f"/v1/enterprises/{uscc}/aggregates"),  # no key: 401
                     get(api_port, f"/v1/enterprises/{uscc[:17]}Z/aggregates", key)]  # Z is never valid: 400
-        metrics = scrape(api_port)
+        metrics = scrape_metrics(api_port)
     except AssertionError:
         raise AssertionError(worker.tail()) from None
     finally:
