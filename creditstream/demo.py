@@ -19,20 +19,12 @@ import urllib.request
 from pathlib import Path
 
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 
 from creditstream.settings import Settings
+from creditstream.topics import broker_answers
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_LENDER = "demo-lender"
-
-
-def broker_answers(settings: Settings) -> bool:
-    try:
-        AdminClient({"bootstrap.servers": settings.bootstrap_servers}).list_topics(timeout=3)
-        return True
-    except Exception:
-        return False
 
 
 def grant_demo_consent(settings: Settings, uscc: str, name: str) -> None:
@@ -70,7 +62,7 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     started_broker, worker = False, None
     try:
-        if not broker_answers(settings):
+        if not broker_answers(settings.bootstrap_servers):
             print(f"demo: no Kafka at {settings.bootstrap_servers}; starting the local broker (broker/kafka.sh)",
                   flush=True)
             subprocess.run([str(ROOT / "broker" / "kafka.sh"), "start"], check=True)

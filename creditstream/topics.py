@@ -11,6 +11,15 @@ from creditstream.settings import Settings
 TOPIC_CONFIG = {AGGREGATES_TOPIC: {"cleanup.policy": "compact"}, API_KEYS_TOPIC: {"cleanup.policy": "compact"}}
 
 
+def broker_answers(bootstrap_servers: str, timeout: float = 3.0) -> bool:
+    """True when a Kafka broker answers a metadata request at ``bootstrap_servers``."""
+    try:
+        AdminClient({"bootstrap.servers": bootstrap_servers}).list_topics(timeout=timeout)
+        return True
+    except KafkaException:
+        return False
+
+
 def all_topics() -> list[str]:
     return [*PROVIDER_TOPICS, *PLATFORM_TOPICS]
 

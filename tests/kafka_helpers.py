@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from creditstream.settings import Settings
-from creditstream.topics import all_topics, create_topics
+from creditstream.topics import all_topics, broker_answers, create_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOTSTRAP = os.environ.get("CREDITSTREAM_TEST_BOOTSTRAP", "127.0.0.1:19092")
@@ -24,11 +24,7 @@ STREAM_AS_OF = "2025-06"  # the as-of month stream tests pin their workers to
 
 
 def broker_reachable(timeout: float = 5.0) -> bool:
-    try:
-        AdminClient({"bootstrap.servers": BOOTSTRAP}).list_topics(timeout=timeout)
-        return True
-    except Exception:
-        return False
+    return broker_answers(BOOTSTRAP, timeout)
 
 
 def reset_topics(settings: Settings) -> None:
