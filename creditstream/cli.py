@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--as-of", help="pin the as-of month YYYY-MM (CREDITSTREAM_AS_OF)")
     worker.add_argument("--web-port", type=int, help="HTTP port for /metrics (CREDITSTREAM_WEB_PORT)")
     worker.set_defaults(run=cmd_worker)
+    sink = sub.add_parser("sink", help="run the ClickHouse sink service (the worker starts it; embedded "
+                                       "ClickHouse: with the lender API)")
+    sink.set_defaults(run=cmd_sink)
     sql = sub.add_parser("sql", help="run a read-only SQL query on ClickHouse and print JSON lines "
                                      "(embedded ClickHouse: only while no worker holds it)")
     sql.add_argument("query")
@@ -200,6 +203,15 @@ def cmd_worker(args, settings: Settings) -> int:
     from streams.app import run_worker
 
     return run_worker(settings.replace(as_of=args.as_of, web_port=args.web_port))
+
+
+def cmd_sink(args, settings: Settings) -> int:
+    import logging
+
+    from sinks.service import run_sink_service
+
+    logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    return run_sink_service(settings)
 
 
 def main(argv: list[str] | None = None) -> int:

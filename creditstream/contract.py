@@ -22,8 +22,10 @@ NORMALIZED_TOPIC = "credit.normalized.v1"  # valid events, replay line format, k
 AGGREGATES_TOPIC = "credit.aggregates.v1"  # one JSON aggregate row per enterprise, keyed by USCC
 DEAD_LETTER_TOPIC = "credit.deadletter.v1"  # rejected records with reason and source position
 API_KEYS_TOPIC = "credit.apikeys.v1"  # API key issue/revoke events (hashes only), keyed by key id
+# valid events that arrived on a partition other than their normalised USCC's (internal)
+REPARTITION_TOPIC = "credit.ledger-repartition.v1"
 
-PLATFORM_TOPICS = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC)
+PLATFORM_TOPICS = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC, REPARTITION_TOPIC)
 
 
 def record_for_topic(topic: str) -> str:

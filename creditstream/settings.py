@@ -18,16 +18,17 @@ class Settings:
     store: str = "memory://"  # Faust table store; state is rebuilt from the changelog on start
     as_of: Optional[str] = None  # YYYY-MM: pin the live as-of month (tests, backfills)
     month_check_seconds: float = 30.0  # how often the worker checks for a month roll-over
-    batch_size: int = 1000  # events per aggregation batch (stream.take)
-    batch_seconds: float = 0.1  # longest wait to fill a batch (freshness: docs/benchmarks.md)
-    ledger_cache_size: int = 50_000  # decoded enterprise ledgers kept in memory by the aggregator
+    publish_seconds: float = 0.2  # changed aggregates are published this often (freshness)
+    persist_seconds: float = 2.0  # changed ledgers are written to the changelog, and events acknowledged, this often
+    ledger_cache_size: int = 50_000  # decoded, unchanged enterprise ledgers kept in memory
     producer_linger_ms: int = 10
     web_host: str = "127.0.0.1"  # worker's HTTP (/metrics); loopback unless configured
     web_port: int = 6066
     data_dir: str = ".local/worker"  # Faust data directory
     log_level: str = "info"
     clickhouse_url: str = "chdb:.local/clickhouse"  # chdb:<dir> / chdb:///<abs dir> (embedded) or http(s)://user:pw@host:port/db
-    sink_enabled: bool = True  # run the ClickHouse sink inside the worker
+    sink_enabled: bool = True  # run the ClickHouse sink (a process the worker starts)
+    sink_metrics_port: int = 0  # the sink service's /metrics (merged into the worker's); 0 = any free port
     sink_batch_rows: int = 5000  # a sink batch is inserted at this many messages…
     sink_batch_seconds: float = 0.1  # …or this long after its first message
     api_enabled: bool = True  # serve the lender API inside the worker (required with embedded ClickHouse)
@@ -46,6 +47,15 @@ class Settings:
                 values[f.name] = _convert(hints[f.name], raw, f.name)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as CREDITSTREAM_* variables (for a child process)."""
+        env = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                env[ENV_PREFIX + f.name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+        return env
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -1,5 +1,9 @@
 """Prometheus metrics of the worker (prefix creditstream_, base units, no per-enterprise labels)."""
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# The sink and the API run in the sink service process (sinks/service.py): their series live in a
+# registry of their own, which that process serves and the worker appends to its /metrics.
+SERVICE = CollectorRegistry()
 
 EVENTS_CONSUMED = Counter(
     "creditstream_events_consumed_total", "Provider messages read by the validators.", ["topic"]
@@ -10,15 +14,24 @@ EVENTS_FORWARDED = Counter(
 DEAD_LETTERS = Counter(
     "creditstream_dead_letters_total", "Records sent to the dead-letter topic.", ["reason"]
 )
+EVENTS_REPARTITIONED = Counter(
+    "creditstream_events_repartitioned_total",
+    "Valid events re-keyed to the ledger repartition topic (provider partition differs from the USCC's).", ["topic"]
+)
 EVENTS_AGGREGATED = Counter(
-    "creditstream_events_aggregated_total", "Normalised events folded into enterprise ledgers."
+    "creditstream_events_aggregated_total", "Valid events handled by the ledger stage (consent included)."
 )
 AGGREGATES_PUBLISHED = Counter(
     "creditstream_aggregates_published_total", "Aggregate rows published to the aggregates topic."
 )
 BATCH_SECONDS = Histogram(
-    "creditstream_aggregation_batch_seconds", "Time to fold one batch and publish its aggregates.",
+    "creditstream_aggregation_batch_seconds", "Time to compute and publish one round of changed aggregates.",
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+PERSIST_SECONDS = Histogram(
+    "creditstream_persist_seconds",
+    "Time to write changed ledgers to the changelog, confirm delivery and acknowledge the events.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 EVENT_TIME_LAG = Histogram(
     "creditstream_event_time_lag_seconds", "now - occurred_at of validated events.",
@@ -29,37 +42,45 @@ AS_OF_MONTH = Gauge(
 )
 
 
-def exposition() -> tuple[bytes, str]:
-    return generate_latest(), CONTENT_TYPE_LATEST
+def exposition(service: bool = True) -> tuple[bytes, str]:
+    """This process's series; ``service=False`` leaves out the sink/API registry (the worker then
+    appends its sink service's)."""
+    body = generate_latest(REGISTRY) + (generate_latest(SERVICE) if service else b"")
+    return body, CONTENT_TYPE_LATEST
 
 # -- ClickHouse sink ---------------------------------------------------------------------------
-SINK_ROWS = Counter("creditstream_sink_rows_total", "Rows inserted into ClickHouse.", ["table"])
+SINK_ROWS = Counter("creditstream_sink_rows_total", "Rows inserted into ClickHouse.", ["table"], registry=SERVICE)
 SINK_BATCH_ROWS = Histogram(
-    "creditstream_sink_batch_rows", "Rows per sink batch.", buckets=(1, 10, 100, 500, 1000, 5000, 20000)
+    "creditstream_sink_batch_rows", "Rows per sink batch.", buckets=(1, 10, 100, 500, 1000, 5000, 20000),
+    registry=SERVICE,
 )
 SINK_INSERT_SECONDS = Histogram(
     "creditstream_sink_insert_seconds", "Time to insert one sink batch (all tables).",
-    buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=SERVICE,
 )
-SINK_FAILURES = Counter("creditstream_sink_failures_total", "Failed sink batch inserts (each retried).")
+SINK_FAILURES = Counter("creditstream_sink_failures_total", "Failed sink batch inserts (each retried).", registry=SERVICE)
 SINK_UNPARSEABLE = Counter(
-    "creditstream_sink_unparseable_total", "Messages the sink could not turn into rows (logged, skipped).", ["topic"]
+    "creditstream_sink_unparseable_total", "Messages the sink could not turn into rows (logged, skipped).", ["topic"],
+    registry=SERVICE,
 )
-SINK_UP = Gauge("creditstream_sink_target_up", "1 when the last ClickHouse insert succeeded, 0 while retrying.")
+SINK_UP = Gauge("creditstream_sink_target_up", "1 when the last ClickHouse insert succeeded, 0 while retrying.",
+                registry=SERVICE)
 FRESHNESS = Histogram(
     "creditstream_freshness_seconds",
     "Provider produce → lender-visible: produce time of the newest event in an aggregate row to the row's "
     "ClickHouse insert.",
-    buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300),
+    buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300), registry=SERVICE,
 )
-CONSUMER_LAG = Gauge("creditstream_sink_consumer_lag", "Messages behind the end of each partition.", ["topic", "partition"])
+CONSUMER_LAG = Gauge("creditstream_sink_consumer_lag", "Messages behind the end of each partition.", ["topic", "partition"],
+                     registry=SERVICE)
 
 # -- lender API --------------------------------------------------------------------------------
-API_REQUESTS = Counter("creditstream_api_requests_total", "Lender API requests.", ["route", "status"])
+API_REQUESTS = Counter("creditstream_api_requests_total", "Lender API requests.", ["route", "status"],
+                       registry=SERVICE)
 API_SECONDS = Histogram(
     "creditstream_api_request_seconds", "Lender API request latency, audit write included.", ["route"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1), registry=SERVICE,
 )
 CONSENT_REFUSALS = Counter(
-    "creditstream_consent_refusals_total", "Look-ups refused for lack of consent.", ["scope"]
+    "creditstream_consent_refusals_total", "Look-ups refused for lack of consent.", ["scope"], registry=SERVICE
 )

@@ -1,34 +1,46 @@
-"""The Faust app: one validating agent per provider topic, one aggregating agent per enterprise key.
+"""The Faust app: one agent per provider topic validates each event and folds it straight into
+the enterprise's ledger; one more agent folds the events that arrive on the "wrong" partition.
 
-    provider topics ──validate.<topic>──▶ credit.normalized.v1 ──aggregate──▶ credit.aggregates.v1
-                         │                                         │
-                         ▼                                         ▼
-                 credit.deadletter.v1                  ledger table (changelog-backed)
+    provider topics ──validate.<topic>──▶ ledger (memory, write-behind) ──▶ credit.aggregates.v1
+         │      │            │                    └──────▶ ledger table (changelog-backed)
+         │      │            └──▶ credit.normalized.v1 (every valid event; the sink's history)
+         │      └──▶ credit.deadletter.v1
+         └─(partition ≠ murmur2(USCC))──▶ credit.ledger-repartition.v1 ──repartition──▶ ledger
 
+Each event crosses Faust once. Events are acknowledged only after the ledgers they changed are
+written to the table and everything they produced is delivered (``persist``), so Faust never
+commits an offset whose effects could be lost. docs/stream-design.md explains the design.
 Validation and aggregation are the plain functions in streams.pipeline / ledger / aggregates,
 the same ones ``creditstream replay`` calls.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
+import os
 import time
-from collections import OrderedDict
 
 import faust
+from aiokafka.partitioner import murmur2
 
-from creditstream.contract import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, NORMALIZED_TOPIC, PROVIDER_TOPICS
+from creditstream.contract import (
+    AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, NORMALIZED_TOPIC, PROVIDER_TOPICS, REPARTITION_TOPIC,
+)
 from creditstream.settings import Settings
 from monitoring import metrics
 from schemas.registry import default_registry
 from streams.aggregates import compute
-from streams.ledger import Ledger
 from streams.months import format_month, live_as_of_month, parse_month
+from streams.output import Output
 from streams.pipeline import accept, dead_letter, decode_avro, normalized_line
+from streams.state import LedgerState
 from streams.validation import Invalid
 
 log = logging.getLogger("creditstream.worker")
+PUBLISH_CHUNK = 200  # aggregate rows computed between yields to the event loop
+PUBLISH_BACKOFF = 9.0  # idle time after a publish round, as a multiple of the round's cost
 
 
 def raw() -> dict:
@@ -41,10 +53,15 @@ def json_bytes(doc: dict) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (Java, librdkafka murmur2, aiokafka) picks."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 class CreditStream:
     """Builds the Faust app from settings; keeps the live as-of month."""
 
-    def __init__(self, settings: Settings, clock=None):
+    def __init__(self, settings: Settings, clock=None, sink_service=None):
         self.settings = settings
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.registry = default_registry()
@@ -57,60 +74,103 @@ class CreditStream:
             producer_linger=settings.producer_linger_ms / 1000,
             producer_acks=-1,
             consumer_auto_offset_reset="earliest",
+            stream_wait_empty=False,  # unacknowledged events are re-read after a rebalance, by design
+            broker_commit_interval=min(2.8, settings.persist_seconds),
             web_host=settings.web_host,
             web_port=settings.web_port,
             web_bind=settings.web_host,
             datadir=settings.data_dir,
             table_standby_replicas=0,
         )
-        self.normalized = self.app.topic(NORMALIZED_TOPIC, **raw())
-        self.aggregates = self.app.topic(AGGREGATES_TOPIC, **raw())
-        self.dead_letters = self.app.topic(DEAD_LETTER_TOPIC, **raw())
-        # key: USCC bytes; value: Ledger.to_bytes(). use_partitioner: written inside stream.take().
+        # key: USCC bytes; value: Ledger.to_bytes(). Written outside stream iteration (persist),
+        # so the producer's partitioner places each key: murmur2, like the provider topics.
         self.ledgers = self.app.Table(
             "ledger", default=None, partitions=settings.partitions, use_partitioner=True,
             key_type=bytes, value_type=bytes,  # bytes types make Faust use the raw codec
         )
+        self.state = LedgerState(self.ledgers, settings.ledger_cache_size)
+        self.output = Output(settings.bootstrap_servers, settings.producer_linger_ms)
+        self.pending: list = []  # events handled since the last persist; acknowledged by it
+        self.generation = 0  # bumped by every rebalance: a persist in flight must not ack old events
+        self.partition_cache: dict[bytes, int] = {}
+        self.copartitioned: set[str] = set()  # provider topics with the table's partition count
         self.last_published: dict[bytes, int] = {}  # key -> hash of the row last sent, to skip repeats
-        # decoded ledgers of recently active enterprises (LRU); the table holds the durable bytes
-        self.cache: OrderedDict[bytes, Ledger] = OrderedDict()
         self.as_of = self.current_as_of()
         metrics.AS_OF_MONTH.set(self.as_of)
         for topic in PROVIDER_TOPICS:
             self.app.agent(self.app.topic(topic, **raw()), name=f"validate.{topic}")(self.validate_agent)
-        self.app.agent(self.normalized, name="aggregate")(self.aggregate_agent)
+        self.app.agent(self.app.topic(REPARTITION_TOPIC, **raw()), name="repartition")(self.repartition_agent)
+        self.app.task(self.flusher)
         self.app.timer(settings.month_check_seconds)(self.month_rollover)
-        self.app.page("/metrics")(metrics_page)
-        self.app.on_partitions_revoked.connect(self.forget_cached_ledgers)
-        self.app.on_partitions_assigned.connect(self.forget_cached_ledgers)
+        self.app.page("/metrics")(metrics_page(sink_service))
+        if sink_service is not None:
+            self.app.timer(1.0)(_async(sink_service.check))
+        self.app.on_partitions_revoked.connect(self.on_rebalance)
+        self.app.on_partitions_assigned.connect(self.on_rebalance)
 
     def current_as_of(self) -> int:
         return parse_month(self.settings.as_of) if self.settings.as_of else live_as_of_month(self.clock())
 
-    # -- validation --------------------------------------------------------------------------------
+    # -- validation and folding --------------------------------------------------------------------
     async def validate_agent(self, stream) -> None:
-        async for event in stream.events():
+        consumed = forwarded = None
+        async for event in stream.noack().events():
             message = event.message
-            metrics.EVENTS_CONSUMED.labels(message.topic).inc()
+            topic = message.topic
+            if consumed is None:
+                consumed, forwarded = metrics.EVENTS_CONSUMED.labels(topic), metrics.EVENTS_FORWARDED.labels(topic)
+            consumed.inc()
+            self.pending.append(event)
             try:
-                record, value = decode_avro(self.registry, message.topic, message.value)
+                record, value = decode_avro(self.registry, topic, message.value)
                 value = accept(record, value)
             except Invalid as exc:
-                await self.send_dead_letter(exc, message)
+                self.send_dead_letter(exc, message)
                 continue
             except Exception as exc:  # a bug must not stop the worker: the record goes to dead letters
-                log.exception("unexpected error validating %s[%d]@%d", message.topic, message.partition, message.offset)
-                await self.send_dead_letter(Invalid("UNDECODABLE", f"internal error: {exc!r}"), message)
+                log.exception("unexpected error validating %s[%d]@%d", topic, message.partition, message.offset)
+                self.send_dead_letter(Invalid("UNDECODABLE", f"internal error: {exc!r}"), message)
                 continue
             metrics.EVENT_TIME_LAG.observe(
                 max(0.0, (dt.datetime.now(dt.timezone.utc) - value["occurred_at"]).total_seconds())
             )
-            # keep the provider's produce time, so freshness is measured from the provider to ClickHouse
-            await self.normalized.send(key=value["uscc"].encode(), value=normalized_line(message.topic, value),
-                                       timestamp=message.timestamp)
-            metrics.EVENTS_FORWARDED.labels(message.topic).inc()
+            key = value["uscc"].encode()
+            produced = message.timestamp or 0.0
+            line = normalized_line(topic, value)
+            # keep the provider's produce time, so freshness is measured from the provider on
+            self.output.send(NORMALIZED_TOPIC, key, line, int(produced * 1000))
+            forwarded.inc()
+            if topic in self.copartitioned and self.partition_of(key) == message.partition:
+                self.fold(key, record, value, produced)
+            else:  # the ledger lives on another partition, maybe another worker: re-key it there
+                self.output.send(REPARTITION_TOPIC, key, line, int(produced * 1000))
+                metrics.EVENTS_REPARTITIONED.labels(topic).inc()
 
-    async def send_dead_letter(self, exc: Invalid, message) -> None:
+    async def repartition_agent(self, stream) -> None:
+        async for event in stream.noack().events():
+            message = event.message
+            self.pending.append(event)
+            try:
+                doc = json.loads(message.value)  # validated upstream: folded in its JSON form
+                self.fold(message.key, PROVIDER_TOPICS[doc["topic"]], doc["value"], message.timestamp or 0.0)
+            except Exception as exc:  # only a foreign or corrupt message can get here: never stall
+                log.exception("unreadable re-keyed event %s[%d]@%d", message.topic, message.partition, message.offset)
+                self.send_dead_letter(Invalid("UNDECODABLE", f"re-keyed event unreadable: {exc!r}"), message)
+
+    def fold(self, key: bytes, record: str, value: dict, produced: float) -> None:
+        if record != "ConsentGrant":  # consent lives in ClickHouse (the sink), not in the ledger
+            self.state.fold(key, record, value, produced)
+        metrics.EVENTS_AGGREGATED.inc()
+
+    def partition_of(self, key: bytes) -> int:
+        partition = self.partition_cache.get(key)
+        if partition is None:
+            if len(self.partition_cache) > 1_000_000:
+                self.partition_cache.clear()
+            partition = self.partition_cache[key] = partition_for(key, self.settings.partitions)
+        return partition
+
+    def send_dead_letter(self, exc: Invalid, message) -> None:
         letter = dead_letter(
             exc.reason, exc.message,
             source_topic=message.topic, source_partition=message.partition, source_offset=message.offset,
@@ -118,69 +178,78 @@ class CreditStream:
             key_base64=_b64(message.key), value_base64=_b64(message.value),
         )
         position = f"{message.topic}:{message.partition}:{message.offset}".encode()
-        await self.dead_letters.send(key=position, value=json_bytes(letter))
+        self.output.send(DEAD_LETTER_TOPIC, position, json_bytes(letter))
         metrics.DEAD_LETTERS.labels(exc.reason).inc()
 
-    # -- aggregation -------------------------------------------------------------------------------
-    async def aggregate_agent(self, stream) -> None:
-        settings = self.settings
-        async for batch in stream.take_events(settings.batch_size, within=settings.batch_seconds):
+    # -- publishing and persisting -----------------------------------------------------------------
+    async def flusher(self) -> None:
+        """Publish changed aggregates every publish_seconds; persist every persist_seconds."""
+        last_persist, busy = time.monotonic(), 0.0
+        while True:
+            # Under load a round costs more (more enterprises changed): waiting PUBLISH_BACKOFF times
+            # its cost keeps publishing to ≤ 10 % of the worker, and lets one row cover more events.
+            await asyncio.sleep(max(self.settings.publish_seconds, PUBLISH_BACKOFF * busy))
+            self.output.poll()
             started = time.perf_counter()
-            changed: dict[bytes, Ledger] = {}
-            produced: dict[bytes, float] = {}  # newest provider produce time folded in, per enterprise
-            for event in batch:
-                try:
-                    # validated upstream: the ledger folds the JSON form directly (no schema walk)
-                    doc = json.loads(event.value)
-                    record, value = PROVIDER_TOPICS[doc["topic"]], doc["value"]
-                    if record == "ConsentGrant":
-                        continue
-                    key = value["uscc"].encode()
-                    ledger = changed.get(key) or self.load(key)
-                    applied = ledger.apply(record, value)
-                except Exception as exc:  # only a foreign or corrupt message can get here: never stall
-                    log.exception("unreadable normalised event %s[%d]@%d", event.message.topic,
-                                  event.message.partition, event.message.offset)
-                    await self.send_dead_letter(Invalid("UNDECODABLE", f"normalised event unreadable: {exc!r}"),
-                                                event.message)
-                    continue
-                if applied:
-                    changed[key] = ledger
-                    produced[key] = max(produced.get(key, 0.0), event.message.timestamp or 0.0)
-            for key, ledger in changed.items():  # one changelog write per enterprise per batch
-                self.ledgers[key] = ledger.to_bytes()
-                await self.publish(key, ledger, produced[key] or None)
-            metrics.EVENTS_AGGREGATED.inc(len(batch))
+            await self.publish_changed()
+            if time.monotonic() - last_persist >= self.settings.persist_seconds:
+                last_persist = time.monotonic()
+                await self.persist()
+            busy = time.perf_counter() - started
+
+    async def publish_changed(self) -> None:
+        started = time.perf_counter()
+        changed = self.state.take_unpublished()
+        for done, (key, produced) in enumerate(changed.items(), 1):
+            self.publish(key, produced)
+            if done % PUBLISH_CHUNK == 0:
+                await asyncio.sleep(0)  # let the agents run between chunks
+        if changed:
             metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
-    def load(self, key: bytes) -> Ledger:
-        """The enterprise's ledger: from the in-memory cache, else from the table."""
-        ledger = self.cache.get(key)
-        if ledger is not None:
-            self.cache.move_to_end(key)
-            return ledger
-        stored = self.ledgers.get(key)
-        ledger = Ledger.from_bytes(stored) if stored else Ledger()
-        self.cache[key] = ledger
-        if len(self.cache) > self.settings.ledger_cache_size:
-            self.cache.popitem(last=False)
-        return ledger
+    def publish(self, key: bytes, produced: float) -> None:
+        ledger = self.state.load(key)
+        if not ledger.has_facts:
+            return
+        row = json_bytes(compute(key.decode(), ledger, self.as_of))
+        if self.last_published.get(key) == hash(row):
+            return
+        self.last_published[key] = hash(row)
+        # the message timestamp says when the row was computed (lenders' updated_at); the header
+        # carries the produce time of the newest provider event in it, for the freshness metric
+        headers = [("source-produced-ms", str(int(produced * 1000)).encode())] if produced else None
+        self.output.send(AGGREGATES_TOPIC, key, row, headers=headers)
+        metrics.AGGREGATES_PUBLISHED.inc()
 
-    async def forget_cached_ledgers(self, *args, **kwargs) -> None:
-        """After a rebalance the table is the truth again: partitions may have moved."""
-        self.cache.clear()
+    async def persist(self) -> None:
+        """Write changed ledgers to the table, publish what is still unpublished, wait until every
+        message is delivered, then acknowledge the events: only now may Faust commit them."""
+        started = time.perf_counter()
+        generation, events, self.pending = self.generation, self.pending, []
+        for key, ledger in self.state.take_unpersisted().items():  # one table write per enterprise
+            self.ledgers[key] = ledger.to_bytes()
+        await self.publish_changed()
+        try:
+            await self.output.flush()
+        except Exception:
+            # Acknowledging now would lose these events; exiting makes them be processed again.
+            log.critical("output could not be delivered; exiting the worker", exc_info=True)
+            logging.shutdown()
+            os._exit(70)
+        if generation == self.generation:
+            for event in events:
+                event.ack()
+        metrics.PERSIST_SECONDS.observe(time.perf_counter() - started)
 
-    async def publish(self, key: bytes, ledger: Ledger, timestamp: float | None = None) -> None:
-        if ledger.has_facts:
-            row = json_bytes(compute(key.decode(), ledger, self.as_of))
-            if self.last_published.get(key) == hash(row):
-                return
-            self.last_published[key] = hash(row)
-            # the message timestamp says when the row was computed (lenders' updated_at); the header
-            # carries the produce time of the newest provider event in it, for the freshness metric
-            headers = {"source-produced-ms": str(int(timestamp * 1000)).encode()} if timestamp else None
-            await self.aggregates.send(key=key, value=row, headers=headers)
-            metrics.AGGREGATES_PUBLISHED.inc()
+    async def on_rebalance(self, *args, **kwargs) -> None:
+        """Partitions may have moved: drop unpersisted changes (their events were not acknowledged
+        and will be read again) and trust the table."""
+        self.generation += 1
+        self.pending = []
+        self.state.forget()
+        consumer = self.app.consumer
+        self.copartitioned = {t for t in PROVIDER_TOPICS
+                              if consumer.topic_partitions(t) in (None, self.settings.partitions)}
 
     async def month_rollover(self) -> None:
         as_of = self.current_as_of()
@@ -189,14 +258,17 @@ class CreditStream:
         log.info("as-of month moves %s → %s: republishing every enterprise", format_month(self.as_of), format_month(as_of))
         self.as_of = as_of
         metrics.AS_OF_MONTH.set(as_of)
-        for key, stored in list(self.ledgers.items()):
-            await self.publish(key, Ledger.from_bytes(stored))
+        self.state.mark_all_unpublished()
 
 
-
-async def metrics_page(view, request):
-    body, content_type = metrics.exposition()
-    return view.bytes(body, headers={"Content-Type": content_type})
+def metrics_page(sink_service):
+    async def page(view, request):
+        body, content_type = metrics.exposition(service=sink_service is None)
+        if sink_service is not None:  # the sink service's series, so one scrape covers the worker
+            extra = await asyncio.get_running_loop().run_in_executor(None, sink_service.metrics_text)
+            body += extra or b""
+        return view.bytes(body, headers={"Content-Type": content_type})
+    return page
 
 
 def _b64(data: bytes | None) -> str | None:
@@ -205,23 +277,31 @@ def _b64(data: bytes | None) -> str | None:
     return base64.b64encode(data).decode() if data is not None else None
 
 
-def run_worker(settings: Settings) -> int:
-    """The worker process: Faust agents, plus the ClickHouse sink and the lender API on their own
-    threads (embedded ClickHouse allows one process per data directory)."""
-    if settings.sink_enabled:
-        from sinks.sink import ClickHouseSink
+def _async(check):
+    async def run() -> None:
+        check()
+    return run
 
-        sink = ClickHouseSink(settings)
-        sink.start()
-        if not sink.ready.wait(120):
-            raise SystemExit("the ClickHouse sink did not start within 120 s")
-    if settings.api_enabled:
+
+def run_worker(settings: Settings) -> int:
+    """The worker process: Faust agents; it starts the sink service process (ClickHouse sink, plus
+    the lender API with embedded ClickHouse) first and stops it on the way out."""
+    sink_service = None
+    if settings.sink_enabled:
+        from sinks.service import SinkService
+
+        sink_service = SinkService(settings).start()
+    elif settings.api_enabled:
         from api.server import ApiThread
 
         ApiThread(settings).start_and_wait()
-    stream = CreditStream(settings)
-    worker = faust.Worker(stream.app, loglevel=settings.log_level)
-    # The start-up spinner sets the root logger to DEBUG (slow) and mangles log files.
-    worker.spinner = None
-    worker.execute_from_commandline()
+    try:
+        stream = CreditStream(settings, sink_service=sink_service)
+        worker = faust.Worker(stream.app, loglevel=settings.log_level)
+        # The start-up spinner sets the root logger to DEBUG (slow) and mangles log files.
+        worker.spinner = None
+        worker.execute_from_commandline()
+    finally:
+        if sink_service is not None:
+            sink_service.stop()
     return 0

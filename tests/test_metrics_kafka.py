@@ -38,17 +38,19 @@ def test_counters_move_by_exactly_the_expected_amounts(kafka_settings, tmp_path)
         publish(events)
         key = apikeys.issue(Settings(bootstrap_servers=BOOTSTRAP), "lender", "metrics-lender")[1]
         dead = sum(reasons.values())
-        wait_for(lambda: scrape_metrics(api_port).get('creditstream_sink_rows_total{table="dead_letters"}') == dead
-                 and scrape_metrics(api_port).get('creditstream_sink_rows_total{table="api_keys"}') == 1, 120,
+        # the worker's /metrics carries its own series and its sink service's (sink and API)
+        wait_for(lambda: worker.metrics().get('creditstream_sink_rows_total{table="dead_letters"}') == dead
+                 and worker.metrics().get('creditstream_sink_rows_total{table="api_keys"}') == 1, 120,
                  "every dead letter and the key in ClickHouse")
         valid = sum(valid_per_topic.values())
-        wait_for(lambda: scrape_metrics(api_port).get("creditstream_events_aggregated_total") == valid, 120,
+        wait_for(lambda: worker.metrics().get("creditstream_events_aggregated_total") == valid, 120,
                  "every valid event aggregated")
         uscc = next(e.value["uscc"].strip().upper() for e in events if e.expect is None)
         statuses = [get(api_port, f"/v1/enterprises/{uscc}/aggregates", key),  # no consent: 403
                     get(api_port, f"/v1/enterprises/{uscc}/aggregates"),  # no key: 401
                     get(api_port, f"/v1/enterprises/{uscc[:17]}Z/aggregates", key)]  # Z is never valid: 400
-        metrics = scrape_metrics(api_port)
+        metrics = worker.metrics()
+        assert scrape_metrics(api_port)['creditstream_api_requests_total{route="aggregates",status="403"}'] == 1
     except AssertionError:
         raise AssertionError(worker.tail()) from None
     finally:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from confluent_kafka import Producer
 
 from connectors.simulate import Simulator, event_bytes, event_line
-from creditstream.contract import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC
+from creditstream.contract import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, PROVIDER_TOPICS
 from schemas.registry import default_registry
 from streams.months import parse_month
 from streams.replay import aggregate_rows, fold_lines
@@ -81,17 +81,35 @@ def test_aggregates_topic_carries_exactly_what_replay_computes(kafka_settings, w
     assert consumed == len(events)
 
 
+def test_events_keyed_off_their_ledger_partition_are_rekeyed_and_give_the_same_aggregates(kafka_settings, workers):
+    """A provider keying with lower-case USCCs puts events on partitions other than the ledger's:
+    they travel through the repartition topic and the aggregates are still exactly replay's."""
+    events = list(Simulator(30, 6, parse_month(AS_OF), seed=8, invalid_share=0).events())
+    for event in events[::2]:
+        event.value["uscc"] = event.value["uscc"].lower()
+    expected = {row["uscc"]: row for row in aggregate_rows(
+        fold_lines([event_line(e) for e in events], REGISTRY, io.StringIO()), parse_month(AS_OF))}
+    produce_all([(e.topic, e.value["uscc"].encode(), REGISTRY.encode(PROVIDER_TOPICS[e.topic], e.value))
+                 for e in events])
+    worker = workers("rekeyed")
+    assert_aggregates(expected, worker)
+    metrics = worker.metrics()
+    rekeyed = sum(v for k, v in metrics.items() if k.startswith("creditstream_events_repartitioned_total"))
+    assert 0 < rekeyed < len(events)
+    assert metrics["creditstream_events_aggregated_total"] == len(events)
+
+
 def test_sigkill_midway_then_restart_gives_the_uninterrupted_result(kafka_settings, workers):
     events, expected = simulated(enterprises=150, months=12, seed=5)
     publish(events)
-    first = workers("crash", CREDITSTREAM_BATCH_SIZE="100", CREDITSTREAM_BATCH_SECONDS="0.2")
+    first = workers("crash", CREDITSTREAM_PERSIST_SECONDS="0.3")
     wait_for(lambda: first.metrics().get("creditstream_events_aggregated_total", 0) >= 1500,
              120, "the worker to be midway", interval=0.05)
     first.kill()  # SIGKILL: no clean shutdown, no final commit
     assert first.proc.poll() == -9 and first.metrics() == {}  # really gone
     partial = latest_by_key(read_topic(AGGREGATES_TOPIC))
     assert 0 < len(partial) and partial != expected, "the kill did not land midway"
-    second = workers("crash", CREDITSTREAM_BATCH_SIZE="100", CREDITSTREAM_BATCH_SECONDS="0.2")
+    second = workers("crash", CREDITSTREAM_PERSIST_SECONDS="0.3")
     assert_aggregates(expected, second)
 
 
@@ -160,17 +178,17 @@ def _json(value):
     return to_json(value)
 
 
-def test_a_corrupt_normalised_event_is_dead_lettered_and_does_not_stall_aggregation(kafka_settings, workers):
-    from creditstream.contract import NORMALIZED_TOPIC
+def test_a_corrupt_rekeyed_event_is_dead_lettered_and_does_not_stall_aggregation(kafka_settings, workers):
+    from creditstream.contract import REPARTITION_TOPIC
 
     good = builders.statement("water", "W1", "2025-05", "10.000", "41.00")[1]
-    produce_all([(NORMALIZED_TOPIC, builders.USCC.encode(), b'{"topic": "credit.utility.water.v1", "value": {}}'),
+    produce_all([(REPARTITION_TOPIC, builders.USCC.encode(), b'{"topic": "credit.utility.water.v1", "value": {}}'),
                  ("credit.utility.water.v1", builders.USCC.encode(), REGISTRY.encode("WaterStatement", good))])
-    worker = workers("corrupt-normalised")
+    worker = workers("corrupt-rekeyed")
     expected = {r["uscc"]: r for r in aggregate_rows(fold_lines(
         [json.dumps({"topic": "credit.utility.water.v1", "value": _json(good)})], REGISTRY, io.StringIO()),
         parse_month(AS_OF))}
     assert_aggregates(expected, worker)
     letters = [json.loads(m.value()) for m in read_topic(DEAD_LETTER_TOPIC)]
-    assert [(d["reason"], d["source_topic"]) for d in letters] == [("UNDECODABLE", NORMALIZED_TOPIC)]
-    assert "normalised event unreadable" in letters[0]["message"]
+    assert [(d["reason"], d["source_topic"]) for d in letters] == [("UNDECODABLE", REPARTITION_TOPIC)]
+    assert "re-keyed event unreadable" in letters[0]["message"]

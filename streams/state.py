@@ -1,0 +1,71 @@
+"""Write-behind ledger state of one worker: decoded ledgers in memory, the durable bytes in a
+changelog-backed table. No I/O of its own; the table is any mutable mapping of USCC bytes to
+``Ledger.to_bytes()``.
+
+Folding an event only touches memory. Changed enterprises are tracked twice:
+- ``unpublished``: their aggregate row must be recomputed and sent (every publish round);
+- ``unpersisted``: their ledger must be written to the table (every persist round, before the
+  source offsets may be committed). Unpersisted ledgers are never evicted from memory.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import MutableMapping
+
+from streams.ledger import Ledger
+
+
+class LedgerState:
+    def __init__(self, table: MutableMapping[bytes, bytes], cache_size: int):
+        self.table = table
+        self.cache_size = cache_size
+        self.cache: OrderedDict[bytes, Ledger] = OrderedDict()  # recently used, LRU
+        self.unpersisted: dict[bytes, Ledger] = {}
+        self.unpublished: dict[bytes, float] = {}  # key -> newest provider produce time folded in (s)
+
+    def load(self, key: bytes) -> Ledger:
+        ledger = self.unpersisted.get(key)
+        if ledger is not None:
+            return ledger
+        ledger = self.cache.get(key)
+        if ledger is not None:
+            self.cache.move_to_end(key)
+            return ledger
+        stored = self.table.get(key)
+        ledger = Ledger.from_bytes(stored) if stored else Ledger()
+        self.cache[key] = ledger
+        if len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        return ledger
+
+    def fold(self, key: bytes, record: str, value: dict, produced: float) -> None:
+        """Apply one valid, normalised event (either value form, see Ledger.apply)."""
+        ledger = self.load(key)
+        if ledger.apply(record, value):
+            self.unpersisted[key] = ledger
+            if produced > self.unpublished.get(key, -1.0):
+                self.unpublished[key] = produced
+
+    def take_unpublished(self) -> dict[bytes, float]:
+        taken, self.unpublished = self.unpublished, {}
+        return taken
+
+    def take_unpersisted(self) -> dict[bytes, Ledger]:
+        taken, self.unpersisted = self.unpersisted, {}
+        for key, ledger in taken.items():  # stay in memory as clean ledgers
+            self.cache[key] = ledger
+            self.cache.move_to_end(key)
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        return taken
+
+    def mark_all_unpublished(self) -> None:
+        for key in list(self.table.keys()) + list(self.unpersisted):
+            self.unpublished.setdefault(key, 0.0)
+
+    def forget(self) -> None:
+        """After a rebalance the table is the truth again: unpersisted changes are dropped (their
+        events were not acknowledged and will be processed again)."""
+        self.cache.clear()
+        self.unpersisted.clear()
+        self.unpublished.clear()
