@@ -18,7 +18,7 @@ UTILITY_KINDS: dict[str, str] = {
 }
 
 # Platform topics (not named by the contract; see docs/contract-notes.md).
-NORMALIZED_TOPIC = "credit.normalized.v1"  # valid events, replay line format, keyed by USCC
+NORMALIZED_TOPIC = "credit.normalized.v1"  # valid, normalised events (single-object Avro), keyed by USCC
 AGGREGATES_TOPIC = "credit.aggregates.v1"  # one JSON aggregate row per enterprise, keyed by USCC
 DEAD_LETTER_TOPIC = "credit.deadletter.v1"  # rejected records with reason and source position
 API_KEYS_TOPIC = "credit.apikeys.v1"  # API key issue/revoke events (hashes only), keyed by key id

@@ -7,14 +7,15 @@ by latest occurred_at, aggregates by latest offset (one partition per USCC).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-from decimal import Decimal
 from typing import NamedTuple, Optional
 
 from creditstream.contract import (
-    AGGREGATES_TOPIC, API_KEYS_TOPIC, DEAD_LETTER_TOPIC, NORMALIZED_TOPIC, PROVIDER_TOPICS, UTILITY_KINDS,
+    AGGREGATES_TOPIC, API_KEYS_TOPIC, DEAD_LETTER_TOPIC, NORMALIZED_TOPIC, UTILITY_KINDS,
 )
 from creditstream.records import parse_instant
+from schemas.registry import SchemaRegistry, default_registry
 
 UTC = dt.timezone.utc
 OFFSET_BITS = 40
@@ -45,10 +46,6 @@ def revision_version(revision: int, offset: int) -> int:
     return ((revision + 2**23) << OFFSET_BITS) | ((1 << OFFSET_BITS) - 1 - offset)
 
 
-def _day(text: Optional[str]) -> Optional[dt.date]:
-    return dt.date.fromisoformat(text) if text else None
-
-
 def _instant(text: str) -> dt.datetime:
     return parse_instant(text, "instant")
 
@@ -63,8 +60,16 @@ def message_time(timestamp_ms: Optional[int]) -> dt.datetime:
     return dt.datetime.fromtimestamp(timestamp_ms / 1000, UTC)
 
 
+@functools.lru_cache(maxsize=1)
+def _registry() -> SchemaRegistry:
+    return default_registry()
+
+
 def to_row(topic: str, offset: int, timestamp_ms: Optional[int], value: bytes) -> Optional[Row]:
     """The row a message becomes, or None for records kept only in the aggregates."""
+    if topic == NORMALIZED_TOPIC:  # single-object Avro, validated and normalised by the worker
+        record, typed = _registry().decode(value)
+        return normalized_row(record, typed, offset)
     doc = json.loads(value)
     if topic == AGGREGATES_TOPIC:
         # updated_at: when the aggregator computed the row (the message timestamp), so a re-delivered
@@ -74,30 +79,27 @@ def to_row(topic: str, offset: int, timestamp_ms: Optional[int], value: bytes) -
     if topic == DEAD_LETTER_TOPIC:
         return Row("dead_letters", [doc["source_topic"], doc["source_partition"], doc["source_offset"], doc["reason"],
                                     doc["message"], doc.get("value_base64"), message_time(timestamp_ms)])
-    if topic == NORMALIZED_TOPIC:
-        return normalized_row(doc["topic"], doc["value"], offset)
     if topic == API_KEYS_TOPIC:
         return Row("api_keys", [doc["key_id"], doc["key_hash"], doc["principal_kind"], doc["principal_id"],
                                 _instant(doc["created_at"]), doc["revoked"], offset])
     raise ValueError(f"the sink does not read {topic}")
 
 
-def normalized_row(source_topic: str, v: dict, offset: int) -> Optional[Row]:
-    record = PROVIDER_TOPICS[source_topic]
+def normalized_row(record: str, v: dict, offset: int) -> Optional[Row]:
+    """The history row of one valid event (typed values, as decoded from Avro)."""
     if record in UTILITY_KINDS:
         return Row("utility_statements", [
             v["uscc"], UTILITY_KINDS[record], v["account_no"], v["billing_month"], v["revision"], v["account_name"],
-            Decimal(v["usage"]), Decimal(v["amount_due"]), Decimal(v["amount_paid"]), _day(v["due_date"]),
-            _day(v["paid_date"]), Decimal(v["arrears_amount"]), v["event_id"], v["provider_id"],
-            _instant(v["occurred_at"]), revision_version(v["revision"], offset)])
+            v["usage"], v["amount_due"], v["amount_paid"], v["due_date"], v["paid_date"], v["arrears_amount"],
+            v["event_id"], v["provider_id"], v["occurred_at"], revision_version(v["revision"], offset)])
     if record == "TaxPayment":
         return Row("tax_payments", [
-            v["uscc"], v["tax_type"], _day(v["period_start"]), _day(v["period_end"]), v["revision"],
-            Decimal(v["amount_payable"]), Decimal(v["amount_paid"]), _day(v["due_date"]), _day(v["paid_date"]),
-            v["event_id"], v["provider_id"], _instant(v["occurred_at"]), revision_version(v["revision"], offset)])
+            v["uscc"], v["tax_type"], v["period_start"], v["period_end"], v["revision"], v["amount_payable"],
+            v["amount_paid"], v["due_date"], v["paid_date"], v["event_id"], v["provider_id"], v["occurred_at"],
+            revision_version(v["revision"], offset)])
     if record == "ConsentGrant":
-        occurred = _instant(v["occurred_at"])
+        occurred = v["occurred_at"]
         return Row("consent_grants", [
-            v["uscc"], v["lender_id"], v["event_id"], v["scopes"], _instant(v["granted_at"]),
-            _instant(v["expires_at"]), v["revoked"], occurred, (_millis(occurred) << 20) | (offset & 0xFFFFF)])
+            v["uscc"], v["lender_id"], v["event_id"], v["scopes"], v["granted_at"], v["expires_at"], v["revoked"],
+            occurred, (_millis(occurred) << 20) | (offset & 0xFFFFF)])
     return None  # ratings, arrears, status: in the aggregates only

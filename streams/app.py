@@ -3,7 +3,7 @@ the enterprise's ledger; one more agent folds the events that arrive on the "wro
 
     provider topics ──validate.<topic>──▶ ledger (memory, write-behind) ──▶ credit.aggregates.v1
          │      │            │                    └──────▶ ledger table (changelog-backed)
-         │      │            └──▶ credit.normalized.v1 (every valid event; the sink's history)
+         │      │            └──▶ credit.normalized.v1 (every valid event, Avro; the sink's history)
          │      └──▶ credit.deadletter.v1
          └─(partition ≠ murmur2(USCC))──▶ credit.ledger-repartition.v1 ──repartition──▶ ledger
 
@@ -34,7 +34,7 @@ from schemas.registry import default_registry
 from streams.aggregates import compute
 from streams.months import format_month, live_as_of_month, parse_month
 from streams.output import Output
-from streams.pipeline import accept, dead_letter, decode_avro, normalized_line
+from streams.pipeline import accept, dead_letter, decode_avro, normalized_avro
 from streams.state import LedgerState
 from streams.validation import Invalid
 
@@ -122,8 +122,9 @@ class CreditStream:
             consumed.inc()
             self.pending.append(event)
             try:
-                record, value = decode_avro(self.registry, topic, message.value)
-                value = accept(record, value)
+                record, decoded = decode_avro(self.registry, topic, message.value)
+                value = accept(record, decoded)
+                data = normalized_avro(self.registry, record, message.value, decoded, value)
             except Invalid as exc:
                 self.send_dead_letter(exc, message)
                 continue
@@ -136,14 +137,13 @@ class CreditStream:
             )
             key = value["uscc"].encode()
             produced = message.timestamp or 0.0
-            line = normalized_line(topic, value)
             # keep the provider's produce time, so freshness is measured from the provider on
-            self.output.send(NORMALIZED_TOPIC, key, line, int(produced * 1000))
+            self.output.send(NORMALIZED_TOPIC, key, data, int(produced * 1000))
             forwarded.inc()
             if topic in self.copartitioned and self.partition_of(key) == message.partition:
                 self.fold(key, record, value, produced)
             else:  # the ledger lives on another partition, maybe another worker: re-key it there
-                self.output.send(REPARTITION_TOPIC, key, line, int(produced * 1000))
+                self.output.send(REPARTITION_TOPIC, key, data, int(produced * 1000))
                 metrics.EVENTS_REPARTITIONED.labels(topic).inc()
 
     async def repartition_agent(self, stream) -> None:
@@ -151,8 +151,8 @@ class CreditStream:
             message = event.message
             self.pending.append(event)
             try:
-                doc = json.loads(message.value)  # validated upstream: folded in its JSON form
-                self.fold(message.key, PROVIDER_TOPICS[doc["topic"]], doc["value"], message.timestamp or 0.0)
+                record, value = self.registry.decode(message.value)  # validated and normalised upstream
+                self.fold(message.key, record, value, message.timestamp or 0.0)
             except Exception as exc:  # only a foreign or corrupt message can get here: never stall
                 log.exception("unreadable re-keyed event %s[%d]@%d", message.topic, message.partition, message.offset)
                 self.send_dead_letter(Invalid("UNDECODABLE", f"re-keyed event unreadable: {exc!r}"), message)

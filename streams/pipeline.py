@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from creditstream.contract import PROVIDER_TOPICS
-from creditstream.records import RecordError, record_from_json, to_json
+from creditstream.records import RecordError, record_from_json
 from schemas.registry import DecodeError, SchemaRegistry
 from streams.validation import UNDECODABLE, Invalid, validate
 
@@ -47,9 +47,11 @@ def accept(record: str, value: dict) -> dict:
     return validate(record, value)
 
 
-def normalized_line(topic: str, value: dict) -> bytes:
-    """A valid event in the replay line format, as carried by the normalised topic."""
-    return json.dumps({"topic": topic, "value": to_json(value)}, ensure_ascii=False, separators=(",", ":")).encode()
+def normalized_avro(registry: SchemaRegistry, record: str, original: bytes, decoded: dict, normalised: dict) -> bytes:
+    """A valid event as the normalised topic carries it: single-object Avro. Validation only ever
+    rewrites the USCC, so an event that needed no normalising is forwarded as the provider's own
+    bytes (no re-encoding on the hot path)."""
+    return original if normalised is decoded else registry.encode(record, normalised)
 
 
 def dead_letter(reason: str, message: str, **where: Any) -> dict:

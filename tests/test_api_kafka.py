@@ -265,13 +265,13 @@ def _caught_up(group: str) -> bool:
 
 
 def sink_metrics():
-    """This process's metrics (the sinks run here), keyed like the exposition format."""
-    from prometheus_client import REGISTRY as PROM
+    """This process's sink and API metrics (the sinks run here), keyed like the exposition format."""
+    from monitoring.metrics import SERVICE
 
     def name(sample):
         labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
         return f"{sample.name}{{{labels}}}" if labels else sample.name
-    return {name(s): s.value for m in PROM.collect() for s in m.samples}
+    return {name(s): s.value for m in SERVICE.collect() for s in m.samples}
 
 
 def _metric(samples, name):
@@ -279,7 +279,8 @@ def _metric(samples, name):
 
 
 def test_worker_serves_lookups_from_its_embedded_clickhouse(kafka_settings, tmp_path):
-    """Production wiring: one worker process runs Faust, the sink and the API on embedded ClickHouse."""
+    """Production wiring: the worker runs Faust and starts its sink service (sink and API) on embedded
+    ClickHouse."""
     port = free_port()
     settings = Settings(bootstrap_servers=BOOTSTRAP)
     worker = WorkerProcess(tmp_path, f"embedded-{time.time_ns()}", CREDITSTREAM_AS_OF=AS_OF,
