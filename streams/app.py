@@ -192,10 +192,10 @@ class CreditStream:
             self.output.poll()
             started = time.perf_counter()
             await self.publish_changed()
+            busy = time.perf_counter() - started
             if time.monotonic() - last_persist >= self.settings.persist_seconds:
                 last_persist = time.monotonic()
                 await self.persist()
-            busy = time.perf_counter() - started
 
     async def publish_changed(self) -> None:
         started = time.perf_counter()
@@ -226,8 +226,13 @@ class CreditStream:
         message is delivered, then acknowledge the events: only now may Faust commit them."""
         started = time.perf_counter()
         generation, events, self.pending = self.generation, self.pending, []
-        for key, ledger in self.state.take_unpersisted().items():  # one table write per enterprise
-            self.ledgers[key] = ledger.to_bytes()
+        for done, (key, ledger) in enumerate(self.state.take_unpersisted().items(), 1):
+            self.ledgers[key] = ledger.to_bytes()  # one table write per enterprise per round
+            if done % PUBLISH_CHUNK == 0:
+                await asyncio.sleep(0)
+                if generation != self.generation:  # rebalanced meanwhile: the table is the truth
+                    return
+        self.state.persisted()
         await self.publish_changed()
         try:
             await self.output.flush()

@@ -21,10 +21,11 @@ class LedgerState:
         self.cache_size = cache_size
         self.cache: OrderedDict[bytes, Ledger] = OrderedDict()  # recently used, LRU
         self.unpersisted: dict[bytes, Ledger] = {}
+        self.persisting: dict[bytes, Ledger] = {}  # being written to the table: pinned until done
         self.unpublished: dict[bytes, float] = {}  # key -> newest provider produce time folded in (s)
 
     def load(self, key: bytes) -> Ledger:
-        ledger = self.unpersisted.get(key)
+        ledger = self.unpersisted.get(key) or self.persisting.get(key)
         if ledger is not None:
             return ledger
         ledger = self.cache.get(key)
@@ -51,13 +52,18 @@ class LedgerState:
         return taken
 
     def take_unpersisted(self) -> dict[bytes, Ledger]:
-        taken, self.unpersisted = self.unpersisted, {}
-        for key, ledger in taken.items():  # stay in memory as clean ledgers
+        """The ledgers to write now; they stay pinned in memory until ``persisted()``. One folded
+        into meanwhile is unpersisted again and written next round."""
+        self.persisting, self.unpersisted = self.unpersisted, {}
+        return self.persisting
+
+    def persisted(self) -> None:
+        for key, ledger in self.persisting.items():  # stay in memory as clean ledgers
             self.cache[key] = ledger
             self.cache.move_to_end(key)
+        self.persisting = {}
         while len(self.cache) > self.cache_size:
             self.cache.popitem(last=False)
-        return taken
 
     def mark_all_unpublished(self) -> None:
         for key in list(self.table.keys()) + list(self.unpersisted):
@@ -68,4 +74,5 @@ class LedgerState:
         events were not acknowledged and will be processed again)."""
         self.cache.clear()
         self.unpersisted.clear()
+        self.persisting = {}
         self.unpublished.clear()

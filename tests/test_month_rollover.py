@@ -1,11 +1,12 @@
 """Month roll-over: the live as-of month follows Asia/Shanghai, and when it moves every
 enterprise's aggregates are recomputed and republished. The worker's timer callback is driven
-here in-process with its table and output topic replaced by in-memory stand-ins (Kafka itself is
-covered by test_stream_kafka.py)."""
+here in-process with its table and output producer replaced by in-memory stand-ins (Kafka itself
+is covered by test_stream_kafka.py)."""
 import asyncio
 import datetime as dt
 import json
 
+from creditstream.contract import AGGREGATES_TOPIC
 from creditstream.settings import Settings
 from streams.app import CreditStream
 from streams.ledger import Ledger
@@ -21,12 +22,18 @@ def test_live_as_of_month_is_the_last_complete_month_in_shanghai():
     assert live_as_of_month(dt.datetime(2024, 12, 31, 16, 0, 0, tzinfo=UTC)) == parse_month("2024-12")
 
 
-class CapturingTopic:
+class CapturingOutput:
     def __init__(self):
         self.sent = []
 
-    async def send(self, key, value, **_):
+    def send(self, topic, key, value, timestamp_ms=0, headers=None):
+        assert topic == AGGREGATES_TOPIC
         self.sent.append((key, json.loads(value)))
+
+
+async def rollover_then_publish(stream):
+    await stream.month_rollover()
+    await stream.publish_changed()  # the worker's next publish round
 
 
 def test_rollover_republishes_every_enterprise_with_the_new_month():
@@ -38,15 +45,15 @@ def test_rollover_republishes_every_enterprise_with_the_new_month():
         ledger.apply(*statement("water", "W", "2024-12", usage, "1.00"))
         ledger.apply(*statement("water", "W", "2025-01", "20", "2.00"))
         ledgers[uscc.encode()] = ledger.to_bytes()
-    stream.ledgers, stream.aggregates = ledgers, CapturingTopic()
+    stream.state.table, stream.output = ledgers, CapturingOutput()
     assert stream.as_of == parse_month("2024-12")
 
-    asyncio.run(stream.month_rollover())  # same month: nothing to do
-    assert stream.aggregates.sent == []
+    asyncio.run(rollover_then_publish(stream))  # same month: nothing to do
+    assert stream.output.sent == []
 
     now[0] = dt.datetime(2025, 1, 31, 16, 0, tzinfo=UTC)  # Feb 1st, 00:00 in Shanghai
-    asyncio.run(stream.month_rollover())
-    sent = dict(stream.aggregates.sent)
+    asyncio.run(rollover_then_publish(stream))
+    sent = dict(stream.output.sent)
     assert set(sent) == set(ledgers)
     assert {row["as_of_month"] for row in sent.values()} == {"2025-01"}
     # January now counts: (10 + 20) / 2 and (30 + 20) / 2

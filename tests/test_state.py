@@ -1,0 +1,44 @@
+"""Write-behind ledger state (streams/state.py): what is in memory, what must still be written."""
+from streams.state import LedgerState
+from tests.builders import statement
+
+K1, K2 = b"91350100M000100Y43", b"91110000MA01ABCD8Q"
+
+
+def test_a_fold_is_pending_publish_and_persist_until_taken():
+    table = {}
+    state = LedgerState(table, cache_size=0)
+    state.fold(K1, *statement("water", "W", "2025-05", "10", "1.00"), produced=5.0)
+    state.fold(K1, *statement("water", "W", "2025-04", "10", "1.00"), produced=3.0)
+    assert state.take_unpublished() == {K1: 5.0}  # the newest produce time folded in
+    assert state.take_unpublished() == {}
+    writing = state.take_unpersisted()
+    assert list(writing) == [K1] and table == {}  # the caller writes; nothing yet
+    # while it is being written, the same ledger object is used, even with no cache at all
+    assert state.load(K1) is writing[K1]
+    state.fold(K1, *statement("water", "W", "2025-03", "10", "1.00"), produced=6.0)
+    assert list(state.unpersisted) == [K1]  # changed during the write: written again next round
+    table[K1] = writing[K1].to_bytes()
+    state.persisted()
+    assert state.persisting == {}
+
+
+def test_a_replayed_event_changes_nothing():
+    state = LedgerState({}, cache_size=10)
+    event = statement("water", "W", "2025-05", "10", "1.00")
+    state.fold(K1, *event, produced=1.0)
+    state.take_unpublished(), state.take_unpersisted(), state.persisted()
+    state.fold(K1, *event, produced=2.0)  # same idempotency key
+    assert state.unpublished == {} and state.unpersisted == {}
+
+
+def test_forget_drops_unwritten_changes_and_reads_the_table_again():
+    table = {}
+    state = LedgerState(table, cache_size=10)
+    state.fold(K1, *statement("water", "W", "2025-05", "10", "1.00"), produced=1.0)
+    state.take_unpersisted()
+    table[K1] = state.load(K1).to_bytes()
+    state.fold(K2, *statement("water", "W", "2025-05", "20", "1.00"), produced=1.0)
+    state.forget()
+    assert state.unpersisted == {} and state.unpublished == {} and state.persisting == {}
+    assert state.load(K1).has_facts and not state.load(K2).has_facts
