@@ -140,7 +140,7 @@ class CreditStream:
             # keep the provider's produce time, so freshness is measured from the provider on
             self.output.send(NORMALIZED_TOPIC, key, data, int(produced * 1000))
             forwarded.inc()
-            if topic in self.copartitioned and self.partition_of(key) == message.partition:
+            if record == "ConsentGrant" or self.ledger_is_here(topic, message.partition, key):
                 self.fold(key, record, value, produced)
             else:  # the ledger lives on another partition, maybe another worker: re-key it there
                 self.output.send(REPARTITION_TOPIC, key, data, int(produced * 1000))
@@ -161,6 +161,10 @@ class CreditStream:
         if record != "ConsentGrant":  # consent lives in ClickHouse (the sink), not in the ledger
             self.state.fold(key, record, value, produced)
         metrics.EVENTS_AGGREGATED.inc()
+
+    def ledger_is_here(self, topic: str, partition: int, key: bytes) -> bool:
+        """The event arrived on the partition number its ledger lives on (so: on this worker)."""
+        return topic in self.copartitioned and self.partition_of(key) == partition
 
     def partition_of(self, key: bytes) -> int:
         partition = self.partition_cache.get(key)

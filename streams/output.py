@@ -55,6 +55,3 @@ class Output:
         if remaining or self.failures:
             raise DeliveryFailed(f"{remaining} messages undelivered after {timeout:.0f} s; "
                                  f"failures: {self.failures[:3]}")
-
-    def close(self) -> None:
-        self.producer.flush(10)
