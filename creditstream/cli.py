@@ -210,7 +210,8 @@ def cmd_sink(args, settings: Settings) -> int:
 
     from sinks.service import run_sink_service
 
-    logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
     return run_sink_service(settings)
 
 

@@ -31,7 +31,7 @@ class Settings:
     sink_metrics_port: int = 0  # the sink service's /metrics (merged into the worker's); 0 = any free port
     sink_batch_rows: int = 5000  # a sink batch is inserted at this many messages…
     sink_batch_seconds: float = 0.1  # …or this long after its first message
-    api_enabled: bool = True  # serve the lender API inside the worker (required with embedded ClickHouse)
+    api_enabled: bool = True  # serve the lender API from the worker's sink service (required with embedded ClickHouse)
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     api_threads: int = 4  # query threads, one ClickHouse client each

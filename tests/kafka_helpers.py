@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from confluent_kafka.admin import AdminClient
 
 from creditstream.settings import Settings
 from creditstream.topics import all_topics, broker_answers, create_topics
+from sinks import service
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOTSTRAP = os.environ.get("CREDITSTREAM_TEST_BOOTSTRAP", "127.0.0.1:19092")
@@ -73,9 +73,7 @@ def read_topic(topic: str, idle_seconds: float = 2.0, timeout: float = 60.0) -> 
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return service.free_port("127.0.0.1")
 
 
 def scrape_metrics(port: int) -> dict[str, float]:
