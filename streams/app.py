@@ -39,7 +39,7 @@ from streams.state import LedgerState
 from streams.validation import Invalid
 
 log = logging.getLogger("creditstream.worker")
-PUBLISH_CHUNK = 200  # aggregate rows computed between yields to the event loop
+YIELD_EVERY = 200  # aggregate rows published, or ledgers written, between yields to the event loop
 PUBLISH_BACKOFF = 9.0  # idle time after a publish round, as a multiple of the round's cost
 
 
@@ -206,7 +206,7 @@ class CreditStream:
         changed = self.state.take_unpublished()
         for done, (key, produced) in enumerate(changed.items(), 1):
             self.publish(key, produced)
-            if done % PUBLISH_CHUNK == 0:
+            if done % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # let the agents run between chunks
         if changed:
             metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
@@ -232,7 +232,7 @@ class CreditStream:
         generation, events, self.pending = self.generation, self.pending, []
         for done, (key, ledger) in enumerate(self.state.take_unpersisted().items(), 1):
             self.ledgers[key] = ledger.to_bytes()  # one table write per enterprise per round
-            if done % PUBLISH_CHUNK == 0:
+            if done % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
                 if generation != self.generation:  # rebalanced meanwhile: the table is the truth
                     return

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from creditstream.contract import UTILITY_KINDS
-from creditstream.records import parse_instant
 from streams.months import parse_month
 
 UTILITIES = ("water", "electricity", "gas")
@@ -52,25 +51,7 @@ def event_digest(provider_id: str, event_id: str) -> int:
     return int.from_bytes(raw, "big")
 
 
-# apply() takes a value in either form: typed (Decimal, date, datetime: decoded Avro, replay) or
-# the JSON form (decimal strings, ISO dates: the normalised topic, already validated upstream).
-def _dec(value) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(value)
-
-
-def _day(value) -> dt.date | None:
-    if value is None or isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(value)
-
-
-def _text(value) -> str | None:
-    return value if value is None or isinstance(value, str) else value.isoformat()
-
-
-def _millis(stamp) -> int:
-    if isinstance(stamp, str):
-        stamp = parse_instant(stamp, "occurred_at")
+def _millis(stamp: dt.datetime) -> int:
     return int(stamp.timestamp() * 1000)
 
 
@@ -98,7 +79,8 @@ class Ledger:
         )
 
     def apply(self, record: str, value: dict) -> bool:
-        """Fold one valid, normalised event in; True when the ledger changed."""
+        """Fold one valid, normalised event in (typed values: decoded Avro or a parsed replay line);
+        True when the ledger changed."""
         if record == "ConsentGrant":
             return False
         digest = event_digest(value["provider_id"], value["event_id"])
@@ -111,10 +93,9 @@ class Ledger:
             return self._apply_payment(value)
         occurred = _millis(value["occurred_at"])
         if record == "TaxArrears":
-            return _keep_latest(self.arrears, _day(value["as_of"]),
-                                (occurred, value["in_arrears"], _dec(value["amount"])))
+            return _keep_latest(self.arrears, value["as_of"], (occurred, value["in_arrears"], value["amount"]))
         if record == "TaxpayerStatus":
-            return _keep_latest(self.status, _day(value["as_of"]), (occurred, value["abnormal"]))
+            return _keep_latest(self.status, value["as_of"], (occurred, value["abnormal"]))
         if record == "TaxCreditRating":
             return _keep_latest(self.ratings, value["rating_year"], (occurred, value["grade"]))
         raise ValueError(f"ledger does not know record {record}")
@@ -124,8 +105,7 @@ class Ledger:
         current = self.statements[kind].get(key)
         if current is not None and current.revision >= value["revision"]:
             return True  # the event id is new even though the fact is not
-        statement = Statement(value["revision"], _dec(value["usage"]), _dec(value["amount_due"]),
-                              _dec(value["arrears_amount"]))
+        statement = Statement(value["revision"], value["usage"], value["amount_due"], value["arrears_amount"])
         self.statements[kind][key] = statement
         self._wire_statements[kind][key] = [
             key[0], value["billing_month"], statement.revision, str(statement.usage), str(statement.amount_due),
@@ -133,16 +113,17 @@ class Ledger:
         return True
 
     def _apply_payment(self, value: dict) -> bool:
-        key = (value["tax_type"], _day(value["period_start"]), _day(value["period_end"]))
+        key = (value["tax_type"], value["period_start"], value["period_end"])
         current = self.payments.get(key)
         if current is not None and current.revision >= value["revision"]:
             return True
-        payment = Payment(value["revision"], _dec(value["amount_payable"]), _dec(value["amount_paid"]),
-                          _day(value["due_date"]), _day(value["paid_date"]))
+        payment = Payment(value["revision"], value["amount_payable"], value["amount_paid"], value["due_date"],
+                          value["paid_date"])
         self.payments[key] = payment
         self._wire_payments[key] = [
             key[0], key[1].isoformat(), key[2].isoformat(), payment.revision, str(payment.amount_payable),
-            str(payment.amount_paid), payment.due_date.isoformat(), _text(payment.paid_date)]
+            str(payment.amount_paid), payment.due_date.isoformat(),
+            payment.paid_date.isoformat() if payment.paid_date else None]
         return True
 
     # -- serialisation for the changelog-backed table -------------------------------------------

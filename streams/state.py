@@ -40,7 +40,7 @@ class LedgerState:
         return ledger
 
     def fold(self, key: bytes, record: str, value: dict, produced: float) -> None:
-        """Apply one valid, normalised event (either value form, see Ledger.apply)."""
+        """Apply one valid, normalised event (typed values, see Ledger.apply)."""
         ledger = self.load(key)
         if ledger.apply(record, value):
             self.unpersisted[key] = ledger
