@@ -5,6 +5,7 @@ half-up (2 places money, 3 places usage), dates YYYY-MM-DD.
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -51,45 +52,51 @@ def compute(uscc: str, ledger: Ledger, as_of: int) -> dict:
 
 
 def _utility(kind: str, ledger: Ledger, as_of: int) -> dict:
-    usage_by_month: dict[int, Decimal] = defaultdict(Decimal)
-    amount_by_month: dict[int, Decimal] = defaultdict(Decimal)
-    latest_by_account: dict[str, int] = {}
-    statements = ledger.statements[kind]
-    for (account, month), statement in statements.items():
-        if month > as_of:
-            continue
-        usage_by_month[month] += statement.usage
-        amount_by_month[month] += statement.amount_due
-        if month > latest_by_account.get(account, -1):
-            latest_by_account[account] = month
+    totals = ledger.month_totals[kind]  # month -> [usage sum, amount_due sum], kept by the ledger
     out: dict = {}
-    for w in WINDOWS:
-        months = [m for m in usage_by_month if as_of - w < m <= as_of]
-        n = len(months)
-        out[f"{kind}_months_{w}m"] = n
-        out[f"{kind}_avg_usage_{w}m"] = usage(sum((usage_by_month[m] for m in months), ZERO) / n) if n else None
-        out[f"{kind}_avg_amount_{w}m"] = money(sum((amount_by_month[m] for m in months), ZERO) / n) if n else None
-    arrears = [statements[(account, month)].arrears_amount for account, month in latest_by_account.items()]
+    n, usage_sum, amount_sum = 0, ZERO, ZERO
+    for age in range(WINDOWS[-1]):  # M, M-1, …: the 3-month window is the start of the 6- and 12-month ones
+        month = totals.get(as_of - age)
+        if month is not None:
+            n, usage_sum, amount_sum = n + 1, usage_sum + month[0], amount_sum + month[1]
+        if age + 1 in WINDOWS:
+            w = age + 1
+            out[f"{kind}_months_{w}m"] = n
+            out[f"{kind}_avg_usage_{w}m"] = usage(usage_sum / n) if n else None
+            out[f"{kind}_avg_amount_{w}m"] = money(amount_sum / n) if n else None
+    statements = ledger.statements[kind]
+    arrears = []
+    for account, months_seen in ledger.account_months[kind].items():  # each account's latest month ≤ M
+        latest = bisect_right(months_seen, as_of)
+        if latest:
+            arrears.append(statements[(account, months_seen[latest - 1])].arrears_amount)
     out[f"{kind}_in_arrears"] = any(a > 0 for a in arrears)
     out[f"{kind}_arrears_amount"] = money(sum(arrears, ZERO))
     return out
 
 
 def _tax_sums(ledger: Ledger, as_of: int) -> dict:
-    out: dict = {}
-    for w in WINDOWS:
-        vat_payable = vat_paid = cit_paid = ZERO
-        for (tax_type, _start, end), payment in ledger.payments.items():
-            if not as_of - w < month_of(end) <= as_of:
-                continue
+    by_age = defaultdict(lambda: [ZERO, ZERO, ZERO])  # months before M the period ends -> VAT payable, VAT paid, CIT paid
+    for (tax_type, _start, end), payment in ledger.payments.items():
+        age = as_of - month_of(end)
+        if 0 <= age < WINDOWS[-1]:
             if tax_type == "VAT":
-                vat_payable += payment.amount_payable
-                vat_paid += payment.amount_paid
+                sums = by_age[age]
+                sums[0] += payment.amount_payable
+                sums[1] += payment.amount_paid
             elif tax_type == "CIT":
-                cit_paid += payment.amount_paid
-        out[f"vat_payable_{w}m"] = money(vat_payable)
-        out[f"vat_paid_{w}m"] = money(vat_paid)
-        out[f"cit_paid_{w}m"] = money(cit_paid)
+                by_age[age][2] += payment.amount_paid
+    out: dict = {}
+    vat_payable = vat_paid = cit_paid = ZERO
+    for age in range(WINDOWS[-1]):
+        if age in by_age:
+            sums = by_age[age]
+            vat_payable, vat_paid, cit_paid = vat_payable + sums[0], vat_paid + sums[1], cit_paid + sums[2]
+        if age + 1 in WINDOWS:
+            w = age + 1
+            out[f"vat_payable_{w}m"] = money(vat_payable)
+            out[f"vat_paid_{w}m"] = money(vat_paid)
+            out[f"cit_paid_{w}m"] = money(cit_paid)
     return out
 
 

@@ -97,8 +97,8 @@ class CreditStream:
         self.last_published: dict[bytes, int] = {}  # key -> hash of the row last sent, to skip repeats
         self.as_of = self.current_as_of()
         metrics.AS_OF_MONTH.set(self.as_of)
-        for topic in PROVIDER_TOPICS:
-            self.app.agent(self.app.topic(topic, **raw()), name=f"validate.{topic}")(self.validate_agent)
+        # one agent over every provider topic: one stream and one task to wake per fetched batch
+        self.app.agent(self.app.topic(*PROVIDER_TOPICS, **raw()), name="validate")(self.validate_agent)
         self.app.agent(self.app.topic(REPARTITION_TOPIC, **raw()), name="repartition")(self.repartition_agent)
         self.app.task(self.flusher)
         self.app.timer(settings.month_check_seconds)(self.month_rollover)
@@ -113,13 +113,12 @@ class CreditStream:
 
     # -- validation and folding --------------------------------------------------------------------
     async def validate_agent(self, stream) -> None:
-        consumed = forwarded = None
+        consumed = {t: metrics.EVENTS_CONSUMED.labels(t) for t in PROVIDER_TOPICS}
+        forwarded = {t: metrics.EVENTS_FORWARDED.labels(t) for t in PROVIDER_TOPICS}
         async for event in stream.noack().events():
             message = event.message
             topic = message.topic
-            if consumed is None:
-                consumed, forwarded = metrics.EVENTS_CONSUMED.labels(topic), metrics.EVENTS_FORWARDED.labels(topic)
-            consumed.inc()
+            consumed[topic].inc()
             self.pending.append(event)
             try:
                 record, decoded = decode_avro(self.registry, topic, message.value)
@@ -139,7 +138,7 @@ class CreditStream:
             produced = message.timestamp or 0.0
             # keep the provider's produce time, so freshness is measured from the provider on
             self.output.send(NORMALIZED_TOPIC, key, data, int(produced * 1000))
-            forwarded.inc()
+            forwarded[topic].inc()
             if record == "ConsentGrant" or self.ledger_is_here(topic, message.partition, key):
                 self.fold(key, record, value, produced)
             else:  # the ledger lives on another partition, maybe another worker: re-key it there

@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import hashlib
 from array import array
+from bisect import insort
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -71,6 +72,10 @@ class Ledger:
     # thousands of decimals on every changelog write
     _wire_statements: dict = field(default_factory=lambda: {k: {} for k in UTILITIES}, repr=False, compare=False)
     _wire_payments: dict = field(default_factory=dict, repr=False, compare=False)
+    # derived from the statements, kept up to date by _put_statement so aggregates need not rescan
+    # them: kind -> month -> [usage sum, amount_due sum]; kind -> account -> sorted months
+    month_totals: dict = field(default_factory=lambda: {k: {} for k in UTILITIES}, repr=False, compare=False)
+    account_months: dict = field(default_factory=lambda: {k: {} for k in UTILITIES}, repr=False, compare=False)
 
     @property
     def has_facts(self) -> bool:
@@ -106,11 +111,28 @@ class Ledger:
         if current is not None and current.revision >= value["revision"]:
             return True  # the event id is new even though the fact is not
         statement = Statement(value["revision"], value["usage"], value["amount_due"], value["arrears_amount"])
-        self.statements[kind][key] = statement
-        self._wire_statements[kind][key] = [
+        self._put_statement(kind, key, statement, [
             key[0], value["billing_month"], statement.revision, str(statement.usage), str(statement.amount_due),
-            str(statement.arrears_amount)]
+            str(statement.arrears_amount)])
         return True
+
+    def _put_statement(self, kind: str, key: tuple[str, int], statement: Statement, wire: list) -> None:
+        account, month = key
+        replaced = self.statements[kind].get(key)
+        totals = self.month_totals[kind].get(month)
+        if totals is None:
+            totals = self.month_totals[kind][month] = [Decimal(0), Decimal(0)]
+        if replaced is None:
+            months = self.account_months[kind].setdefault(account, [])
+            if month not in months:
+                insort(months, month)
+        else:  # Decimal sums are exact: taking the old statement out leaves exactly the other ones
+            totals[0] -= replaced.usage
+            totals[1] -= replaced.amount_due
+        totals[0] += statement.usage
+        totals[1] += statement.amount_due
+        self.statements[kind][key] = statement
+        self._wire_statements[kind][key] = wire
 
     def _apply_payment(self, value: dict) -> bool:
         key = (value["tax_type"], value["period_start"], value["period_end"])
@@ -146,9 +168,8 @@ class Ledger:
         for kind, rows in doc["u"].items():
             for row in rows:
                 acc, m, rev, u, a, arr = row
-                key = (acc, parse_month(m))
-                ledger.statements[kind][key] = Statement(rev, Decimal(u), Decimal(a), Decimal(arr))
-                ledger._wire_statements[kind][key] = row
+                ledger._put_statement(kind, (acc, parse_month(m)), Statement(rev, Decimal(u), Decimal(a), Decimal(arr)),
+                                      row)
         for row in doc["t"]:
             t, a, b, rev, pay, paid, due, pd = row
             key = (t, day(a), day(b))
