@@ -1,7 +1,7 @@
-"""The Faust app: one agent per provider topic validates each event and folds it straight into
-the enterprise's ledger; one more agent folds the events that arrive on the "wrong" partition.
+"""The Faust app: one agent over the provider topics validates each event and folds it straight
+into the enterprise's ledger; one more agent folds the events that arrive on the "wrong" partition.
 
-    provider topics ──validate.<topic>──▶ ledger (memory, write-behind) ──▶ credit.aggregates.v1
+    provider topics ──validate──▶ ledger (memory, write-behind) ──▶ credit.aggregates.v1
          │      │            │                    └──────▶ ledger table (changelog-backed)
          │      │            └──▶ credit.normalized.v1 (every valid event, Avro; the sink's history)
          │      └──▶ credit.deadletter.v1
