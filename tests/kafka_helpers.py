@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from creditstream.settings import Settings
@@ -43,9 +43,31 @@ def reset_topics(settings: Settings) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)  # deletion still in progress
-    # wait until the new topics have leaders
-    while set(all_topics()) - set(admin.list_topics(timeout=10).topics):
+    # wait until every partition of the new topics has a leader
+    while not _all_led(admin.list_topics(timeout=10).topics):
         time.sleep(0.2)
+
+
+def _all_led(topics: dict) -> bool:
+    return all(name in topics and topics[name].partitions
+               and all(p.leader >= 0 and p.error is None for p in topics[name].partitions.values())
+               for name in all_topics())
+
+
+# errors a partition gives while a newly created topic's leadership settles
+SETTLING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART}
+
+
+def _high_watermark(consumer: Consumer, tp: TopicPartition, timeout: float = 30.0) -> int:
+    """End offset of a partition; retried while leadership is still settling after a topic was created."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=10)[1]
+        except KafkaException as exc:
+            if exc.args[0].code() not in SETTLING or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def read_topic(topic: str, idle_seconds: float = 2.0, timeout: float = 60.0) -> list:
@@ -56,8 +78,7 @@ def read_topic(topic: str, idle_seconds: float = 2.0, timeout: float = 60.0) -> 
     partitions = [TopicPartition(topic, p) for p in metadata.partitions]
     ends = {}
     for tp in partitions:
-        low, high = consumer.get_watermark_offsets(tp, timeout=10)
-        ends[tp.partition] = high
+        ends[tp.partition] = _high_watermark(consumer, tp)
     consumer.assign([TopicPartition(topic, p, 0) for p in ends])
     messages, done = [], {p for p, high in ends.items() if high == 0}
     deadline = time.monotonic() + timeout
