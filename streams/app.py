@@ -60,6 +60,17 @@ def partition_for(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
+class App(faust.App):
+    """faust.App without Faust's built-in Monitor sensor. The Monitor keeps per-message statistics
+    for Faust's own web pages (~5 % of the worker's time, measured); nothing here reads them, and
+    the Prometheus metrics in monitoring/ cover the same ground."""
+
+    def on_init_dependencies(self):
+        services = super().on_init_dependencies()
+        self.sensors.remove(self.monitor)
+        return services
+
+
 class CreditStream:
     """Builds the Faust app from settings; keeps the live as-of month."""
 
@@ -67,7 +78,7 @@ class CreditStream:
         self.settings = settings
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.registry = default_registry()
-        self.app = faust.App(
+        self.app = App(
             settings.app_id,
             broker=f"kafka://{settings.bootstrap_servers}",
             store=settings.store,
@@ -118,7 +129,9 @@ class CreditStream:
     async def validate_agent(self, stream) -> None:
         consumed = {t: metrics.EVENTS_CONSUMED.labels(t) for t in PROVIDER_TOPICS}
         forwarded = {t: metrics.EVENTS_FORWARDED.labels(t) for t in PROVIDER_TOPICS}
-        async for event in stream.noack().events():
+        manual = stream.noack()
+        async for _ in manual:  # not .events(): one async generator less per event
+            event = manual.current_event
             message = event.message
             topic = message.topic
             consumed[topic].inc()
@@ -149,7 +162,9 @@ class CreditStream:
                 metrics.EVENTS_REPARTITIONED.labels(topic).inc()
 
     async def repartition_agent(self, stream) -> None:
-        async for event in stream.noack().events():
+        manual = stream.noack()
+        async for _ in manual:
+            event = manual.current_event
             message = event.message
             self.pending.append(event)
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 MONTH_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -12,7 +13,14 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 def parse_month(text: str) -> int:
     """``YYYY-MM`` → month index; ValueError when it is not a real month."""
-    match = MONTH_PATTERN.match(text) if isinstance(text, str) else None
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not a real month YYYY-MM")
+    return _parse_month_text(text)
+
+
+@lru_cache(maxsize=4096)  # few distinct months, parsed for every statement; errors are not cached
+def _parse_month_text(text: str) -> int:
+    match = MONTH_PATTERN.match(text)
     if not match or int(match.group(1)) < 1:
         raise ValueError(f"{text!r} is not a real month YYYY-MM")
     return int(match.group(1)) * 12 + int(match.group(2)) - 1

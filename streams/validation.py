@@ -6,6 +6,7 @@ UNDECODABLE, INVALID_USCC, NEGATIVE_AMOUNT, NEGATIVE_USAGE, BAD_PERIOD.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 from typing import NamedTuple
 
 from streams.months import parse_month
@@ -46,6 +47,7 @@ def uscc_check_char(first17: str) -> str:
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
+@lru_cache(maxsize=1 << 17)  # a few firms send most events: check each USCC once
 def uscc_problem(uscc: str) -> str | None:
     """Why a normalised USCC is invalid, or None."""
     if len(uscc) != 18:
