@@ -41,6 +41,13 @@ def aggregate_fields() -> list[str]:
     ]
 
 
+# field names per (kind, window), built once: compute() runs for every changed enterprise
+UTILITY_KEYS = {kind: {w: (f"{kind}_months_{w}m", f"{kind}_avg_usage_{w}m", f"{kind}_avg_amount_{w}m")
+                       for w in WINDOWS} for kind in UTILITIES}
+ARREARS_KEYS = {kind: (f"{kind}_in_arrears", f"{kind}_arrears_amount") for kind in UTILITIES}
+TAX_KEYS = {w: (f"vat_payable_{w}m", f"vat_paid_{w}m", f"cit_paid_{w}m") for w in WINDOWS}
+
+
 def compute(uscc: str, ledger: Ledger, as_of: int) -> dict:
     """The aggregate row of one enterprise as of month index ``as_of``."""
     row: dict = {"uscc": uscc, "as_of_month": format_month(as_of)}
@@ -53,25 +60,27 @@ def compute(uscc: str, ledger: Ledger, as_of: int) -> dict:
 
 def _utility(kind: str, ledger: Ledger, as_of: int) -> dict:
     totals = ledger.month_totals[kind]  # month -> [usage sum, amount_due sum], kept by the ledger
+    keys = UTILITY_KEYS[kind]
     out: dict = {}
     n, usage_sum, amount_sum = 0, ZERO, ZERO
     for age in range(WINDOWS[-1]):  # M, M-1, …: the 3-month window is the start of the 6- and 12-month ones
         month = totals.get(as_of - age)
         if month is not None:
             n, usage_sum, amount_sum = n + 1, usage_sum + month[0], amount_sum + month[1]
-        if age + 1 in WINDOWS:
-            w = age + 1
-            out[f"{kind}_months_{w}m"] = n
-            out[f"{kind}_avg_usage_{w}m"] = usage(usage_sum / n) if n else None
-            out[f"{kind}_avg_amount_{w}m"] = money(amount_sum / n) if n else None
+        if age + 1 in keys:
+            months_key, usage_key, amount_key = keys[age + 1]
+            out[months_key] = n
+            out[usage_key] = usage(usage_sum / n) if n else None
+            out[amount_key] = money(amount_sum / n) if n else None
     statements = ledger.statements[kind]
     arrears = []
     for account, months_seen in ledger.account_months[kind].items():  # each account's latest month ≤ M
         latest = bisect_right(months_seen, as_of)
         if latest:
             arrears.append(statements[(account, months_seen[latest - 1])].arrears_amount)
-    out[f"{kind}_in_arrears"] = any(a > 0 for a in arrears)
-    out[f"{kind}_arrears_amount"] = money(sum(arrears, ZERO))
+    in_arrears_key, arrears_key = ARREARS_KEYS[kind]
+    out[in_arrears_key] = any(a > 0 for a in arrears)
+    out[arrears_key] = money(sum(arrears, ZERO))
     return out
 
 
@@ -92,11 +101,11 @@ def _tax_sums(ledger: Ledger, as_of: int) -> dict:
         if age in by_age:
             sums = by_age[age]
             vat_payable, vat_paid, cit_paid = vat_payable + sums[0], vat_paid + sums[1], cit_paid + sums[2]
-        if age + 1 in WINDOWS:
-            w = age + 1
-            out[f"vat_payable_{w}m"] = money(vat_payable)
-            out[f"vat_paid_{w}m"] = money(vat_paid)
-            out[f"cit_paid_{w}m"] = money(cit_paid)
+        if age + 1 in TAX_KEYS:
+            payable_key, paid_key, cit_key = TAX_KEYS[age + 1]
+            out[payable_key] = money(vat_payable)
+            out[paid_key] = money(vat_paid)
+            out[cit_key] = money(cit_paid)
     return out
 
 

@@ -68,8 +68,8 @@ class Ledger:
     arrears: dict[dt.date, tuple[int, bool, Decimal]] = field(default_factory=dict)  # as_of -> (occurred ms, in, amount)
     status: dict[dt.date, tuple[int, bool]] = field(default_factory=dict)  # as_of -> (occurred ms, abnormal)
     ratings: dict[int, tuple[int, str]] = field(default_factory=dict)  # year -> (occurred ms, grade)
-    # serialised form of each statement / payment, kept beside it so to_bytes() does not re-format
-    # thousands of decimals on every changelog write
+    # serialised form of each statement / payment (a list, or its JSON text once to_bytes() has
+    # needed it), kept beside it so a changelog write does not re-format thousands of decimals
     _wire_statements: dict = field(default_factory=lambda: {k: {} for k in UTILITIES}, repr=False, compare=False)
     _wire_payments: dict = field(default_factory=dict, repr=False, compare=False)
     # derived from the statements, kept up to date by _put_statement so aggregates need not rescan
@@ -150,15 +150,20 @@ class Ledger:
 
     # -- serialisation for the changelog-backed table -------------------------------------------
     def to_bytes(self) -> bytes:
-        doc = {
-            "seen": base64.b64encode(array("Q", self.seen).tobytes()).decode(),  # 8 bytes per idempotency key
-            "u": {kind: list(rows.values()) for kind, rows in self._wire_statements.items() if rows},
-            "t": list(self._wire_payments.values()),
-            "a": [[d.isoformat(), occ, flag, str(amount)] for d, (occ, flag, amount) in self.arrears.items()],
-            "s": [[d.isoformat(), occ, flag] for d, (occ, flag) in self.status.items()],
-            "r": [[year, occ, grade] for year, (occ, grade) in self.ratings.items()],
-        }
-        return json.dumps(doc, separators=(",", ":")).encode()
+        """Compact JSON. Statements and payments are serialised once each (see _wire_texts) and
+        joined, so a changelog write costs little more than the facts changed since the last one."""
+        statements = ",".join(
+            f'"{kind}":[{",".join(_wire_texts(rows))}]' for kind, rows in self._wire_statements.items() if rows
+        )
+        return "".join((
+            '{"seen":"', base64.b64encode(array("Q", self.seen).tobytes()).decode(),  # 8 bytes per idempotency key
+            '","u":{', statements,
+            '},"t":[', ",".join(_wire_texts(self._wire_payments)),
+            '],"a":', _dumps([[d.isoformat(), occ, flag, str(amount)] for d, (occ, flag, amount) in self.arrears.items()]),
+            ',"s":', _dumps([[d.isoformat(), occ, flag] for d, (occ, flag) in self.status.items()]),
+            ',"r":', _dumps([[year, occ, grade] for year, (occ, grade) in self.ratings.items()]),
+            "}",
+        )).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Ledger":
@@ -179,6 +184,19 @@ class Ledger:
         ledger.status = {day(d): (occ, flag) for d, occ, flag in doc["s"]}
         ledger.ratings = {year: (occ, grade) for year, occ, grade in doc["r"]}
         return ledger
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _wire_texts(rows: dict):
+    """The JSON text of each wire row. A row is kept as a list until first serialised, then as its
+    text (replacing an existing key's value while iterating is safe: the dict does not resize)."""
+    for key, wire in rows.items():
+        if wire.__class__ is list:
+            wire = rows[key] = _dumps(wire)
+        yield wire
 
 
 def _keep_latest(facts: dict, key, candidate: tuple) -> bool:

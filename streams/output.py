@@ -33,10 +33,12 @@ class Output:
             "on_delivery": self._on_delivery,
         })
 
-    def send(self, topic: str, key: bytes, value: bytes, timestamp_ms: int = 0, headers=None) -> None:
+    def send(self, topic: str, key: bytes, value: bytes, timestamp_ms: int = 0, headers=None,
+             partition: int = -1) -> None:
+        """Queue one message; partition -1 lets the murmur2 partitioner place it by key."""
         while True:
             try:
-                self.producer.produce(topic, value, key, timestamp=timestamp_ms, headers=headers)
+                self.producer.produce(topic, value, key, partition, timestamp=timestamp_ms, headers=headers)
                 return
             except BufferError:  # local queue full: let librdkafka drain it
                 self.producer.poll(0.05)
