@@ -1,7 +1,11 @@
 """Reference (a): a bare Faust agent that only decodes the provider topics — the framework's own
 ceiling on this machine. Run by benchmarks/pipeline_throughput.py:
 
-    python benchmarks/faust_decode_only.py BOOTSTRAP EXPECTED_COUNT RESULT_FILE APP_ID
+    python benchmarks/faust_decode_only.py BOOTSTRAP EXPECTED_COUNT RESULT_FILE APP_ID [--fold]
+
+With ``--fold`` the agent also validates and folds every event into plain in-memory ledgers (the
+contract's per-event work, nothing else: no outputs, no changelog, no aggregate rows): the
+ceiling for any Faust pipeline that does that work per event.
 """
 import json
 import os
@@ -12,25 +16,46 @@ import faust
 
 from creditstream.contract import PROVIDER_TOPICS
 from schemas.registry import DecodeError, default_registry
+from streams.ledger import Ledger
+from streams.pipeline import accept, decode_avro
+from streams.validation import Invalid
 
 
 def main():
-    bootstrap, expected, result_file, app_id = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    bootstrap, expected, result_file, app_id = sys.argv[1:5]
+    expected, fold = int(expected), "--fold" in sys.argv[5:]
     registry = default_registry()
     app = faust.App(app_id, broker=f"kafka://{bootstrap}", store="memory://", producer_linger=0.01,
                     consumer_auto_offset_reset="earliest", web_enabled=False)
     schema = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     state = {"count": 0, "first": None, "last": None, "errors": 0}
+    ledgers: dict[str, Ledger] = {}
+
+    def decode_and_fold(topic: str, value: bytes) -> None:
+        try:
+            record, decoded = decode_avro(registry, topic, value)
+            decoded = accept(record, decoded)
+        except Invalid:
+            state["errors"] += 1
+            return
+        if record != "ConsentGrant":
+            ledger = ledgers.get(decoded["uscc"])
+            if ledger is None:
+                ledger = ledgers[decoded["uscc"]] = Ledger()
+            ledger.apply(record, decoded)
 
     @app.agent(app.topic(*PROVIDER_TOPICS, schema=schema))
     async def decode(stream):
         async for value in stream:
             if state["first"] is None:
                 state["first"] = time.perf_counter()
-            try:
-                registry.decode(value)
-            except DecodeError:
-                state["errors"] += 1
+            if fold:
+                decode_and_fold(stream.current_event.message.topic, value)
+            else:
+                try:
+                    registry.decode(value)
+                except DecodeError:
+                    state["errors"] += 1
             state["count"] += 1
             state["last"] = time.perf_counter()
             if state["count"] >= expected:

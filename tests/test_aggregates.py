@@ -240,3 +240,26 @@ def test_the_ledgers_running_month_totals_equal_a_rescan_of_its_statements():
         assert (ledger.month_totals["water"], ledger.account_months["water"]) == rescanned(ledger)
     again = Ledger.from_bytes(ledger.to_bytes())
     assert (again.month_totals["water"], again.account_months["water"]) == rescanned(ledger)
+
+
+def test_a_ledger_serialised_between_revisions_carries_the_winning_facts():
+    """Serialised statements and payments are cached between changelog writes: a revision that
+    replaces an already-written fact must replace its text too."""
+    first = [statement("water", "A", "2024-05", "1.000", "2.00"), statement("gas", "G", "2024-05", "3.000", "4.00"),
+             *monthly_vat([5])]
+    revisions = [statement("water", "A", "2024-05", "7.000", "8.00", revision=1),
+                 payment("VAT", "2024-05-01", "2024-05-31", "90.00", "90.00", "2024-06-15", "2024-06-10", revision=1),
+                 statement("water", "B", "2024-06", "5.000", "6.00")]
+    written = Ledger()
+    for record, value in first:
+        written.apply(record, value)
+    written.to_bytes()  # caches the text of every fact so far
+    fresh = Ledger()
+    for record, value in first + revisions:
+        written.apply(record, value)
+        fresh.apply(record, value)
+    doc, expected = json.loads(written.to_bytes()), json.loads(fresh.to_bytes())
+    assert doc == expected
+    assert ["A", "2024-05", 1, "7.000", "8.00", "0.00"] in doc["u"]["water"]
+    assert compute(USCC, Ledger.from_bytes(written.to_bytes()), parse_month("2024-06")) == \
+        compute(USCC, fresh, parse_month("2024-06"))

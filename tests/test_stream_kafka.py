@@ -10,6 +10,8 @@ from confluent_kafka import Producer
 from connectors.simulate import Simulator, event_bytes, event_line
 from creditstream.contract import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, PROVIDER_TOPICS
 from schemas.registry import default_registry
+from streams.app import partition_for
+from streams.ledger import Ledger
 from streams.months import parse_month
 from streams.replay import aggregate_rows, fold_lines
 from tests import builders
@@ -111,6 +113,14 @@ def test_sigkill_midway_then_restart_gives_the_uninterrupted_result(kafka_settin
     assert 0 < len(partial) and partial != expected, "the kill did not land midway"
     second = workers("crash", CREDITSTREAM_PERSIST_SECONDS="0.3")
     assert_aggregates(expected, second)
+    # the worker writes its ledger changelog itself: every record must sit on its key's partition
+    # (where Faust recovers it from after a rebalance) and hold a readable ledger
+    changelog = read_topic(f"{second.env['CREDITSTREAM_APP_ID']}-ledger-changelog")
+    assert {m.key().decode() for m in changelog} == set(expected)
+    for message in changelog:
+        assert message.partition() == partition_for(message.key(), kafka_settings.partitions), message.key()
+    latest = {m.key(): m.value() for m in changelog}
+    assert all(Ledger.from_bytes(value).has_facts for value in latest.values())
 
 
 def test_every_dead_letter_reason_lands_with_its_source_position(kafka_settings, workers):
