@@ -19,7 +19,7 @@ class Settings:
     as_of: Optional[str] = None  # YYYY-MM: pin the live as-of month (tests, backfills)
     month_check_seconds: float = 30.0  # how often the worker checks for a month roll-over
     publish_seconds: float = 0.2  # changed aggregates are published this often (freshness)
-    persist_seconds: float = 5.0  # changed ledgers are written to the changelog, and events acknowledged, this often
+    persist_seconds: float = 10.0  # changed ledgers are written to the changelog, and events acknowledged, this often
     ledger_cache_size: int = 50_000  # decoded, unchanged enterprise ledgers kept in memory
     producer_linger_ms: int = 10
     web_host: str = "127.0.0.1"  # worker's HTTP (/metrics); loopback unless configured
