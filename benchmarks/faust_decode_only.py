@@ -17,7 +17,7 @@ import faust
 from creditstream.contract import PROVIDER_TOPICS
 from schemas.registry import DecodeError, default_registry
 from streams.ledger import Ledger
-from streams.pipeline import accept, decode_avro
+from streams.pipeline import accept, decode_avro, fold_into
 from streams.validation import Invalid
 
 
@@ -38,11 +38,7 @@ def main():
         except Invalid:
             state["errors"] += 1
             return
-        if record != "ConsentGrant":
-            ledger = ledgers.get(decoded["uscc"])
-            if ledger is None:
-                ledger = ledgers[decoded["uscc"]] = Ledger()
-            ledger.apply(record, decoded)
+        fold_into(ledgers, record, decoded)
 
     @app.agent(app.topic(*PROVIDER_TOPICS, schema=schema))
     async def decode(stream):

@@ -26,9 +26,8 @@ from creditstream.contract import PROVIDER_TOPICS
 from creditstream.settings import Settings
 from schemas.registry import default_registry
 from streams.aggregates import compute
-from streams.ledger import Ledger
 from streams.months import parse_month
-from streams.pipeline import accept, decode_avro
+from streams.pipeline import accept, decode_avro, fold_into
 from streams.validation import Invalid
 from tests.kafka_helpers import BOOTSTRAP, ROOT, WorkerProcess, reset_topics
 from tests.test_stream_kafka import publish
@@ -53,8 +52,7 @@ def bare_consumer(expected: int) -> dict:
                 value = accept(record, value)
             except Invalid:
                 continue
-            if record != "ConsentGrant":
-                ledgers.setdefault(value["uscc"], Ledger()).apply(record, value)
+            fold_into(ledgers, record, value)
     rows = [compute(u, l, parse_month(AS_OF)) for u, l in ledgers.items() if l.has_facts]
     seconds = time.perf_counter() - first
     consumer.close()

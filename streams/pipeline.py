@@ -8,6 +8,7 @@ from typing import Any
 from creditstream.contract import PROVIDER_TOPICS
 from creditstream.records import RecordError, record_from_json
 from schemas.registry import DecodeError, SchemaRegistry
+from streams.ledger import Ledger
 from streams.validation import UNDECODABLE, Invalid, validate
 
 
@@ -45,6 +46,18 @@ def parse_line(registry: SchemaRegistry, line: str | bytes) -> tuple[str, str, d
 def accept(record: str, value: dict) -> dict:
     """Validate and normalise (raises Invalid)."""
     return validate(record, value)
+
+
+def fold_into(ledgers: dict[str, Ledger], record: str, value: dict) -> None:
+    """Fold a valid, normalised event into its enterprise's ledger in ``ledgers`` (replay and the
+    benchmark references; the worker keeps its ledgers in streams.state). Consent grants are not
+    ledger facts, so they create no ledger."""
+    if record == "ConsentGrant":
+        return
+    ledger = ledgers.get(value["uscc"])
+    if ledger is None:
+        ledger = ledgers[value["uscc"]] = Ledger()
+    ledger.apply(record, value)
 
 
 def normalized_avro(registry: SchemaRegistry, record: str, original: bytes, decoded: dict, normalised: dict) -> bytes:

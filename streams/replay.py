@@ -9,7 +9,7 @@ from typing import IO, Iterable, Iterator
 from schemas.registry import SchemaRegistry, default_registry
 from streams.aggregates import compute
 from streams.ledger import Ledger
-from streams.pipeline import accept, dead_letter, parse_line
+from streams.pipeline import accept, dead_letter, fold_into, parse_line
 from streams.validation import Invalid
 
 
@@ -25,9 +25,7 @@ def fold_lines(lines: Iterable[bytes | str], registry: SchemaRegistry, dead_lett
             letter = dead_letter(exc.reason, exc.message, line=number)
             dead_letters.write(json.dumps(letter, ensure_ascii=False) + "\n")
             continue
-        if record == "ConsentGrant":
-            continue  # consent is not a utility or tax fact
-        ledgers.setdefault(value["uscc"], Ledger()).apply(record, value)
+        fold_into(ledgers, record, value)
     return ledgers
 
 

@@ -30,8 +30,6 @@ def dead_letter_positions():
     return {(d["source_topic"], d["source_partition"], d["source_offset"]): d["reason"] for d in letters}
 
 
-
-
 def broker(action: str) -> None:
     subprocess.run([str(ROOT / "broker" / "kafka.sh"), action], check=True, capture_output=True, timeout=120)
 
