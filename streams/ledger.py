@@ -122,10 +122,8 @@ class Ledger:
         totals = self.month_totals[kind].get(month)
         if totals is None:
             totals = self.month_totals[kind][month] = [Decimal(0), Decimal(0)]
-        if replaced is None:
-            months = self.account_months[kind].setdefault(account, [])
-            if month not in months:
-                insort(months, month)
+        if replaced is None:  # a new (account, month): its month is not in the account's list yet
+            insort(self.account_months[kind].setdefault(account, []), month)
         else:  # Decimal sums are exact: taking the old statement out leaves exactly the other ones
             totals[0] -= replaced.usage
             totals[1] -= replaced.amount_due
