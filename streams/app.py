@@ -98,7 +98,7 @@ class CreditStream:
         # key: USCC bytes; value: Ledger.to_bytes(). Faust creates the changelog topic and rebuilds
         # the local store from it on start; persist() writes both itself (see write_ledger).
         self.ledgers = self.app.Table(
-            "ledger", default=None, partitions=settings.partitions, use_partitioner=True,
+            "ledger", default=None, partitions=settings.partitions,
             key_type=bytes, value_type=bytes,  # bytes types make Faust use the raw codec
         )
         self.state = LedgerState(self.ledgers, settings.ledger_cache_size)
