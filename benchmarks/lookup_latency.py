@@ -29,7 +29,6 @@ from tests.kafka_helpers import free_port
 UTC = dt.timezone.utc
 
 
-
 def template_row() -> dict:
     ledger = Ledger()
     for month in range(1, 13):

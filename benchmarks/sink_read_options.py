@@ -18,7 +18,6 @@ from sinks.clickhouse import connect
 from benchmarks.common import synthetic_uscc as uscc
 
 
-
 def timed(fn, repeats):
     samples = []
     for _ in range(repeats):

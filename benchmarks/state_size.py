@@ -31,7 +31,6 @@ from tests.kafka_helpers import BOOTSTRAP, WorkerProcess
 AS_OF = "2025-06"
 
 
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sample", type=int, default=5000)
