@@ -4,8 +4,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import NamedTuple, Optional
 
-SCOPES = ("UTILITY", "TAX")
-UTILITY_PREFIXES = ("water_", "electricity_", "gas_")
+from creditstream.schemas.models import SCOPES, field_scope
+
+__all__ = ["SCOPES", "Decision", "Principal", "decide", "field_scope"]
 
 
 class Principal(NamedTuple):
@@ -18,10 +19,6 @@ class Decision(NamedTuple):
     allowed: bool
     reason: str
     consent_event_id: Optional[str] = None
-
-
-def scope_of_field(name: str) -> str:
-    return "UTILITY" if name.startswith(UTILITY_PREFIXES) else "TAX"
 
 
 def decide(principal: Principal, uscc: str, scope: str, consent: Optional[dict], now: dt.datetime) -> Decision:

@@ -1,5 +1,6 @@
 """OpenAPI 3.1 description of the lender API, served at /openapi.json."""
-from streams.aggregates import aggregate_fields
+from creditstream.api.store import HISTORY_KINDS
+from creditstream.schemas.models import AGGREGATE_FIELDS, SCOPES
 
 _ERROR = {"type": "object", "required": ["error", "reason"],
           "properties": {"error": {"type": "string"}, "reason": {"type": "string"}}}
@@ -50,14 +51,14 @@ OPENAPI = {
             "responses": _responses({"type": "object", "properties": {
                 "uscc": {"type": "string"}, "as_of_month": {"type": "string"},
                 "updated_at": {"type": "string", "format": "date-time"},
-                "consented_scopes": {"type": "array", "items": {"enum": ["UTILITY", "TAX"]}},
-                **{name: _field_schema(name) for name in aggregate_fields()}}}),
+                "consented_scopes": {"type": "array", "items": {"enum": list(SCOPES)}},
+                **{name: _field_schema(name) for name in AGGREGATE_FIELDS}}}),
         }},
         "/v1/enterprises/{uscc}/history/{kind}": {"get": {
             "summary": "Payment history for one utility or tax type",
             "parameters": [USCC_PARAM,
                            {"name": "kind", "in": "path", "required": True,
-                            "schema": {"enum": ["water", "electricity", "gas", "vat", "cit", "other"]}},
+                            "schema": {"enum": list(HISTORY_KINDS)}},
                            {"name": "from", "in": "query", "schema": {"type": "string", "pattern": r"^\d{4}-\d{2}$"}},
                            {"name": "to", "in": "query", "schema": {"type": "string", "pattern": r"^\d{4}-\d{2}$"}}],
             "responses": _responses({"type": "object", "properties": {

@@ -12,15 +12,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from api.access import SCOPES, Decision, Principal, decide, scope_of_field
-from api.openapi import OPENAPI
-from api.store import TAX_TYPES, UTILITIES, Store
-from creditstream import apikeys
-from creditstream.settings import Settings
-from monitoring import metrics
-from sinks.clickhouse import ThreadClients
-from streams.months import parse_month
-from streams.validation import normalise_uscc, uscc_problem
+from creditstream.api.access import SCOPES, Decision, Principal, decide, field_scope
+from creditstream.api.config import ApiConfig
+from creditstream.api.openapi import OPENAPI
+from creditstream.api.store import HISTORY_KINDS, Store
+from creditstream.monitoring import metrics
+from creditstream.schemas import apikeys
+from creditstream.schemas.months import parse_month
+from creditstream.schemas.tables import LookupAuditRow
+from creditstream.schemas.topics import UTILITIES
+from creditstream.schemas.uscc import normalise_uscc, uscc_problem
+from creditstream.sinks.clickhouse import ThreadClients  # the declared seam: the sink's ClickHouse access
 
 log = logging.getLogger("creditstream.api")
 UTC = dt.timezone.utc
@@ -34,8 +36,8 @@ class LookupError_(Exception):
 
 
 class LenderApi:
-    def __init__(self, settings: Settings, store: Store, executor: ThreadPoolExecutor, clock=None):
-        self.settings, self.store, self.executor = settings, store, executor
+    def __init__(self, store: Store, executor: ThreadPoolExecutor, clock=None):
+        self.store, self.executor = store, executor
         self.clock = clock or (lambda: dt.datetime.now(UTC))
 
     async def run(self, fn, *args):
@@ -82,20 +84,19 @@ class LenderApi:
             raise LookupError_(404, "not_found", f"no data for enterprise {uscc}", decision="allow",
                                scope=audit["scope"], consent_event_id=audit["consent_event_id"])
         row, updated_at = found
-        body = {"uscc": uscc, "as_of_month": row["as_of_month"],
+        body = {"uscc": uscc, "as_of_month": row.as_of_month,
                 "updated_at": updated_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                 "consented_scopes": allowed}
-        body.update({k: v for k, v in row.items() if k not in ("uscc", "as_of_month")
-                     and scope_of_field(k) in allowed})
+        body.update({k: v for k, v in row.values.items() if field_scope(k) in allowed})
         refused = [f"{s}: {decisions[s].reason}" for s in SCOPES if s not in allowed]
         audit["reason"] = "; ".join([f"{s}: {decisions[s].reason}" for s in allowed] + refused)
         return body
 
     async def _history(self, principal: Principal, uscc: str, request: web.Request, audit: dict):
         kind = request.match_info["kind"].lower()
-        if kind not in UTILITIES + TAX_TYPES:
+        if kind not in HISTORY_KINDS:
             raise LookupError_(400, "bad_request", f"unknown history kind {kind!r}; use one of "
-                                                   f"{', '.join(UTILITIES + TAX_TYPES)}")
+                                                   f"{', '.join(HISTORY_KINDS)}")
         first, last = request.query.get("from"), request.query.get("to")
         for name, month in (("from", first), ("to", last)):
             if month is not None:
@@ -147,7 +148,7 @@ class LenderApi:
                          consent_event_id=exc.consent_event_id or audit["consent_event_id"])
             response = web.json_response({"error": exc.error, "reason": exc.reason}, status=exc.status)
         response.headers["X-Request-Id"] = audit["request_id"]
-        await self.run(self.store.audit, audit)
+        await self.run(self.store.audit, LookupAuditRow(**audit))
         metrics.API_REQUESTS.labels(route, str(response.status)).inc()
         metrics.API_SECONDS.labels(route).observe(time.perf_counter() - started)
         return response
@@ -166,10 +167,10 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def create_app(settings: Settings, clients: ThreadClients | None = None, clock=None) -> web.Application:
-    clients = clients or ThreadClients(settings.clickhouse_url)
-    executor = ThreadPoolExecutor(settings.api_threads, thread_name_prefix="api-clickhouse")
-    api = LenderApi(settings, Store(clients), executor, clock)
+def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=None) -> web.Application:
+    clients = clients or ThreadClients(config.clickhouse_url)
+    executor = ThreadPoolExecutor(config.threads, thread_name_prefix="api-clickhouse")
+    api = LenderApi(Store(clients), executor, clock)
     app = web.Application()
     app.add_routes([
         web.get("/v1/enterprises/{uscc}/aggregates", api.aggregates),
@@ -185,9 +186,9 @@ def create_app(settings: Settings, clients: ThreadClients | None = None, clock=N
 class ApiThread(threading.Thread):
     """The API on its own event loop in a daemon thread (inside the worker process, or a test)."""
 
-    def __init__(self, settings: Settings, clients: ThreadClients | None = None):
+    def __init__(self, config: ApiConfig, clients: ThreadClients | None = None):
         super().__init__(name="lender-api", daemon=True)
-        self.settings, self.clients = settings, clients
+        self.config, self.clients = config, clients
         self.started = threading.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.error: BaseException | None = None
@@ -195,15 +196,15 @@ class ApiThread(threading.Thread):
     def run(self) -> None:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
-        runner = web.AppRunner(create_app(self.settings, self.clients), access_log=None)
+        runner = web.AppRunner(create_app(self.config, self.clients), access_log=None)
         try:
             self.loop.run_until_complete(runner.setup())
-            self.loop.run_until_complete(web.TCPSite(runner, self.settings.api_host, self.settings.api_port).start())
+            self.loop.run_until_complete(web.TCPSite(runner, self.config.host, self.config.port).start())
         except BaseException as exc:
             self.error = exc
             self.started.set()
             return
-        log.info("lender API on http://%s:%d", self.settings.api_host, self.settings.api_port)
+        log.info("lender API on http://%s:%d", self.config.host, self.config.port)
         self.started.set()
         self.loop.run_forever()
         self.loop.run_until_complete(runner.cleanup())
@@ -221,7 +222,7 @@ class ApiThread(threading.Thread):
             self.join(30)
 
 
-def serve(settings: Settings) -> int:
-    """``creditstream api``: the API alone (needs a ClickHouse server URL)."""
-    web.run_app(create_app(settings), host=settings.api_host, port=settings.api_port, access_log=None)
+def serve(config: ApiConfig) -> int:
+    """The API alone on this thread's event loop (``creditstream api``, with a ClickHouse server)."""
+    web.run_app(create_app(config), host=config.host, port=config.port, access_log=None)
     return 0

@@ -4,12 +4,14 @@ fastest, docs/sink-design.md), lists read FINAL. Called on executor threads, one
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Optional
 
+from creditstream.schemas.models import AggregateRow
+from creditstream.schemas.tables import LookupAuditRow
+from creditstream.schemas.topics import TAX_TYPES, UTILITIES
+
 UTC = dt.timezone.utc
-UTILITIES = ("water", "electricity", "gas")
-TAX_TYPES = ("vat", "cit", "other")
+HISTORY_KINDS = (*UTILITIES, *(t.lower() for t in TAX_TYPES))  # /history/{kind}
 
 
 def _utc(stamp: dt.datetime) -> dt.datetime:
@@ -38,14 +40,14 @@ class Store:
         return {**row, "granted_at": _utc(row["granted_at"]), "expires_at": _utc(row["expires_at"]),
                 "scopes": list(row["scopes"])}
 
-    def aggregates(self, uscc: str) -> Optional[tuple[dict, dt.datetime]]:
+    def aggregates(self, uscc: str) -> Optional[tuple[AggregateRow, dt.datetime]]:
         rows = self.clients.get().query(
             "SELECT row_json, updated_at FROM enterprise_aggregates WHERE uscc = {uscc:String} "
             "ORDER BY version DESC LIMIT 1",
             parameters={"uscc": uscc}).result_rows
         if not rows:
             return None
-        return json.loads(rows[0][0]), _utc(rows[0][1])
+        return AggregateRow.decode(rows[0][0]), _utc(rows[0][1])
 
     def history(self, uscc: str, kind: str, first: Optional[str], last: Optional[str]) -> list[dict]:
         client = self.clients.get()
@@ -67,8 +69,8 @@ class Store:
                 parameters=params).named_results()
         return [{k: _plain(v) for k, v in row.items()} for row in rows]
 
-    def audit(self, row: dict) -> None:
-        self.clients.get().insert("lookup_audit", [list(row.values())], column_names=list(row))
+    def audit(self, row: LookupAuditRow) -> None:
+        self.clients.get().insert(row.TABLE, [row], column_names=row._fields)
 
 
 def _plain(value):

@@ -1,5 +1,5 @@
 """Helpers shared by the benchmark scripts."""
-from streams.validation import USCC_ALPHABET, uscc_check_char
+from creditstream.schemas.uscc import USCC_ALPHABET, uscc_check_char
 
 
 def synthetic_uscc(i: int) -> str:

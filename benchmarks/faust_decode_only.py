@@ -14,17 +14,17 @@ import time
 
 import faust
 
-from creditstream.contract import PROVIDER_TOPICS
-from schemas.registry import DecodeError, default_registry
-from streams.ledger import Ledger
-from streams.pipeline import accept, decode_avro, fold_into
-from streams.validation import Invalid
+from creditstream.schemas.codec import DecodeError, default_codec
+from creditstream.schemas.rules import Invalid
+from creditstream.schemas.topics import PROVIDER_TOPICS
+from creditstream.streams.ledger import Ledger
+from creditstream.streams.pipeline import accept, decode_avro, fold_into
 
 
 def main():
     bootstrap, expected, result_file, app_id = sys.argv[1:5]
     expected, fold = int(expected), "--fold" in sys.argv[5:]
-    registry = default_registry()
+    registry = default_codec()
     app = faust.App(app_id, broker=f"kafka://{bootstrap}", store="memory://", producer_linger=0.01,
                     consumer_auto_offset_reset="earliest", web_enabled=False)
     schema = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")

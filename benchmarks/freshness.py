@@ -16,11 +16,11 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from connectors.simulate import Simulator, event_bytes
+from creditstream.connectors.simulate import Simulator, event_bytes
+from creditstream.schemas.codec import default_codec
+from creditstream.schemas.months import parse_month
 from creditstream.settings import Settings
-from schemas.registry import default_registry
-from streams.months import parse_month
-from tests.kafka_helpers import BOOTSTRAP, WorkerProcess, reset_topics, wait_for
+from tests.support.kafka import BOOTSTRAP, WorkerProcess, reset_topics, wait_for
 
 
 def quantile(q: float, buckets: list[tuple[float, float]]) -> float:
@@ -43,7 +43,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=60)
     args = parser.parse_args()
     reset_topics(Settings(bootstrap_servers=BOOTSTRAP))
-    registry = default_registry()
+    registry = default_codec()
     wanted = args.rate * args.seconds
     events = []
     enterprises = max(100, wanted // 75)

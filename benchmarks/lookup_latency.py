@@ -15,16 +15,16 @@ import statistics
 import tempfile
 import time
 
-from api.server import ApiThread
-from creditstream import apikeys
-from creditstream.settings import Settings
-from sinks.clickhouse import ThreadClients, connect, migrate
-from sinks.rows import AGGREGATE_COLUMNS, API_KEY_COLUMNS, CONSENT_COLUMNS
-from streams.aggregates import compute
-from streams.ledger import Ledger
 from benchmarks.common import synthetic_uscc as uscc
+from creditstream import apikeys
+from creditstream.api.server import ApiThread
+from creditstream.settings import Settings
+from creditstream.sinks.clickhouse import ThreadClients, connect, migrate
+from creditstream.sinks.rows import AGGREGATE_COLUMNS, API_KEY_COLUMNS, CONSENT_COLUMNS
+from creditstream.streams.aggregates import compute
+from creditstream.streams.ledger import Ledger
 from tests.builders import payment, statement
-from tests.kafka_helpers import free_port
+from tests.support.kafka import free_port
 
 UTC = dt.timezone.utc
 

@@ -21,22 +21,22 @@ from pathlib import Path
 
 from confluent_kafka import Consumer
 
-from connectors.simulate import Simulator
-from creditstream.contract import PROVIDER_TOPICS
+from creditstream.connectors.simulate import Simulator
+from creditstream.schemas.codec import default_codec
+from creditstream.schemas.months import parse_month
+from creditstream.schemas.rules import Invalid
+from creditstream.schemas.topics import PROVIDER_TOPICS
 from creditstream.settings import Settings
-from schemas.registry import default_registry
-from streams.aggregates import compute
-from streams.months import parse_month
-from streams.pipeline import accept, decode_avro, fold_into
-from streams.validation import Invalid
-from tests.kafka_helpers import BOOTSTRAP, ROOT, WorkerProcess, reset_topics
+from creditstream.streams.aggregates import compute
+from creditstream.streams.pipeline import accept, decode_avro, fold_into
+from tests.support.kafka import BOOTSTRAP, ROOT, WorkerProcess, reset_topics
 from tests.test_stream_kafka import publish
 
 AS_OF = "2025-06"
 
 
 def bare_consumer(expected: int) -> dict:
-    registry = default_registry()
+    registry = default_codec()
     consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"bench-bare-{time.time_ns()}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     consumer.subscribe(list(PROVIDER_TOPICS))
@@ -53,7 +53,7 @@ def bare_consumer(expected: int) -> dict:
             except Invalid:
                 continue
             fold_into(ledgers, record, value)
-    rows = [compute(u, l, parse_month(AS_OF)) for u, l in ledgers.items() if l.has_facts]
+    rows = [compute(u, ledger, parse_month(AS_OF)) for u, ledger in ledgers.items() if ledger.has_facts]
     seconds = time.perf_counter() - first
     consumer.close()
     return {"events": count, "seconds": round(seconds, 2), "events_per_second": round(count / seconds),

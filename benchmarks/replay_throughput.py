@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from connectors.simulate import Simulator, event_line
-from streams.months import parse_month
+from creditstream.connectors.simulate import Simulator, event_line
+from creditstream.schemas.months import parse_month
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,13 +11,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from connectors.simulate import Simulator, event_line
-from creditstream.contract import AGGREGATES_TOPIC
+from creditstream.connectors.simulate import Simulator, event_line
+from creditstream.schemas.codec import default_codec
+from creditstream.schemas.months import parse_month
+from creditstream.schemas.topics import AGGREGATES_TOPIC
 from creditstream.settings import Settings
-from schemas.registry import default_registry
-from streams.months import parse_month
-from streams.replay import aggregate_rows, fold_lines
-from tests.kafka_helpers import BOOTSTRAP, WorkerProcess, latest_by_key, read_topic, reset_topics, wait_for
+from creditstream.streams.replay import aggregate_rows, fold_lines
+from tests.support.kafka import BOOTSTRAP, WorkerProcess, latest_by_key, read_topic, reset_topics, wait_for
 from tests.test_stream_kafka import publish
 
 AS_OF = "2025-06"
@@ -55,7 +55,7 @@ def main():
     events = list(Simulator(args.enterprises, args.months, parse_month(AS_OF), seed=8, invalid_share=0.01).events())
     valid = sum(e.expect is None for e in events)
     expected = {r["uscc"]: r for r in aggregate_rows(
-        fold_lines([event_line(e) for e in events], default_registry(), io.StringIO()), parse_month(AS_OF))}
+        fold_lines([event_line(e) for e in events], default_codec(), io.StringIO()), parse_month(AS_OF))}
     with tempfile.TemporaryDirectory() as tmp:
         one = run(1, events, valid, expected, Path(tmp))
         two = run(2, events, valid, expected, Path(tmp))

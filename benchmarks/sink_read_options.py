@@ -14,8 +14,8 @@ import statistics
 import tempfile
 import time
 
-from sinks.clickhouse import connect
 from benchmarks.common import synthetic_uscc as uscc
+from creditstream.sinks.clickhouse import connect
 
 
 def timed(fn, repeats):

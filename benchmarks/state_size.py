@@ -14,19 +14,19 @@ Needs the local broker. Prints JSON.
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
-import tempfile
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from connectors.simulate import Simulator, event_line
-from schemas.registry import default_registry
-from streams.months import parse_month
-from streams.replay import fold_lines
 from benchmarks.common import synthetic_uscc as uscc
-from tests.kafka_helpers import BOOTSTRAP, WorkerProcess
+from creditstream.connectors.simulate import Simulator, event_line
+from creditstream.schemas.codec import default_codec
+from creditstream.schemas.months import parse_month
+from creditstream.streams.replay import fold_lines
+from tests.support.kafka import BOOTSTRAP, WorkerProcess
 
 AS_OF = "2025-06"
 
@@ -40,7 +40,7 @@ def main():
     started = time.perf_counter()
     lines = [event_line(e) for e in Simulator(args.sample, 24, parse_month(AS_OF), seed=9, invalid_share=0).events()]
     import io
-    ledgers = fold_lines(lines, default_registry(), io.StringIO())
+    ledgers = fold_lines(lines, default_codec(), io.StringIO())
     values = [ledger.to_bytes() for ledger in ledgers.values()]
     fold_seconds = time.perf_counter() - started
     per_enterprise_bytes = sum(map(len, values)) / len(values)
@@ -75,7 +75,7 @@ def main():
                 raise SystemExit("worker did not become ready")
             time.sleep(0.1)
         ready = time.perf_counter() - t0
-        rss_kib = int(next(l.split()[1] for l in open(f"/proc/{worker.proc.pid}/status") if l.startswith("VmRSS")))
+        rss_kib = int(next(line.split()[1] for line in open(f"/proc/{worker.proc.pid}/status") if line.startswith("VmRSS")))
         worker.stop()
     scale = 100_000
     print(json.dumps({

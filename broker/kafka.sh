@@ -7,7 +7,7 @@
 #   broker/kafka.sh status   exit 0 when the broker answers
 #
 # Environment: KAFKA_PORT (19092), KAFKA_CONTROLLER_PORT (19093), KAFKA_HOME_DIR (.local/kafka),
-# KAFKA_HEAP (512m), KAFKA_START_TIMEOUT seconds (90).
+# KAFKA_LIB_DIR (broker/lib: where the jars go), KAFKA_HEAP (512m), KAFKA_START_TIMEOUT seconds (90).
 # The ports lie below Linux's ephemeral range (32768-60999): clients that keep reconnecting to a
 # stopped broker on an ephemeral port can self-connect and hold it, so the broker could not restart.
 set -euo pipefail
@@ -19,7 +19,7 @@ controller_port="${KAFKA_CONTROLLER_PORT:-19093}"
 home_dir="${KAFKA_HOME_DIR:-$root/.local/kafka}"
 heap="${KAFKA_HEAP:-512m}"
 timeout_s="${KAFKA_START_TIMEOUT:-90}"
-lib="$here/lib"
+lib="${KAFKA_LIB_DIR:-$here/lib}"
 data="$home_dir/data"
 logs="$home_dir/logs"
 pidfile="$home_dir/broker.pid"
@@ -31,7 +31,7 @@ fetch() {
   if [ -f "$lib/.complete" ]; then return 0; fi
   log "fetching Kafka broker jars with Maven (first run only)"
   rm -rf "$lib"
-  mvn -B -q -f "$here/pom.xml" dependency:copy-dependencies
+  mvn -B -q -f "$here/pom.xml" "-Dbroker.lib=$lib" dependency:copy-dependencies
   touch "$lib/.complete"
 }
 

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-from creditstream.contract import PROVIDER_TOPICS
-from creditstream.records import RecordError, csv_cells_to_json, record_from_json
-from schemas.registry import SchemaRegistry
-from streams.pipeline import parse_line
-from streams.validation import Invalid
+from creditstream.schemas.codec import Codec
+from creditstream.schemas.records import RecordError, csv_cells_to_json, parse_line, record_from_json
+from creditstream.schemas.rules import Invalid
+from creditstream.schemas.topics import PROVIDER_TOPICS
 
 
 @dataclass
@@ -26,33 +25,33 @@ def is_csv(path: Path) -> bool:
     return path.suffix.lower() == ".csv"
 
 
-def read_file(path: Path, registry: SchemaRegistry, topic: Optional[str]) -> Iterator[FileRecord]:
+def read_file(path: Path, codec: Codec, topic: Optional[str]) -> Iterator[FileRecord]:
     if topic is not None and topic not in PROVIDER_TOPICS:
         raise ValueError(f"unknown topic {topic!r}; known: {', '.join(PROVIDER_TOPICS)}")
     if is_csv(path):
         if topic is None:
             raise ValueError("a CSV file needs --topic")
-        yield from _read_csv(path, registry, topic)
+        yield from _read_csv(path, codec, topic)
     else:
-        yield from _read_jsonl(path, registry, topic)
+        yield from _read_jsonl(path, codec, topic)
 
 
-def _typed(registry: SchemaRegistry, topic: str, line: int, value) -> FileRecord:
+def _typed(codec: Codec, topic: str, line: int, value) -> FileRecord:
     record = PROVIDER_TOPICS[topic]
     try:
-        typed = record_from_json(registry.current(record).raw, value)
+        typed = record_from_json(codec.current(record).raw, value)
     except RecordError as exc:
         return FileRecord(line, topic, record, error=f"does not fit {record}: {exc}")
     return FileRecord(line, topic, record, typed)
 
 
-def _read_jsonl(path: Path, registry: SchemaRegistry, topic: Optional[str]) -> Iterator[FileRecord]:
+def _read_jsonl(path: Path, codec: Codec, topic: Optional[str]) -> Iterator[FileRecord]:
     with path.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
             try:  # the same line parser as `creditstream replay`
-                line_topic, record, value = parse_line(registry, raw)
+                line_topic, record, value = parse_line(codec, raw)
             except Invalid as exc:
                 yield FileRecord(number, error=exc.message)
                 continue
@@ -62,8 +61,8 @@ def _read_jsonl(path: Path, registry: SchemaRegistry, topic: Optional[str]) -> I
                 yield FileRecord(number, line_topic, record, value)
 
 
-def _read_csv(path: Path, registry: SchemaRegistry, topic: str) -> Iterator[FileRecord]:
-    schema = registry.current(PROVIDER_TOPICS[topic]).raw
+def _read_csv(path: Path, codec: Codec, topic: str) -> Iterator[FileRecord]:
+    schema = codec.current(PROVIDER_TOPICS[topic]).raw
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         start = reader.line_num + 1
@@ -71,5 +70,5 @@ def _read_csv(path: Path, registry: SchemaRegistry, topic: str) -> Iterator[File
             if None in row:
                 yield FileRecord(start, topic, error=f"{len(row[None])} more cells than the header has columns")
             else:
-                yield _typed(registry, topic, start, csv_cells_to_json(schema, row))
+                yield _typed(codec, topic, start, csv_cells_to_json(schema, row))
             start = reader.line_num + 1

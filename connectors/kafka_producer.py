@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Producer
 
-from creditstream.settings import Settings
+from creditstream.schemas.kafka import KafkaConnection
 
 
 @dataclass
@@ -23,17 +23,8 @@ class DeliveryReport:
                 self.errors.append(f"{msg.topic()}: {err.str()}")
 
 
-def provider_producer(settings: Settings) -> Producer:
-    return Producer({
-        "bootstrap.servers": settings.bootstrap_servers,
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 20,
-        "compression.type": "lz4",
-        # murmur2 like the Java client and aiokafka, so a USCC lands on the same partition everywhere
-        "partitioner": "murmur2_random",
-        "delivery.timeout.ms": 30000,
-    })
+def provider_producer(kafka: KafkaConnection) -> Producer:
+    return Producer(kafka.provider_producer())
 
 
 def produce(producer: Producer, report: DeliveryReport, topic: str, key: bytes, value: bytes) -> None:

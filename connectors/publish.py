@@ -8,11 +8,11 @@ from typing import IO, Optional
 
 from tqdm import tqdm
 
-from connectors.files import read_file
-from connectors.kafka_producer import DeliveryReport, produce, provider_producer
-from creditstream.settings import Settings
-from schemas.registry import default_registry
-from streams.validation import normalise_uscc
+from creditstream.connectors.files import read_file
+from creditstream.connectors.kafka_producer import DeliveryReport, produce, provider_producer
+from creditstream.schemas.codec import default_codec
+from creditstream.schemas.kafka import KafkaConnection
+from creditstream.schemas.uscc import normalise_uscc
 
 
 @dataclass
@@ -26,12 +26,12 @@ class PublishResult:
         return not self.rejected and not self.report.failed
 
 
-def publish_file(settings: Settings, path: Path, topic: Optional[str], err: IO[str] = sys.stderr) -> PublishResult:
-    registry = default_registry()
-    producer = provider_producer(settings)
+def publish_file(kafka: KafkaConnection, path: Path, topic: Optional[str], err: IO[str] = sys.stderr) -> PublishResult:
+    codec = default_codec()
+    producer = provider_producer(kafka)
     result = PublishResult()
     with tqdm(desc=f"publish {path.name}", unit="rec", file=err, disable=None) as bar:
-        for item in read_file(path, registry, topic):
+        for item in read_file(path, codec, topic):
             result.read += 1
             bar.update()
             if item.error:
@@ -40,7 +40,7 @@ def publish_file(settings: Settings, path: Path, topic: Optional[str], err: IO[s
                 bar.write(message, file=err)
                 continue
             key = normalise_uscc(item.value["uscc"]).encode()
-            produce(producer, result.report, item.topic, key, registry.encode(item.record, item.value))
+            produce(producer, result.report, item.topic, key, codec.encode(item.record, item.value))
             producer.poll(0)
     remaining = producer.flush(60)
     if remaining:

@@ -8,25 +8,24 @@ invalid records (one of each contract reason code, UNDECODABLE as garbage). Same
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import random
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterator, Optional
 
-from creditstream.contract import PROVIDER_TOPICS
-from creditstream.records import to_json
-from schemas.registry import SchemaRegistry
-from streams.months import format_month, last_day
-from streams.validation import USCC_ALPHABET, uscc_check_char
+from creditstream.schemas.codec import Codec
+from creditstream.schemas.months import format_month, last_day
+from creditstream.schemas.records import replay_line
+from creditstream.schemas.topics import PROVIDER_TOPICS, TOPIC_OF, UTILITY_TOPICS
+from creditstream.schemas.uscc import USCC_ALPHABET, normalise_uscc, uscc_check_char
 
 UTC = dt.timezone.utc
 CENT, MILLI = Decimal("0.01"), Decimal("0.001")
-PROVIDERS = {
-    "water": ("credit.utility.water.v1", "heihe-water", Decimal("4.10")),
-    "electricity": ("credit.utility.electricity.v1", "heihe-power", Decimal("0.65")),
-    "gas": ("credit.utility.gas.v1", "heihe-gas", Decimal("2.80")),
+PROVIDERS = {  # utility kind -> (topic, provider id, unit price)
+    "water": (UTILITY_TOPICS["water"], "heihe-water", Decimal("4.10")),
+    "electricity": (UTILITY_TOPICS["electricity"], "heihe-power", Decimal("0.65")),
+    "gas": (UTILITY_TOPICS["gas"], "heihe-gas", Decimal("2.80")),
 }
 TAX_PROVIDER = "heihe-tax"
 LENDERS = ("lender-a", "lender-b", "lender-c")
@@ -107,15 +106,15 @@ class Simulator:
                 yield from self.statement(firm, kind, account, month)
         yield from self.tax_month(firm, month)
         if month % 12 == 3:  # ratings for last year are published in April
-            yield self.tax_event("credit.tax.rating.v1", firm, last_day(month), {
+            yield self.tax_event(TOPIC_OF["TaxCreditRating"], firm, last_day(month), {
                 "rating_year": month // 12 - 1, "grade": self.rng.choices("ABMCD", (40, 35, 15, 7, 3))[0]})
         if month % 3 == 2:  # quarterly arrears and status snapshots
             owed = firm["payer"] == "struggling" and self.rng.random() < 0.6
-            yield self.tax_event("credit.tax.arrears.v1", firm, last_day(month), {
+            yield self.tax_event(TOPIC_OF["TaxArrears"], firm, last_day(month), {
                 "as_of": last_day(month), "in_arrears": owed,
                 "amount": (Decimal(self.rng.randrange(1000, 90000)) / 100) if owed else Decimal("0.00"),
                 "tax_types": ["VAT"] if owed else []})
-            yield self.tax_event("credit.tax.status.v1", firm, last_day(month), {
+            yield self.tax_event(TOPIC_OF["TaxpayerStatus"], firm, last_day(month), {
                 "as_of": last_day(month), "abnormal": firm["payer"] == "struggling" and self.rng.random() < 0.2})
         if month == self.months[0] or self.rng.random() < 0.02:
             yield self.consent(firm, month)
@@ -132,7 +131,7 @@ class Simulator:
         arrears = (due - paid) if rng.random() < 0.9 else Decimal("0.00")
         value = {
             **self.common(provider, firm, at(last_day(month) + dt.timedelta(days=3), rng)),
-            "account_no": f"{firm['uscc'].strip()[-6:].upper()}{kind[0].upper()}{account + 1:02d}",
+            "account_no": f"{normalise_uscc(firm['uscc'])[-6:]}{kind[0].upper()}{account + 1:02d}",
             "account_name": firm["name"], "billing_month": format_month(month),
             "usage": usage, "amount_due": due, "amount_paid": paid, "due_date": due_date,
             "paid_date": paid_date, "arrears_amount": arrears, "revision": 0,
@@ -171,7 +170,7 @@ class Simulator:
         payable = (base * firm["scale"] / 10).quantize(CENT)
         due_date = last_day(last + 1).replace(day=15)
         paid, paid_date = self.payment(firm, payable, due_date)
-        event = self.tax_event("credit.tax.payment.v1", firm, due_date, {
+        event = self.tax_event(TOPIC_OF["TaxPayment"], firm, due_date, {
             "tax_type": tax_type, "period_start": last_day(first).replace(day=1), "period_end": last_day(last),
             "amount_payable": payable, "amount_paid": paid, "due_date": due_date, "paid_date": paid_date,
             "revision": 0})
@@ -182,7 +181,7 @@ class Simulator:
 
     def consent(self, firm: dict, month: int) -> SimulatedEvent:
         granted = at(last_day(month).replace(day=1), self.rng)
-        return SimulatedEvent("credit.consent.v1", {
+        return SimulatedEvent(TOPIC_OF["ConsentGrant"], {
             **self.common("credit-platform", firm, granted), "lender_id": self.rng.choice(LENDERS),
             "scopes": self.rng.choice((["UTILITY", "TAX"], ["UTILITY"], ["TAX"])),
             "granted_at": granted, "expires_at": granted + dt.timedelta(days=365),
@@ -205,7 +204,7 @@ class Simulator:
             return SimulatedEvent(event.topic, None, garbage=b"\xc3\x01" + bytes(self.rng.randrange(256) for _ in range(20)),
                                   expect=reason)
         if reason == "INVALID_USCC":
-            uscc = value["uscc"].strip().upper()
+            uscc = normalise_uscc(value["uscc"])
             wrong = USCC_ALPHABET[(USCC_ALPHABET.index(uscc[17]) + 1) % 31]
             value["uscc"] = uscc[:17] + wrong
         elif reason == "NEGATIVE_AMOUNT":
@@ -225,12 +224,12 @@ def event_line(event: SimulatedEvent) -> str:
     """The replay line of an event; garbage becomes a line that is not JSON."""
     if event.garbage is not None:
         return '{"topic": "%s", "value": {"truncated' % event.topic
-    return json.dumps({"topic": event.topic, "value": to_json(event.value)}, ensure_ascii=False)
+    return replay_line(event.topic, event.value)
 
 
-def event_bytes(registry: SchemaRegistry, event: SimulatedEvent) -> tuple[bytes, bytes]:
+def event_bytes(codec: Codec, event: SimulatedEvent) -> tuple[bytes, bytes]:
     """(key, value) as a provider would send them."""
     if event.garbage is not None:
         return b"garbage", event.garbage
-    key = event.value["uscc"].strip().upper().encode()
-    return key, registry.encode(PROVIDER_TOPICS[event.topic], event.value)
+    key = normalise_uscc(event.value["uscc"]).encode()
+    return key, codec.encode(PROVIDER_TOPICS[event.topic], event.value)

@@ -1,16 +1,16 @@
-"""The ``creditstream`` command."""
+"""The ``creditstream`` command. Heavy modules are imported by the command that needs them, so
+``creditstream --help`` and the small commands start fast."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from creditstream.settings import Settings
+from creditstream.schemas.months import parse_month
+from creditstream.settings import Settings, SettingsError
 
 
 def month_arg(text: str) -> int:
-    from streams.months import parse_month
-
     try:
         return parse_month(text)
     except ValueError as exc:
@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         revoke.add_argument("key_id")
         revoke.set_defaults(run=cmd_key_revoke, principal_kind=kind[:-1] if kind == "lenders" else "enterprise")
 
+    show = sub.add_parser("settings", help="every setting: its environment variable, value and meaning")
+    show.set_defaults(run=cmd_settings)
+
     demo = sub.add_parser("demo", help="run the whole platform locally (broker, topics, worker, simulated providers)")
     demo.add_argument("--enterprises", type=int, default=200)
     demo.add_argument("--months", type=int, default=24)
@@ -87,10 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def cmd_settings(args, settings: Settings) -> int:
+    current = settings.to_env()
+    for variable, default, doc in Settings.describe():
+        print(f"{variable}={current.get(variable, '')}\n    {doc} (default: {default})")
+    return 0
+
+
 def cmd_sql(args, settings: Settings) -> int:
     import json
 
-    from sinks.clickhouse import connect
+    from creditstream.sinks.clickhouse import connect
 
     client = connect(settings.clickhouse_url)
     result = client.query(args.query, settings={"readonly": 1})
@@ -100,18 +110,18 @@ def cmd_sql(args, settings: Settings) -> int:
 
 
 def cmd_api(args, settings: Settings) -> int:
-    from api.server import serve
+    from creditstream.runtime import run_api
 
     if settings.clickhouse_url.startswith("chdb:"):
         print("creditstream api: embedded ClickHouse belongs to the worker process, which serves the API "
               "itself; set CREDITSTREAM_CLICKHOUSE_URL to a server to run the API alone", file=sys.stderr)
         return 2
-    return serve(settings.replace(api_port=args.port))
+    return run_api(settings.replace(api_port=args.port))
 
 
 def cmd_key_add(args, settings: Settings) -> int:
     from creditstream import apikeys
-    from streams.validation import normalise_uscc, uscc_problem
+    from creditstream.schemas.uscc import normalise_uscc, uscc_problem
 
     principal = args.principal
     if args.principal_kind == "enterprise":
@@ -119,7 +129,7 @@ def cmd_key_add(args, settings: Settings) -> int:
         if uscc_problem(principal):
             print(f"creditstream: {uscc_problem(principal)}", file=sys.stderr)
             return 2
-    key_id, key = apikeys.issue(settings, args.principal_kind, principal)
+    key_id, key = apikeys.issue(settings.kafka, args.principal_kind, principal)
     print(f"key id: {key_id}\nAPI key (shown once, store it now): {key}")
     return 0
 
@@ -127,7 +137,7 @@ def cmd_key_add(args, settings: Settings) -> int:
 def cmd_key_revoke(args, settings: Settings) -> int:
     from creditstream import apikeys
 
-    apikeys.revoke(settings, args.key_id, args.principal_kind, "")
+    apikeys.revoke(settings.kafka, args.key_id, args.principal_kind, "")
     print(f"revoked key {args.key_id}")
     return 0
 
@@ -139,19 +149,19 @@ def cmd_demo(args, settings: Settings) -> int:
 
 
 def cmd_topics_create(args, settings: Settings) -> int:
-    from creditstream.topics import create_topics
+    from creditstream.kafka_admin import create_topics
 
     settings = settings.replace(partitions=args.partitions, replication_factor=args.replication_factor)
-    for topic, outcome in create_topics(settings).items():
+    for topic, outcome in create_topics(settings.kafka, settings.partitions, settings.replication_factor).items():
         print(f"{topic}: {outcome}")
     return 0
 
 
 def cmd_publish(args, settings: Settings) -> int:
-    from connectors.publish import publish_file
+    from creditstream.connectors.publish import publish_file
 
     try:
-        result = publish_file(settings, args.file, args.topic)
+        result = publish_file(settings.kafka, args.file, args.topic)
     except (OSError, ValueError) as exc:
         print(f"creditstream publish: {exc}", file=sys.stderr)
         return 2
@@ -163,8 +173,8 @@ def cmd_publish(args, settings: Settings) -> int:
 def cmd_simulate(args, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from connectors.simulate import Simulator, event_bytes, event_line
-    from streams.months import live_as_of_month
+    from creditstream.connectors.simulate import Simulator, event_bytes, event_line
+    from creditstream.schemas.months import live_as_of_month
 
     end = args.end_month if args.end_month is not None else live_as_of_month()
     sim = Simulator(args.enterprises, args.months, end, seed=args.seed, invalid_share=args.invalid_share)
@@ -174,13 +184,13 @@ def cmd_simulate(args, settings: Settings) -> int:
             count = sum(1 for e in events if fh.write(event_line(e) + "\n"))
         print(f"wrote {count} events to {args.out}")
         return 0
-    from connectors.kafka_producer import DeliveryReport, produce, provider_producer
-    from schemas.registry import default_registry
+    from creditstream.connectors.kafka_producer import DeliveryReport, produce, provider_producer
+    from creditstream.schemas.codec import default_codec
 
-    registry, producer, report = default_registry(), provider_producer(settings), DeliveryReport()
+    codec, producer, report = default_codec(), provider_producer(settings.kafka), DeliveryReport()
     count = 0
     for event in events:
-        key, value = event_bytes(registry, event)
+        key, value = event_bytes(codec, event)
         produce(producer, report, event.topic, key, value)
         producer.poll(0)
         count += 1
@@ -190,7 +200,7 @@ def cmd_simulate(args, settings: Settings) -> int:
 
 
 def cmd_replay(args, settings: Settings) -> int:
-    from streams.replay import replay
+    from creditstream.streams.replay import replay
 
     try:
         return replay(args.file, args.as_of)
@@ -200,24 +210,26 @@ def cmd_replay(args, settings: Settings) -> int:
 
 
 def cmd_worker(args, settings: Settings) -> int:
-    from streams.app import run_worker
+    from creditstream.runtime import run_worker
 
     return run_worker(settings.replace(as_of=args.as_of, web_port=args.web_port))
 
 
 def cmd_sink(args, settings: Settings) -> int:
-    import logging
+    from creditstream.runtime import run_sink_service
 
-    from sinks.service import run_sink_service
-
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
     return run_sink_service(settings)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings.from_env(bootstrap_servers=args.bootstrap_servers)
+    try:
+        settings = Settings.from_env(bootstrap_servers=args.bootstrap_servers)
+        if args.command == "worker":
+            settings = settings.replace(as_of=args.as_of, web_port=args.web_port)  # checked here, not mid-start
+    except SettingsError as exc:
+        print(f"creditstream: {exc}", file=sys.stderr)
+        return 2
     return args.run(args, settings)
 
 

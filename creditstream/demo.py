@@ -1,9 +1,11 @@
 """``creditstream demo``: the whole platform on this machine, no Docker.
 
-Starts the local Kafka broker unless one answers at the configured address, creates the topics,
-runs the worker (Faust agents, ClickHouse sink and lender API on embedded ClickHouse), streams
-simulated providers into Kafka, issues a demo lender key with one enterprise's consent, and
-prints where to look. Ctrl-C (or SIGTERM) stops everything it started.
+Starts the local Kafka broker unless one answers at the configured address (fetching its jars
+from Maven Central on first use), creates the topics, runs the worker (Faust agents, ClickHouse
+sink and lender API on embedded ClickHouse), streams simulated providers into Kafka, issues a
+demo lender key with one enterprise's consent, and prints where to look. Ctrl-C (or SIGTERM)
+stops everything it started. Works from a checkout or an installed wheel alike: everything it
+writes goes under the data directory (``CREDITSTREAM_HOME``), never into the installed code.
 """
 from __future__ import annotations
 
@@ -20,28 +22,30 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
+from creditstream import broker
+from creditstream.kafka_admin import broker_answers
+from creditstream.schemas.topics import TOPIC_OF
+from creditstream.schemas.uscc import normalise_uscc
 from creditstream.settings import Settings
-from creditstream.topics import broker_answers
 
-ROOT = Path(__file__).resolve().parents[1]
 DEMO_LENDER = "demo-lender"
 
 
 def grant_demo_consent(settings: Settings, uscc: str, name: str) -> None:
-    from schemas.registry import default_registry
+    from creditstream.schemas.codec import default_codec
 
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     value = {"event_id": f"demo-consent-{int(now.timestamp())}", "provider_id": "credit-platform", "uscc": uscc,
              "enterprise_name": name, "occurred_at": now, "lender_id": DEMO_LENDER, "scopes": ["UTILITY", "TAX"],
              "granted_at": now - dt.timedelta(minutes=1), "expires_at": now + dt.timedelta(days=365),
              "revoked": False}
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "partitioner": "murmur2_random"})
-    producer.produce("credit.consent.v1", key=uscc.encode(), value=default_registry().encode("ConsentGrant", value))
+    producer = Producer(settings.kafka.producer())
+    producer.produce(TOPIC_OF["ConsentGrant"], key=uscc.encode(), value=default_codec().encode("ConsentGrant", value))
     if producer.flush(30):
         raise RuntimeError("could not publish the demo consent")
 
 
-def wait_for_lookup(url: str, key: str, timeout: float, worker: subprocess.Popen) -> dict:
+def wait_for_lookup(url: str, key: str, timeout: float, worker: subprocess.Popen, log_path: Path) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and worker.poll() is None:
         try:
@@ -50,42 +54,44 @@ def wait_for_lookup(url: str, key: str, timeout: float, worker: subprocess.Popen
                 return json.loads(response.read())
         except (urllib.error.HTTPError, OSError):
             time.sleep(1)
-    raise RuntimeError(f"the API did not answer {url} in {timeout:.0f} s (worker log: .local/demo/worker.log)")
+    raise RuntimeError(f"the API did not answer {url} in {timeout:.0f} s (worker log: {log_path})")
 
 
 def run_demo(settings: Settings, enterprises: int, months: int) -> int:
-    from connectors.simulate import Simulator
     from creditstream import apikeys
-    from creditstream.topics import create_topics
-    from streams.months import live_as_of_month
+    from creditstream.connectors.simulate import Simulator
+    from creditstream.kafka_admin import create_topics
+    from creditstream.schemas.months import live_as_of_month
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    home = Path(settings.home)
+    broker_home = (home / "kafka").resolve()
     started_broker, worker = False, None
     try:
-        if not broker_answers(settings.bootstrap_servers):
-            print(f"demo: no Kafka at {settings.bootstrap_servers}; starting the local broker (broker/kafka.sh)",
+        if not broker_answers(settings.kafka):
+            print(f"demo: no Kafka at {settings.bootstrap_servers}; starting the local broker in {broker_home}",
                   flush=True)
-            subprocess.run([str(ROOT / "broker" / "kafka.sh"), "start"], check=True)
+            broker.run("start", home=broker_home)
             started_broker = True
-        created = create_topics(settings)
+        created = create_topics(settings.kafka, settings.partitions, settings.replication_factor)
         print(f"demo: topics ready ({sum(v == 'created' for v in created.values())} created)", flush=True)
-        log_path = ROOT / ".local" / "demo" / "worker.log"
+        log_path = home / "demo" / "worker.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log:
-            worker = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "worker"], cwd=Path.cwd(),
-                                      env={**os.environ, "CREDITSTREAM_BOOTSTRAP_SERVERS": settings.bootstrap_servers},
+            worker = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "worker"],
+                                      env={**os.environ, **settings.to_env()},
                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         print(f"demo: worker started (pid {worker.pid}, log {log_path})", flush=True)
         subprocess.run([sys.executable, "-m", "creditstream.cli", "--bootstrap-servers", settings.bootstrap_servers,
                         "simulate", "--kafka", "--enterprises", str(enterprises), "--months", str(months)],
-                       cwd=ROOT, check=True)
+                       check=True)
         firm = Simulator(enterprises, months, live_as_of_month(), seed=1).firms()[0]
-        uscc = firm["uscc"].strip().upper()
-        key_id, key = apikeys.issue(settings, "lender", DEMO_LENDER)
+        uscc = normalise_uscc(firm["uscc"])
+        key_id, key = apikeys.issue(settings.kafka, "lender", DEMO_LENDER)
         grant_demo_consent(settings, uscc, firm["name"])
         api = f"http://{settings.api_host}:{settings.api_port}"
         url = f"{api}/v1/enterprises/{uscc}/aggregates"
-        row = wait_for_lookup(url, key, 180, worker)
+        row = wait_for_lookup(url, key, 180, worker, log_path)
         print(
             "\ncreditstream is running.\n"
             f"  lender API        {api}   (OpenAPI: {api}/openapi.json)\n"
@@ -113,4 +119,4 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait()
         if started_broker:
-            subprocess.run([str(ROOT / "broker" / "kafka.sh"), "stop"])
+            broker.run("stop", home=broker_home, check=False)

@@ -1,40 +1,92 @@
-"""One typed settings object, read from CREDITSTREAM_* environment variables and CLI flags."""
+"""One typed, validated settings object for every process, read from CREDITSTREAM_* environment
+variables and command-line flags. It builds each component's own configuration (``kafka``,
+``stream()``, ``sink()``, ``api()``): the components below never read settings themselves.
+
+Every setting has a line of doc and, where it has one, a range; ``creditstream settings``
+prints them, and the README's configuration table is checked against them by the tests.
+"""
 from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, fields
-from typing import Optional, get_type_hints
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Optional, get_type_hints
+
+from creditstream.api.config import ApiConfig
+from creditstream.schemas.kafka import KafkaConnection
+from creditstream.schemas.months import parse_month
+from creditstream.sinks.config import SinkConfig
+from creditstream.streams.config import StreamConfig
 
 ENV_PREFIX = "CREDITSTREAM_"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+class SettingsError(ValueError):
+    """A setting out of range or of the wrong type; the message names the variable."""
+
+
+def setting(default: Any, doc: str, *, minimum: float | None = None, maximum: float | None = None,
+            choices: tuple | None = None) -> Any:
+    return field(default=default, metadata={"doc": doc, "min": minimum, "max": maximum, "choices": choices})
 
 
 @dataclass(frozen=True)
 class Settings:
-    bootstrap_servers: str = "127.0.0.1:19092"  # Kafka; the local broker from broker/kafka.sh
-    partitions: int = 4  # partitions of every topic `topics create` makes
-    replication_factor: int = 1
-    app_id: str = "creditstream"  # Faust app id = consumer group and changelog prefix
-    store: str = "memory://"  # Faust table store; state is rebuilt from the changelog on start
-    as_of: Optional[str] = None  # YYYY-MM: pin the live as-of month (tests, backfills)
-    month_check_seconds: float = 30.0  # how often the worker checks for a month roll-over
-    publish_seconds: float = 0.2  # changed aggregates are published this often (freshness)
-    persist_seconds: float = 10.0  # changed ledgers are written to the changelog, and events acknowledged, this often
-    ledger_cache_size: int = 50_000  # decoded, unchanged enterprise ledgers kept in memory
-    producer_linger_ms: int = 10
-    web_host: str = "127.0.0.1"  # worker's HTTP (/metrics); loopback unless configured
-    web_port: int = 6066
-    data_dir: str = ".local/worker"  # Faust data directory
-    log_level: str = "info"
-    clickhouse_url: str = "chdb:.local/clickhouse"  # chdb:<dir> / chdb:///<abs dir> (embedded) or http(s)://user:pw@host:port/db
-    sink_enabled: bool = True  # run the ClickHouse sink (a process the worker starts)
-    sink_metrics_port: int = 0  # the sink service's /metrics (merged into the worker's); 0 = any free port
-    sink_batch_rows: int = 5000  # a sink batch is inserted at this many messages…
-    sink_batch_seconds: float = 0.1  # …or this long after its first message
-    api_enabled: bool = True  # serve the lender API from the worker's sink service (required with embedded ClickHouse)
-    api_host: str = "127.0.0.1"
-    api_port: int = 8080
-    api_threads: int = 4  # query threads, one ClickHouse client each
+    home: str = setting(".local", "data directory: worker state, embedded ClickHouse, the demo's broker and logs")
+    bootstrap_servers: str = setting("127.0.0.1:19092", "Kafka bootstrap servers (the local broker: broker/kafka.sh)")
+    partitions: int = setting(4, "partitions per topic (`topics create`, the worker's table)", minimum=1, maximum=1000)
+    replication_factor: int = setting(1, "replication of created topics", minimum=1, maximum=10)
+    app_id: str = setting("creditstream", "Faust app id: consumer group and changelog prefix (the sink's group "
+                                          "is <app_id>-sink)")
+    store: str = setting("memory://", "Faust table store; state is rebuilt from the changelog on start")
+    as_of: Optional[str] = setting(None, "pin the as-of month YYYY-MM (default: the last complete month, "
+                                         "Asia/Shanghai)")
+    month_check_seconds: float = setting(30.0, "how often the worker checks for a month roll-over",
+                                         minimum=0.1, maximum=3600)
+    publish_seconds: float = setting(0.2, "changed aggregates are published this often (longer under load)",
+                                     minimum=0.01, maximum=60)
+    persist_seconds: float = setting(10.0, "changed ledgers are written to the changelog, and events "
+                                           "acknowledged, this often", minimum=0.1, maximum=300)
+    ledger_cache_size: int = setting(50_000, "unchanged decoded ledgers kept in memory", minimum=0)
+    producer_linger_ms: int = setting(10, "producer linger (Faust's and the worker's librdkafka producer)",
+                                      minimum=0, maximum=1000)
+    web_host: str = setting("127.0.0.1", "worker HTTP (`/metrics`) and the sink service's metrics; loopback "
+                                         "unless configured")
+    web_port: int = setting(6066, "worker HTTP port", minimum=1, maximum=65535)
+    data_dir: Optional[str] = setting(None, "Faust data directory (default: <home>/worker)")
+    log_level: str = setting("info", "log level of the worker and the sink service", choices=LOG_LEVELS)
+    clickhouse_url: Optional[str] = setting(None, "`chdb:<dir>` (embedded) or `http(s)://user:pw@host:port/db` "
+                                                  "(default: chdb:<home>/clickhouse)")
+    sink_enabled: bool = setting(True, "the worker starts its sink service process (`creditstream sink`)")
+    sink_metrics_port: int = setting(0, "the sink service's `/metrics` on web_host, merged into the worker's "
+                                        "(0: any free port)", minimum=0, maximum=65535)
+    sink_batch_rows: int = setting(5000, "a sink batch is inserted at this many messages…", minimum=1)
+    sink_batch_seconds: float = setting(0.1, "…or this long after its first message", minimum=0.001, maximum=60)
+    api_enabled: bool = setting(True, "serve the lender API from the worker's sink service (needed with "
+                                      "embedded ClickHouse)")
+    api_host: str = setting("127.0.0.1", "lender API address; loopback unless configured")
+    api_port: int = setting(8080, "lender API port", minimum=1, maximum=65535)
+    api_threads: int = setting(4, "lender API query threads, one ClickHouse client each", minimum=1, maximum=256)
+
+    def __post_init__(self):
+        home = Path(self.home)
+        object.__setattr__(self, "log_level", self.log_level.lower())
+        if self.data_dir is None:
+            object.__setattr__(self, "data_dir", str(home / "worker"))
+        if self.clickhouse_url is None:
+            object.__setattr__(self, "clickhouse_url", f"chdb:{home / 'clickhouse'}")
+        for f in fields(self):
+            _check(f, getattr(self, f.name))
+        if self.as_of is not None:
+            try:
+                parse_month(self.as_of)
+            except ValueError as exc:
+                raise SettingsError(f"{_env('as_of')}: {exc}") from None
+        if not self.clickhouse_url.startswith(("chdb:", "http://", "https://")):
+            raise SettingsError(f"{_env('clickhouse_url')}={self.clickhouse_url!r}: expected chdb:<dir> or "
+                                f"http(s)://user:password@host:port/database")
 
     @classmethod
     def from_env(cls, environ: Optional[dict] = None, **overrides) -> "Settings":
@@ -42,7 +94,7 @@ class Settings:
         hints = get_type_hints(cls)
         values = {}
         for f in fields(cls):
-            raw = environ.get(ENV_PREFIX + f.name.upper())
+            raw = environ.get(_env(f.name))
             if raw is not None and raw != "":
                 values[f.name] = _convert(hints[f.name], raw, f.name)
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -54,11 +106,55 @@ class Settings:
         for f in fields(self):
             value = getattr(self, f.name)
             if value is not None:
-                env[ENV_PREFIX + f.name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+                env[_env(f.name)] = str(value).lower() if isinstance(value, bool) else str(value)
         return env
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """(variable, default, doc) of every setting."""
+        return [(_env(f.name), "unset" if f.default is None else str(f.default).lower() if isinstance(f.default, bool)
+                 else str(f.default), f.metadata["doc"]) for f in fields(cls)]
+
+    # -- what each component is given ----------------------------------------------------------
+    @property
+    def kafka(self) -> KafkaConnection:
+        return KafkaConnection(self.bootstrap_servers)
+
+    def stream(self) -> StreamConfig:
+        return StreamConfig(
+            kafka=self.kafka, app_id=self.app_id, partitions=self.partitions,
+            replication_factor=self.replication_factor, store=self.store, as_of=self.as_of,
+            month_check_seconds=self.month_check_seconds, publish_seconds=self.publish_seconds,
+            persist_seconds=self.persist_seconds, ledger_cache_size=self.ledger_cache_size,
+            producer_linger_ms=self.producer_linger_ms, web_host=self.web_host, web_port=self.web_port,
+            data_dir=self.data_dir, log_level=self.log_level)
+
+    def sink(self) -> SinkConfig:
+        return SinkConfig(kafka=self.kafka, group_id=f"{self.app_id}-sink", clickhouse_url=self.clickhouse_url,
+                          batch_rows=self.sink_batch_rows, batch_seconds=self.sink_batch_seconds)
+
+    def api(self) -> ApiConfig:
+        return ApiConfig(clickhouse_url=self.clickhouse_url, host=self.api_host, port=self.api_port,
+                         threads=self.api_threads)
+
+
+def _env(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def _check(f: dataclasses.Field, value: Any) -> None:
+    meta = f.metadata
+    if value is None:
+        return
+    if meta.get("min") is not None and value < meta["min"]:
+        raise SettingsError(f"{_env(f.name)}={value}: must be at least {meta['min']}")
+    if meta.get("max") is not None and value > meta["max"]:
+        raise SettingsError(f"{_env(f.name)}={value}: must be at most {meta['max']}")
+    if meta.get("choices") and value not in meta["choices"]:
+        raise SettingsError(f"{_env(f.name)}={value!r}: must be one of {', '.join(meta['choices'])}")
 
 
 def _convert(hint, raw: str, name: str):
@@ -68,8 +164,8 @@ def _convert(hint, raw: str, name: str):
             return True
         if raw.lower() in ("0", "false", "no", "off"):
             return False
-        raise SystemExit(f"{ENV_PREFIX}{name.upper()}={raw!r} is not true or false")
+        raise SettingsError(f"{_env(name)}={raw!r} is not true or false")
     try:
         return base(raw)
     except ValueError:
-        raise SystemExit(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {base.__name__}") from None
+        raise SettingsError(f"{_env(name)}={raw!r} is not a valid {base.__name__}") from None

@@ -1,7 +1,18 @@
-"""Prometheus metrics of the worker (prefix creditstream_, base units, no per-enterprise labels)."""
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+"""Prometheus metrics of every process (prefix creditstream_, base units, no per-enterprise labels).
 
-# The sink and the API run in the sink service process (sinks/service.py): their series live in a
+The declared seam through which streams/, sinks/ and api/ report: they import this module and
+nothing else of monitoring/."""
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+# The sink and the API run in the sink service process (creditstream.runtime): their series live in a
 # registry of their own, which that process serves and the worker appends to its /metrics.
 SERVICE = CollectorRegistry()
 
@@ -59,8 +70,9 @@ SINK_INSERT_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=SERVICE,
 )
 SINK_FAILURES = Counter("creditstream_sink_failures_total", "Failed sink batch inserts (each retried).", registry=SERVICE)
-SINK_UNPARSEABLE = Counter(
-    "creditstream_sink_unparseable_total", "Messages the sink could not turn into rows (logged, skipped).", ["topic"],
+SINK_UNCONVERTIBLE = Counter(
+    "creditstream_sink_unconvertible_total",
+    "Messages the sink could not turn into rows (sent to the dead-letter topic as SINK_UNCONVERTIBLE).", ["topic"],
     registry=SERVICE,
 )
 SINK_UP = Gauge("creditstream_sink_target_up", "1 when the last ClickHouse insert succeeded, 0 while retrying.",

@@ -1,7 +1,12 @@
-"""Avro schemas of the credit event contract (``schemas/avro/<Record>/v<N>.avsc``).
+"""The contract layer (``creditstream.schemas``): everything every process of the platform must
+agree on, and nothing that does I/O beyond reading its own schema files.
 
-Every version ever published stays in the tree: readers resolve the writer schema of a message
-by its fingerprint, so removing a file would turn old messages into dead letters.
+- ``avro/<Record>/v<N>.avsc``: the records; every version kept, the highest is current
+- ``codec``: single-object Avro, writer schema by fingerprint; ``compat``: the compatibility gate
+- ``topics``: topics and the records they carry; ``kafka``: client profiles and partitioning
+- ``records``: JSON form ⇄ typed values, the replay line format
+- ``uscc``, ``months``, ``rules``: USCC rules, calendar months, validation and reason codes
+- ``models``: the platform's own messages; ``tables``: the ClickHouse rows; ``apikeys``: key format
 """
 from pathlib import Path
 

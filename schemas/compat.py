@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, Iterator
 
-from schemas.registry import DecodeError, SchemaRegistry
+from creditstream.schemas.codec import Codec, DecodeError
 
 
 def samples(schema: Any, named: dict | None = None) -> Iterator[Any]:
@@ -56,14 +56,14 @@ def _record_samples(schema: dict, named: dict) -> Iterator[dict]:
         yield {name: values[i % len(values)] for name, values in per_field.items()}
 
 
-def incompatibilities(registry: SchemaRegistry) -> list[str]:
+def incompatibilities(codec: Codec) -> list[str]:
     """Every (record, old version) whose data the current schema cannot read."""
     problems = []
-    for record, versions in registry.versions.items():
+    for record, versions in codec.versions.items():
         for version in versions:
             for value in samples(version.raw):
                 try:
-                    registry.decode(registry.encode(record, value, version))
+                    codec.decode(codec.encode(record, value, version))
                 except DecodeError as exc:
                     problems.append(f"{record} v{version.version} → v{versions[-1].version}: {exc}")
                     break

@@ -1,37 +1,42 @@
-"""The ClickHouse sink: aggregates, normalised events and dead letters → ClickHouse.
+"""The ClickHouse sink: aggregates, normalised events, dead letters and key events → ClickHouse.
 
 Batches are bounded by rows and by time. A batch is inserted, then its offsets are committed;
 a crash in between re-delivers it, and the re-insert is absorbed twice over: the deduplication
 token (topic/partition/offset ranges) skips an identical insert, and ReplacingMergeTree versions
 plus FINAL reads make any re-split batch collapse to the same visible rows. When ClickHouse is
-unavailable the sink pauses its partitions, retries with backoff, commits nothing, and resumes.
-See docs/sink-design.md.
+unavailable the sink pauses its partitions (also those a rebalance assigns meanwhile), retries
+with back-off, commits nothing, and resumes. A message it cannot turn into a row goes to the
+dead-letter topic (reason SINK_UNCONVERTIBLE), delivered before its offset is committed.
+Nothing is skipped silently. See docs/sink-design.md.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 import time
 from collections import defaultdict
+from typing import Callable, Optional
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from creditstream.contract import AGGREGATES_TOPIC
-from creditstream.settings import Settings
-from monitoring import metrics
-from sinks.clickhouse import connect, migrate
-from sinks.rows import COLUMNS, SINK_TOPICS, message_time, to_row
+from creditstream.monitoring import metrics
+from creditstream.schemas.models import DeadLetter
+from creditstream.schemas.rules import SINK_UNCONVERTIBLE
+from creditstream.schemas.tables import columns
+from creditstream.schemas.topics import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, SOURCE_PRODUCED_HEADER
+from creditstream.sinks.clickhouse import connect, migrate
+from creditstream.sinks.config import SinkConfig
+from creditstream.sinks.rows import SINK_TOPICS, message_time, to_row
 
 log = logging.getLogger("creditstream.sink")
 
 
 def source_produced_seconds(message) -> float:
     """Produce time of the newest provider event in an aggregate row (header set by the
-    aggregator), else the row's own timestamp."""
+    worker), else the row's own timestamp."""
     for name, value in message.headers() or ():
-        if name == "source-produced-ms":
+        if name == SOURCE_PRODUCED_HEADER:
             return int(value) / 1000
     return message_time(message.timestamp()[1]).timestamp()
 
@@ -43,6 +48,7 @@ class Batch:
         self.started = 0.0
         self.count = 0
         self.aggregate_times: list = []
+        self.dead_letters: list[DeadLetter] = []  # messages that could not become rows
 
     def add(self, topic: str, partition: int, offset: int) -> None:
         if not self.ranges:
@@ -60,37 +66,36 @@ class Batch:
 
 
 class ClickHouseSink(threading.Thread):
-    def __init__(self, settings: Settings, client=None):
+    """The sink on a thread of its own. If it fails for good it stops and keeps the exception in
+    ``error``; whoever runs it decides what the process does then (creditstream.runtime)."""
+
+    def __init__(self, config: SinkConfig, client_factory: Optional[Callable[[], object]] = None):
         super().__init__(name="clickhouse-sink", daemon=True)
-        self.settings = settings
-        self.client = client
+        self.config = config
+        # called on the sink's own thread: chdb wants one client per thread
+        self.client_factory = client_factory or (lambda: connect(config.clickhouse_url))
+        self.client = None
         self.stopping = threading.Event()
         self.ready = threading.Event()
+        self.error: Optional[BaseException] = None
         self.consumer: Consumer | None = None
+        self.producer: Producer | None = None
+        self.retrying = False  # a retry is waiting: every assigned partition stays paused
 
     def run(self) -> None:
         try:
             self.consume()
-        except BaseException:
-            if self.stopping.is_set():
-                return
-            # A sink that died silently would leave lenders with stale data while the worker looks
-            # healthy: take the whole process down so its supervisor restarts it.
-            log.critical("ClickHouse sink crashed; exiting the worker", exc_info=True)
-            logging.shutdown()
-            os._exit(70)
+        except BaseException as exc:
+            if not self.stopping.is_set():
+                log.critical("ClickHouse sink failed", exc_info=True)
+                self.error = exc
 
     def consume(self) -> None:
-        if self.client is None:
-            self.client = connect(self.settings.clickhouse_url)  # created on this thread: one client per thread
+        self.client = self.client_factory()
         self.retry(lambda: migrate(self.client), "apply migrations")
-        self.consumer = Consumer({
-            "bootstrap.servers": self.settings.bootstrap_servers,
-            "group.id": f"{self.settings.app_id}-sink",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        })
-        self.consumer.subscribe(list(SINK_TOPICS), on_revoke=self.on_revoke)
+        self.producer = Producer(self.config.kafka.producer())
+        self.consumer = Consumer(self.config.kafka.consumer(self.config.group_id))
+        self.consumer.subscribe(list(SINK_TOPICS), on_assign=self.on_assign, on_revoke=self.on_revoke)
         self.ready.set()
         batch = Batch()
         next_lag_report = 0.0
@@ -104,8 +109,8 @@ class ClickHouseSink(threading.Thread):
                         log.warning("sink consumer: %s", message.error())
                         continue
                     self.add(batch, message)
-                if batch.count and (batch.count >= self.settings.sink_batch_rows or
-                                    time.monotonic() - batch.started >= self.settings.sink_batch_seconds):
+                if batch.count and (batch.count >= self.config.batch_rows or
+                                    time.monotonic() - batch.started >= self.config.batch_seconds):
                     self.flush(batch)
                     batch = Batch()
             if batch.count:
@@ -114,28 +119,46 @@ class ClickHouseSink(threading.Thread):
             self.consumer.close()
 
     def add(self, batch: Batch, message) -> None:
-        topic, offset = message.topic(), message.offset()
-        batch.add(topic, message.partition(), offset)
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        batch.add(topic, partition, offset)
         try:
             row = to_row(topic, offset, message.timestamp()[1], message.value())
-        except Exception as exc:  # our own topics: a bad message is a bug, not a reason to stop
-            metrics.SINK_UNPARSEABLE.labels(topic).inc()
-            log.error("sink skips %s[%d]@%d: %r", topic, message.partition(), offset, exc)
+        except Exception as exc:  # our own topics: a foreign writer or a platform bug, never lost
+            metrics.SINK_UNCONVERTIBLE.labels(topic).inc()
+            log.error("sink cannot convert %s[%d]@%d: %r; sending it to %s", topic, partition, offset, exc,
+                      DEAD_LETTER_TOPIC)
+            timestamp = message.timestamp()[1]
+            batch.dead_letters.append(DeadLetter.of_message(
+                SINK_UNCONVERTIBLE, f"the sink could not turn {topic}[{partition}]@{offset} into a row: {exc!r}",
+                topic, partition, offset, timestamp if timestamp > 0 else None, message.key(), message.value()))
             return
         if row is not None:
-            batch.rows[row.table].append(row.values)
+            batch.rows[row.TABLE].append(row)
             if topic == AGGREGATES_TOPIC:
                 batch.aggregate_times.append(source_produced_seconds(message))
 
     def flush(self, batch: Batch) -> None:
         started = time.perf_counter()
         self.retry(lambda: self.insert(batch), "insert a batch")
+        if batch.dead_letters:
+            self.retry(lambda: self.send_dead_letters(batch), "deliver dead letters")
         self.retry(lambda: self.commit(batch), "commit offsets")
         metrics.SINK_INSERT_SECONDS.observe(time.perf_counter() - started)
         metrics.SINK_BATCH_ROWS.observe(batch.count)
         now = time.time()
         for produced in batch.aggregate_times:
             metrics.FRESHNESS.observe(max(0.0, now - produced))
+
+    def send_dead_letters(self, batch: Batch) -> None:
+        """All of the batch's dead letters, acknowledged by the broker (sent again on a retry:
+        keyed by source position, a repeat is one row in ClickHouse)."""
+        failures = []
+        for letter in batch.dead_letters:
+            self.producer.produce(DEAD_LETTER_TOPIC, letter.to_bytes(), letter.position,
+                                  on_delivery=lambda err, _msg: err and failures.append(err))
+        remaining = self.producer.flush(30)
+        if remaining or failures:
+            raise RuntimeError(f"{remaining} dead letters undelivered; failures: {failures[:3]}")
 
     def commit(self, batch: Batch) -> None:
         assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
@@ -145,20 +168,19 @@ class ClickHouseSink(threading.Thread):
 
     def insert(self, batch: Batch) -> None:
         for table, rows in batch.rows.items():
-            self.client.insert(table, rows, column_names=COLUMNS[table],
+            self.client.insert(table, rows, column_names=columns(table),
                                settings={"insert_deduplication_token": batch.token(table)})
             metrics.SINK_ROWS.labels(table).inc(len(rows))
 
     def retry(self, action, what: str) -> None:
-        """Run ``action`` until it succeeds. While failing, the partitions are paused, so polling to
-        keep the group membership alive cannot hand over (and lose) new messages."""
-        delay, paused = 0.2, []
+        """Run ``action`` until it succeeds. While failing, every assigned partition is paused, so
+        polling to keep the group membership alive cannot hand over (and lose) new messages."""
+        delay = 0.2
         while True:
             try:
                 action()
                 metrics.SINK_UP.set(1)
-                if paused:
-                    self.consumer.resume(paused)
+                self.resume()
                 return
             except Exception as exc:
                 if self.stopping.is_set():
@@ -167,16 +189,43 @@ class ClickHouseSink(threading.Thread):
                     metrics.SINK_FAILURES.inc()
                     metrics.SINK_UP.set(0)
                 log.warning("sink could not %s: %s; retrying in %.1fs", what, str(exc).splitlines()[0], delay)
-                if self.consumer is not None and not paused:
-                    paused = self.consumer.assignment()
-                    self.consumer.pause(paused)
+                self.pause()
             deadline = time.monotonic() + delay
             while time.monotonic() < deadline and not self.stopping.is_set():
-                if self.consumer is not None:
-                    self.consumer.poll(0.05)  # keep group membership while waiting; partitions are paused
-                else:
-                    time.sleep(0.05)
+                self.keep_alive()
             delay = min(delay * 2, 10.0)
+
+    def pause(self) -> None:
+        if self.consumer is not None and not self.retrying:
+            self.retrying = True
+            self.consumer.pause(self.consumer.assignment())
+
+    def resume(self) -> None:
+        if self.retrying:
+            self.retrying = False
+            self.consumer.resume(self.consumer.assignment())
+
+    def keep_alive(self) -> None:
+        """Poll while a retry waits, so the group does not evict the sink. Should a message come
+        anyway (a partition assigned by a rebalance before it could be paused), seek back to it and
+        pause its partition: it is read again after the retry instead of being lost."""
+        if self.consumer is None:
+            time.sleep(0.05)
+            return
+        message = self.consumer.poll(0.05)
+        if message is not None and not message.error():
+            where = TopicPartition(message.topic(), message.partition(), message.offset())
+            self.consumer.seek(where)
+            self.consumer.pause([where])
+            log.info("sink paused %s[%d] at %d during a retry", where.topic, where.partition, where.offset)
+
+    def on_assign(self, consumer, partitions) -> None:
+        """A rebalance during a retry assigns partitions unpaused: take them and pause them at once."""
+        if self.retrying:
+            consumer.assign(partitions)
+            consumer.pause(partitions)
+            log.info("sink paused newly assigned partitions during a retry: %s",
+                     [(p.topic, p.partition) for p in partitions])
 
     def report_lag(self) -> None:
         """creditstream_sink_consumer_lag: end of each assigned partition minus the sink's position."""

@@ -9,10 +9,11 @@ from bisect import bisect_right
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
-from streams.ledger import UTILITIES, Ledger
-from streams.months import format_month, last_day, month_of
+from creditstream.schemas.models import WINDOWS
+from creditstream.schemas.months import format_month, last_day, month_of
+from creditstream.schemas.topics import UTILITIES
+from creditstream.streams.ledger import Ledger
 
-WINDOWS = (3, 6, 12)
 CENT = Decimal("0.01")
 MILLI = Decimal("0.001")
 ZERO = Decimal(0)
@@ -24,21 +25,6 @@ def money(value: Decimal) -> str:
 
 def usage(value: Decimal) -> str:
     return str(value.quantize(MILLI, rounding=ROUND_HALF_UP))
-
-
-def aggregate_fields() -> list[str]:
-    """Every aggregate name, in the contract's order."""
-    names = []
-    for kind in UTILITIES:
-        for w in WINDOWS:
-            names += [f"{kind}_months_{w}m", f"{kind}_avg_usage_{w}m", f"{kind}_avg_amount_{w}m"]
-        names += [f"{kind}_in_arrears", f"{kind}_arrears_amount"]
-    for w in WINDOWS:
-        names += [f"vat_payable_{w}m", f"vat_paid_{w}m", f"cit_paid_{w}m"]
-    return names + [
-        "tax_normal_streak_months", "tax_last_normal_payment_date", "tax_rating_grade", "tax_rating_year",
-        "tax_in_arrears", "tax_arrears_amount", "taxpayer_abnormal",
-    ]
 
 
 # field names per (kind, window), built once: compute() runs for every changed enterprise

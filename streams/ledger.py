@@ -9,16 +9,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import json
 from array import array
 from bisect import insort
-import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from creditstream.contract import UTILITY_KINDS
-from streams.months import parse_month
-
-UTILITIES = ("water", "electricity", "gas")
+from creditstream.schemas.months import parse_month
+from creditstream.schemas.topics import CONSENT_RECORD, UTILITIES, UTILITY_KINDS
 
 
 @dataclass
@@ -86,7 +84,7 @@ class Ledger:
     def apply(self, record: str, value: dict) -> bool:
         """Fold one valid, normalised event in (typed values: decoded Avro or a parsed replay line);
         True when the ledger changed."""
-        if record == "ConsentGrant":
+        if record == CONSENT_RECORD:
             return False
         digest = event_digest(value["provider_id"], value["event_id"])
         if digest in self.seen:

@@ -3,7 +3,7 @@ letters go through librdkafka (confluent-kafka), a few µs per message where Fau
 costs tens of µs in Python.
 
 Nothing upstream is acknowledged until ``flush()`` has confirmed every message produced before
-it (see LedgerState / CreditStream.persist): a message that cannot be delivered makes the worker
+it (see streams.checkpoint): a message that cannot be delivered makes the worker
 exit, and its source events are processed again from the last committed offset.
 """
 from __future__ import annotations
@@ -13,6 +13,8 @@ import logging
 
 from confluent_kafka import KafkaError, Producer
 
+from creditstream.schemas.kafka import KafkaConnection
+
 log = logging.getLogger("creditstream.output")
 
 
@@ -21,17 +23,9 @@ class DeliveryFailed(RuntimeError):
 
 
 class Output:
-    def __init__(self, bootstrap_servers: str, linger_ms: int):
+    def __init__(self, kafka: KafkaConnection, linger_ms: int):
         self.failures: list[str] = []
-        self.producer = Producer({
-            "bootstrap.servers": bootstrap_servers,
-            "enable.idempotence": True,  # acks=all, no duplicates or reordering from retries
-            "linger.ms": linger_ms,
-            "partitioner": "murmur2_random",  # Java's and Faust's: a key lands where they put it
-            "queue.buffering.max.messages": 1_000_000,
-            "delivery.report.only.error": True,  # no Python callback per successful message
-            "on_delivery": self._on_delivery,
-        })
+        self.producer = Producer(kafka.worker_producer(linger_ms, self._on_delivery))
 
     def send(self, topic: str, key: bytes, value: bytes, timestamp_ms: int = 0, headers=None,
              partition: int = -1) -> None:

@@ -6,23 +6,23 @@ import json
 import sys
 from typing import IO, Iterable, Iterator
 
-from schemas.registry import SchemaRegistry, default_registry
-from streams.aggregates import compute
-from streams.ledger import Ledger
-from streams.pipeline import accept, dead_letter, fold_into, parse_line
-from streams.validation import Invalid
+from creditstream.schemas.codec import Codec, default_codec
+from creditstream.schemas.rules import Invalid
+from creditstream.streams.aggregates import compute
+from creditstream.streams.ledger import Ledger
+from creditstream.streams.pipeline import accept, fold_into, parse_line
 
 
-def fold_lines(lines: Iterable[bytes | str], registry: SchemaRegistry, dead_letters: IO[str]) -> dict[str, Ledger]:
+def fold_lines(lines: Iterable[bytes | str], codec: Codec, dead_letters: IO[str]) -> dict[str, Ledger]:
     ledgers: dict[str, Ledger] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            topic, record, value = parse_line(registry, line)
+            topic, record, value = parse_line(codec, line)
             value = accept(record, value)
         except Invalid as exc:
-            letter = dead_letter(exc.reason, exc.message, line=number)
+            letter = {"reason": exc.reason, "message": exc.message, "line": number}
             dead_letters.write(json.dumps(letter, ensure_ascii=False) + "\n")
             continue
         fold_into(ledgers, record, value)
@@ -37,7 +37,7 @@ def aggregate_rows(ledgers: dict[str, Ledger], as_of: int) -> Iterator[dict]:
 
 def replay(path: str, as_of: int, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr) -> int:
     with open(path, "rb") as fh:  # bytes: a line that is not UTF-8 is a dead letter, not a crash
-        ledgers = fold_lines(fh, default_registry(), err)
+        ledgers = fold_lines(fh, default_codec(), err)
     for row in aggregate_rows(ledgers, as_of):
         out.write(json.dumps(row, ensure_ascii=False) + "\n")
     return 0

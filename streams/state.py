@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import MutableMapping
 
-from streams.ledger import Ledger
+from creditstream.streams.ledger import Ledger
 
 
 class LedgerState:

@@ -4,7 +4,7 @@ import time
 import pytest
 
 from creditstream.settings import Settings
-from tests.kafka_helpers import BOOTSTRAP, ROOT, STREAM_AS_OF, WorkerProcess, broker_reachable, reset_topics
+from tests.support.kafka import BOOTSTRAP, ROOT, STREAM_AS_OF, WorkerProcess, broker_reachable, reset_topics
 
 
 @pytest.fixture(scope="session")
@@ -38,12 +38,12 @@ def chdb_url(tmp_path_factory) -> str:
 @pytest.fixture
 def clickhouse(chdb_url):
     """A client on the test thread, with every table migrated and emptied."""
-    from sinks.clickhouse import connect, migrate
-    from sinks.rows import COLUMNS
+    from creditstream.schemas.tables import TABLES
+    from creditstream.sinks.clickhouse import connect, migrate
 
     client = connect(chdb_url)
     migrate(client)
-    for table in [*COLUMNS, "lookup_audit"]:
+    for table in TABLES:
         client.command(f"TRUNCATE TABLE IF EXISTS {table}")
     return client
 
@@ -63,3 +63,11 @@ def workers(tmp_path):
     yield start
     for worker in started:
         worker.stop()
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that needs the real broker is marked ``kafka``, so ``-m "not kafka"`` runs the
+    fast suite, whichever fixture chain brings the broker in."""
+    for item in items:
+        if "broker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kafka)

@@ -2,10 +2,11 @@
 import json
 import random
 
-from streams.aggregates import aggregate_fields, compute
-from streams.ledger import Ledger
-from streams.months import parse_month
-from tests.builders import USCC, arrears, payment, rating, statement, status
+from creditstream.schemas.models import aggregate_fields
+from creditstream.schemas.months import parse_month
+from creditstream.streams.aggregates import compute
+from creditstream.streams.ledger import Ledger
+from tests.support.builders import USCC, arrears, payment, rating, statement, status
 
 
 def aggregate(events, as_of):
@@ -204,15 +205,15 @@ def test_ledger_survives_serialisation():
 
 
 def test_result_does_not_depend_on_arrival_order(tmp_path):
-    from connectors.simulate import Simulator, event_line
-    from streams.replay import aggregate_rows, fold_lines
-    from schemas.registry import default_registry
+    from creditstream.connectors.simulate import Simulator, event_line
+    from creditstream.schemas.codec import default_codec
+    from creditstream.streams.replay import aggregate_rows, fold_lines
 
     lines = [event_line(e) for e in Simulator(15, 14, parse_month("2025-06"), seed=11).events()]
     results = set()
     for seed in range(4):
         random.Random(seed).shuffle(lines)
-        ledgers = fold_lines(lines, default_registry(), open(tmp_path / "dl", "w"))
+        ledgers = fold_lines(lines, default_codec(), open(tmp_path / "dl", "w"))
         results.add(json.dumps(list(aggregate_rows(ledgers, parse_month("2025-06")))))
     assert len(results) == 1
 

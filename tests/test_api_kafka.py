@@ -13,19 +13,19 @@ import urllib.request
 import pytest
 from confluent_kafka import Producer
 
-from api.server import ApiThread
 from creditstream import apikeys
-from creditstream.records import to_json
+from creditstream.api.server import ApiThread
+from creditstream.schemas.codec import default_codec
+from creditstream.schemas.months import parse_month
+from creditstream.schemas.records import to_json
+from creditstream.schemas.uscc import uscc_check_char
 from creditstream.settings import Settings
-from schemas.registry import default_registry
-from sinks.sink import ClickHouseSink
-from streams.months import parse_month
-from streams.replay import aggregate_rows, fold_lines
-from streams.validation import uscc_check_char
-from tests import builders
-from tests.kafka_helpers import BOOTSTRAP, WorkerProcess, free_port, wait_for
+from creditstream.sinks.sink import ClickHouseSink
+from creditstream.streams.replay import aggregate_rows, fold_lines
+from tests.support import builders
+from tests.support.kafka import BOOTSTRAP, WorkerProcess, free_port, wait_for
 
-REGISTRY = default_registry()
+CODEC = default_codec()
 AS_OF = "2025-06"
 UTC = dt.timezone.utc
 E1 = builders.USCC
@@ -63,15 +63,15 @@ def dataset(now):
 
 def send_events(facts):
     producer = Producer({"bootstrap.servers": BOOTSTRAP, "partitioner": "murmur2_random"})
-    from creditstream.contract import PROVIDER_TOPICS
+    from creditstream.schemas.topics import PROVIDER_TOPICS
     for topic, value in facts:
-        producer.produce(topic, key=value["uscc"].encode(), value=REGISTRY.encode(PROVIDER_TOPICS[topic], value))
+        producer.produce(topic, key=value["uscc"].encode(), value=CODEC.encode(PROVIDER_TOPICS[topic], value))
     assert producer.flush(30) == 0
 
 
 def expected_rows(facts):
     lines = [json.dumps({"topic": t, "value": to_json(v)}) for t, v in facts]
-    return {r["uscc"]: r for r in aggregate_rows(fold_lines(lines, REGISTRY, io.StringIO()), parse_month(AS_OF))}
+    return {r["uscc"]: r for r in aggregate_rows(fold_lines(lines, CODEC, io.StringIO()), parse_month(AS_OF))}
 
 
 class Http:
@@ -249,7 +249,7 @@ def _caught_up(group: str) -> bool:
     """The group has committed the end of every partition of the sink's topics."""
     from confluent_kafka import Consumer, TopicPartition
 
-    from sinks.rows import SINK_TOPICS
+    from creditstream.sinks.rows import SINK_TOPICS
 
     consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group, "enable.auto.commit": False})
     try:
@@ -266,7 +266,7 @@ def _caught_up(group: str) -> bool:
 
 def sink_metrics():
     """This process's sink and API metrics (the sinks run here), keyed like the exposition format."""
-    from monitoring.metrics import SERVICE
+    from creditstream.monitoring.metrics import SERVICE
 
     def name(sample):
         labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))

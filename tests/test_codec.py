@@ -4,11 +4,11 @@ from decimal import Decimal
 
 import pytest
 
-from creditstream.records import RecordError, csv_cells_to_json, record_from_json, to_json
-from schemas.compat import samples
-from schemas.registry import DecodeError, SchemaRegistry
+from creditstream.schemas.codec import Codec, DecodeError
+from creditstream.schemas.compat import samples
+from creditstream.schemas.records import RecordError, csv_cells_to_json, record_from_json, to_json
 
-REGISTRY = SchemaRegistry()
+CODEC = Codec()
 
 
 def test_crc64_avro_fingerprint_matches_the_avro_test_vector():
@@ -17,31 +17,31 @@ def test_crc64_avro_fingerprint_matches_the_avro_test_vector():
     assert int.from_bytes(bytes.fromhex(fingerprint('"null"', "CRC-64-AVRO")), "little") == 7195948357588979594
 
 
-@pytest.mark.parametrize("record", sorted(REGISTRY.versions))
+@pytest.mark.parametrize("record", sorted(CODEC.versions))
 def test_roundtrip_every_record(record):
-    version = REGISTRY.current(record)
+    version = CODEC.current(record)
     for value in samples(version.raw):
-        data = REGISTRY.encode(record, value)
+        data = CODEC.encode(record, value)
         assert data[:2] == b"\xc3\x01" and data[2:10] == version.fingerprint
-        assert REGISTRY.decode(data) == (record, value)
+        assert CODEC.decode(data) == (record, value)
 
 
 def test_undecodable_bytes_raise_decode_error_with_reason():
-    good = REGISTRY.encode("TaxpayerStatus", next(samples(REGISTRY.current("TaxpayerStatus").raw)))
+    good = CODEC.encode("TaxpayerStatus", next(samples(CODEC.current("TaxpayerStatus").raw)))
     with pytest.raises(DecodeError, match="missing C3 01"):
-        REGISTRY.decode(b'{"json": true}')
+        CODEC.decode(b'{"json": true}')
     with pytest.raises(DecodeError, match="unknown writer schema fingerprint 0102030405060708"):
-        REGISTRY.decode(b"\xc3\x01" + bytes(range(1, 9)) + good[10:])
+        CODEC.decode(b"\xc3\x01" + bytes(range(1, 9)) + good[10:])
     with pytest.raises(DecodeError, match="trailing bytes"):
-        REGISTRY.decode(good + b"\x00")
+        CODEC.decode(good + b"\x00")
     with pytest.raises(DecodeError, match="body unreadable"):
-        REGISTRY.decode(good[:12])
+        CODEC.decode(good[:12])
     with pytest.raises(DecodeError):
-        REGISTRY.decode(None)
+        CODEC.decode(None)
 
 
 def test_json_form_roundtrip_and_decimal_rules():
-    schema = REGISTRY.current("WaterStatement").raw
+    schema = CODEC.current("WaterStatement").raw
     line = {"event_id": "e1", "provider_id": "heihe-water", "uscc": "91350100M000100Y43", "enterprise_name": "甲",
             "occurred_at": "2025-01-05T10:00:00+08:00", "account_no": "A1", "account_name": "甲",
             "billing_month": "2024-12", "usage": "12.5", "amount_due": "51.25", "amount_paid": "0",
@@ -64,7 +64,7 @@ def test_json_form_roundtrip_and_decimal_rules():
 
 
 def test_csv_cells_become_json_form():
-    schema = REGISTRY.current("TaxArrears").raw
+    schema = CODEC.current("TaxArrears").raw
     row = {"event_id": "e", "provider_id": "p", "uscc": "u", "enterprise_name": "n",
            "occurred_at": "2025-01-01T00:00:00Z", "as_of": "2024-12-31", "in_arrears": "TRUE", "amount": "10.00",
            "tax_types": "VAT|CIT"}

@@ -6,13 +6,12 @@ import subprocess
 import sys
 from collections import Counter
 
-from creditstream.contract import PROVIDER_TOPICS
-from creditstream.records import to_json
-from creditstream.topics import all_topics
-from schemas.registry import SchemaRegistry
-from tests.kafka_helpers import BOOTSTRAP, ROOT, read_topic
+from creditstream.schemas.codec import Codec
+from creditstream.schemas.records import to_json
+from creditstream.schemas.topics import ALL_TOPICS, PROVIDER_TOPICS
+from tests.support.kafka import BOOTSTRAP, ROOT, read_topic
 
-REGISTRY = SchemaRegistry()
+CODEC = Codec()
 
 
 def cli(*args, check=True):
@@ -27,7 +26,7 @@ def cli(*args, check=True):
 def test_topics_create_is_idempotent(kafka_settings):
     first = cli("topics", "create").stdout.splitlines()
     second = cli("topics", "create").stdout.splitlines()
-    assert first == [f"{t}: exists" for t in all_topics()]  # the fixture created them
+    assert first == [f"{t}: exists" for t in ALL_TOPICS]  # the fixture created them
     assert second == first
 
 
@@ -44,7 +43,7 @@ def test_simulated_events_for_every_topic_roundtrip_through_kafka(kafka_settings
     received = []
     for topic in PROVIDER_TOPICS:
         for message in read_topic(topic):
-            record, value = REGISTRY.decode(message.value())
+            record, value = CODEC.decode(message.value())
             assert record == PROVIDER_TOPICS[topic]
             assert message.key().decode() == value["uscc"].strip().upper()
             received.append(json.dumps({"topic": topic, "value": to_json(value)}, sort_keys=True))
@@ -75,7 +74,7 @@ def test_bad_csv_line_is_rejected_with_its_line_number_and_good_lines_delivered(
     assert result.returncode == 1
     assert f"{path}:3: rejected: does not fit TaxArrears: in_arrears: expected true or false, got 'maybe'" in result.stderr
     assert "read 3, published 2, rejected 1, delivery failures 0" in result.stdout
-    delivered = [REGISTRY.decode(m.value())[1] for m in read_topic(topic)]
+    delivered = [CODEC.decode(m.value())[1] for m in read_topic(topic)]
     assert sorted(v["event_id"] for v in delivered) == ["a1", "a3"]
     assert [v["tax_types"] for v in delivered if v["event_id"] == "a1"] == [["VAT", "CIT"]]
 

@@ -9,7 +9,7 @@ import sys
 import time
 import urllib.request
 
-from tests.kafka_helpers import BOOTSTRAP, ROOT, free_port
+from tests.support.kafka import BOOTSTRAP, ROOT, free_port
 
 
 def test_demo_serves_a_lookup_and_stops_cleanly(kafka_settings, tmp_path):

@@ -1,7 +1,6 @@
 """Faults against the real broker: a broker restart mid-stream, a worker SIGKILLed during a sink
 batch, and 10,000 garbage messages among good ones. Each ends with exact aggregates, every bad
 message in the dead-letter topic, and nothing lost. (ClickHouse unavailable: test_api_kafka.py.)"""
-import io
 import json
 import os
 import random
@@ -9,20 +8,11 @@ import subprocess
 import sys
 import time
 
-from connectors.simulate import Simulator, event_bytes, event_line
-from creditstream.contract import DEAD_LETTER_TOPIC
-from schemas.registry import default_registry
-from streams.months import parse_month
-from streams.replay import aggregate_rows, fold_lines
-from tests.kafka_helpers import ROOT, read_topic, wait_for
-from tests.test_stream_kafka import AS_OF, assert_aggregates, produce_all, publish
-
-REGISTRY = default_registry()
-
-
-def replay_rows(events):
-    lines = [event_line(e) for e in events]
-    return {r["uscc"]: r for r in aggregate_rows(fold_lines(lines, REGISTRY, io.StringIO()), parse_month(AS_OF))}
+from creditstream.connectors.simulate import Simulator, event_bytes
+from creditstream.schemas.months import parse_month
+from creditstream.schemas.topics import DEAD_LETTER_TOPIC
+from tests.support.kafka import ROOT, read_topic, wait_for
+from tests.support.stream import AS_OF, CODEC, assert_aggregates, produce_all, publish, replay_rows
 
 
 def dead_letter_positions():
@@ -54,7 +44,7 @@ def test_ten_thousand_garbage_messages_among_good_ones(kafka_settings, workers):
     events = list(Simulator(40, 12, parse_month(AS_OF), seed=47, invalid_share=0.0).events())
     rng = random.Random(47)
     topics = sorted({e.topic for e in events})
-    good_payloads = [event_bytes(REGISTRY, e)[1] for e in events[:50]]
+    good_payloads = [event_bytes(CODEC, e)[1] for e in events[:50]]
 
     def garbage(i):
         kind = i % 4
@@ -77,7 +67,7 @@ def test_ten_thousand_garbage_messages_among_good_ones(kafka_settings, workers):
             g += 1
         else:
             event = events[e_index]
-            items.append((event.topic, *event_bytes(REGISTRY, event)))
+            items.append((event.topic, *event_bytes(CODEC, event)))
             e_index += 1
     positions = produce_all(items)
     junk_values = {(topic, value) for topic, key, value in items if key == b"junk"}

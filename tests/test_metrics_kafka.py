@@ -4,13 +4,13 @@ import urllib.error
 import urllib.request
 from collections import Counter
 
-from connectors.simulate import Simulator
 from creditstream import apikeys
-from creditstream.contract import PROVIDER_TOPICS
+from creditstream.connectors.simulate import Simulator
+from creditstream.schemas.months import parse_month
+from creditstream.schemas.topics import PROVIDER_TOPICS
 from creditstream.settings import Settings
-from streams.months import parse_month
-from tests.kafka_helpers import BOOTSTRAP, WorkerProcess, free_port, scrape_metrics, wait_for
-from tests.test_stream_kafka import publish
+from tests.support.kafka import BOOTSTRAP, WorkerProcess, free_port, scrape_metrics, wait_for
+from tests.support.stream import publish
 
 
 def get(port: int, path: str, key=None) -> int:

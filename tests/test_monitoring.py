@@ -9,8 +9,8 @@ import subprocess
 import yaml
 from prometheus_client import REGISTRY
 
-from monitoring.metrics import SERVICE  # importing registers every metric
-from tests.kafka_helpers import ROOT
+from creditstream.monitoring.metrics import SERVICE  # importing registers every metric
+from tests.support.kafka import ROOT
 
 MONITORING = ROOT / "monitoring"
 
@@ -71,14 +71,14 @@ def test_metric_names_follow_prometheus_conventions():
         assert re.fullmatch(r"creditstream_[a-z_]+", metric.name), metric.name
         if metric.type == "counter":
             assert any(s.name == metric.name + "_total" for s in metric.samples) or not metric.samples
-    from monitoring import metrics as m
+    from creditstream.monitoring import metrics as m
     for value in vars(m).values():
         labels = getattr(value, "_labelnames", ())
         assert not {"uscc", "enterprise", "account_no"} & set(labels)
 
 
 def test_dashboard_and_alerts_only_use_defined_metrics():
-    from monitoring import metrics as m
+    from creditstream.monitoring import metrics as m
     known = {v._name for v in vars(m).values() if hasattr(v, "_name")}
     suffixes = ("_total", "_bucket", "_count", "_sum", "_created")
     dashboard = json.loads((MONITORING / "grafana" / "dashboards" / "creditstream.json").read_text())

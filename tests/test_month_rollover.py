@@ -1,17 +1,17 @@
 """Month roll-over: the live as-of month follows Asia/Shanghai, and when it moves every
 enterprise's aggregates are recomputed and republished. The worker's timer callback is driven
-here in-process with its table and output producer replaced by in-memory stand-ins (Kafka itself
+here in-process with its table and its publisher's producer replaced by in-memory stand-ins (Kafka itself
 is covered by test_stream_kafka.py)."""
 import asyncio
 import datetime as dt
 import json
 
-from creditstream.contract import AGGREGATES_TOPIC
+from creditstream.schemas.months import live_as_of_month, parse_month
+from creditstream.schemas.topics import AGGREGATES_TOPIC
 from creditstream.settings import Settings
-from streams.app import CreditStream
-from streams.ledger import Ledger
-from streams.months import live_as_of_month, parse_month
-from tests.builders import statement
+from creditstream.streams.app import CreditStream
+from creditstream.streams.ledger import Ledger
+from tests.support.builders import statement
 
 UTC = dt.timezone.utc
 
@@ -33,27 +33,28 @@ class CapturingOutput:
 
 async def rollover_then_publish(stream):
     await stream.month_rollover()
-    await stream.publish_changed()  # the worker's next publish round
+    await stream.publisher.publish_changed()  # the worker's next publish round
 
 
 def test_rollover_republishes_every_enterprise_with_the_new_month():
     now = [dt.datetime(2025, 1, 15, tzinfo=UTC)]
-    stream = CreditStream(Settings(), clock=lambda: now[0])
+    stream = CreditStream(Settings().stream(), clock=lambda: now[0])
     ledgers = {}
     for uscc, usage in (("91350100M000100Y43", "10"), ("91110000MA01ABCD8Q", "30")):
         ledger = Ledger()
         ledger.apply(*statement("water", "W", "2024-12", usage, "1.00"))
         ledger.apply(*statement("water", "W", "2025-01", "20", "2.00"))
         ledgers[uscc.encode()] = ledger.to_bytes()
-    stream.state.table, stream.output = ledgers, CapturingOutput()
+    output = stream.publisher.output = CapturingOutput()
+    stream.state.table = ledgers
     assert stream.as_of == parse_month("2024-12")
 
     asyncio.run(rollover_then_publish(stream))  # same month: nothing to do
-    assert stream.output.sent == []
+    assert output.sent == []
 
     now[0] = dt.datetime(2025, 1, 31, 16, 0, tzinfo=UTC)  # Feb 1st, 00:00 in Shanghai
     asyncio.run(rollover_then_publish(stream))
-    sent = dict(stream.output.sent)
+    sent = dict(output.sent)
     assert set(sent) == set(ledgers)
     assert {row["as_of_month"] for row in sent.values()} == {"2025-01"}
     # January now counts: (10 + 20) / 2 and (30 + 20) / 2

@@ -3,13 +3,13 @@ import json
 import subprocess
 import sys
 
-from tests.kafka_helpers import ROOT
+from tests.support.kafka import ROOT
 
 VALID = "91350100M000100Y43"
 
 
 def uscc(first17: str) -> str:
-    from streams.validation import uscc_check_char
+    from creditstream.schemas.uscc import uscc_check_char
     return first17 + uscc_check_char(first17)
 
 

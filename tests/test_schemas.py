@@ -4,10 +4,10 @@ import shutil
 
 import pytest
 
-from creditstream.contract import PROVIDER_TOPICS
-from schemas import AVRO_DIR
-from schemas.compat import incompatibilities, samples
-from schemas.registry import SchemaRegistry
+from creditstream.schemas import AVRO_DIR
+from creditstream.schemas.codec import Codec
+from creditstream.schemas.compat import incompatibilities, samples
+from creditstream.schemas.topics import PROVIDER_TOPICS
 
 COMMON = {"event_id": "string", "provider_id": "string", "uscc": "string", "enterprise_name": "string",
           "occurred_at": "instant"}
@@ -56,24 +56,24 @@ def describe(t) -> str:
 
 @pytest.mark.parametrize("record", sorted(CONTRACT))
 def test_current_schema_matches_contract(record):
-    schema = SchemaRegistry().current(record).raw
+    schema = Codec().current(record).raw
     assert schema["namespace"] == "creditstream.v1"
     fields = {f["name"]: describe(f["type"]) for f in schema["fields"]}
     assert fields == {**COMMON, **CONTRACT[record]}
 
 
 def test_every_topic_has_a_schema():
-    assert set(PROVIDER_TOPICS.values()) == set(SchemaRegistry().versions) == set(CONTRACT)
+    assert set(PROVIDER_TOPICS.values()) == set(Codec().versions) == set(CONTRACT)
 
 
 def test_current_schemas_read_every_earlier_version():
-    registry = SchemaRegistry()
+    registry = Codec()
     assert sum(len(v) for v in registry.versions.values()) >= len(CONTRACT)
     assert incompatibilities(registry) == []
 
 
 def test_sample_values_cover_nulls_and_every_enum_symbol():
-    raw = SchemaRegistry().current("TaxPayment").raw
+    raw = Codec().current("TaxPayment").raw
     values = list(samples(raw))
     assert {v["tax_type"] for v in values} == {"VAT", "CIT", "OTHER"}
     assert {v["paid_date"] is None for v in values} == {True, False}
@@ -86,7 +86,7 @@ def test_an_incompatible_edit_is_caught(tmp_path):
     v1 = json.loads((tree / "WaterStatement" / "v1.avsc").read_text())
     v1["fields"].append({"name": "meter_id", "type": "string"})
     (tree / "WaterStatement" / "v2.avsc").write_text(json.dumps(v1))
-    problems = incompatibilities(SchemaRegistry(tree))
+    problems = incompatibilities(Codec(tree))
     assert len(problems) == 1 and problems[0].startswith("WaterStatement v1 → v2")
 
 
@@ -96,7 +96,7 @@ def test_a_compatible_edit_passes(tmp_path):
     v1 = json.loads((tree / "WaterStatement" / "v1.avsc").read_text())
     v1["fields"].append({"name": "meter_id", "type": ["null", "string"], "default": None})
     (tree / "WaterStatement" / "v2.avsc").write_text(json.dumps(v1))
-    registry = SchemaRegistry(tree)
+    registry = Codec(tree)
     assert incompatibilities(registry) == []
     old = registry.encode("WaterStatement", next(samples(registry.versions["WaterStatement"][0].raw)),
                           registry.versions["WaterStatement"][0])

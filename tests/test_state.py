@@ -1,6 +1,6 @@
 """Write-behind ledger state (streams/state.py): what is in memory, what must still be written."""
-from streams.state import LedgerState
-from tests.builders import statement
+from creditstream.streams.state import LedgerState
+from tests.support.builders import statement
 
 K1, K2 = b"91350100M000100Y43", b"91110000MA01ABCD8Q"
 

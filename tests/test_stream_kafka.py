@@ -5,72 +5,16 @@ import io
 import json
 from decimal import Decimal
 
-from confluent_kafka import Producer
-
-from connectors.simulate import Simulator, event_bytes, event_line
-from creditstream.contract import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, PROVIDER_TOPICS
-from schemas.registry import default_registry
-from streams.app import partition_for
-from streams.ledger import Ledger
-from streams.months import parse_month
-from streams.replay import aggregate_rows, fold_lines
-from tests import builders
-from tests.kafka_helpers import BOOTSTRAP, STREAM_AS_OF as AS_OF, latest_by_key, read_topic, wait_for
-
-REGISTRY = default_registry()
-
-
-def produce_all(items) -> list[tuple[str, int, int, bytes]]:
-    """Send (topic, key, value) synchronously in order; return (topic, partition, offset, value)."""
-    producer = Producer({"bootstrap.servers": BOOTSTRAP, "enable.idempotence": True, "acks": "all",
-                         "partitioner": "murmur2_random", "linger.ms": 5})
-    positions = []
-
-    def delivered(err, msg):
-        assert err is None, err
-        positions.append((msg.topic(), msg.partition(), msg.offset(), msg.value()))
-
-    for topic, key, value in items:
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value, on_delivery=delivered)
-                break
-            except BufferError:  # local queue full: let deliveries drain
-                producer.poll(0.5)
-        producer.poll(0)
-    assert producer.flush(60) == 0
-    return positions
-
-
-def simulated(enterprises, months, seed, invalid_share=0.02):
-    events = list(Simulator(enterprises, months, parse_month(AS_OF), seed=seed, invalid_share=invalid_share).events())
-    expected_rows = list(aggregate_rows(fold_lines([event_line(e) for e in events], REGISTRY, io.StringIO()),
-                                        parse_month(AS_OF)))
-    return events, {row["uscc"]: row for row in expected_rows}
-
-
-def publish(events):
-    return produce_all([(e.topic, *event_bytes(REGISTRY, e)) for e in events])
-
-
-def aggregates_equal(expected):
-    def check():
-        return latest_by_key(read_topic(AGGREGATES_TOPIC, timeout=20)) == expected
-    return check
-
-
-def assert_aggregates(expected, worker, timeout=180):
-    try:
-        wait_for(aggregates_equal(expected), timeout, "aggregates topic to equal replay", interval=2)
-    except AssertionError:
-        actual = latest_by_key(read_topic(AGGREGATES_TOPIC))
-        missing = sorted(set(expected) - set(actual))
-        wrong = [k for k in expected if k in actual and actual[k] != expected[k]]
-        raise AssertionError(f"{len(missing)} missing, {len(wrong)} differ, {len(set(actual) - set(expected))} extra; "
-                             f"first differing: {wrong[:1] and (expected[wrong[0]], actual[wrong[0]])}\n"
-                             f"worker log:\n{worker.tail()}") from None
-
-
+from creditstream.connectors.simulate import Simulator, event_line
+from creditstream.schemas.kafka import partition_for
+from creditstream.schemas.months import parse_month
+from creditstream.schemas.topics import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, PROVIDER_TOPICS
+from creditstream.streams.ledger import Ledger
+from creditstream.streams.replay import aggregate_rows, fold_lines
+from tests.support import builders
+from tests.support.kafka import STREAM_AS_OF as AS_OF
+from tests.support.kafka import latest_by_key, read_topic, wait_for
+from tests.support.stream import CODEC, assert_aggregates, produce_all, publish, simulated
 
 
 def test_aggregates_topic_carries_exactly_what_replay_computes(kafka_settings, workers):
@@ -90,8 +34,8 @@ def test_events_keyed_off_their_ledger_partition_are_rekeyed_and_give_the_same_a
     for event in events[::2]:
         event.value["uscc"] = event.value["uscc"].lower()
     expected = {row["uscc"]: row for row in aggregate_rows(
-        fold_lines([event_line(e) for e in events], REGISTRY, io.StringIO()), parse_month(AS_OF))}
-    produce_all([(e.topic, e.value["uscc"].encode(), REGISTRY.encode(PROVIDER_TOPICS[e.topic], e.value))
+        fold_lines([event_line(e) for e in events], CODEC, io.StringIO()), parse_month(AS_OF))}
+    produce_all([(e.topic, e.value["uscc"].encode(), CODEC.encode(PROVIDER_TOPICS[e.topic], e.value))
                  for e in events])
     worker = workers("rekeyed")
     assert_aggregates(expected, worker)
@@ -132,7 +76,7 @@ def test_every_dead_letter_reason_lands_with_its_source_position(kafka_settings,
                "expires_at": now - dt.timedelta(days=1), "revoked": False}
     water, gas, tax = "credit.utility.water.v1", "credit.utility.gas.v1", "credit.tax.payment.v1"
     key = builders.USCC.encode()
-    enc = REGISTRY.encode
+    enc = CODEC.encode
     bad = [
         (water, b"\x00garbage", "UNDECODABLE", "missing C3 01"),
         (water, b"\xc3\x01" + b"\x01" * 8 + b"\x02", "UNDECODABLE", "unknown writer schema fingerprint"),
@@ -177,26 +121,26 @@ def test_every_dead_letter_reason_lands_with_its_source_position(kafka_settings,
 
     good_lines = [json.dumps({"topic": t, "value": v}) for t, v in
                   [(water, _json(good_statement)), (tax, _json(good_payment))]]
-    expected = {r["uscc"]: r for r in aggregate_rows(fold_lines(good_lines, REGISTRY, io.StringIO()),
+    expected = {r["uscc"]: r for r in aggregate_rows(fold_lines(good_lines, CODEC, io.StringIO()),
                                                      parse_month(AS_OF))}
     assert_aggregates(expected, worker)
     assert expected[builders.USCC]["vat_paid_3m"] == "100.00"
 
 
 def _json(value):
-    from creditstream.records import to_json
+    from creditstream.schemas.records import to_json
     return to_json(value)
 
 
 def test_a_corrupt_rekeyed_event_is_dead_lettered_and_does_not_stall_aggregation(kafka_settings, workers):
-    from creditstream.contract import REPARTITION_TOPIC
+    from creditstream.schemas.topics import REPARTITION_TOPIC
 
     good = builders.statement("water", "W1", "2025-05", "10.000", "41.00")[1]
     produce_all([(REPARTITION_TOPIC, builders.USCC.encode(), b'{"topic": "credit.utility.water.v1", "value": {}}'),
-                 ("credit.utility.water.v1", builders.USCC.encode(), REGISTRY.encode("WaterStatement", good))])
+                 ("credit.utility.water.v1", builders.USCC.encode(), CODEC.encode("WaterStatement", good))])
     worker = workers("corrupt-rekeyed")
     expected = {r["uscc"]: r for r in aggregate_rows(fold_lines(
-        [json.dumps({"topic": "credit.utility.water.v1", "value": _json(good)})], REGISTRY, io.StringIO()),
+        [json.dumps({"topic": "credit.utility.water.v1", "value": _json(good)})], CODEC, io.StringIO()),
         parse_month(AS_OF))}
     assert_aggregates(expected, worker)
     letters = [json.loads(m.value()) for m in read_topic(DEAD_LETTER_TOPIC)]

@@ -4,7 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from streams.validation import Invalid, normalise_uscc, uscc_check_char, uscc_problem, validate
+from creditstream.schemas.rules import Invalid, validate
+from creditstream.schemas.uscc import normalise_uscc, uscc_check_char, uscc_problem
 
 VALID = "91350100M000100Y43"
 

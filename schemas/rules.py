@@ -1,15 +1,18 @@
 """Contract validation and normalisation: plain functions, no I/O.
 
-Reason codes and their order of precedence (the first that applies is reported):
+Contract reason codes, in order of precedence (the first that applies is reported):
 UNDECODABLE, INVALID_USCC, NEGATIVE_AMOUNT, NEGATIVE_USAGE, BAD_PERIOD.
+
+Platform reason codes, never a provider's fault, so metrics and alerts keep them apart:
+INTERNAL (the platform failed while validating a record; the record may well be valid) and
+SINK_UNCONVERTIBLE (the sink could not turn a message of a platform topic into a row).
 """
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import lru_cache
-from typing import NamedTuple
 
-from streams.months import parse_month
+from creditstream.schemas.months import parse_month
+from creditstream.schemas.uscc import normalise_uscc, uscc_problem
 
 UNDECODABLE = "UNDECODABLE"
 INVALID_USCC = "INVALID_USCC"
@@ -17,10 +20,10 @@ NEGATIVE_AMOUNT = "NEGATIVE_AMOUNT"
 NEGATIVE_USAGE = "NEGATIVE_USAGE"
 BAD_PERIOD = "BAD_PERIOD"
 REASONS = (UNDECODABLE, INVALID_USCC, NEGATIVE_AMOUNT, NEGATIVE_USAGE, BAD_PERIOD)
+INTERNAL = "INTERNAL"
+SINK_UNCONVERTIBLE = "SINK_UNCONVERTIBLE"
+PLATFORM_REASONS = (INTERNAL, SINK_UNCONVERTIBLE)
 
-USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-USCC_VALUES = {ch: i for i, ch in enumerate(USCC_ALPHABET)}
-USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 MONEY_FIELDS = ("amount_due", "amount_paid", "arrears_amount", "amount_payable", "amount")
 
 
@@ -31,34 +34,6 @@ class Invalid(ValueError):
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
-
-
-class Rejection(NamedTuple):
-    reason: str
-    message: str
-
-
-def normalise_uscc(raw: str) -> str:
-    return raw.strip().upper()
-
-
-def uscc_check_char(first17: str) -> str:
-    total = sum(USCC_VALUES[ch] * w for ch, w in zip(first17, USCC_WEIGHTS))
-    return USCC_ALPHABET[(31 - total % 31) % 31]
-
-
-@lru_cache(maxsize=1 << 17)  # a few firms send most events: check each USCC once
-def uscc_problem(uscc: str) -> str | None:
-    """Why a normalised USCC is invalid, or None."""
-    if len(uscc) != 18:
-        return f"USCC {uscc!r} has {len(uscc)} characters, expected 18"
-    bad = sorted({ch for ch in uscc if ch not in USCC_VALUES})
-    if bad:
-        return f"USCC {uscc!r} contains characters outside 0-9A-HJ-NPQRTUWXY: {''.join(bad)}"
-    expected = uscc_check_char(uscc[:17])
-    if uscc[17] != expected:
-        return f"USCC {uscc!r} has check character {uscc[17]}, expected {expected}"
-    return None
 
 
 def validate(record: str, value: dict) -> dict:

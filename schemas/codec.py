@@ -2,7 +2,8 @@
 
 Layout: ``C3 01`` + 8-byte little-endian fingerprint of the writer schema's Parsing Canonical
 Form + Avro binary body (Avro 1.8+ spec). Decoding resolves the writer schema from every version
-kept under ``schemas/avro/`` and reads into the record's current (highest) version.
+kept under ``schemas/avro/`` and reads into the record's current (highest) version. (No schema
+registry: the schemas travel with the code, identified by fingerprint.)
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from schemas import AVRO_DIR
+from creditstream.schemas import AVRO_DIR
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = len(MAGIC) + 8
@@ -42,7 +43,7 @@ def load_version(path: Path) -> SchemaVersion:
     return SchemaVersion(raw["name"], int(path.stem.lstrip("v")), raw, parsed, fp)
 
 
-class SchemaRegistry:
+class Codec:
     """All schema versions found in a directory of ``<Record>/v<N>.avsc`` files."""
 
     def __init__(self, avro_dir: Path = AVRO_DIR):
@@ -91,5 +92,5 @@ class SchemaRegistry:
 
 
 @lru_cache(maxsize=None)
-def default_registry() -> SchemaRegistry:
-    return SchemaRegistry()
+def default_codec() -> Codec:
+    return Codec()

@@ -8,8 +8,15 @@ are the single source of field types.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from creditstream.schemas.rules import UNDECODABLE, Invalid
+from creditstream.schemas.topics import PROVIDER_TOPICS
+
+if TYPE_CHECKING:
+    from creditstream.schemas.codec import Codec
 
 UTC = dt.timezone.utc
 
@@ -178,3 +185,28 @@ def csv_cells_to_json(schema: dict, row: dict[str, str]) -> dict:
     for name in extra:
         out[name] = row[name]
     return out
+
+
+def parse_line(codec: "Codec", line: str | bytes) -> tuple[str, str, dict]:
+    """A replay line ``{"topic": ..., "value": {...}}`` → (topic, record, typed value);
+    Invalid(UNDECODABLE) when the line is not one."""
+    try:
+        doc = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid(UNDECODABLE, f"not JSON: {exc}") from None
+    if not isinstance(doc, dict) or "topic" not in doc or "value" not in doc:
+        raise Invalid(UNDECODABLE, 'expected an object {"topic": ..., "value": {...}}')
+    topic = doc["topic"]
+    record = PROVIDER_TOPICS.get(topic) if isinstance(topic, str) else None
+    if record is None:
+        raise Invalid(UNDECODABLE, f"unknown topic {topic!r}")
+    try:
+        value = record_from_json(codec.current(record).raw, doc["value"])
+    except RecordError as exc:
+        raise Invalid(UNDECODABLE, f"does not fit {record}: {exc}") from None
+    return topic, record, value
+
+
+def replay_line(topic: str, value: dict) -> str:
+    """The replay line of a typed record (inverse of parse_line)."""
+    return json.dumps({"topic": topic, "value": to_json(value)}, ensure_ascii=False)

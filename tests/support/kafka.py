@@ -14,30 +14,32 @@ from typing import Callable
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from creditstream.kafka_admin import broker_answers, create_topics
+from creditstream.runtime import free_port as free_port_on
+from creditstream.schemas.kafka import KafkaConnection
+from creditstream.schemas.topics import ALL_TOPICS
 from creditstream.settings import Settings
-from creditstream.topics import all_topics, broker_answers, create_topics
-from sinks import service
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = os.environ.get("CREDITSTREAM_TEST_BOOTSTRAP", "127.0.0.1:19092")
 STREAM_AS_OF = "2025-06"  # the as-of month stream tests pin their workers to
 
 
 def broker_reachable(timeout: float = 5.0) -> bool:
-    return broker_answers(BOOTSTRAP, timeout)
+    return broker_answers(KafkaConnection(BOOTSTRAP), timeout)
 
 
 def reset_topics(settings: Settings) -> None:
     """Delete every platform topic and create it anew, so each test starts from empty topics."""
     admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
     existing = set(admin.list_topics(timeout=10).topics)
-    doomed = [t for t in all_topics() if t in existing]
+    doomed = [t for t in ALL_TOPICS if t in existing]
     for future in admin.delete_topics(doomed, operation_timeout=30).values() if doomed else []:
         future.result()
     deadline = time.monotonic() + 60
     while True:
         try:
-            create_topics(settings)
+            create_topics(settings.kafka, settings.partitions, settings.replication_factor)
             break
         except RuntimeError:
             if time.monotonic() > deadline:
@@ -51,7 +53,7 @@ def reset_topics(settings: Settings) -> None:
 def _all_led(topics: dict) -> bool:
     return all(name in topics and topics[name].partitions
                and all(p.leader >= 0 and p.error is None for p in topics[name].partitions.values())
-               for name in all_topics())
+               for name in ALL_TOPICS)
 
 
 # errors a partition gives while a newly created topic's leadership settles
@@ -94,7 +96,7 @@ def read_topic(topic: str, idle_seconds: float = 2.0, timeout: float = 60.0) -> 
 
 
 def free_port() -> int:
-    return service.free_port("127.0.0.1")
+    return free_port_on("127.0.0.1")
 
 
 def scrape_metrics(port: int) -> dict[str, float]:

@@ -1,0 +1,21 @@
+"""The local Kafka broker for runs and tests without Docker: Apache Kafka (KRaft, one node) from
+Maven Central jars, driven by ``kafka.sh fetch|start|stop|status``. Installed with the package,
+so ``creditstream demo`` can fetch and start it from a wheel as well as from a checkout."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent / "kafka.sh"
+
+
+def run(action: str, home: Path | None = None, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    """``kafka.sh <action>``; with ``home``, the broker's data go to ``home`` and its jars to
+    home/lib rather than beside the script (an installed package must not write into itself).
+    KAFKA_HOME_DIR and KAFKA_LIB_DIR in the environment win (scripts/demo reuses broker/lib)."""
+    env = dict(os.environ)
+    if home is not None:
+        env.setdefault("KAFKA_HOME_DIR", str(home))
+        env.setdefault("KAFKA_LIB_DIR", str(home / "lib"))
+    return subprocess.run(["bash", str(SCRIPT), action], env=env, check=check, **kwargs)

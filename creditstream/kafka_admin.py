@@ -1,0 +1,34 @@
+"""``creditstream topics create``: every contract topic plus the platform's own; idempotent."""
+from __future__ import annotations
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from creditstream.schemas.kafka import KafkaConnection
+from creditstream.schemas.topics import ALL_TOPICS, TOPIC_CONFIG
+
+
+def broker_answers(kafka: KafkaConnection, timeout: float = 3.0) -> bool:
+    """True when a Kafka broker answers a metadata request."""
+    try:
+        AdminClient(kafka.client()).list_topics(timeout=timeout)
+        return True
+    except KafkaException:
+        return False
+
+
+def create_topics(kafka: KafkaConnection, partitions: int, replication_factor: int,
+                  timeout: float = 30.0) -> dict[str, str]:
+    """Create missing topics; return {topic: "created" | "exists"}. Raises on any other error."""
+    admin = AdminClient(kafka.client())
+    wanted = [NewTopic(name, partitions, replication_factor, config=TOPIC_CONFIG.get(name, {})) for name in ALL_TOPICS]
+    outcome = {}
+    for name, future in admin.create_topics(wanted, request_timeout=timeout).items():
+        try:
+            future.result(timeout)
+            outcome[name] = "created"
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise RuntimeError(f"creating topic {name} failed: {exc.args[0].str()}") from None
+            outcome[name] = "exists"
+    return outcome

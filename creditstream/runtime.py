@@ -1,0 +1,174 @@
+"""Which process runs what, and how a process ends when it must not go on.
+
+    creditstream worker   the worker process: the Faust app (creditstream.streams); it starts its
+                          sink service process first and stops it on the way out
+    creditstream sink     the sink service process: the ClickHouse sink (creditstream.sinks), plus
+                          the lender API (creditstream.api) when ClickHouse is embedded, since chdb
+                          allows one process per data directory
+    creditstream api      the lender API alone, with a ClickHouse server
+
+The sink runs in a process of its own so that its Python work (parsing rows, building insert
+blocks) never competes with the Faust agents for the GIL. Its metrics are served on
+``sink_metrics_port`` (loopback) and appended to the worker's own ``/metrics``, so an operator
+scrapes one endpoint per worker. The two processes live and die together: the worker exits when
+the service does, the service when its worker is gone.
+
+A process that must stop without acknowledging anything (output not delivered, its sink service
+gone) exits through ``fatal`` with status 70, so its supervisor restarts it and the unacknowledged
+events are processed again.
+"""
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import NoReturn
+
+from creditstream.settings import Settings
+
+log = logging.getLogger("creditstream.runtime")
+EXIT_FATAL = 70  # EX_SOFTWARE
+
+
+def fatal(reason: str) -> NoReturn:
+    """Log, flush the logs and end the process at once, acknowledging nothing more."""
+    log.critical("%s; exiting with status %d", reason, EXIT_FATAL)
+    logging.shutdown()
+    os._exit(EXIT_FATAL)
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+# -- the worker process --------------------------------------------------------------------------
+def run_worker(settings: Settings) -> int:
+    """The worker process: Faust agents; it starts the sink service process (ClickHouse sink, plus
+    the lender API with embedded ClickHouse) first and stops it on the way out."""
+    import faust
+
+    from creditstream.streams.app import CreditStream
+
+    # A worker holds many long-lived objects (ledgers, in-flight events): with the default young-
+    # generation threshold (700) the collector rescans them constantly (~12 % of throughput measured).
+    gc.set_threshold(100_000, 50, 100)
+    service = None
+    if settings.sink_enabled:
+        service = SinkServiceProcess(settings).start()
+    elif settings.api_enabled:
+        from creditstream.api.server import ApiThread
+
+        ApiThread(settings.api()).start_and_wait()
+    try:
+        stream = CreditStream(settings.stream(), on_fatal=fatal,
+                              extra_metrics=service.metrics_text if service else None)
+        if service is not None:
+            stream.app.timer(1.0)(service.check_async)
+        worker = faust.Worker(stream.app, loglevel=settings.log_level)
+        # The start-up spinner sets the root logger to DEBUG (slow) and mangles log files.
+        worker.spinner = None
+        worker.execute_from_commandline()
+    finally:
+        if service is not None:
+            service.stop()
+    return 0
+
+
+class SinkServiceProcess:
+    """The worker's handle on its sink service process (``creditstream sink``)."""
+
+    def __init__(self, settings: Settings):
+        port = settings.sink_metrics_port or free_port(settings.web_host)
+        self.settings = settings.replace(sink_metrics_port=port)
+        self.url = f"http://{settings.web_host}:{port}/metrics"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 150.0) -> "SinkServiceProcess":
+        env = {**os.environ, **self.settings.to_env()}
+        self.proc = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "sink"], env=env)
+        deadline = time.monotonic() + timeout
+        while self.metrics_text() is None:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"the sink service exited with status {self.proc.returncode} while starting")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"the sink service was not ready within {timeout:.0f} s")
+            time.sleep(0.2)
+        return self
+
+    def metrics_text(self) -> bytes | None:
+        try:
+            with urllib.request.urlopen(self.url, timeout=2) as response:
+                return response.read()
+        except OSError:
+            return None
+
+    async def check_async(self) -> None:
+        """A worker whose sink is gone would leave lenders with stale data while looking healthy:
+        exit so that the supervisor restarts both."""
+        if self.proc is not None and self.proc.poll() is not None:
+            fatal(f"the sink service exited with status {self.proc.returncode}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+# -- the sink service process ------------------------------------------------------------------
+def run_sink_service(settings: Settings) -> int:
+    """``creditstream sink``: runs until the sink stops or the parent worker is gone."""
+    from prometheus_client import start_http_server
+
+    from creditstream.monitoring import metrics
+    from creditstream.sinks.sink import ClickHouseSink
+
+    configure_logging(settings)
+    parent = os.getppid()
+    sink = ClickHouseSink(settings.sink())
+    sink.start()
+    deadline = time.monotonic() + 120
+    while not sink.ready.wait(0.5):
+        if not sink.is_alive() or time.monotonic() > deadline:
+            log.critical("the ClickHouse sink did not start: %r", sink.error)
+            return EXIT_FATAL
+    if settings.api_enabled:
+        from creditstream.api.server import ApiThread
+
+        ApiThread(settings.api()).start_and_wait()
+    # only the sink/API series: the worker appends them to its own /metrics
+    start_http_server(settings.sink_metrics_port, addr=settings.web_host, registry=metrics.SERVICE)
+    log.info("sink service ready; metrics on %s:%d", settings.web_host, settings.sink_metrics_port)
+    while sink.is_alive() and os.getppid() == parent:
+        time.sleep(0.5)
+    sink.stop()
+    sink.join(30)
+    if sink.error is not None:
+        # A sink that died silently would leave lenders with stale data while the worker looks
+        # healthy: the worker notices this exit and exits too, so the supervisor restarts both.
+        log.critical("the ClickHouse sink failed: %r", sink.error)
+        return EXIT_FATAL
+    return 0
+
+
+# -- the API alone -------------------------------------------------------------------------------
+def run_api(settings: Settings) -> int:
+    from creditstream.api.server import serve
+
+    configure_logging(settings)
+    return serve(settings.api())

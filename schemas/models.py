@@ -1,0 +1,147 @@
+"""Typed models of the platform's own Kafka messages, read in another process than the one that
+writes them: the aggregate row (worker → sink → API), the dead letter (worker or sink → sink →
+operators) and the API key event (CLI → sink → API). A renamed field fails here, in the model,
+with the field's name, not as a KeyError somewhere downstream."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Optional
+
+from creditstream.schemas.records import parse_instant, to_json
+from creditstream.schemas.topics import UTILITIES
+
+WINDOWS = (3, 6, 12)  # months of the rolling aggregates
+SCOPES = ("UTILITY", "TAX")  # consent scopes; each aggregate field belongs to one
+
+
+class ModelError(ValueError):
+    """A platform message does not fit its model; the message names the field."""
+
+
+def aggregate_fields() -> tuple[str, ...]:
+    """Every aggregate field of the contract, in its order."""
+    names: list[str] = []
+    for kind in UTILITIES:
+        for w in WINDOWS:
+            names += [f"{kind}_months_{w}m", f"{kind}_avg_usage_{w}m", f"{kind}_avg_amount_{w}m"]
+        names += [f"{kind}_in_arrears", f"{kind}_arrears_amount"]
+    for w in WINDOWS:
+        names += [f"vat_payable_{w}m", f"vat_paid_{w}m", f"cit_paid_{w}m"]
+    return (*names, "tax_normal_streak_months", "tax_last_normal_payment_date", "tax_rating_grade",
+            "tax_rating_year", "tax_in_arrears", "tax_arrears_amount", "taxpayer_abnormal")
+
+
+AGGREGATE_FIELDS = aggregate_fields()
+_UTILITY_PREFIXES = tuple(f"{kind}_" for kind in UTILITIES)
+
+
+def field_scope(name: str) -> str:
+    """The consent scope an aggregate field is shown under."""
+    return "UTILITY" if name.startswith(_UTILITY_PREFIXES) else "TAX"
+
+
+def _json_bytes(doc: dict) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _load(data: bytes | str, what: str) -> dict:
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{what}: not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ModelError(f"{what}: expected a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def _require(doc: dict, names, what: str) -> None:
+    missing = [name for name in names if name not in doc]
+    if missing:
+        raise ModelError(f"{what}: missing {', '.join(missing)}")
+
+
+@dataclass(frozen=True)
+class AggregateRow:
+    """One enterprise's aggregates as of a month (credit.aggregates.v1, keyed by USCC). ``values``
+    holds every field of AGGREGATE_FIELDS in the contract's output form."""
+    uscc: str
+    as_of_month: str
+    values: dict[str, Any]
+
+    @staticmethod
+    def encode(row: dict) -> bytes:
+        """A computed row ({"uscc", "as_of_month", field: value, …}, streams.aggregates) as the
+        topic carries it: compact JSON."""
+        return _json_bytes(row)
+
+    @classmethod
+    def decode(cls, data: bytes | str) -> "AggregateRow":
+        doc = _load(data, "aggregate row")
+        _require(doc, ("uscc", "as_of_month", *AGGREGATE_FIELDS), "aggregate row")
+        return cls(doc.pop("uscc"), doc.pop("as_of_month"), doc)
+
+    def to_json(self) -> dict:
+        return {"uscc": self.uscc, "as_of_month": self.as_of_month, **self.values}
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A rejected record (credit.deadletter.v1, keyed by its source position): why, and where
+    the original bytes are and what they were, so nothing is lost."""
+    reason: str  # rules.REASONS or rules.PLATFORM_REASONS
+    message: str  # what is wrong and where
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    source_timestamp_ms: Optional[int] = None
+    key_base64: Optional[str] = None
+    value_base64: Optional[str] = None
+
+    @classmethod
+    def of_message(cls, reason: str, message: str, topic: str, partition: int, offset: int,
+                   timestamp_ms: Optional[int], key: Optional[bytes], value: Optional[bytes]) -> "DeadLetter":
+        return cls(reason, message, topic, partition, offset, timestamp_ms, _b64(key), _b64(value))
+
+    @property
+    def position(self) -> bytes:
+        """The message key: a re-sent dead letter of the same record has the same key."""
+        return f"{self.source_topic}:{self.source_partition}:{self.source_offset}".encode()
+
+    def to_bytes(self) -> bytes:
+        return _json_bytes(asdict(self))
+
+    @classmethod
+    def from_bytes(cls, data: bytes | str) -> "DeadLetter":
+        doc = _load(data, "dead letter")
+        names = [f.name for f in fields(cls)]
+        _require(doc, names[:5], "dead letter")
+        return cls(**{name: doc.get(name) for name in names})
+
+
+@dataclass(frozen=True)
+class KeyEvent:
+    """An API key issued or revoked (credit.apikeys.v1, keyed by key id). Only the key's hash
+    travels; revocations carry an empty hash."""
+    key_id: str
+    key_hash: str
+    principal_kind: str  # "lender" | "enterprise"
+    principal_id: str  # lender id or USCC
+    created_at: dt.datetime
+    revoked: bool
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(to_json(asdict(self))).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes | str) -> "KeyEvent":
+        doc = _load(data, "key event")
+        _require(doc, [f.name for f in fields(cls)], "key event")
+        return cls(doc["key_id"], doc["key_hash"], doc["principal_kind"], doc["principal_id"],
+                   parse_instant(doc["created_at"], "key event.created_at"), bool(doc["revoked"]))
+
+
+def _b64(data: Optional[bytes]) -> Optional[str]:
+    return base64.b64encode(data).decode() if data is not None else None

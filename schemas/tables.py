@@ -1,0 +1,114 @@
+"""The rows of the platform's ClickHouse tables (created by sinks/migrations). The sink writes
+them and the API reads them, or the API writes them and operators read them: each row type is
+the one definition of its table's columns (``columns()``), used for every insert."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import NamedTuple, Optional
+
+
+class EnterpriseAggregatesRow(NamedTuple):
+    TABLE = "enterprise_aggregates"
+    uscc: str
+    as_of_month: str
+    row_json: str  # models.AggregateRow as the topic carries it
+    updated_at: dt.datetime  # when the worker computed the row
+    version: int  # the message offset: one partition per USCC, so the latest row wins
+
+
+class UtilityStatementsRow(NamedTuple):
+    TABLE = "utility_statements"
+    uscc: str
+    utility: str
+    account_no: str
+    billing_month: str
+    revision: int
+    account_name: str
+    usage: Decimal
+    amount_due: Decimal
+    amount_paid: Decimal
+    due_date: dt.date
+    paid_date: Optional[dt.date]
+    arrears_amount: Decimal
+    event_id: str
+    provider_id: str
+    occurred_at: dt.datetime
+    version: int  # higher revision wins; equal revisions: the earlier offset
+
+
+class TaxPaymentsRow(NamedTuple):
+    TABLE = "tax_payments"
+    uscc: str
+    tax_type: str
+    period_start: dt.date
+    period_end: dt.date
+    revision: int
+    amount_payable: Decimal
+    amount_paid: Decimal
+    due_date: dt.date
+    paid_date: Optional[dt.date]
+    event_id: str
+    provider_id: str
+    occurred_at: dt.datetime
+    version: int
+
+
+class ConsentGrantsRow(NamedTuple):
+    TABLE = "consent_grants"
+    uscc: str
+    lender_id: str
+    event_id: str
+    scopes: list
+    granted_at: dt.datetime
+    expires_at: dt.datetime
+    revoked: bool
+    occurred_at: dt.datetime
+    version: int  # latest occurred_at wins
+
+
+class DeadLettersRow(NamedTuple):
+    TABLE = "dead_letters"
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    reason: str
+    message: str
+    value_base64: Optional[str]
+    received_at: dt.datetime
+
+
+class ApiKeysRow(NamedTuple):
+    TABLE = "api_keys"
+    key_id: str
+    key_hash: str
+    principal_kind: str
+    principal_id: str
+    created_at: dt.datetime
+    revoked: bool
+    version: int  # the message offset: the latest event per key id wins
+
+
+class LookupAuditRow(NamedTuple):
+    TABLE = "lookup_audit"
+    at: dt.datetime
+    request_id: str
+    principal_kind: str  # "lender" | "enterprise" | "anonymous"
+    principal_id: str
+    key_prefix: str  # the key id, never the key
+    route: str
+    uscc: str
+    scope: str
+    decision: str  # "allow" | "deny"
+    reason: str
+    consent_event_id: Optional[str]
+    status: int  # HTTP status answered
+
+
+ROW_TYPES = (EnterpriseAggregatesRow, UtilityStatementsRow, TaxPaymentsRow, ConsentGrantsRow, DeadLettersRow,
+             ApiKeysRow, LookupAuditRow)
+TABLES: dict[str, type] = {row_type.TABLE: row_type for row_type in ROW_TYPES}
+
+
+def columns(table: str) -> tuple[str, ...]:
+    return TABLES[table]._fields

@@ -1,0 +1,60 @@
+"""Topics and the records they carry: the credit event contract's provider topics (one per
+category) and the platform's own. Adding a record type = its ``.avsc`` under ``avro/`` + one
+``RecordType`` entry here + its rules in ``rules.py``."""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+
+class RecordType(NamedTuple):
+    name: str  # Avro record name = its folder under avro/
+    topic: str  # the provider topic that carries it
+    utility: Optional[str] = None  # utility kind for the three statement records
+
+
+RECORDS: tuple[RecordType, ...] = (
+    RecordType("WaterStatement", "credit.utility.water.v1", utility="water"),
+    RecordType("ElectricityStatement", "credit.utility.electricity.v1", utility="electricity"),
+    RecordType("GasStatement", "credit.utility.gas.v1", utility="gas"),
+    RecordType("TaxPayment", "credit.tax.payment.v1"),
+    RecordType("TaxCreditRating", "credit.tax.rating.v1"),
+    RecordType("TaxArrears", "credit.tax.arrears.v1"),
+    RecordType("TaxpayerStatus", "credit.tax.status.v1"),
+    RecordType("ConsentGrant", "credit.consent.v1"),
+)
+
+PROVIDER_TOPICS: dict[str, str] = {r.topic: r.name for r in RECORDS}  # topic -> record name
+TOPIC_OF: dict[str, str] = {r.name: r.topic for r in RECORDS}  # record name -> topic
+UTILITY_KINDS: dict[str, str] = {r.name: r.utility for r in RECORDS if r.utility}  # record -> kind
+UTILITIES: tuple[str, ...] = tuple(UTILITY_KINDS.values())  # ("water", "electricity", "gas")
+UTILITY_TOPICS: dict[str, str] = {r.utility: r.topic for r in RECORDS if r.utility}  # kind -> topic
+TAX_TYPES = ("VAT", "CIT", "OTHER")  # TaxPayment.tax_type
+CONSENT_RECORD = "ConsentGrant"  # a permission, not a ledger fact
+
+# Platform topics (not named by the contract; see docs/contract-notes.md).
+NORMALIZED_TOPIC = "credit.normalized.v1"  # valid, normalised events (single-object Avro), keyed by USCC
+AGGREGATES_TOPIC = "credit.aggregates.v1"  # one JSON aggregate row per enterprise (models.AggregateRow)
+DEAD_LETTER_TOPIC = "credit.deadletter.v1"  # rejected records (models.DeadLetter), keyed by source position
+API_KEYS_TOPIC = "credit.apikeys.v1"  # API key issue/revoke events (models.KeyEvent), keyed by key id
+# valid events that arrived on a partition other than their normalised USCC's (internal)
+REPARTITION_TOPIC = "credit.ledger-repartition.v1"
+
+PLATFORM_TOPICS = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC, REPARTITION_TOPIC)
+ALL_TOPICS = (*PROVIDER_TOPICS, *PLATFORM_TOPICS)
+
+# Topics that hold the latest value per key: compaction keeps exactly that.
+TOPIC_CONFIG: dict[str, dict[str, str]] = {
+    AGGREGATES_TOPIC: {"cleanup.policy": "compact"},
+    API_KEYS_TOPIC: {"cleanup.policy": "compact"},
+}
+
+# Header on an aggregate row: produce time (ms) of the newest provider event folded into it, so
+# freshness is measured from the provider on.
+SOURCE_PRODUCED_HEADER = "source-produced-ms"
+
+
+def record_for_topic(topic: str) -> str:
+    try:
+        return PROVIDER_TOPICS[topic]
+    except KeyError:
+        raise KeyError(f"unknown topic {topic!r}; known: {', '.join(PROVIDER_TOPICS)}") from None

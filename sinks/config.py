@@ -1,0 +1,15 @@
+"""What the ClickHouse sink needs to know; built by creditstream.settings.Settings.sink()."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from creditstream.schemas.kafka import KafkaConnection
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    kafka: KafkaConnection
+    group_id: str = "creditstream-sink"  # the sink's consumer group
+    clickhouse_url: str = "chdb:.local/clickhouse"
+    batch_rows: int = 5000  # a batch is inserted at this many messages…
+    batch_seconds: float = 0.1  # …or this long after its first message

@@ -1,0 +1,80 @@
+"""The worker's checkpoint: events are acknowledged (so Faust may commit their offsets) only once
+everything they caused is durable. No I/O of its own: the ledger writes, the producer and the
+publisher are handed in, so the protocol is tested with in-memory stand-ins
+(tests/test_checkpoint.py)."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Awaitable, Callable, NoReturn, Protocol
+
+from creditstream.monitoring import metrics
+from creditstream.streams.state import LedgerState
+
+YIELD_EVERY = 200  # ledgers written between yields to the event loop (the agents keep running)
+
+
+class Flushable(Protocol):
+    async def flush(self) -> None:
+        """Return when every message produced so far is acknowledged by the broker; raise if one is not."""
+
+
+class Ackable(Protocol):
+    def ack(self) -> bool: ...
+
+
+class Checkpoint:
+    """Persist-then-acknowledge. A round (``persist``, every ``persist_seconds``):
+
+    1. Take the events handled since the last round and the ledgers they changed.
+    2. Write each changed ledger once (``write``: the table's local store and its changelog
+       record on the key's partition), yielding to the agents every YIELD_EVERY ledgers. A
+       rebalance meanwhile ends the round: the table is the truth again (step 5).
+    3. Publish the aggregate rows still unpublished (``publish``), so none waits a round.
+    4. Flush the producer: every normalised event, re-keyed event, dead letter, aggregate row
+       and changelog record produced so far is acknowledged by the broker. If that fails the
+       worker must not go on (``on_fatal``): acknowledging would lose the events, exiting makes
+       them be read again from the last committed offset.
+    5. Acknowledge the events, unless a rebalance happened since step 1: their partitions may
+       have moved, unwritten changes were dropped (``rebalanced``), and they will be re-read.
+
+    Folding is idempotent per (provider_id, event_id), so events read again change nothing.
+    """
+
+    def __init__(self, state: LedgerState, write: Callable[[bytes, bytes], None], output: Flushable,
+                 publish: Callable[[], Awaitable[None]], on_fatal: Callable[[str], NoReturn]):
+        self.state, self.write, self.output, self.publish, self.on_fatal = state, write, output, publish, on_fatal
+        self.pending: list[Ackable] = []  # events handled since the last round
+        self.generation = 0  # bumped by every rebalance
+
+    def handled(self, event: Ackable) -> None:
+        self.pending.append(event)
+
+    def rebalanced(self) -> None:
+        self.generation += 1
+        self.pending = []
+        self.state.forget()
+
+    async def persist(self) -> bool:
+        """One round; True when its events were acknowledged."""
+        started = time.perf_counter()
+        generation, events, self.pending = self.generation, self.pending, []  # 1
+        for done, (key, ledger) in enumerate(self.state.take_unpersisted().items(), 1):  # 2
+            self.write(key, ledger.to_bytes())
+            if done % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+                if generation != self.generation:
+                    return False
+        self.state.persisted()
+        await self.publish()  # 3
+        try:
+            await self.output.flush()  # 4
+        except Exception as exc:
+            self.on_fatal(f"output could not be delivered ({exc}); exiting without acknowledging")
+            return False
+        if generation != self.generation:  # 5
+            return False
+        for event in events:
+            event.ack()
+        metrics.PERSIST_SECONDS.observe(time.perf_counter() - started)
+        return True

@@ -1,0 +1,26 @@
+"""What the stream processor needs to know; built by creditstream.settings.Settings.stream()."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from creditstream.schemas.kafka import KafkaConnection
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    kafka: KafkaConnection
+    app_id: str = "creditstream"  # consumer group and changelog prefix
+    partitions: int = 4  # partitions of the ledger table and its changelog
+    replication_factor: int = 1
+    store: str = "memory://"
+    as_of: Optional[str] = None  # YYYY-MM pins the as-of month; None follows the calendar
+    month_check_seconds: float = 30.0
+    publish_seconds: float = 0.2
+    persist_seconds: float = 10.0
+    ledger_cache_size: int = 50_000
+    producer_linger_ms: int = 10
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    data_dir: str = ".local/worker"
+    log_level: str = "info"

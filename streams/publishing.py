@@ -1,0 +1,58 @@
+"""Publishing aggregate rows: which enterprises' rows to recompute and send, and when. No I/O of
+its own (the producer is handed in)."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Callable
+
+from creditstream.monitoring import metrics
+from creditstream.schemas.models import AggregateRow
+from creditstream.schemas.topics import AGGREGATES_TOPIC, SOURCE_PRODUCED_HEADER
+from creditstream.streams.aggregates import compute
+from creditstream.streams.state import LedgerState
+
+YIELD_EVERY = 200  # rows published between yields to the event loop
+PUBLISH_BACKOFF = 9.0  # idle time after a publish round, as a multiple of the round's cost
+CATCH_UP_LAG = 5.0  # seconds behind the providers from which the worker counts as catching up
+
+
+class Publisher:
+    def __init__(self, state: LedgerState, output, as_of: Callable[[], int], publish_seconds: float):
+        self.state, self.output, self.as_of, self.publish_seconds = state, output, as_of, publish_seconds
+        self.last_published: dict[bytes, int] = {}  # key -> hash of the row last sent, to skip repeats
+
+    def due(self, since_last_round: float, busy: float, now: float | None = None) -> bool:
+        """Steady state: every publish_seconds, or PUBLISH_BACKOFF times the last round's cost when
+        rounds get expensive (≤ 10 % of the worker). Catching up (the newest changed event was
+        produced more than CATCH_UP_LAG ago): rows are stale anyway, so they wait for the next
+        persist, and one row covers many more events. (A stream gone quiet publishes at once:
+        the caller's decision.)"""
+        now = time.time() if now is None else now
+        if now - max(self.state.unpublished.values()) > CATCH_UP_LAG:
+            return False
+        return since_last_round >= max(self.publish_seconds, PUBLISH_BACKOFF * busy)
+
+    async def publish_changed(self) -> None:
+        started = time.perf_counter()
+        changed = self.state.take_unpublished()
+        for done, (key, produced) in enumerate(changed.items(), 1):
+            self.publish(key, produced)
+            if done % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let the agents run between chunks
+        if changed:
+            metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    def publish(self, key: bytes, produced: float) -> None:
+        ledger = self.state.load(key)
+        if not ledger.has_facts:
+            return
+        row = AggregateRow.encode(compute(key.decode(), ledger, self.as_of()))
+        if self.last_published.get(key) == hash(row):
+            return
+        self.last_published[key] = hash(row)
+        # the message timestamp says when the row was computed (lenders' updated_at); the header
+        # carries the produce time of the newest provider event in it, for the freshness metric
+        headers = [(SOURCE_PRODUCED_HEADER, str(int(produced * 1000)).encode())] if produced else None
+        self.output.send(AGGREGATES_TOPIC, key, row, headers=headers)
+        metrics.AGGREGATES_PUBLISHED.inc()
