@@ -18,6 +18,7 @@ from confluent_kafka import Producer
 
 from creditstream.connectors.simulate import Simulator, event_bytes
 from creditstream.schemas.codec import default_codec
+from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.months import parse_month
 from creditstream.settings import Settings
 from tests.support.kafka import BOOTSTRAP, WorkerProcess, reset_topics, wait_for
@@ -57,7 +58,7 @@ def main():
         try:
             wait_for(lambda: worker.metrics().get("creditstream_sink_target_up") == 1, 120, "the worker")
             time.sleep(8)  # group joins settle
-            producer = Producer({"bootstrap.servers": BOOTSTRAP, "partitioner": "murmur2_random", "linger.ms": 5})
+            producer = Producer(KafkaConnection(BOOTSTRAP).producer(**{"linger.ms": 5}))
             started = time.perf_counter()
             for i, (key, value, topic) in enumerate(events):
                 target = started + i / args.rate

@@ -16,14 +16,14 @@ import tempfile
 import time
 
 from benchmarks.common import synthetic_uscc as uscc
-from creditstream import apikeys
+from creditstream.api.config import ApiConfig
 from creditstream.api.server import ApiThread
-from creditstream.settings import Settings
+from creditstream.schemas import apikeys
+from creditstream.schemas.tables import columns
 from creditstream.sinks.clickhouse import ThreadClients, connect, migrate
-from creditstream.sinks.rows import AGGREGATE_COLUMNS, API_KEY_COLUMNS, CONSENT_COLUMNS
 from creditstream.streams.aggregates import compute
 from creditstream.streams.ledger import Ledger
-from tests.builders import payment, statement
+from tests.support.builders import payment, statement
 from tests.support.kafka import free_port
 
 UTC = dt.timezone.utc
@@ -45,11 +45,11 @@ def load(client, n: int, lender: str) -> None:
         ids = [uscc(i) for i in range(start, min(n, start + 100_000))]
         client.insert("enterprise_aggregates",
                       [[u, row["as_of_month"], json.dumps({**row, "uscc": u}), now, 1] for u in ids],
-                      column_names=AGGREGATE_COLUMNS)
+                      column_names=columns("enterprise_aggregates"))
         client.insert("consent_grants",
                       [[u, lender, f"c-{u}", ["UTILITY", "TAX"], now - dt.timedelta(days=1),
                         now + dt.timedelta(days=365), False, now, 1] for u in ids],
-                      column_names=CONSENT_COLUMNS)
+                      column_names=columns("consent_grants"))
 
 
 def percentiles(samples):
@@ -65,9 +65,9 @@ def measure(n: int, lookups: int, client, url: str) -> dict:
     loaded = time.perf_counter() - started
     key_id, key = apikeys.new_key()
     client.insert("api_keys", [[key_id, apikeys.key_hash(key), "lender", lender, dt.datetime.now(UTC), False, 1]],
-                  column_names=API_KEY_COLUMNS)
+                  column_names=columns("api_keys"))
     port = free_port()
-    api = ApiThread(Settings(clickhouse_url=url, api_port=port), ThreadClients(url)).start_and_wait()
+    api = ApiThread(ApiConfig(clickhouse_url=url, port=port), ThreadClients(url)).start_and_wait()
     rng = random.Random(n)
     picks = [uscc(rng.randrange(n)) for _ in range(lookups)]
     conn = http.client.HTTPConnection("127.0.0.1", port)

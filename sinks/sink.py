@@ -81,6 +81,9 @@ class ClickHouseSink(threading.Thread):
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
         self.retrying = False  # a retry is waiting: every assigned partition stays paused
+        # (topic, partition) assigned, kept by the rebalance callbacks: other threads read this,
+        # never the consumer (a consumer call from another thread can deadlock with a rebalance)
+        self.assigned: frozenset[tuple[str, int]] = frozenset()
 
     def run(self) -> None:
         try:
@@ -221,6 +224,7 @@ class ClickHouseSink(threading.Thread):
 
     def on_assign(self, consumer, partitions) -> None:
         """A rebalance during a retry assigns partitions unpaused: take them and pause them at once."""
+        self.assigned = frozenset((p.topic, p.partition) for p in partitions)
         if self.retrying:
             consumer.assign(partitions)
             consumer.pause(partitions)
@@ -238,6 +242,7 @@ class ClickHouseSink(threading.Thread):
             log.debug("consumer lag not available: %s", exc)
 
     def on_revoke(self, consumer, partitions) -> None:
+        self.assigned = frozenset()
         log.info("sink partitions revoked: %s", [(p.topic, p.partition) for p in partitions])
 
     def stop(self) -> None:

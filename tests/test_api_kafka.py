@@ -16,14 +16,16 @@ from confluent_kafka import Producer
 from creditstream import apikeys
 from creditstream.api.server import ApiThread
 from creditstream.schemas.codec import default_codec
+from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.records import to_json
 from creditstream.schemas.uscc import uscc_check_char
 from creditstream.settings import Settings
+from creditstream.sinks.rows import SINK_TOPICS
 from creditstream.sinks.sink import ClickHouseSink
 from creditstream.streams.replay import aggregate_rows, fold_lines
 from tests.support import builders
-from tests.support.kafka import BOOTSTRAP, WorkerProcess, free_port, wait_for
+from tests.support.kafka import BOOTSTRAP, WorkerProcess, free_port, group_caught_up, wait_for
 
 CODEC = default_codec()
 AS_OF = "2025-06"
@@ -62,7 +64,7 @@ def dataset(now):
 
 
 def send_events(facts):
-    producer = Producer({"bootstrap.servers": BOOTSTRAP, "partitioner": "murmur2_random"})
+    producer = Producer(KafkaConnection(BOOTSTRAP).producer())
     from creditstream.schemas.topics import PROVIDER_TOPICS
     for topic, value in facts:
         producer.produce(topic, key=value["uscc"].encode(), value=CODEC.encode(PROVIDER_TOPICS[topic], value))
@@ -97,10 +99,10 @@ def platform(kafka_settings, clickhouse, chdb_url, tmp_path):
                         api_port=free_port(), sink_batch_seconds=0.2, as_of=AS_OF)
     worker = WorkerProcess(tmp_path, settings.app_id, CREDITSTREAM_AS_OF=AS_OF, CREDITSTREAM_SINK_ENABLED="false",
                            CREDITSTREAM_API_ENABLED="false").start()
-    sink = ClickHouseSink(settings)
+    sink = ClickHouseSink(settings.sink())
     sink.start()
     assert sink.ready.wait(60)
-    api = ApiThread(settings).start_and_wait()
+    api = ApiThread(settings.api()).start_and_wait()
     yield settings, sink, Http(settings.api_port), clickhouse, worker
     api.stop()
     sink.stop()
@@ -117,12 +119,12 @@ def test_consent_keys_and_audit_end_to_end(platform):
     now = dt.datetime.now(UTC)
     facts = dataset(now)
     send_events(facts)
-    keys = {name: apikeys.issue(settings, "lender", name) for name in
+    keys = {name: apikeys.issue(settings.kafka, "lender", name) for name in
             ("lender-a", "lender-b", "lender-c", "lender-d", "lender-e")}
-    revoked_id, revoked_key = apikeys.issue(settings, "lender", "lender-a")
-    apikeys.revoke(settings, revoked_id, "lender", "")
-    own = apikeys.issue(settings, "enterprise", E1)[1]
-    own_e3 = apikeys.issue(settings, "enterprise", E3)[1]
+    revoked_id, revoked_key = apikeys.issue(settings.kafka, "lender", "lender-a")
+    apikeys.revoke(settings.kafka, revoked_id, "lender", "")
+    own = apikeys.issue(settings.kafka, "enterprise", E1)[1]
+    own_e3 = apikeys.issue(settings.kafka, "enterprise", E3)[1]
     key = {name: k for name, (_, k) in keys.items()}
     expected = expected_rows(facts)
     wait_rows(client, "SELECT count() FROM enterprise_aggregates FINAL", 2)
@@ -207,16 +209,21 @@ def test_redelivered_batches_leave_lender_visible_rows_unchanged(platform):
     send_events(facts)
     wait_rows(client, "SELECT count() FROM consent_grants FINAL", 5)
     wait_rows(client, "SELECT count() FROM enterprise_aggregates FINAL", 2)
-    time.sleep(3)  # let the last aggregate updates land
+    expected = expected_rows(facts)
+    wait_for(lambda: {u: json.loads(r) for u, r in client.query(
+        "SELECT uscc, row_json FROM enterprise_aggregates FINAL").result_rows} == expected, 120,
+        "the final aggregate rows in ClickHouse")
+    wait_for(lambda: group_caught_up(f"{settings.app_id}-sink", SINK_TOPICS), 120, "the sink to commit everything")
     before = lender_visible(client)
     counted_before = sink_metrics()['creditstream_sink_rows_total{table="utility_statements"}']
     # A second sink in a new consumer group re-reads every message from the start: every batch is
     # delivered again, split differently, exactly as after a crash before the offset commit.
     again_settings = settings.replace(app_id=settings.app_id + "-again", sink_batch_rows=3)
-    again = ClickHouseSink(again_settings)
+    again = ClickHouseSink(again_settings.sink())
     again.start()
     assert again.ready.wait(60)
-    wait_for(lambda: _caught_up(f"{again_settings.app_id}-sink"), 120, "the second sink to re-read everything")
+    wait_for(lambda: group_caught_up(f"{again_settings.app_id}-sink", SINK_TOPICS), 120,
+             "the second sink to re-read everything")
     again.stop()
     again.join(30)
     # the statements really were delivered and inserted again (3 of them in the dataset)
@@ -245,25 +252,6 @@ def test_sink_retries_while_clickhouse_is_unavailable_and_loses_nothing(platform
                                    parameters={"u": E1}).result_rows[0][0]) == expected[E1]
 
 
-def _caught_up(group: str) -> bool:
-    """The group has committed the end of every partition of the sink's topics."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    from creditstream.sinks.rows import SINK_TOPICS
-
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group, "enable.auto.commit": False})
-    try:
-        wanted = [TopicPartition(t, p) for t in SINK_TOPICS
-                  for p in consumer.list_topics(t, timeout=10).topics[t].partitions]
-        for tp in consumer.committed(wanted, timeout=10):
-            high = consumer.get_watermark_offsets(tp, timeout=10)[1]
-            if high > 0 and tp.offset != high:
-                return False
-        return True
-    finally:
-        consumer.close()
-
-
 def sink_metrics():
     """This process's sink and API metrics (the sinks run here), keyed like the exposition format."""
     from creditstream.monitoring.metrics import SERVICE
@@ -289,7 +277,7 @@ def test_worker_serves_lookups_from_its_embedded_clickhouse(kafka_settings, tmp_
     try:
         facts = dataset(dt.datetime.now(UTC))
         send_events(facts)
-        key = apikeys.issue(settings, "lender", "lender-a")[1]
+        key = apikeys.issue(settings.kafka, "lender", "lender-a")[1]
         expected = expected_rows(facts)[E1]
         http = Http(port)
 

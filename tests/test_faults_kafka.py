@@ -6,12 +6,12 @@ import os
 import random
 import subprocess
 import sys
-import time
 
 from creditstream.connectors.simulate import Simulator, event_bytes
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.topics import DEAD_LETTER_TOPIC
-from tests.support.kafka import ROOT, read_topic, wait_for
+from creditstream.sinks.rows import SINK_TOPICS
+from tests.support.kafka import ROOT, broker_reachable, group_caught_up, read_topic, wait_for
 from tests.support.stream import AS_OF, CODEC, assert_aggregates, produce_all, publish, replay_rows
 
 
@@ -30,8 +30,8 @@ def test_broker_restart_mid_stream(kafka_settings, workers):
     publish(first)
     worker = workers("broker-restart", CREDITSTREAM_SINK_ENABLED="false", CREDITSTREAM_API_ENABLED="false")
     wait_for(lambda: worker.metrics().get("creditstream_events_aggregated_total", 0) > 0, 120, "processing to start")
-    broker("stop")
-    time.sleep(3)
+    broker("stop")  # returns once the broker process is gone
+    assert not broker_reachable(timeout=1)
     broker("start")
     publish(second)
     assert_aggregates(replay_rows(events), worker, timeout=240)
@@ -104,10 +104,10 @@ def test_worker_sigkilled_during_a_sink_batch(kafka_settings, workers, tmp_path)
     second = workers("sink-kill", **env)
     assert_aggregates(expected, second, timeout=240)
     expected_bad = sum(e.expect is not None for e in events)
-    wait_for(lambda: second.metrics().get('creditstream_sink_consumer_lag{partition="0",topic="credit.aggregates.v1"}',
-                                          1) == 0
-             and second.metrics().get('creditstream_sink_rows_total{table="dead_letters"}', 0) >= 0, 60, "the sink")
-    time.sleep(12)  # let the lag gauge refresh and the last batch land
+    # everything the worker produces is in the topics once every dead letter is; the sink commits a
+    # batch's offsets only after inserting it, so a caught-up sink group has stored all of it
+    wait_for(lambda: len(dead_letter_positions()) == expected_bad, 120, "every dead letter")
+    wait_for(lambda: group_caught_up(f"{second.app_id}-sink", SINK_TOPICS), 120, "the sink to store everything")
     second.stop()
     rows = {r["uscc"]: json.loads(r["row_json"]) for r in sql(url, "SELECT uscc, row_json FROM enterprise_aggregates FINAL")}
     assert rows == expected

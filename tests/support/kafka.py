@@ -117,6 +117,7 @@ class WorkerProcess:
     """``creditstream worker`` as a real OS process, so it can be SIGKILLed."""
 
     def __init__(self, tmp: Path, app_id: str, **env: str):
+        self.app_id = env.get("CREDITSTREAM_APP_ID", app_id)
         self.port = free_port()
         self.log_path = tmp / f"worker-{app_id}-{time.time_ns()}.log"
         self.env = {**os.environ, "CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP, "CREDITSTREAM_APP_ID": app_id,
@@ -165,3 +166,17 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, interva
 
 def latest_by_key(messages) -> dict[str, dict]:
     return {m.key().decode(): json.loads(m.value()) for m in messages}
+
+
+def group_caught_up(group: str, topics) -> bool:
+    """The consumer group has committed the end of every non-empty partition of ``topics``."""
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group, "enable.auto.commit": False})
+    try:
+        wanted = [TopicPartition(t, p) for t in topics for p in consumer.list_topics(t, timeout=10).topics[t].partitions]
+        for tp in consumer.committed(wanted, timeout=10):
+            high = _high_watermark(consumer, tp)
+            if high > 0 and tp.offset != high:
+                return False
+        return True
+    finally:
+        consumer.close()

@@ -1,0 +1,129 @@
+"""The worker's parts that hold no I/O, with in-memory stand-ins: the checkpoint (persist, then
+acknowledge), routing and publishing."""
+import asyncio
+import json
+
+import pytest
+
+from creditstream.schemas.kafka import partition_for
+from creditstream.schemas.topics import AGGREGATES_TOPIC, SOURCE_PRODUCED_HEADER
+from creditstream.streams.checkpoint import Checkpoint
+from creditstream.streams.ledger import Ledger
+from creditstream.streams.publishing import CATCH_UP_LAG, Publisher
+from creditstream.streams.routing import Router
+from creditstream.streams.state import LedgerState
+from tests.support.builders import statement
+
+K1, K2 = b"91350100M000100Y43", b"91110000MA01ABCD8Q"
+
+
+class Event:
+    def __init__(self, log):
+        self.log, self.acked = log, False
+
+    def ack(self):
+        self.acked = True
+        self.log.append("ack")
+        return True
+
+
+class Output:
+    """Records what is sent and the order of flushes; a flush may be made to fail."""
+
+    def __init__(self, log, fail=False):
+        self.log, self.fail, self.sent = log, fail, []
+
+    def send(self, topic, key, value, timestamp_ms=0, headers=None, partition=-1):
+        self.sent.append((topic, key, value, headers))
+        self.log.append(f"send {topic}")
+
+    async def flush(self):
+        self.log.append("flush")
+        if self.fail:
+            raise RuntimeError("broker gone")
+
+
+class Fatal(Exception):
+    pass
+
+
+def fatal(reason):
+    raise Fatal(reason)
+
+
+def parts(fail=False):
+    log, table = [], {}
+    state = LedgerState(table, cache_size=10)
+    output = Output(log, fail)
+    publisher = Publisher(state, output, lambda: 24305, publish_seconds=0.2)  # as of 2025-06
+
+    def write(key, value):
+        table[key] = value
+        log.append("write")
+
+    return log, table, state, output, Checkpoint(state, write, output, publisher.publish_changed, fatal)
+
+
+def test_events_are_acknowledged_only_after_writes_rows_and_a_flush():
+    log, table, state, output, checkpoint = parts()
+    events = [Event(log), Event(log)]
+    for event, month in zip(events, ("2025-05", "2025-06")):
+        checkpoint.handled(event)
+        state.fold(K1, *statement("water", "W", month, "10", "1.00"), produced=5.0)
+    assert asyncio.run(checkpoint.persist()) is True
+    assert log == ["write", f"send {AGGREGATES_TOPIC}", "flush", "ack", "ack"]
+    assert Ledger.from_bytes(table[K1]).statements["water"]  # the ledger itself was written
+    row = json.loads(output.sent[0][2])
+    assert row["uscc"] == K1.decode() and row["water_months_3m"] == 2
+    assert output.sent[0][3] == [(SOURCE_PRODUCED_HEADER, b"5000")]
+    assert checkpoint.pending == []
+
+
+def test_a_failed_flush_is_fatal_and_acknowledges_nothing():
+    log, table, state, output, checkpoint = parts(fail=True)
+    event = Event(log)
+    checkpoint.handled(event)
+    state.fold(K1, *statement("water", "W", "2025-05", "10", "1.00"), produced=1.0)
+    with pytest.raises(Fatal, match="broker gone"):
+        asyncio.run(checkpoint.persist())
+    assert not event.acked and "ack" not in log
+
+
+def test_a_rebalance_during_the_round_acknowledges_nothing():
+    log, table, state, output, checkpoint = parts()
+    event = Event(log)
+    checkpoint.handled(event)
+    state.fold(K1, *statement("water", "W", "2025-05", "10", "1.00"), produced=1.0)
+
+    async def flush_with_rebalance():
+        checkpoint.rebalanced()  # partitions moved while the producer was flushing
+        log.append("flush")
+
+    output.flush = flush_with_rebalance
+    assert asyncio.run(checkpoint.persist()) is False
+    assert not event.acked
+    assert state.unpersisted == {} and checkpoint.pending == []  # re-read from the table / the topic
+
+
+def test_router_folds_only_events_on_their_ledger_partition_of_a_copartitioned_topic():
+    router = Router(partitions=4)
+    router.assigned({"credit.utility.water.v1": 4, "credit.tax.payment.v1": 8, "credit.consent.v1": None})
+    here = partition_for(K1, 4)
+    assert router.ledger_is_here("credit.utility.water.v1", here, K1)
+    assert not router.ledger_is_here("credit.utility.water.v1", (here + 1) % 4, K1)
+    assert not router.ledger_is_here("credit.tax.payment.v1", here, K1)  # 8 partitions: not co-partitioned
+    assert router.ledger_is_here("credit.consent.v1", here, K1)  # count unknown yet: the configured one
+
+
+def test_publisher_sends_a_row_once_per_change_and_waits_while_catching_up():
+    log, table, state, output, _ = parts()
+    publisher = Publisher(state, output, lambda: 24305, publish_seconds=0.2)
+    state.fold(K1, *statement("water", "W", "2025-05", "10", "1.00"), produced=100.0)
+    assert publisher.due(since_last_round=0.3, busy=0.0, now=100.0 + CATCH_UP_LAG - 1)
+    assert not publisher.due(since_last_round=0.3, busy=0.0, now=100.0 + CATCH_UP_LAG + 1)  # catching up
+    assert not publisher.due(since_last_round=0.3, busy=0.1, now=100.0)  # backing off after a costly round
+    asyncio.run(publisher.publish_changed())
+    state.mark_all_unpublished()
+    state.unpublished[K1] = 101.0
+    asyncio.run(publisher.publish_changed())  # the same row again: not re-sent
+    assert [key for _topic, key, _value, _headers in output.sent] == [K1]
