@@ -28,8 +28,11 @@ class SettingsError(ValueError):
 
 
 def setting(default: Any, doc: str, *, minimum: float | None = None, maximum: float | None = None,
-            choices: tuple | None = None) -> Any:
-    return field(default=default, metadata={"doc": doc, "min": minimum, "max": maximum, "choices": choices})
+            choices: tuple | None = None, derived: str | None = None) -> Any:
+    """A setting: its default, a line of doc, its range or choices; ``derived`` describes a default
+    computed from other settings."""
+    return field(default=default, metadata={"doc": doc, "min": minimum, "max": maximum, "choices": choices,
+                                            "derived": derived})
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,10 @@ class Settings:
     web_host: str = setting("127.0.0.1", "worker HTTP (`/metrics`) and the sink service's metrics; loopback "
                                          "unless configured")
     web_port: int = setting(6066, "worker HTTP port", minimum=1, maximum=65535)
-    data_dir: Optional[str] = setting(None, "Faust data directory (default: <home>/worker)")
+    data_dir: Optional[str] = setting(None, "Faust data directory", derived="<home>/worker")
     log_level: str = setting("info", "log level of the worker and the sink service", choices=LOG_LEVELS)
-    clickhouse_url: Optional[str] = setting(None, "`chdb:<dir>` (embedded) or `http(s)://user:pw@host:port/db` "
-                                                  "(default: chdb:<home>/clickhouse)")
+    clickhouse_url: Optional[str] = setting(None, "`chdb:<dir>` (embedded) or `http(s)://user:pw@host:port/db`",
+                                            derived="chdb:<home>/clickhouse")
     sink_enabled: bool = setting(True, "the worker starts its sink service process (`creditstream sink`)")
     sink_metrics_port: int = setting(0, "the sink service's `/metrics` on web_host, merged into the worker's "
                                         "(0: any free port)", minimum=0, maximum=65535)
@@ -115,8 +118,7 @@ class Settings:
     @classmethod
     def describe(cls) -> list[tuple[str, str, str]]:
         """(variable, default, doc) of every setting."""
-        return [(_env(f.name), "unset" if f.default is None else str(f.default).lower() if isinstance(f.default, bool)
-                 else str(f.default), f.metadata["doc"]) for f in fields(cls)]
+        return [(_env(f.name), _shown_default(f), f.metadata["doc"]) for f in fields(cls)]
 
     # -- what each component is given ----------------------------------------------------------
     @property
@@ -143,6 +145,12 @@ class Settings:
 
 def _env(name: str) -> str:
     return ENV_PREFIX + name.upper()
+
+
+def _shown_default(f: dataclasses.Field) -> str:
+    if f.default is None:
+        return f.metadata["derived"] or "unset"
+    return str(f.default).lower() if isinstance(f.default, bool) else str(f.default)
 
 
 def _check(f: dataclasses.Field, value: Any) -> None:

@@ -109,6 +109,8 @@ class CreditStream:
         self.checkpoint = Checkpoint(self.state, self.write_ledger, self.output, self.publisher.publish_changed,
                                      on_fatal)
         self.folded = 0  # events folded into ledgers so far (the flusher notices a quiet stream)
+        self.consumed = {t: metrics.EVENTS_CONSUMED.labels(t) for t in PROVIDER_TOPICS}
+        self.forwarded = {t: metrics.EVENTS_FORWARDED.labels(t) for t in PROVIDER_TOPICS}
         # one agent over every provider topic: one stream and one task to wake per fetched batch
         self.app.agent(self.app.topic(*PROVIDER_TOPICS, **raw()), name="validate")(self.validate_agent)
         self.app.agent(self.app.topic(REPARTITION_TOPIC, **raw()), name="repartition")(self.repartition_agent)
@@ -123,39 +125,41 @@ class CreditStream:
 
     # -- validation and folding --------------------------------------------------------------------
     async def validate_agent(self, stream) -> None:
-        consumed = {t: metrics.EVENTS_CONSUMED.labels(t) for t in PROVIDER_TOPICS}
-        forwarded = {t: metrics.EVENTS_FORWARDED.labels(t) for t in PROVIDER_TOPICS}
         manual = stream.noack()
         async for _ in manual:  # not .events(): one async generator less per event
             event = manual.current_event
-            message = event.message
-            topic = message.topic
-            consumed[topic].inc()
             self.checkpoint.handled(event)
-            try:
-                record, decoded = decode_avro(self.codec, topic, message.value)
-                value = accept(record, decoded)
-                data = normalized_avro(self.codec, record, message.value, decoded, value)
-            except Invalid as exc:
-                self.send_dead_letter(exc, message)
-                continue
-            except Exception as exc:  # a platform bug must not stop the worker, nor pass as the provider's fault
-                log.exception("internal error validating %s[%d]@%d", topic, message.partition, message.offset)
-                self.send_dead_letter(Invalid(INTERNAL, f"internal error while validating: {exc!r}"), message)
-                continue
-            metrics.EVENT_TIME_LAG.observe(
-                max(0.0, (dt.datetime.now(dt.timezone.utc) - value["occurred_at"]).total_seconds())
-            )
-            key = value["uscc"].encode()
-            produced = message.timestamp or 0.0
-            # keep the provider's produce time, so freshness is measured from the provider on
-            self.output.send(NORMALIZED_TOPIC, key, data, int(produced * 1000))
-            forwarded[topic].inc()
-            if record == CONSENT_RECORD or self.router.ledger_is_here(topic, message.partition, key):
-                self.fold(key, record, value, produced)
-            else:  # the ledger lives on another partition, maybe another worker: re-key it there
-                self.output.send(REPARTITION_TOPIC, key, data, int(produced * 1000))
-                metrics.EVENTS_REPARTITIONED.labels(topic).inc()
+            self.handle(event.message)
+
+    def handle(self, message) -> None:
+        """One provider message: validated and normalised, then folded here or re-keyed to its
+        ledger's partition; or a dead letter. Never raises: nothing may stop the agent."""
+        topic = message.topic
+        self.consumed[topic].inc()
+        try:
+            record, decoded = decode_avro(self.codec, topic, message.value)
+            value = accept(record, decoded)
+            data = normalized_avro(self.codec, record, message.value, decoded, value)
+        except Invalid as exc:
+            self.send_dead_letter(exc, message)
+            return
+        except Exception as exc:  # a platform bug must not stop the worker, nor pass as the provider's fault
+            log.exception("internal error validating %s[%d]@%d", topic, message.partition, message.offset)
+            self.send_dead_letter(Invalid(INTERNAL, f"internal error while validating: {exc!r}"), message)
+            return
+        metrics.EVENT_TIME_LAG.observe(
+            max(0.0, (dt.datetime.now(dt.timezone.utc) - value["occurred_at"]).total_seconds())
+        )
+        key = value["uscc"].encode()
+        produced = message.timestamp or 0.0
+        # keep the provider's produce time, so freshness is measured from the provider on
+        self.output.send(NORMALIZED_TOPIC, key, data, int(produced * 1000))
+        self.forwarded[topic].inc()
+        if record == CONSENT_RECORD or self.router.ledger_is_here(topic, message.partition, key):
+            self.fold(key, record, value, produced)
+        else:  # the ledger lives on another partition, maybe another worker: re-key it there
+            self.output.send(REPARTITION_TOPIC, key, data, int(produced * 1000))
+            metrics.EVENTS_REPARTITIONED.labels(topic).inc()
 
     async def repartition_agent(self, stream) -> None:
         manual = stream.noack()

@@ -1,5 +1,7 @@
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -46,6 +48,25 @@ def clickhouse(chdb_url):
     for table in TABLES:
         client.command(f"TRUNCATE TABLE IF EXISTS {table}")
     return client
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    """The project built as a wheel, as a user would install it."""
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),
+                    str(ROOT)], check=True, capture_output=True, timeout=300)
+    return next(out.glob("creditstream-*.whl"))
+
+
+@pytest.fixture(scope="session")
+def wheel_site(wheel, tmp_path_factory) -> Path:
+    """That wheel installed into a directory of its own (its dependencies are this venv's): put it
+    first on PYTHONPATH and run from outside the checkout to use the installed code."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    return target
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Smoke test of the README's run command: `creditstream demo` starts, serves a look-up, and
-Ctrl-C stops it cleanly, leaving no process behind."""
+"""Smoke test of the README's run command: `creditstream demo`, run from an installed wheel
+outside the checkout, starts, serves a look-up, writes only under its data directory, and Ctrl-C
+stops it cleanly, leaving no process behind."""
 import json
 import os
 import re
@@ -9,17 +10,18 @@ import sys
 import time
 import urllib.request
 
-from tests.support.kafka import BOOTSTRAP, ROOT, free_port
+from tests.support.kafka import BOOTSTRAP, free_port
 
 
-def test_demo_serves_a_lookup_and_stops_cleanly(kafka_settings, tmp_path):
+def test_demo_serves_a_lookup_and_stops_cleanly(kafka_settings, wheel_site, tmp_path):
     api_port, web_port = free_port(), free_port()
+    home, elsewhere = tmp_path / "home", tmp_path / "cwd"
+    elsewhere.mkdir()
     env = {**os.environ, "CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP, "CREDITSTREAM_API_PORT": str(api_port),
-           "CREDITSTREAM_WEB_PORT": str(web_port), "CREDITSTREAM_CLICKHOUSE_URL": f"chdb:{tmp_path / 'ch'}",
-           "CREDITSTREAM_DATA_DIR": str(tmp_path / "faust"), "CREDITSTREAM_APP_ID": f"demo-{time.time_ns()}",
-           "PYTHONUNBUFFERED": "1"}
+           "CREDITSTREAM_WEB_PORT": str(web_port), "CREDITSTREAM_HOME": str(home),
+           "CREDITSTREAM_APP_ID": f"demo-{time.time_ns()}", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(wheel_site)}
     demo = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "demo", "--enterprises", "10", "--months", "4"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=elsewhere, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     output = []
     try:
@@ -50,6 +52,8 @@ def test_demo_serves_a_lookup_and_stops_cleanly(kafka_settings, tmp_path):
             os.killpg(demo.pid, signal.SIGKILL)
             raise
     assert demo.returncode == 0, rest
+    assert {p.name for p in home.iterdir()} == {"demo", "worker", "clickhouse"}  # the broker was already up
+    assert list(elsewhere.iterdir()) == []
     assert "demo: stopping" in rest
     for pid in (demo.pid, worker_pid):
         try:

@@ -12,8 +12,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-
 from tests.support.kafka import ROOT
 
 FOLDERS = ("schemas", "streams", "sinks", "connectors", "api", "monitoring", "broker")
@@ -76,14 +74,6 @@ def test_test_modules_import_no_other_test_module():
     assert found == []
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),
-                    str(ROOT)], check=True, capture_output=True, timeout=300)
-    return next(out.glob("creditstream-*.whl"))
-
-
 def test_the_wheel_installs_one_top_level_package_with_its_data(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert {name.split("/")[0] for name in names} == {"creditstream", wheel.name.split("-py3")[0] + ".dist-info"}
@@ -92,16 +82,13 @@ def test_the_wheel_installs_one_top_level_package_with_its_data(wheel):
         assert needed in names
 
 
-def test_the_installed_wheel_runs_without_the_checkout(wheel, tmp_path):
+def test_the_installed_wheel_runs_without_the_checkout(wheel_site, tmp_path):
     """Installed elsewhere and run from elsewhere, the code comes from the install, not from here."""
-    target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
-                   check=True, capture_output=True, timeout=300)
     run = subprocess.run(
         [sys.executable, "-c", "import creditstream.streams.app as a, creditstream.broker as b; print(a.__file__); "
                                "print(b.SCRIPT)"],
-        cwd=tmp_path, env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+        cwd=tmp_path, env={"PYTHONPATH": str(wheel_site), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     for line in run.stdout.splitlines():
-        assert Path(line).is_relative_to(target), line
+        assert Path(line).is_relative_to(wheel_site), line
         assert Path(line).exists()

@@ -1,0 +1,78 @@
+"""What the worker does with one provider message (CreditStream.handle), in-process with its
+producer replaced by a recorder: Kafka itself is covered by test_stream_kafka.py."""
+import datetime as dt
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pytest
+
+from creditstream.monitoring import metrics
+from creditstream.schemas.codec import default_codec
+from creditstream.schemas.kafka import partition_for
+from creditstream.schemas.models import DeadLetter
+from creditstream.schemas.topics import DEAD_LETTER_TOPIC, NORMALIZED_TOPIC, REPARTITION_TOPIC
+from creditstream.settings import Settings
+from creditstream.streams import app as stream_app
+from tests.support.builders import USCC, statement
+
+WATER = "credit.utility.water.v1"
+
+
+class Recorder:
+    def __init__(self):
+        self.sent = []
+
+    def send(self, topic, key, value, timestamp_ms=0, headers=None, partition=-1):
+        self.sent.append((topic, key, value))
+
+
+@pytest.fixture
+def stream():
+    stream = stream_app.CreditStream(Settings().stream(), clock=lambda: dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc))
+    stream.output = Recorder()
+    stream.router.assigned({WATER: 4})
+    return stream
+
+
+def message(value: bytes, partition: int, offset: int = 7):
+    return SimpleNamespace(topic=WATER, partition=partition, offset=offset, timestamp=1.5, key=USCC.encode(),
+                           value=value)
+
+
+def water_bytes(**changes) -> bytes:
+    record, value = statement("water", "W1", "2025-06", "10", "41.00")
+    return default_codec().encode(record, {**value, **changes})
+
+
+def test_a_valid_event_on_its_ledger_partition_is_forwarded_and_folded(stream):
+    stream.handle(message(water_bytes(uscc=f" {USCC.lower()} "), partition_for(USCC.encode(), 4)))
+    (topic, key, value), = stream.output.sent
+    assert (topic, key) == (NORMALIZED_TOPIC, USCC.encode())
+    assert default_codec().decode(value)[1]["uscc"] == USCC  # normalised
+    assert stream.state.unpersisted and stream.folded == 1
+
+
+def test_a_valid_event_on_another_partition_is_rekeyed(stream):
+    stream.handle(message(water_bytes(), (partition_for(USCC.encode(), 4) + 1) % 4))
+    assert [topic for topic, _k, _v in stream.output.sent] == [NORMALIZED_TOPIC, REPARTITION_TOPIC]
+    assert stream.folded == 0
+
+
+def test_an_invalid_event_is_a_dead_letter_with_its_reason_and_position(stream):
+    stream.handle(message(water_bytes(usage=Decimal("-1.000")), 0, offset=42))
+    (topic, key, value), = stream.output.sent
+    letter = DeadLetter.from_bytes(value)
+    assert (topic, key) == (DEAD_LETTER_TOPIC, f"{WATER}:0:42".encode())
+    assert (letter.reason, letter.source_offset) == ("NEGATIVE_USAGE", 42)
+
+
+def test_a_platform_error_while_validating_is_counted_as_internal_not_as_the_providers(stream, monkeypatch):
+    def broken(record, value):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(stream_app, "accept", broken)
+    before = metrics.DEAD_LETTERS.labels("INTERNAL")._value.get()
+    stream.handle(message(water_bytes(), 0))
+    letter = DeadLetter.from_bytes(stream.output.sent[0][2])
+    assert letter.reason == "INTERNAL" and "ZeroDivisionError" in letter.message
+    assert metrics.DEAD_LETTERS.labels("INTERNAL")._value.get() == before + 1
