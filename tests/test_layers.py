@@ -92,3 +92,19 @@ def test_the_installed_wheel_runs_without_the_checkout(wheel_site, tmp_path):
     for line in run.stdout.splitlines():
         assert Path(line).is_relative_to(wheel_site), line
         assert Path(line).exists()
+
+
+def test_the_installed_broker_script_fetches_its_jars_into_the_data_directory(wheel_site, tmp_path):
+    """`creditstream demo` from a wheel starts the broker shipped in the package; its jars go to the
+    data directory, never into the installed package."""
+    from creditstream import broker
+
+    script = wheel_site / "creditstream" / "broker" / "kafka.sh"
+    run = subprocess.run(["bash", str(script), "fetch"], capture_output=True, text=True, timeout=600,
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "KAFKA_LIB_DIR": str(tmp_path / "lib"),
+                              "KAFKA_HOME_DIR": str(tmp_path / "kafka")})
+    assert run.returncode == 0, run.stderr
+    jars = {p.name for p in (tmp_path / "lib").glob("*.jar")}
+    assert any(name.startswith("kafka_2.13-") for name in jars) and len(jars) > 20
+    assert not (script.parent / "lib").exists()
+    assert broker.SCRIPT.name == script.name

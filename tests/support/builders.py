@@ -3,10 +3,12 @@ import datetime as dt
 import itertools
 from decimal import Decimal
 
+from creditstream.schemas.topics import UTILITY_KINDS
+
 USCC = "91350100M000100Y43"
 UTC = dt.timezone.utc
 _ids = itertools.count(1)
-KIND_RECORD = {"water": "WaterStatement", "electricity": "ElectricityStatement", "gas": "GasStatement"}
+KIND_RECORD = {kind: record for record, kind in UTILITY_KINDS.items()}
 
 
 def day(text: str) -> dt.date:
