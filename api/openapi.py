@@ -6,7 +6,30 @@ _ERROR = {"type": "object", "required": ["error", "reason"],
           "properties": {"error": {"type": "string"}, "reason": {"type": "string"}}}
 
 
+INTEGER, BOOLEAN = {"type": "integer"}, {"type": "boolean"}
+DECIMAL = {"type": "string", "description": "decimal string, 2 places"}
+V1_1_FIELDS = {
+    "env_grade": {"type": ["string", "null"], "enum": ["GREEN", "BLUE", "YELLOW", "RED", "BLACK", None]},
+    "env_score": {"type": ["string", "null"], "description": "decimal string, 1 place"},
+    "env_rated_on": {"type": ["string", "null"], "format": "date"},
+    "licences_valid": INTEGER, "penalties_in_publicity": INTEGER, "serious_penalty_in_publicity": BOOLEAN,
+    "penalty_fines_12m": DECIMAL, "enforcements_12m": INTEGER, "real_estate_rights_active": INTEGER,
+    "real_estate_area_m2": DECIMAL, "mortgages_active": INTEGER, "high_tech_enterprise": BOOLEAN,
+    "science_projects_3y": INTEGER, "key_lab": BOOLEAN,
+    "agri_operator_category": {"type": ["string", "null"]}, "rural_land_rights_active": INTEGER,
+    "rural_land_area_mu": DECIMAL, "housing_rights_active": INTEGER,
+    "eval_model": {"type": "string", "const": "cs-eval-1"},
+    "eval_score": {"type": "integer", "minimum": 0, "maximum": 100, "description": "only under UTILITY and TAX consent"},
+    "eval_grade": {"enum": ["AAA", "AA", "A", "B", "C"]},
+    "eval_points": {"type": "object", "additionalProperties": {"type": "integer"},
+                    "description": "points per indicator; only under UTILITY and TAX consent"},
+    "whitelisted": BOOLEAN,
+}
+
+
 def _field_schema(name: str) -> dict:
+    if name in V1_1_FIELDS:
+        return V1_1_FIELDS[name]
     if "_months_" in name or name == "tax_normal_streak_months":
         return {"type": "integer"}
     if name.endswith(("_in_arrears", "taxpayer_abnormal")):
@@ -45,11 +68,17 @@ OPENAPI = {
     "paths": {
         "/v1/enterprises/{uscc}/aggregates": {"get": {
             "summary": "Rolling 3/6/12-month aggregates of one enterprise",
-            "description": "Fields of a scope (UTILITY: water_/electricity_/gas_ fields; TAX: the rest) appear "
-                           "only when the caller's consent covers it; 403 when it covers neither.",
+            "description": "Public credit information (environmental rating, licences, penalties, enforcement, "
+                           "the evaluation's grade, the whitelist flag) for every lender; the fields of a consent "
+                           "scope (UTILITY: water_/electricity_/gas_; TAX: tax; REAL_ESTATE; RD; AGRI) only when the "
+                           "caller's consent covers it; eval_score and eval_points only under UTILITY and TAX. "
+                           "`withheld` says, per scope not shown, why. An enterprise key sees all of its own row.",
             "parameters": [USCC_PARAM],
             "responses": _responses({"type": "object", "properties": {
                 "uscc": {"type": "string"}, "as_of_month": {"type": "string"},
+                "as_of_date": {"type": "string", "format": "date",
+                               "description": "reference date R of the register fields"},
+                "withheld": {"type": "object", "additionalProperties": {"type": "string"}},
                 "updated_at": {"type": "string", "format": "date-time"},
                 "consented_scopes": {"type": "array", "items": {"enum": list(SCOPES)}},
                 **{name: _field_schema(name) for name in AGGREGATE_FIELDS}}}),

@@ -18,6 +18,7 @@ from creditstream.api.openapi import OPENAPI
 from creditstream.api.store import HISTORY_KINDS, Store
 from creditstream.monitoring import metrics
 from creditstream.schemas import apikeys
+from creditstream.schemas.models import PUBLIC, UTILITY_AND_TAX
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.tables import LookupAuditRow
 from creditstream.schemas.topics import UTILITIES
@@ -74,20 +75,26 @@ class LenderApi:
         used = [d for d in decisions.values() if d.allowed] or list(decisions.values())
         consent_ids = {d.consent_event_id for d in used if d.consent_event_id}
         audit["consent_event_id"] = ",".join(sorted(consent_ids)) or None
-        if not allowed:
-            for scope in SCOPES:
+        if principal.kind == "enterprise" and not allowed:  # another enterprise's row: nothing of it
+            raise LookupError_(403, "forbidden", decisions[SCOPES[0]].reason, scope=audit["scope"])
+        for scope in SCOPES:
+            if scope not in allowed:
                 metrics.CONSENT_REFUSALS.labels(scope).inc()
-            raise LookupError_(403, "forbidden", "; ".join(f"{s}: {decisions[s].reason}" for s in SCOPES),
-                               scope=audit["scope"], consent_event_id=audit["consent_event_id"])
         found = await self.run(self.store.aggregates, uscc)
         if found is None:
             raise LookupError_(404, "not_found", f"no data for enterprise {uscc}", decision="allow",
                                scope=audit["scope"], consent_event_id=audit["consent_event_id"])
         row, updated_at = found
-        body = {"uscc": uscc, "as_of_month": row.as_of_month,
+        # public credit information for every lender; the rest under the matching consent; the
+        # evaluation's score and points only under both UTILITY and TAX (platform-services.md)
+        visible = {PUBLIC, *allowed}
+        if "UTILITY" in allowed and "TAX" in allowed:
+            visible.add(UTILITY_AND_TAX)
+        body = {"uscc": uscc, "as_of_month": row.as_of_month, "as_of_date": row.as_of_date,
                 "updated_at": updated_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                "consented_scopes": allowed}
-        body.update({k: v for k, v in row.values.items() if field_scope(k) in allowed})
+                "consented_scopes": allowed,
+                "withheld": {s: decisions[s].reason for s in SCOPES if s not in allowed}}
+        body.update({k: v for k, v in row.values.items() if field_scope(k) in visible})
         refused = [f"{s}: {decisions[s].reason}" for s in SCOPES if s not in allowed]
         audit["reason"] = "; ".join([f"{s}: {decisions[s].reason}" for s in allowed] + refused)
         return body

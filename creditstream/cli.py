@@ -17,6 +17,15 @@ def month_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def date_arg(text: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="creditstream",
@@ -51,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = sub.add_parser("replay", help="aggregates from a JSON Lines file, as the stream computes them")
     replay.add_argument("--as-of", type=month_arg, required=True, help="as-of month YYYY-MM")
+    replay.add_argument("--as-of-date", type=date_arg,
+                        help="reference date YYYY-MM-DD of the registers (default: the last day of the as-of month)")
     replay.add_argument("file")
     replay.set_defaults(run=cmd_replay)
 
@@ -93,7 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_settings(args, settings: Settings) -> int:
     current = settings.to_env()
     for variable, default, doc in Settings.describe():
-        print(f"{variable}={current.get(variable, '')}\n    {doc} (default: {default})")
+        value = current.get(variable, "")
+        if variable.endswith("_KEY") and value:
+            value = "*** (set)"
+        print(f"{variable}={value}\n    {doc} (default: {default})")
     return 0
 
 
@@ -203,7 +217,7 @@ def cmd_replay(args, settings: Settings) -> int:
     from creditstream.streams.replay import replay
 
     try:
-        return replay(args.file, args.as_of)
+        return replay(args.file, args.as_of, args.as_of_date)
     except OSError as exc:
         print(f"creditstream replay: {exc}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -43,6 +44,15 @@ def grant_demo_consent(settings: Settings, uscc: str, name: str) -> None:
     producer.produce(TOPIC_OF["ConsentGrant"], key=uscc.encode(), value=default_codec().encode("ConsentGrant", value))
     if producer.flush(30):
         raise RuntimeError("could not publish the demo consent")
+
+
+def demo_key(path: Path) -> str:
+    """The demo's personal-data key: made once, kept beside its data (owner-only), so identity-number
+    hashes stay comparable across demo runs. A real deployment sets CREDITSTREAM_PERSONAL_DATA_KEY."""
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def wait_for_lookup(url: str, key: str, timeout: float, worker: subprocess.Popen, log_path: Path) -> dict:
@@ -77,6 +87,8 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
         print(f"demo: topics ready ({sum(v == 'created' for v in created.values())} created)", flush=True)
         log_path = home / "demo" / "worker.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        if not settings.personal_data_key:
+            settings = settings.replace(personal_data_key=demo_key(home / "demo" / "personal-data.key"))
         with log_path.open("ab") as log:
             worker = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "worker"],
                                       env={**os.environ, **settings.to_env()},

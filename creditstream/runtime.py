@@ -61,6 +61,10 @@ def run_worker(settings: Settings) -> int:
 
     from creditstream.streams.app import CreditStream
 
+    if not settings.personal_data_key:
+        log.critical("CREDITSTREAM_PERSONAL_DATA_KEY is not set: the worker will not start without the key "
+                     "that protects identity numbers")
+        return 2
     # A worker holds many long-lived objects (ledgers, in-flight events): with the default young-
     # generation threshold (700) the collector rescans them constantly (~12 % of throughput measured).
     gc.set_threshold(100_000, 50, 100)

@@ -8,6 +8,7 @@ prints them, and the README's configuration table is checked against them by the
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -46,7 +47,9 @@ class Settings:
     store: str = setting("memory://", "Faust table store; state is rebuilt from the changelog on start")
     as_of: Optional[str] = setting(None, "pin the as-of month YYYY-MM (default: the last complete month, "
                                          "Asia/Shanghai)")
-    month_check_seconds: float = setting(30.0, "how often the worker checks for a month roll-over",
+    as_of_date: Optional[str] = setting(None, "pin the registers' reference date R, YYYY-MM-DD (default: the last "
+                                              "day of a pinned as-of month, else today in Asia/Shanghai)")
+    month_check_seconds: float = setting(30.0, "how often the worker checks for a new day or month",
                                          minimum=0.1, maximum=3600)
     publish_seconds: float = setting(0.2, "changed aggregates are published this often (longer under load)",
                                      minimum=0.01, maximum=60)
@@ -59,6 +62,8 @@ class Settings:
                                          "unless configured")
     web_port: int = setting(6066, "worker HTTP port", minimum=1, maximum=65535)
     data_dir: Optional[str] = setting(None, "Faust data directory", derived="<home>/worker")
+    personal_data_key: Optional[str] = setting(None, "secret key of the HMAC-SHA256 over identity numbers (verification "
+                                                     "queries); the worker refuses to start without one")
     log_level: str = setting("info", "log level of the worker and the sink service", choices=LOG_LEVELS)
     clickhouse_url: Optional[str] = setting(None, "`chdb:<dir>` (embedded) or `http(s)://user:pw@host:port/db`",
                                             derived="chdb:<home>/clickhouse")
@@ -87,6 +92,11 @@ class Settings:
                 parse_month(self.as_of)
             except ValueError as exc:
                 raise SettingsError(f"{_env('as_of')}: {exc}") from None
+        if self.as_of_date is not None:
+            try:
+                dt.date.fromisoformat(self.as_of_date)
+            except ValueError:
+                raise SettingsError(f"{_env('as_of_date')}={self.as_of_date!r} is not a date YYYY-MM-DD") from None
         if not self.clickhouse_url.startswith(("chdb:", "http://", "https://")):
             raise SettingsError(f"{_env('clickhouse_url')}={self.clickhouse_url!r}: expected chdb:<dir> or "
                                 f"http(s)://user:password@host:port/database")
@@ -102,6 +112,12 @@ class Settings:
                 values[f.name] = _convert(hints[f.name], raw, f.name)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    def __repr__(self) -> str:  # never print the personal-data key
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        if shown["personal_data_key"]:
+            shown["personal_data_key"] = "***"
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     def to_env(self) -> dict[str, str]:
         """These settings as CREDITSTREAM_* variables (for a child process)."""
@@ -128,11 +144,12 @@ class Settings:
     def stream(self) -> StreamConfig:
         return StreamConfig(
             kafka=self.kafka, app_id=self.app_id, partitions=self.partitions,
-            replication_factor=self.replication_factor, store=self.store, as_of=self.as_of,
+            replication_factor=self.replication_factor, store=self.store, as_of=self.as_of, as_of_date=self.as_of_date,
             month_check_seconds=self.month_check_seconds, publish_seconds=self.publish_seconds,
             persist_seconds=self.persist_seconds, ledger_cache_size=self.ledger_cache_size,
             producer_linger_ms=self.producer_linger_ms, web_host=self.web_host, web_port=self.web_port,
-            data_dir=self.data_dir, log_level=self.log_level)
+            data_dir=self.data_dir, log_level=self.log_level,
+            personal_data_key=self.personal_data_key.encode() if self.personal_data_key else None)
 
     def sink(self) -> SinkConfig:
         return SinkConfig(kafka=self.kafka, group_id=f"{self.app_id}-sink", clickhouse_url=self.clickhouse_url,

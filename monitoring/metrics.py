@@ -48,6 +48,10 @@ EVENT_TIME_LAG = Histogram(
     "creditstream_event_time_lag_seconds", "now - occurred_at of validated events.",
     buckets=(1, 60, 3600, 86400, 7 * 86400, 31 * 86400, 92 * 86400, 365 * 86400),
 )
+ROWS_REEVALUATED = Counter(
+    "creditstream_rows_reevaluated_total",
+    "Rows republished by the daily re-evaluation of the registers (a penalty leaving publicity, a licence expiring).",
+)
 AS_OF_MONTH = Gauge(
     "creditstream_as_of_month_index", "Live as-of month of the aggregates, as year*12 + month - 1."
 )

@@ -14,15 +14,34 @@ from creditstream.schemas.records import parse_instant, to_json
 from creditstream.schemas.topics import UTILITIES
 
 WINDOWS = (3, 6, 12)  # months of the rolling aggregates
-SCOPES = ("UTILITY", "TAX")  # consent scopes; each aggregate field belongs to one
+SCOPES = ("UTILITY", "TAX", "REAL_ESTATE", "RD", "AGRI")  # consent scopes (ConsentGrant v2)
+PUBLIC = "PUBLIC"  # public credit information: every authenticated lender
+UTILITY_AND_TAX = "UTILITY+TAX"  # shown only under both (the evaluation's score and points)
 
 
 class ModelError(ValueError):
     """A platform message does not fit its model; the message names the field."""
 
 
-def aggregate_fields() -> tuple[str, ...]:
-    """Every aggregate field of the contract, in its order."""
+# v1.1 profile fields, in the contract's order, with the scope each is shown under
+PROFILE_FIELDS: dict[str, str] = {
+    "env_grade": PUBLIC, "env_score": PUBLIC, "env_rated_on": PUBLIC, "licences_valid": PUBLIC,
+    "penalties_in_publicity": PUBLIC, "serious_penalty_in_publicity": PUBLIC, "penalty_fines_12m": PUBLIC,
+    "enforcements_12m": PUBLIC,
+    "real_estate_rights_active": "REAL_ESTATE", "real_estate_area_m2": "REAL_ESTATE", "mortgages_active": "REAL_ESTATE",
+    "high_tech_enterprise": "RD", "science_projects_3y": "RD", "key_lab": "RD",
+    "agri_operator_category": "AGRI", "rural_land_rights_active": "AGRI", "rural_land_area_mu": "AGRI",
+    "housing_rights_active": "AGRI",
+}
+# the credit evaluation and the whitelist (platform-services.md), published with the row
+EVALUATION_FIELDS: dict[str, str] = {
+    "eval_model": PUBLIC, "eval_score": UTILITY_AND_TAX, "eval_grade": PUBLIC, "eval_points": UTILITY_AND_TAX,
+    "whitelisted": PUBLIC,
+}
+
+
+def v1_fields() -> tuple[str, ...]:
+    """Every v1 aggregate field of the contract, in its order."""
     names: list[str] = []
     for kind in UTILITIES:
         for w in WINDOWS:
@@ -34,12 +53,21 @@ def aggregate_fields() -> tuple[str, ...]:
             "tax_rating_year", "tax_in_arrears", "tax_arrears_amount", "taxpayer_abnormal")
 
 
+def aggregate_fields() -> tuple[str, ...]:
+    """Every field of an aggregate row after uscc, as_of_month and as_of_date, in order."""
+    return (*v1_fields(), *PROFILE_FIELDS, *EVALUATION_FIELDS)
+
+
 AGGREGATE_FIELDS = aggregate_fields()
 _UTILITY_PREFIXES = tuple(f"{kind}_" for kind in UTILITIES)
+_SCOPE_OF = {**PROFILE_FIELDS, **EVALUATION_FIELDS}
 
 
 def field_scope(name: str) -> str:
-    """The consent scope an aggregate field is shown under."""
+    """The scope an aggregate field is shown under: a consent scope, PUBLIC, or UTILITY+TAX."""
+    scope = _SCOPE_OF.get(name)
+    if scope is not None:
+        return scope
     return "UTILITY" if name.startswith(_UTILITY_PREFIXES) else "TAX"
 
 
@@ -63,28 +91,41 @@ def _require(doc: dict, names, what: str) -> None:
         raise ModelError(f"{what}: missing {', '.join(missing)}")
 
 
+ROW_HEAD = ("uscc", "as_of_month", "as_of_date")
+
+
 @dataclass(frozen=True)
 class AggregateRow:
-    """One enterprise's aggregates as of a month (credit.aggregates.v1, keyed by USCC). ``values``
-    holds every field of AGGREGATE_FIELDS in the contract's output form."""
+    """One enterprise's row (credit.aggregates.v1, keyed by USCC): v1 aggregates as of month M,
+    registers read at reference date R (``as_of_date``), the evaluation. ``values`` holds every
+    field of AGGREGATE_FIELDS in the contract's output form."""
     uscc: str
     as_of_month: str
+    as_of_date: str
     values: dict[str, Any]
 
     @staticmethod
     def encode(row: dict) -> bytes:
-        """A computed row ({"uscc", "as_of_month", field: value, …}, streams.aggregates) as the
-        topic carries it: compact JSON."""
+        """A computed row ({"uscc", "as_of_month", "as_of_date", field: value, …},
+        streams.aggregates) as the topic carries it: compact JSON."""
         return _json_bytes(row)
+
+    @staticmethod
+    def encode_with_fingerprint(row: dict) -> tuple[bytes, int]:
+        """The encoded row and a hash of what it says apart from its reference date, so the worker
+        can tell a row that really changed from one that is only a day older."""
+        head = _json_bytes({name: row[name] for name in ROW_HEAD})[:-1]
+        rest = _json_bytes({name: value for name, value in row.items() if name not in ROW_HEAD})
+        return head + b"," + rest[1:], hash((row["as_of_month"], rest))
 
     @classmethod
     def decode(cls, data: bytes | str) -> "AggregateRow":
         doc = _load(data, "aggregate row")
-        _require(doc, ("uscc", "as_of_month", *AGGREGATE_FIELDS), "aggregate row")
-        return cls(doc.pop("uscc"), doc.pop("as_of_month"), doc)
+        _require(doc, (*ROW_HEAD, *AGGREGATE_FIELDS), "aggregate row")
+        return cls(doc.pop("uscc"), doc.pop("as_of_month"), doc.pop("as_of_date"), doc)
 
     def to_json(self) -> dict:
-        return {"uscc": self.uscc, "as_of_month": self.as_of_month, **self.values}
+        return {"uscc": self.uscc, "as_of_month": self.as_of_month, "as_of_date": self.as_of_date, **self.values}
 
 
 @dataclass(frozen=True)

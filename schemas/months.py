@@ -43,3 +43,16 @@ def live_as_of_month(now: dt.datetime | None = None) -> int:
     """The last complete calendar month in Asia/Shanghai."""
     local = (now or dt.datetime.now(dt.timezone.utc)).astimezone(SHANGHAI)
     return month_of(local.date()) - 1
+
+
+def add_years(day: dt.date, years: int) -> dt.date:
+    """The same calendar date ``years`` on; 29 February becomes 28 February in a common year."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def today_in_shanghai(now: dt.datetime | None = None) -> dt.date:
+    """The live reference date R of the registers."""
+    return (now or dt.datetime.now(dt.timezone.utc)).astimezone(SHANGHAI).date()

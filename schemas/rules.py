@@ -1,7 +1,8 @@
 """Contract validation and normalisation: plain functions, no I/O.
 
 Contract reason codes, in order of precedence (the first that applies is reported):
-UNDECODABLE, INVALID_USCC, NEGATIVE_AMOUNT, NEGATIVE_USAGE, BAD_PERIOD.
+UNDECODABLE, INVALID_USCC, NEGATIVE_AMOUNT, NEGATIVE_USAGE, BAD_PERIOD (v1), then v1.1's
+INVALID_ID_NO, INVALID_AUTHORITY, BAD_VALUE.
 
 Platform reason codes, never a provider's fault, so metrics and alerts keep them apart:
 INTERNAL (the platform failed while validating a record; the record may well be valid) and
@@ -9,9 +10,12 @@ SINK_UNCONVERTIBLE (the sink could not turn a message of a platform topic into a
 """
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from creditstream.schemas.months import parse_month
+from creditstream.schemas.personal import LEGAL_REP_FIELDS, id_card_problem
+from creditstream.schemas.topics import REGISTERS
 from creditstream.schemas.uscc import normalise_uscc, uscc_problem
 
 UNDECODABLE = "UNDECODABLE"
@@ -19,12 +23,21 @@ INVALID_USCC = "INVALID_USCC"
 NEGATIVE_AMOUNT = "NEGATIVE_AMOUNT"
 NEGATIVE_USAGE = "NEGATIVE_USAGE"
 BAD_PERIOD = "BAD_PERIOD"
-REASONS = (UNDECODABLE, INVALID_USCC, NEGATIVE_AMOUNT, NEGATIVE_USAGE, BAD_PERIOD)
+INVALID_ID_NO = "INVALID_ID_NO"
+INVALID_AUTHORITY = "INVALID_AUTHORITY"
+BAD_VALUE = "BAD_VALUE"
+REASONS = (UNDECODABLE, INVALID_USCC, NEGATIVE_AMOUNT, NEGATIVE_USAGE, BAD_PERIOD, INVALID_ID_NO, INVALID_AUTHORITY,
+           BAD_VALUE)
 INTERNAL = "INTERNAL"
 SINK_UNCONVERTIBLE = "SINK_UNCONVERTIBLE"
 PLATFORM_REASONS = (INTERNAL, SINK_UNCONVERTIBLE)
 
-MONEY_FIELDS = ("amount_due", "amount_paid", "arrears_amount", "amount_payable", "amount")
+MONEY_FIELDS = ("amount_due", "amount_paid", "arrears_amount", "amount_payable", "amount", "fine_amount",
+                "confiscated_amount")
+HALF_YEAR = re.compile(r"^\d{4}-H[12]$")
+AREA_FIELDS = ("area_m2", "area_mu")
+DATE_RANGES = (("valid_from", "valid_until"), ("issued_on", "term_end"), ("decided_on", "publicity_until"))
+_REGISTERS = frozenset(REGISTERS)
 
 
 class Invalid(ValueError):
@@ -50,12 +63,54 @@ def validate(record: str, value: dict) -> dict:
     if isinstance(usage, Decimal) and usage < 0:
         raise Invalid(NEGATIVE_USAGE, f"{record}.usage is {usage}, must not be negative")
     _check_periods(record, value)
-    if uscc == value["uscc"]:
-        return value
-    return {**value, "uscc": uscc}
+    changes = {} if uscc == value["uscc"] else {"uscc": uscc}
+    if record in _REGISTERS:
+        _check_register(record, value, changes)
+    return {**value, **changes} if changes else value
+
+
+def _check_register(record: str, value: dict, changes: dict) -> None:
+    """v1.1's codes, after v1's; normalisations (ID number and authority USCC upper-cased) go to
+    ``changes``."""
+    if "legal_rep_id_type" in value:
+        present = [value[name] is not None for name in LEGAL_REP_FIELDS]
+        if any(present) and not all(present):
+            missing = [name for name, there in zip(LEGAL_REP_FIELDS, present) if not there]
+            raise Invalid(INVALID_ID_NO, f"{record}: the legal-representative fields are set only in part "
+                                         f"({', '.join(missing)} missing)")
+        if value["legal_rep_id_type"] == "ID_CARD":
+            number = value["legal_rep_id_no"].strip().upper()
+            problem = id_card_problem(number)
+            if problem:
+                raise Invalid(INVALID_ID_NO, f"{record}.legal_rep_id_no: {problem}")
+            if number != value["legal_rep_id_no"]:
+                changes["legal_rep_id_no"] = number
+    if "authority_uscc" in value:
+        authority = normalise_uscc(value["authority_uscc"])
+        problem = uscc_problem(authority)
+        if problem:
+            raise Invalid(INVALID_AUTHORITY, f"{record}.authority_uscc: {problem}")
+        if authority != value["authority_uscc"]:
+            changes["authority_uscc"] = authority
+    _check_values(record, value)
+
+
+def _check_values(record: str, value: dict) -> None:
+    score = value.get("score")
+    if score is not None and not Decimal(0) <= score <= Decimal(100):
+        raise Invalid(BAD_VALUE, f"{record}.score is {score}, must be between 0 and 100")
+    for name in AREA_FIELDS:
+        area = value.get(name)
+        if area is not None and area <= 0:
+            raise Invalid(BAD_VALUE, f"{record}.{name} is {area}, must be greater than 0")
+    for start, end in DATE_RANGES:
+        if value.get(start) is not None and value.get(end) is not None and value[end] < value[start]:
+            raise Invalid(BAD_VALUE, f"{record}.{end} {value[end]} is before {start} {value[start]}")
 
 
 def _check_periods(record: str, value: dict) -> None:
+    if "period" in value and not HALF_YEAR.match(value["period"]):
+        raise Invalid(BAD_PERIOD, f"{record}.period {value['period']!r} is not YYYY-H1 or YYYY-H2")
     if "billing_month" in value:
         try:
             parse_month(value["billing_month"])

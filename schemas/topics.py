@@ -9,19 +9,38 @@ from typing import NamedTuple, Optional
 class RecordType(NamedTuple):
     name: str  # Avro record name = its folder under avro/
     topic: str  # the provider topic that carries it
+    scope: Optional[str]  # who may see it: a consent scope, PUBLIC (every lender), None (consent itself)
+    natural_key: tuple[str, ...] = ()  # registers (v1.1): the fields naming the thing it describes
     utility: Optional[str] = None  # utility kind for the three statement records
+    register: bool = False  # v1.1 register: latest occurred_at per natural key wins (ties: greater event_id)
 
+
+PUBLIC = "PUBLIC"  # public credit information: every authenticated lender, no consent needed
 
 RECORDS: tuple[RecordType, ...] = (
-    RecordType("WaterStatement", "credit.utility.water.v1", utility="water"),
-    RecordType("ElectricityStatement", "credit.utility.electricity.v1", utility="electricity"),
-    RecordType("GasStatement", "credit.utility.gas.v1", utility="gas"),
-    RecordType("TaxPayment", "credit.tax.payment.v1"),
-    RecordType("TaxCreditRating", "credit.tax.rating.v1"),
-    RecordType("TaxArrears", "credit.tax.arrears.v1"),
-    RecordType("TaxpayerStatus", "credit.tax.status.v1"),
-    RecordType("ConsentGrant", "credit.consent.v1"),
+    RecordType("WaterStatement", "credit.utility.water.v1", "UTILITY", utility="water"),
+    RecordType("ElectricityStatement", "credit.utility.electricity.v1", "UTILITY", utility="electricity"),
+    RecordType("GasStatement", "credit.utility.gas.v1", "UTILITY", utility="gas"),
+    RecordType("TaxPayment", "credit.tax.payment.v1", "TAX"),
+    RecordType("TaxCreditRating", "credit.tax.rating.v1", "TAX"),
+    RecordType("TaxArrears", "credit.tax.arrears.v1", "TAX"),
+    RecordType("TaxpayerStatus", "credit.tax.status.v1", "TAX"),
+    RecordType("ConsentGrant", "credit.consent.v1", None),
+    # v1.1: the rest of the sharing list
+    RecordType("EnvCreditRating", "credit.env.rating.v1", PUBLIC, ("period",), register=True),
+    RecordType("RealEstateRight", "credit.realestate.right.v1", "REAL_ESTATE", ("certificate_no",), register=True),
+    RecordType("RealEstateMortgage", "credit.realestate.mortgage.v1", "REAL_ESTATE", ("registration_no",),
+               register=True),
+    RecordType("AdminLicence", "credit.admin.licence.v1", PUBLIC, ("decision_no",), register=True),
+    RecordType("AdminPenalty", "credit.admin.penalty.v1", PUBLIC, ("decision_no",), register=True),
+    RecordType("AdminEnforcement", "credit.admin.enforcement.v1", PUBLIC, ("decision_no",), register=True),
+    RecordType("CreditRepair", "credit.admin.repair.v1", PUBLIC, ("decision_no",), register=True),
+    RecordType("RdRecognition", "credit.rd.recognition.v1", "RD", ("kind", "reference_no"), register=True),
+    RecordType("AgriOperator", "credit.agri.operator.v1", "AGRI", (), register=True),
+    RecordType("RuralLandRight", "credit.agri.landright.v1", "AGRI", ("certificate_no",), register=True),
+    RecordType("FarmerHousingRight", "credit.agri.housingright.v1", "AGRI", ("certificate_no",), register=True),
 )
+RECORD: dict[str, RecordType] = {r.name: r for r in RECORDS}
 
 PROVIDER_TOPICS: dict[str, str] = {r.topic: r.name for r in RECORDS}  # topic -> record name
 TOPIC_OF: dict[str, str] = {r.name: r.topic for r in RECORDS}  # record name -> topic
@@ -30,6 +49,8 @@ UTILITIES: tuple[str, ...] = tuple(UTILITY_KINDS.values())  # ("water", "electri
 UTILITY_TOPICS: dict[str, str] = {r.utility: r.topic for r in RECORDS if r.utility}  # kind -> topic
 TAX_TYPES = ("VAT", "CIT", "OTHER")  # TaxPayment.tax_type
 CONSENT_RECORD = "ConsentGrant"  # a permission, not a ledger fact
+REPAIR_RECORD = "CreditRepair"  # changes a penalty's publicity, but gives no enterprise a row on its own
+REGISTERS: tuple[str, ...] = tuple(r.name for r in RECORDS if r.register)
 
 # Platform topics (not named by the contract; see docs/contract-notes.md).
 NORMALIZED_TOPIC = "credit.normalized.v1"  # valid, normalised events (single-object Avro), keyed by USCC

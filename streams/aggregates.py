@@ -5,6 +5,7 @@ half-up (2 places money, 3 places usage), dates YYYY-MM-DD.
 """
 from __future__ import annotations
 
+import datetime as dt
 from bisect import bisect_right
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
@@ -12,7 +13,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from creditstream.schemas.models import WINDOWS
 from creditstream.schemas.months import format_month, last_day, month_of
 from creditstream.schemas.topics import UTILITIES
+from creditstream.streams.cs_eval_1 import evaluate, whitelist_failures
 from creditstream.streams.ledger import Ledger
+from creditstream.streams.profile import compute_profile
 
 CENT = Decimal("0.01")
 MILLI = Decimal("0.001")
@@ -34,13 +37,18 @@ ARREARS_KEYS = {kind: (f"{kind}_in_arrears", f"{kind}_arrears_amount") for kind 
 TAX_KEYS = {w: (f"vat_payable_{w}m", f"vat_paid_{w}m", f"cit_paid_{w}m") for w in WINDOWS}
 
 
-def compute(uscc: str, ledger: Ledger, as_of: int) -> dict:
-    """The aggregate row of one enterprise as of month index ``as_of``."""
-    row: dict = {"uscc": uscc, "as_of_month": format_month(as_of)}
+def compute(uscc: str, ledger: Ledger, as_of: int, reference: dt.date | None = None) -> dict:
+    """The row of one enterprise: v1 aggregates as of month index ``as_of``, the registers read at
+    ``reference`` (R; default the last day of that month), the evaluation and the whitelist flag."""
+    reference = reference or last_day(as_of)
+    row: dict = {"uscc": uscc, "as_of_month": format_month(as_of), "as_of_date": reference.isoformat()}
     for kind in UTILITIES:
         row.update(_utility(kind, ledger, as_of))
     row.update(_tax_sums(ledger, as_of))
     row.update(_tax_status(ledger, as_of))
+    row.update(compute_profile(ledger, as_of, reference))
+    row.update(evaluate(row))
+    row["whitelisted"] = not whitelist_failures(row)
     return row
 
 

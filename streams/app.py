@@ -25,7 +25,7 @@ import faust
 from creditstream.monitoring import metrics
 from creditstream.schemas.codec import default_codec
 from creditstream.schemas.models import DeadLetter
-from creditstream.schemas.months import format_month, live_as_of_month, parse_month
+from creditstream.schemas.months import format_month, last_day, live_as_of_month, parse_month, today_in_shanghai
 from creditstream.schemas.rules import INTERNAL, UNDECODABLE, Invalid
 from creditstream.schemas.topics import (
     CONSENT_RECORD,
@@ -73,7 +73,11 @@ class CreditStream:
 
     def __init__(self, config: StreamConfig, clock=None, on_fatal: Callable[[str], NoReturn] = _refuse,
                  extra_metrics: Optional[Callable[[], Optional[bytes]]] = None):
+        if not config.personal_data_key:
+            raise ValueError("no personal-data key: identity numbers could not be protected (set "
+                             "CREDITSTREAM_PERSONAL_DATA_KEY)")
         self.config = config
+        self.personal_data_key = config.personal_data_key
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.codec = default_codec()
         self.app = App(
@@ -103,9 +107,9 @@ class CreditStream:
         self.output = Output(config.kafka, config.producer_linger_ms)
         self.router = Router(config.partitions)
         self.state = LedgerState(self.ledgers, config.ledger_cache_size)
-        self.as_of = self.current_as_of()
+        self.as_of, self.reference = self.current_as_of(), self.current_reference()
         metrics.AS_OF_MONTH.set(self.as_of)
-        self.publisher = Publisher(self.state, self.output, lambda: self.as_of, config.publish_seconds)
+        self.publisher = Publisher(self.state, self.output, lambda: (self.as_of, self.reference), config.publish_seconds)
         self.checkpoint = Checkpoint(self.state, self.write_ledger, self.output, self.publisher.publish_changed,
                                      on_fatal)
         self.folded = 0  # events folded into ledgers so far (the flusher notices a quiet stream)
@@ -115,13 +119,21 @@ class CreditStream:
         self.app.agent(self.app.topic(*PROVIDER_TOPICS, **raw()), name="validate")(self.validate_agent)
         self.app.agent(self.app.topic(REPARTITION_TOPIC, **raw()), name="repartition")(self.repartition_agent)
         self.app.task(self.flusher)
-        self.app.timer(config.month_check_seconds)(self.month_rollover)
+        self.app.timer(config.month_check_seconds)(self.calendar_check)
         self.app.page("/metrics")(metrics_page(extra_metrics))
         self.app.on_partitions_revoked.connect(self.on_rebalance)
         self.app.on_partitions_assigned.connect(self.on_rebalance)
 
     def current_as_of(self) -> int:
         return parse_month(self.config.as_of) if self.config.as_of else live_as_of_month(self.clock())
+
+    def current_reference(self) -> dt.date:
+        """R: pinned, or the last day of a pinned month (as replay), or today in Asia/Shanghai."""
+        if self.config.as_of_date:
+            return dt.date.fromisoformat(self.config.as_of_date)
+        if self.config.as_of:
+            return last_day(parse_month(self.config.as_of))
+        return today_in_shanghai(self.clock())
 
     # -- validation and folding --------------------------------------------------------------------
     async def validate_agent(self, stream) -> None:
@@ -138,7 +150,7 @@ class CreditStream:
         self.consumed[topic].inc()
         try:
             record, decoded = decode_avro(self.codec, topic, message.value)
-            value = accept(record, decoded)
+            value = accept(record, decoded, self.personal_data_key)
             data = normalized_avro(self.codec, record, message.value, decoded, value)
         except Invalid as exc:
             self.send_dead_letter(exc, message)
@@ -222,14 +234,23 @@ class CreditStream:
         consumer = self.app.consumer
         self.router.assigned({t: consumer.topic_partitions(t) for t in PROVIDER_TOPICS})
 
-    async def month_rollover(self) -> None:
-        as_of = self.current_as_of()
-        if as_of == self.as_of:
-            return
-        log.info("as-of month moves %s → %s: republishing every enterprise", format_month(self.as_of), format_month(as_of))
-        self.as_of = as_of
-        metrics.AS_OF_MONTH.set(as_of)
-        self.state.mark_all_unpublished()
+    async def calendar_check(self) -> None:
+        """A new month re-reads every enterprise (every v1 window moves); a new day (Asia/Shanghai)
+        re-reads the registers of those that have any, and republishes only the rows that changed
+        (a penalty leaving publicity, a licence expiring)."""
+        as_of, reference = self.current_as_of(), self.current_reference()
+        if as_of != self.as_of:
+            log.info("as-of month moves %s → %s: republishing every enterprise", format_month(self.as_of),
+                     format_month(as_of))
+            self.as_of, self.reference = as_of, reference
+            metrics.AS_OF_MONTH.set(as_of)
+            self.state.mark_all_unpublished()
+        elif reference != self.reference:
+            self.reference = reference
+            keys = [key for key in self.state.keys() if self.state.load(key).registers]
+            sent = await self.publisher.republish(keys)
+            metrics.ROWS_REEVALUATED.inc(sent)
+            log.info("reference date is now %s: %d of %d enterprises with registers changed", reference, sent, len(keys))
 
 
 def metrics_page(extra_metrics: Optional[Callable[[], Optional[bytes]]]):

@@ -1,7 +1,7 @@
 """What the stream processor needs to know; built by creditstream.settings.Settings.stream()."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from creditstream.schemas.kafka import KafkaConnection
@@ -15,6 +15,7 @@ class StreamConfig:
     replication_factor: int = 1
     store: str = "memory://"
     as_of: Optional[str] = None  # YYYY-MM pins the as-of month; None follows the calendar
+    as_of_date: Optional[str] = None  # YYYY-MM-DD pins R; None: the last day of a pinned month, else today
     month_check_seconds: float = 30.0
     publish_seconds: float = 0.2
     persist_seconds: float = 10.0
@@ -24,3 +25,4 @@ class StreamConfig:
     web_port: int = 6066
     data_dir: str = ".local/worker"
     log_level: str = "info"
+    personal_data_key: Optional[bytes] = field(default=None, repr=False)  # HMAC key over identity numbers

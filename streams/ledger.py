@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from creditstream.schemas.months import parse_month
-from creditstream.schemas.topics import CONSENT_RECORD, UTILITIES, UTILITY_KINDS
+from creditstream.schemas.topics import CONSENT_RECORD, REGISTERS, REPAIR_RECORD, UTILITIES, UTILITY_KINDS
+from creditstream.streams.registers import EXTRACT, keep_winner, natural_key
+
+_REGISTERS = frozenset(REGISTERS)
 
 
 @dataclass
@@ -66,6 +69,8 @@ class Ledger:
     arrears: dict[dt.date, tuple[int, bool, Decimal]] = field(default_factory=dict)  # as_of -> (occurred ms, in, amount)
     status: dict[dt.date, tuple[int, bool]] = field(default_factory=dict)  # as_of -> (occurred ms, abnormal)
     ratings: dict[int, tuple[int, str]] = field(default_factory=dict)  # year -> (occurred ms, grade)
+    # v1.1 registers: record -> natural key -> [occurred ms, event id, *fields] (streams/registers.py)
+    registers: dict[str, dict[str, list]] = field(default_factory=dict)
     # serialised form of each statement / payment (a list, or its JSON text once to_bytes() has
     # needed it), kept beside it so a changelog write does not re-format thousands of decimals
     _wire_statements: dict = field(default_factory=lambda: {k: {} for k in UTILITIES}, repr=False, compare=False)
@@ -77,9 +82,15 @@ class Ledger:
 
     @property
     def has_facts(self) -> bool:
+        """An enterprise gets a row once it has a valid event on any topic but consent and repair."""
         return bool(
             any(self.statements.values()) or self.payments or self.arrears or self.status or self.ratings
+            or any(entries for record, entries in self.registers.items() if record != REPAIR_RECORD)
         )
+
+    def register(self, record: str) -> dict[str, list]:
+        """The winning entries of one register (empty when none)."""
+        return self.registers.get(record, _EMPTY)
 
     def apply(self, record: str, value: dict) -> bool:
         """Fold one valid, normalised event in (typed values: decoded Avro or a parsed replay line);
@@ -101,6 +112,10 @@ class Ledger:
             return _keep_latest(self.status, value["as_of"], (occurred, value["abnormal"]))
         if record == "TaxCreditRating":
             return _keep_latest(self.ratings, value["rating_year"], (occurred, value["grade"]))
+        if record in _REGISTERS:
+            entries = self.registers.setdefault(record, {})
+            keep_winner(entries, natural_key(record, value), [occurred, value["event_id"], *EXTRACT[record](value)])
+            return True
         raise ValueError(f"ledger does not know record {record}")
 
     def _apply_statement(self, kind: str, value: dict) -> bool:
@@ -158,6 +173,7 @@ class Ledger:
             '],"a":', _dumps([[d.isoformat(), occ, flag, str(amount)] for d, (occ, flag, amount) in self.arrears.items()]),
             ',"s":', _dumps([[d.isoformat(), occ, flag] for d, (occ, flag) in self.status.items()]),
             ',"r":', _dumps([[year, occ, grade] for year, (occ, grade) in self.ratings.items()]),
+            ',"g":', _dumps(self.registers),
             "}",
         )).encode()
 
@@ -179,7 +195,11 @@ class Ledger:
         ledger.arrears = {day(d): (occ, flag, Decimal(amount)) for d, occ, flag, amount in doc["a"]}
         ledger.status = {day(d): (occ, flag) for d, occ, flag in doc["s"]}
         ledger.ratings = {year: (occ, grade) for year, occ, grade in doc["r"]}
+        ledger.registers = doc.get("g", {})  # ledgers written before v1.1 have none
         return ledger
+
+
+_EMPTY: dict = {}
 
 
 def _dumps(value) -> str:

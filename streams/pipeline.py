@@ -3,6 +3,7 @@ decode (Avro bytes or a JSON line) → validate and normalise → fold into the 
 from __future__ import annotations
 
 from creditstream.schemas.codec import Codec, DecodeError
+from creditstream.schemas.personal import protect
 from creditstream.schemas.records import parse_line
 from creditstream.schemas.rules import UNDECODABLE, Invalid, validate
 from creditstream.schemas.topics import CONSENT_RECORD, PROVIDER_TOPICS
@@ -23,9 +24,14 @@ def decode_avro(codec: Codec, topic: str, data: bytes | None) -> tuple[str, dict
     return record, value
 
 
-def accept(record: str, value: dict) -> dict:
-    """Validate and normalise (raises Invalid)."""
-    return validate(record, value)
+def accept(record: str, value: dict, personal_data_key: bytes | None = None) -> dict:
+    """Validate and normalise (raises Invalid); with a key, replace identity numbers by their masked
+    form and keyed hash, so no clear number leaves the validator (replay prints rows only, which
+    never carry them, and passes none)."""
+    valid = validate(record, value)
+    if personal_data_key is not None and valid.get("legal_rep_id_no") is not None:
+        return protect(valid, personal_data_key)
+    return valid
 
 
 def fold_into(ledgers: dict[str, Ledger], record: str, value: dict) -> None:

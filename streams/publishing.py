@@ -3,8 +3,9 @@ its own (the producer is handed in)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
-from typing import Callable
+from typing import Callable, Iterable
 
 from creditstream.monitoring import metrics
 from creditstream.schemas.models import AggregateRow
@@ -18,9 +19,11 @@ CATCH_UP_LAG = 5.0  # seconds behind the providers from which the worker counts 
 
 
 class Publisher:
-    def __init__(self, state: LedgerState, output, as_of: Callable[[], int], publish_seconds: float):
-        self.state, self.output, self.as_of, self.publish_seconds = state, output, as_of, publish_seconds
-        self.last_published: dict[bytes, int] = {}  # key -> hash of the row last sent, to skip repeats
+    def __init__(self, state: LedgerState, output, reading: Callable[[], tuple[int, dt.date]], publish_seconds: float):
+        """``reading``: the as-of month M and the reference date R rows are computed at now."""
+        self.state, self.output, self.reading, self.publish_seconds = state, output, reading, publish_seconds
+        # key -> fingerprint of the row last sent (all but its reference date), to skip repeats
+        self.last_published: dict[bytes, int] = {}
 
     def due(self, since_last_round: float, busy: float, now: float | None = None) -> bool:
         """Steady state: every publish_seconds, or PUBLISH_BACKOFF times the last round's cost when
@@ -43,16 +46,29 @@ class Publisher:
         if changed:
             metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
-    def publish(self, key: bytes, produced: float) -> None:
+    async def republish(self, keys: Iterable[bytes]) -> int:
+        """Recompute these enterprises' rows (a new reference date) and send those that changed;
+        return how many were sent."""
+        sent = 0
+        for done, key in enumerate(keys, 1):
+            sent += self.publish(key, 0.0)
+            if done % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        return sent
+
+    def publish(self, key: bytes, produced: float) -> bool:
+        """Send the enterprise's row unless it says what the last one said; True when sent."""
         ledger = self.state.load(key)
         if not ledger.has_facts:
-            return
-        row = AggregateRow.encode(compute(key.decode(), ledger, self.as_of()))
-        if self.last_published.get(key) == hash(row):
-            return
-        self.last_published[key] = hash(row)
+            return False
+        as_of, reference = self.reading()
+        row, fingerprint = AggregateRow.encode_with_fingerprint(compute(key.decode(), ledger, as_of, reference))
+        if self.last_published.get(key) == fingerprint:
+            return False
+        self.last_published[key] = fingerprint
         # the message timestamp says when the row was computed (lenders' updated_at); the header
         # carries the produce time of the newest provider event in it, for the freshness metric
         headers = [(SOURCE_PRODUCED_HEADER, str(int(produced * 1000)).encode())] if produced else None
         self.output.send(AGGREGATES_TOPIC, key, row, headers=headers)
         metrics.AGGREGATES_PUBLISHED.inc()
+        return True

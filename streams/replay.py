@@ -1,7 +1,9 @@
-"""``creditstream replay --as-of YYYY-MM FILE``: aggregates from a JSON Lines file, through the
-same decode/validate/ledger/aggregate functions as the stream."""
+"""``creditstream replay --as-of YYYY-MM [--as-of-date YYYY-MM-DD] FILE``: rows from a JSON Lines
+file, through the same decode/validate/ledger/aggregate functions as the stream. The registers are
+read at the last day of the as-of month unless a reference date is given."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from typing import IO, Iterable, Iterator
@@ -29,15 +31,16 @@ def fold_lines(lines: Iterable[bytes | str], codec: Codec, dead_letters: IO[str]
     return ledgers
 
 
-def aggregate_rows(ledgers: dict[str, Ledger], as_of: int) -> Iterator[dict]:
+def aggregate_rows(ledgers: dict[str, Ledger], as_of: int, reference: dt.date | None = None) -> Iterator[dict]:
     for uscc in sorted(ledgers):
         if ledgers[uscc].has_facts:
-            yield compute(uscc, ledgers[uscc], as_of)
+            yield compute(uscc, ledgers[uscc], as_of, reference)
 
 
-def replay(path: str, as_of: int, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr) -> int:
+def replay(path: str, as_of: int, reference: dt.date | None = None, out: IO[str] = sys.stdout,
+           err: IO[str] = sys.stderr) -> int:
     with open(path, "rb") as fh:  # bytes: a line that is not UTF-8 is a dead letter, not a crash
         ledgers = fold_lines(fh, default_codec(), err)
-    for row in aggregate_rows(ledgers, as_of):
+    for row in aggregate_rows(ledgers, as_of, reference):
         out.write(json.dumps(row, ensure_ascii=False) + "\n")
     return 0

@@ -65,8 +65,12 @@ class LedgerState:
         while len(self.cache) > self.cache_size:
             self.cache.popitem(last=False)
 
+    def keys(self) -> list[bytes]:
+        """Every enterprise this worker holds a ledger of."""
+        return list(dict.fromkeys([*self.table.keys(), *self.unpersisted, *self.persisting]))
+
     def mark_all_unpublished(self) -> None:
-        for key in list(self.table.keys()) + list(self.unpersisted):
+        for key in self.keys():
             self.unpublished.setdefault(key, 0.0)
 
     def forget(self) -> None:

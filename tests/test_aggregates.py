@@ -2,7 +2,7 @@
 import json
 import random
 
-from creditstream.schemas.models import aggregate_fields
+from creditstream.schemas.models import aggregate_fields, v1_fields
 from creditstream.schemas.months import parse_month
 from creditstream.streams.aggregates import compute
 from creditstream.streams.ledger import Ledger
@@ -18,8 +18,9 @@ def aggregate(events, as_of):
 
 def test_row_has_exactly_the_contract_fields():
     row = aggregate([statement("water", "W1", "2024-12", "1", "1.00")], "2024-12")
-    assert list(row) == ["uscc", "as_of_month", *aggregate_fields()]
-    assert len(aggregate_fields()) == 3 * (3 * 3 + 2) + 3 * 3 + 7
+    assert list(row) == ["uscc", "as_of_month", "as_of_date", *aggregate_fields()]
+    assert len(v1_fields()) == 3 * (3 * 3 + 2) + 3 * 3 + 7
+    assert len(aggregate_fields()) == len(v1_fields()) + 18 + 5  # profile fields; evaluation and whitelist
 
 
 def test_windows_cross_the_year_boundary_and_ignore_months_after_m():

@@ -17,6 +17,7 @@ from creditstream import apikeys
 from creditstream.api.server import ApiThread
 from creditstream.schemas.codec import default_codec
 from creditstream.schemas.kafka import KafkaConnection
+from creditstream.schemas.models import SCOPES, field_scope
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.records import to_json
 from creditstream.schemas.uscc import uscc_check_char
@@ -145,22 +146,36 @@ def test_consent_keys_and_audit_end_to_end(platform):
 
     agg = f"/v1/enterprises/{E1}/aggregates"
     body = call("granted", agg, key["lender-a"], 200)
-    assert {k: v for k, v in body.items() if k not in ("updated_at", "consented_scopes")} == expected[E1]
+    shown = {k: v for k, v in body.items() if k not in ("updated_at", "consented_scopes", "withheld")}
+    assert shown == {k: v for k, v in expected[E1].items() if field_scope(k) in ("UTILITY", "TAX", "UTILITY+TAX", "PUBLIC")}
     assert body["consented_scopes"] == ["UTILITY", "TAX"] and body["updated_at"].endswith("Z")
+    assert set(body["withheld"]) == {"REAL_ESTATE", "RD", "AGRI"} and "high_tech_enterprise" not in body
     assert body["water_avg_usage_3m"] == "10.500" and body["vat_paid_3m"] == "300.00"  # revision 1 won
+    assert body["eval_score"] == expected[E1]["eval_score"] and body["eval_points"]["T1"] == 8
 
     body = call("wrong-scope", agg, key["lender-b"], 200)
     assert body["consented_scopes"] == ["UTILITY"] and "water_months_3m" in body and "vat_paid_3m" not in body
+    assert "eval_score" not in body and "eval_points" not in body and body["eval_grade"] == expected[E1]["eval_grade"]
+    assert "does not cover TAX" in body["withheld"]["TAX"]
     body = call("wrong-scope-history", f"/v1/enterprises/{E1}/history/vat", key["lender-b"], 403)
     assert "does not cover TAX" in body["reason"]
-    assert "expired at" in call("expired", agg, key["lender-c"], 403)["reason"]
-    assert "consent-d-2 was revoked" in call("revoked", agg, key["lender-d"], 403)["reason"]
-    assert f"no consent from {E1} for lender lender-e" in call("wrong-lender", agg, key["lender-e"], 403)["reason"]
+
+    def public_only(body):  # no consent in force: public credit information, nothing else
+        return {k for k in body if k in expected[E1]} == {k for k in expected[E1] if field_scope(k) == "PUBLIC"} | {
+            "uscc", "as_of_month", "as_of_date"} and body["consented_scopes"] == []
+
+    body = call("expired", agg, key["lender-c"], 200)
+    assert public_only(body) and "expired at" in body["withheld"]["UTILITY"]
+    body = call("revoked", agg, key["lender-d"], 200)
+    assert public_only(body) and "consent-d-2 was revoked" in body["withheld"]["TAX"]
+    body = call("wrong-lender", agg, key["lender-e"], 200)
+    assert public_only(body) and f"no consent from {E1} for lender lender-e" in body["withheld"]["UTILITY"]
     assert call("no-key", agg, None, 401)["reason"].startswith("no API key")
     assert f"API key {revoked_id} was revoked" == call("revoked-key", agg, revoked_key, 401)["reason"]
     assert call("bad-key", agg, "cs_nosuchkey_x", 401)["reason"] == "unknown API key"
     body = call("own", f"/v1/enterprises/{E1.lower()}/aggregates", own, 200)
-    assert body["vat_paid_3m"] == "300.00" and body["consented_scopes"] == ["UTILITY", "TAX"]
+    assert body["vat_paid_3m"] == "300.00" and body["consented_scopes"] == list(SCOPES) and body["withheld"] == {}
+    assert {k: v for k, v in body.items() if k not in ("updated_at", "consented_scopes", "withheld")} == expected[E1]
     assert "own data" in call("other-enterprise", f"/v1/enterprises/{E2}/aggregates", own, 403)["reason"]
     assert "check character" in call("invalid-uscc", f"/v1/enterprises/{E1[:17]}X/aggregates", key["lender-a"],
                                      400)["reason"]
@@ -177,8 +192,8 @@ def test_consent_keys_and_audit_end_to_end(platform):
     assert len(audit) == len(calls)
     expectations = {
         "granted": ("lender", "lender-a", "allow", 200), "wrong-scope": ("lender", "lender-b", "allow", 200),
-        "wrong-scope-history": ("lender", "lender-b", "deny", 403), "expired": ("lender", "lender-c", "deny", 403),
-        "revoked": ("lender", "lender-d", "deny", 403), "wrong-lender": ("lender", "lender-e", "deny", 403),
+        "wrong-scope-history": ("lender", "lender-b", "deny", 403), "expired": ("lender", "lender-c", "allow", 200),
+        "revoked": ("lender", "lender-d", "allow", 200), "wrong-lender": ("lender", "lender-e", "allow", 200),
         "no-key": ("anonymous", "", "deny", 401), "revoked-key": ("anonymous", "", "deny", 401),
         "bad-key": ("anonymous", "", "deny", 401), "own": ("enterprise", E1, "allow", 200),
         "other-enterprise": ("enterprise", E1, "deny", 403), "invalid-uscc": ("lender", "lender-a", "deny", 400),

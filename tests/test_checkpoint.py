@@ -1,6 +1,7 @@
 """The worker's parts that hold no I/O, with in-memory stand-ins: the checkpoint (persist, then
 acknowledge), routing and publishing."""
 import asyncio
+import datetime as dt
 import json
 
 import pytest
@@ -55,7 +56,7 @@ def parts(fail=False):
     log, table = [], {}
     state = LedgerState(table, cache_size=10)
     output = Output(log, fail)
-    publisher = Publisher(state, output, lambda: 24305, publish_seconds=0.2)  # as of 2025-06
+    publisher = Publisher(state, output, lambda: (24305, dt.date(2025, 6, 30)), publish_seconds=0.2)  # as of 2025-06
 
     def write(key, value):
         table[key] = value
@@ -117,7 +118,7 @@ def test_router_folds_only_events_on_their_ledger_partition_of_a_copartitioned_t
 
 def test_publisher_sends_a_row_once_per_change_and_waits_while_catching_up():
     log, table, state, output, _ = parts()
-    publisher = Publisher(state, output, lambda: 24305, publish_seconds=0.2)
+    publisher = Publisher(state, output, lambda: (24305, dt.date(2025, 6, 30)), publish_seconds=0.2)
     state.fold(K1, *statement("water", "W", "2025-05", "10", "1.00"), produced=100.0)
     assert publisher.due(since_last_round=0.3, busy=0.0, now=100.0 + CATCH_UP_LAG - 1)
     assert not publisher.due(since_last_round=0.3, busy=0.0, now=100.0 + CATCH_UP_LAG + 1)  # catching up

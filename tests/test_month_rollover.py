@@ -1,5 +1,6 @@
-"""Month roll-over: the live as-of month follows Asia/Shanghai, and when it moves every
-enterprise's aggregates are recomputed and republished. The worker's timer callback is driven
+"""Calendar changes: the live as-of month and reference date follow Asia/Shanghai. When the month
+moves every enterprise's row is recomputed and republished; at midnight only the rows whose
+register fields changed are. The worker's timer callback is driven
 here in-process with its table and its publisher's producer replaced by in-memory stand-ins (Kafka itself
 is covered by test_stream_kafka.py)."""
 import asyncio
@@ -32,13 +33,13 @@ class CapturingOutput:
 
 
 async def rollover_then_publish(stream):
-    await stream.month_rollover()
+    await stream.calendar_check()
     await stream.publisher.publish_changed()  # the worker's next publish round
 
 
 def test_rollover_republishes_every_enterprise_with_the_new_month():
     now = [dt.datetime(2025, 1, 15, tzinfo=UTC)]
-    stream = CreditStream(Settings().stream(), clock=lambda: now[0])
+    stream = CreditStream(Settings(personal_data_key="test-key").stream(), clock=lambda: now[0])
     ledgers = {}
     for uscc, usage in (("91350100M000100Y43", "10"), ("91110000MA01ABCD8Q", "30")):
         ledger = Ledger()
@@ -60,3 +61,37 @@ def test_rollover_republishes_every_enterprise_with_the_new_month():
     # January now counts: (10 + 20) / 2 and (30 + 20) / 2
     assert sent[b"91350100M000100Y43"]["water_avg_usage_3m"] == "15.000"
     assert sent[b"91110000MA01ABCD8Q"]["water_avg_usage_3m"] == "25.000"
+
+
+def test_midnight_republishes_only_the_rows_whose_date_dependent_fields_changed():
+    from creditstream.monitoring import metrics
+    from tests.support import builders as b
+
+    now = [dt.datetime(2025, 7, 14, 15, 59, tzinfo=UTC)]  # 23:59 on 14 July in Shanghai
+    stream = CreditStream(Settings(personal_data_key="test-key").stream(), clock=lambda: now[0])
+    penalised, licensed, utility_only = b"91350100M000100Y43", b"91110000MA01ABCD8Q", b"91440300MA5DC12340"
+    facts = {penalised: [b.penalty("P", "2024-07-15")],  # a year in publicity: ends on 15 July
+             licensed: [b.licence("L", "VALID", "2024-01-01", "2025-12-31")],
+             utility_only: [statement("water", "W", "2025-06", "10", "1.00")]}
+    table = {}
+    for key, events in facts.items():
+        ledger = Ledger()
+        for record, value in events:
+            ledger.apply(record, value)
+        table[key] = ledger.to_bytes()
+    output = stream.publisher.output = CapturingOutput()
+    stream.state.table = table
+    assert stream.reference == dt.date(2025, 7, 14)
+    stream.state.mark_all_unpublished()
+    asyncio.run(stream.publisher.publish_changed())
+    assert {key: row["penalties_in_publicity"] for key, row in output.sent} == {penalised: 1, licensed: 0,
+                                                                                utility_only: 0}
+    output.sent.clear()
+    before = metrics.ROWS_REEVALUATED._value.get()
+
+    now[0] = dt.datetime(2025, 7, 14, 16, 0, tzinfo=UTC)  # midnight in Shanghai
+    asyncio.run(stream.calendar_check())
+    assert stream.reference == dt.date(2025, 7, 15) and stream.as_of == parse_month("2025-06")
+    assert [(key, row["penalties_in_publicity"], row["as_of_date"]) for key, row in output.sent] == [
+        (penalised, 0, "2025-07-15")]
+    assert metrics.ROWS_REEVALUATED._value.get() == before + 1

@@ -27,9 +27,46 @@ CONTRACT = {
     "TaxCreditRating": {"rating_year": "int", "grade": "enum(A,B,M,C,D)"},
     "TaxArrears": {"as_of": "date", "in_arrears": "boolean", "amount": "money", "tax_types": "array(string)"},
     "TaxpayerStatus": {"as_of": "date", "abnormal": "boolean"},
-    "ConsentGrant": {"lender_id": "string", "scopes": "array(enum(UTILITY,TAX))", "granted_at": "instant",
-                     "expires_at": "instant", "revoked": "boolean"},
+    "ConsentGrant": {"lender_id": "string", "scopes": "array(enum(UTILITY,TAX,REAL_ESTATE,RD,AGRI))",
+                     "granted_at": "instant", "expires_at": "instant", "revoked": "boolean"},
 }
+# v1.1, "New topics and records"; legal_rep_id_hmac is the platform's own (docs/contract-notes.md)
+AUTHORITY = {"authority_name": "string", "authority_uscc": "string"}
+LEGAL_REP = {"legal_rep_name": "null|string", "legal_rep_id_type": "null|enum(ID_CARD,PASSPORT,OTHER)",
+             "legal_rep_id_no": "null|string", "legal_rep_id_hmac": "null|string"}
+CONTRACT.update({
+    "EnvCreditRating": {"score": "score", "grade": "enum(GREEN,BLUE,YELLOW,RED,BLACK)", "rated_on": "date",
+                        "period": "string"},
+    "RealEstateRight": {"certificate_no": "string", "unit_no": "string", "use": "string", "location": "string",
+                        "area_m2": "money", "term_end": "null|date", "registry": "string", "registered_on": "date",
+                        "status": "enum(ACTIVE,CANCELLED)"},
+    "RealEstateMortgage": {"registration_no": "string", "certificate_no": "string", "unit_no": "string",
+                           "right_type": "string", "mortgagee_name": "string", "mortgagee_id": "string",
+                           "registered_on": "date", "status": "enum(ACTIVE,RELEASED)"},
+    "AdminLicence": {"decision_no": "string", "licence_name": "string", "licence_no": "null|string",
+                     "licence_type": "string", "content": "string", "decided_on": "date", "valid_from": "date",
+                     "valid_until": "null|date", "status": "enum(VALID,REVOKED,CANCELLED)", **AUTHORITY, **LEGAL_REP},
+    "AdminPenalty": {"decision_no": "string", "decision_name": "string", "violation_type": "string",
+                     "violation_facts": "string", "legal_basis": "string", "penalty_content": "string",
+                     "penalty_types": "array(enum(WARNING,CRITICISM,FINE,CONFISCATION,LICENCE_SUSPENDED,"
+                                      "LICENCE_REVOKED,RESTRICTED,PRODUCTION_SUSPENDED,OTHER))",
+                     "fine_amount": "money", "confiscated_amount": "money", "licence_affected": "null|string",
+                     "decided_on": "date", "publicity_until": "null|date", "severity": "enum(MINOR,GENERAL,SERIOUS)",
+                     "revoked": "boolean", **AUTHORITY, **LEGAL_REP},
+    "AdminEnforcement": {"decision_no": "string", "decision_name": "string", "reason": "string",
+                         "legal_basis": "string", "method": "string", "executed_on": "date", **AUTHORITY, **LEGAL_REP},
+    "CreditRepair": {"decision_no": "string", "outcome": "enum(APPROVED,REJECTED)", "decided_at": "instant",
+                     "note": "string"},
+    "RdRecognition": {"kind": "enum(CITY_SCIENCE_PROJECT,HIGH_TECH_ENTERPRISE,CITY_KEY_LAB)",
+                      "reference_no": "string", "year": "int", "valid_until": "null|date", "revoked": "boolean"},
+    "AgriOperator": {"category": "enum(FAMILY_FARM,COOPERATIVE,LEADING_ENTERPRISE,SERVICE_ORGANISATION,OTHER)",
+                     "head_name": "string", "location": "string", "business_scope": "string"},
+    "RuralLandRight": {"certificate_no": "string", "issuer": "string", "issued_on": "date", "term_end": "date",
+                       "land_name": "string", "location": "string", "use": "string", "area_mu": "money",
+                       "change_note": "null|string", "status": "enum(ACTIVE,TRANSFERRED,CANCELLED)"},
+    "FarmerHousingRight": {"certificate_no": "string", "holder_name": "string", "location": "string",
+                           "area_m2": "money", "registered_on": "date", "status": "enum(ACTIVE,CANCELLED)"},
+})
 
 
 def describe(t) -> str:
@@ -39,8 +76,8 @@ def describe(t) -> str:
         return t
     logical = t.get("logicalType")
     if logical == "decimal":
-        assert (t["type"], t["precision"]) == ("bytes", 18)
-        return {2: "money", 3: "usage"}[t["scale"]]
+        assert t["type"] == "bytes"
+        return {(18, 2): "money", (18, 3): "usage", (5, 1): "score"}[t["precision"], t["scale"]]
     if logical == "date":
         assert t["type"] == "int"
         return "date"
@@ -64,6 +101,15 @@ def test_current_schema_matches_contract(record):
 
 def test_every_topic_has_a_schema():
     assert set(PROVIDER_TOPICS.values()) == set(Codec().versions) == set(CONTRACT)
+
+
+def test_consent_grant_v2_reads_v1_data():
+    codec = Codec()
+    v1, v2 = codec.versions["ConsentGrant"]
+    assert v1.version == 1 and v2.version == 2
+    for value in samples(v1.raw):
+        record, read = codec.decode(codec.encode("ConsentGrant", value, v1))
+        assert read == value
 
 
 def test_current_schemas_read_every_earlier_version():

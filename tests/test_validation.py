@@ -1,11 +1,15 @@
 """Contract validation rules and their reason codes."""
 import datetime as dt
+import hashlib
+import hmac
 from decimal import Decimal
 
 import pytest
 
+from creditstream.schemas.personal import id_card_check_char, id_card_problem, mask_id, protect
 from creditstream.schemas.rules import Invalid, validate
 from creditstream.schemas.uscc import normalise_uscc, uscc_check_char, uscc_problem
+from tests.support import builders as b
 
 VALID = "91350100M000100Y43"
 
@@ -70,3 +74,72 @@ def test_period_rules_for_tax_and_consent():
     consent = {"uscc": VALID, "granted_at": now, "expires_at": now - dt.timedelta(milliseconds=1)}
     with pytest.raises(Invalid, match="BAD_PERIOD: ConsentGrant.expires_at"):
         validate("ConsentGrant", consent)
+
+
+# -- v1.1 ---------------------------------------------------------------------------------------------
+def test_resident_id_check_character_by_hand():
+    # 2 3 1 1 0 0 1 9 8 0 0 1 0 1 1 2 3 · weights 7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2
+    # Σ = 14+27+10+5+0+0+2+9+48+0+0+9+0+5+8+8+6 = 151; 151 mod 11 = 8; "10X98765432"[8] = '4'
+    assert id_card_check_char("23110019800101123") == "4"
+    assert id_card_problem("231100198001011234") is None
+    assert "wrong check character" in id_card_problem("231100198001011235")
+    assert mask_id("231100198001011234") == "2311**********1234"
+
+
+@pytest.mark.parametrize("build, reason, text", [
+    (lambda: b.penalty("P1", "2024-05-01", fine="-1.00"), "NEGATIVE_AMOUNT", "AdminPenalty.fine_amount is -1.00"),
+    (lambda: b.penalty("P1", "2024-05-01", confiscated="-0.01"), "NEGATIVE_AMOUNT", "confiscated_amount"),
+    (lambda: b.env("2024-H3", "GREEN", "90.0", "2024-07-01"), "BAD_PERIOD", "'2024-H3' is not YYYY-H1 or YYYY-H2"),
+    (lambda: b.env("2024H1", "GREEN", "90.0", "2024-07-01"), "BAD_PERIOD", "not YYYY-H1"),
+    (lambda: with_(b.licence("L1", "VALID", "2024-01-01"), legal_rep_id_no="231100198001011235"), "INVALID_ID_NO",
+     "legal_rep_id_no: resident ID 2311**********1235 has a wrong check character"),
+    (lambda: with_(b.licence("L1", "VALID", "2024-01-01"), legal_rep_id_no=None), "INVALID_ID_NO",
+     "set only in part (legal_rep_id_no missing)"),
+    (lambda: with_(b.enforcement("E1", "2024-01-01"), legal_rep_id_type=None, legal_rep_id_no=None), "INVALID_ID_NO",
+     "legal_rep_id_type, legal_rep_id_no missing"),
+    (lambda: with_(b.penalty("P1", "2024-05-01"), authority_uscc="11231100MB00000001"), "INVALID_AUTHORITY",
+     "AdminPenalty.authority_uscc: USCC '11231100MB00000001' has check character"),
+    (lambda: b.env("2024-H1", "GREEN", "100.1", "2024-07-01"), "BAD_VALUE", "score is 100.1, must be between 0 and 100"),
+    (lambda: b.real_estate("C1", "ACTIVE", "2024-01-01", "0.00"), "BAD_VALUE", "area_m2 is 0.00, must be greater than 0"),
+    (lambda: b.land("L1", "ACTIVE", "2024-01-01", "2023-12-31", "10.00"), "BAD_VALUE",
+     "term_end 2023-12-31 is before issued_on 2024-01-01"),
+    (lambda: b.licence("L1", "VALID", "2024-01-02", "2024-01-01"), "BAD_VALUE", "valid_until 2024-01-01 is before"),
+    (lambda: b.penalty("P1", "2024-05-01", publicity_until="2024-04-30"), "BAD_VALUE", "publicity_until 2024-04-30"),
+    # precedence: v1's codes first, then INVALID_ID_NO, INVALID_AUTHORITY, BAD_VALUE
+    (lambda: with_(b.penalty("P1", "2024-05-01", fine="-1", publicity_until="2024-04-30"), legal_rep_id_no=None),
+     "NEGATIVE_AMOUNT", "fine_amount"),
+    (lambda: with_(b.penalty("P1", "2024-05-01", publicity_until="2024-04-30"), authority_uscc="X"), "INVALID_AUTHORITY",
+     "authority_uscc"),
+    (lambda: with_(b.penalty("P1", "2024-05-01"), authority_uscc="X", legal_rep_name=None), "INVALID_ID_NO", "part"),
+])
+def test_v1_1_rejections(build, reason, text):
+    record, value = build()
+    with pytest.raises(Invalid) as caught:
+        validate(record, value)
+    assert caught.value.reason == reason and text in caught.value.message
+    assert b.LEGAL_REP_ID not in caught.value.message
+
+
+def with_(built, **changes):
+    record, value = built
+    return record, {**value, **changes}
+
+
+def test_v1_1_normalises_a_lower_case_x_and_the_authority_code():
+    number = "11010519491231002X"
+    assert id_card_problem(number) is None
+    record, value = with_(b.licence("L1", "VALID", "2024-01-01"), legal_rep_id_no=number.lower(),
+                          authority_uscc=f" {b.AUTHORITY_USCC.lower()} ")
+    valid = validate(record, value)
+    assert (valid["legal_rep_id_no"], valid["authority_uscc"]) == (number, b.AUTHORITY_USCC)
+    assert validate(*with_(b.licence("L2", "VALID", "2024-01-01"), legal_rep_id_type="PASSPORT", legal_rep_id_no="E1"))
+
+
+def test_protect_masks_the_number_and_keys_its_hash():
+    record, value = b.licence("L1", "VALID", "2024-01-01")
+    protected = protect(value, b"secret")
+    assert protected["legal_rep_id_no"] == mask_id(b.LEGAL_REP_ID) != b.LEGAL_REP_ID
+    assert protected["legal_rep_id_hmac"] == hmac.new(b"secret", b.LEGAL_REP_ID.encode(), hashlib.sha256).hexdigest()
+    assert protected["legal_rep_id_hmac"] == protect({**value, "legal_rep_id_no": b.LEGAL_REP_ID.lower()},
+                                                     b"secret")["legal_rep_id_hmac"]
+    assert protect(value, b"other")["legal_rep_id_hmac"] != protected["legal_rep_id_hmac"]

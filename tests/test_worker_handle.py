@@ -28,7 +28,8 @@ class Recorder:
 
 @pytest.fixture
 def stream():
-    stream = stream_app.CreditStream(Settings().stream(), clock=lambda: dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc))
+    settings = Settings(personal_data_key="test-key")
+    stream = stream_app.CreditStream(settings.stream(), clock=lambda: dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc))
     stream.output = Recorder()
     stream.router.assigned({WATER: 4})
     return stream
@@ -67,7 +68,7 @@ def test_an_invalid_event_is_a_dead_letter_with_its_reason_and_position(stream):
 
 
 def test_a_platform_error_while_validating_is_counted_as_internal_not_as_the_providers(stream, monkeypatch):
-    def broken(record, value):
+    def broken(record, value, key):
         raise ZeroDivisionError("a bug")
 
     monkeypatch.setattr(stream_app, "accept", broken)

@@ -51,3 +51,96 @@ def arrears(as_of, in_arrears, amount, occurred, **kw):
 
 def status(as_of, abnormal, occurred, **kw):
     return "TaxpayerStatus", {**common(occurred=occurred, **kw), "as_of": day(as_of), "abnormal": abnormal}
+
+
+# -- v1.1 registers --------------------------------------------------------------------------------
+ID_BODY = "23110019800101123"
+
+
+def _valid_uscc(first17: str) -> str:
+    from creditstream.schemas.uscc import uscc_check_char
+    return first17 + uscc_check_char(first17)
+
+
+def _valid_id(first17: str) -> str:
+    from creditstream.schemas.personal import id_card_check_char
+    return first17 + id_card_check_char(first17)
+
+
+AUTHORITY_USCC = _valid_uscc("11231100MB0000000")
+LEGAL_REP_ID = _valid_id(ID_BODY)
+
+
+def authority(**overrides):
+    return {"authority_name": "黑河市市场监督管理局", "authority_uscc": AUTHORITY_USCC, "legal_rep_name": "张三",
+            "legal_rep_id_type": "ID_CARD", "legal_rep_id_no": LEGAL_REP_ID, "legal_rep_id_hmac": None, **overrides}
+
+
+def env(period, grade, score, rated_on, occurred="2024-01-01T00:00:00", **kw):
+    return "EnvCreditRating", {**common(occurred=occurred, **kw), "score": Decimal(score), "grade": grade,
+                               "rated_on": day(rated_on), "period": period}
+
+
+def licence(decision_no, status, valid_from, valid_until=None, occurred="2024-01-01T00:00:00", **kw):
+    return "AdminLicence", {**common(occurred=occurred, **kw), "decision_no": decision_no, "licence_name": "食品经营许可",
+                            "licence_no": None, "licence_type": "普通", "content": "食品销售", "decided_on": day(valid_from),
+                            "valid_from": day(valid_from), "valid_until": day(valid_until) if valid_until else None,
+                            "status": status, **authority()}
+
+
+def penalty(decision_no, decided_on, severity="GENERAL", types=("FINE",), fine="1000.00", confiscated="0.00",
+            publicity_until=None, revoked=False, occurred="2024-01-01T00:00:00", **kw):
+    return "AdminPenalty", {**common(occurred=occurred, **kw), "decision_no": decision_no, "decision_name": "行政处罚决定书",
+                            "violation_type": "环境", "violation_facts": "超标排放", "legal_basis": "大气污染防治法",
+                            "penalty_content": "罚款", "penalty_types": list(types), "fine_amount": Decimal(fine),
+                            "confiscated_amount": Decimal(confiscated), "licence_affected": None,
+                            "decided_on": day(decided_on),
+                            "publicity_until": day(publicity_until) if publicity_until else None,
+                            "severity": severity, "revoked": revoked, **authority()}
+
+
+def enforcement(decision_no, executed_on, occurred="2024-01-01T00:00:00", **kw):
+    return "AdminEnforcement", {**common(occurred=occurred, **kw), "decision_no": decision_no, "decision_name": "查封决定",
+                                "reason": "欠款", "legal_basis": "行政强制法", "method": "查封",
+                                "executed_on": day(executed_on), **authority()}
+
+
+def repair(decision_no, outcome, decided_at, occurred=None, **kw):
+    return "CreditRepair", {**common(occurred=occurred or decided_at, **kw), "decision_no": decision_no,
+                            "outcome": outcome, "decided_at": instant(decided_at), "note": "已整改"}
+
+
+def real_estate(certificate_no, status, registered_on, area, occurred="2024-01-01T00:00:00", **kw):
+    return "RealEstateRight", {**common(occurred=occurred, **kw), "certificate_no": certificate_no, "unit_no": "U1",
+                               "use": "工业", "location": "黑河市", "area_m2": Decimal(area), "term_end": None,
+                               "registry": "黑河市不动产登记中心", "registered_on": day(registered_on), "status": status}
+
+
+def mortgage(registration_no, status, registered_on, occurred="2024-01-01T00:00:00", **kw):
+    return "RealEstateMortgage", {**common(occurred=occurred, **kw), "registration_no": registration_no,
+                                  "certificate_no": "C1", "unit_no": "U1", "right_type": "国有建设用地使用权",
+                                  "mortgagee_name": "某银行", "mortgagee_id": "91230000MA00000000",
+                                  "registered_on": day(registered_on), "status": status}
+
+
+def rd(kind, reference_no, year, valid_until=None, revoked=False, occurred="2024-01-01T00:00:00", **kw):
+    return "RdRecognition", {**common(occurred=occurred, **kw), "kind": kind, "reference_no": reference_no, "year": year,
+                             "valid_until": day(valid_until) if valid_until else None, "revoked": revoked}
+
+
+def agri_operator(category, occurred="2024-01-01T00:00:00", **kw):
+    return "AgriOperator", {**common(occurred=occurred, **kw), "category": category, "head_name": "李四",
+                            "location": "黑河市", "business_scope": "大豆种植"}
+
+
+def land(certificate_no, status, issued_on, term_end, area, occurred="2024-01-01T00:00:00", **kw):
+    return "RuralLandRight", {**common(occurred=occurred, **kw), "certificate_no": certificate_no, "issuer": "农业农村局",
+                              "issued_on": day(issued_on), "term_end": day(term_end), "land_name": "东地",
+                              "location": "黑河市", "use": "耕地", "area_mu": Decimal(area), "change_note": None,
+                              "status": status}
+
+
+def housing(certificate_no, status, registered_on, area="120.00", occurred="2024-01-01T00:00:00", **kw):
+    return "FarmerHousingRight", {**common(occurred=occurred, **kw), "certificate_no": certificate_no,
+                                  "holder_name": "王五", "location": "黑河市", "area_m2": Decimal(area),
+                                  "registered_on": day(registered_on), "status": status}

@@ -23,6 +23,7 @@ from creditstream.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = os.environ.get("CREDITSTREAM_TEST_BOOTSTRAP", "127.0.0.1:19092")
 STREAM_AS_OF = "2025-06"  # the as-of month stream tests pin their workers to
+PERSONAL_DATA_KEY = "test-personal-data-key"  # the workers' HMAC key over identity numbers
 
 
 def broker_reachable(timeout: float = 5.0) -> bool:
@@ -124,6 +125,7 @@ class WorkerProcess:
                     "CREDITSTREAM_WEB_PORT": str(self.port), "CREDITSTREAM_DATA_DIR": str(tmp / f"data-{app_id}"),
                     "CREDITSTREAM_CLICKHOUSE_URL": f"chdb:{tmp / f'clickhouse-{app_id}'}",
                     "CREDITSTREAM_API_PORT": str(free_port()),
+                    "CREDITSTREAM_PERSONAL_DATA_KEY": PERSONAL_DATA_KEY,
                     **env}
         self.proc: subprocess.Popen | None = None
 
