@@ -1,6 +1,7 @@
 """OpenAPI 3.1 description of the lender API, served at /openapi.json."""
 from creditstream.api.store import HISTORY_KINDS
 from creditstream.schemas.models import AGGREGATE_FIELDS, SCOPES
+from creditstream.schemas.topics import REGISTER_CATEGORIES
 
 _ERROR = {"type": "object", "required": ["error", "reason"],
           "properties": {"error": {"type": "string"}, "reason": {"type": "string"}}}
@@ -82,6 +83,22 @@ OPENAPI = {
                 "updated_at": {"type": "string", "format": "date-time"},
                 "consented_scopes": {"type": "array", "items": {"enum": list(SCOPES)}},
                 **{name: _field_schema(name) for name in AGGREGATE_FIELDS}}}),
+        }},
+        "/v1/enterprises/{uscc}/records/{category}": {"get": {
+            "summary": "The records in force of one register category (v1.1), with source and received time",
+            "description": "environment, licences, penalties (with repair decisions) and enforcement are public "
+                           "credit information for every lender; real_estate, rd and agri need the matching "
+                           "consent scope. Per natural key the record in force is the latest by occurred_at (ties: "
+                           "the greater event_id). Identity numbers are masked.",
+            "parameters": [USCC_PARAM, {"name": "category", "in": "path", "required": True,
+                                        "schema": {"enum": list(REGISTER_CATEGORIES)}}],
+            "responses": _responses({"type": "object", "properties": {
+                "uscc": {"type": "string"}, "category": {"type": "string"},
+                "items": {"type": "array", "items": {"type": "object", "properties": {
+                    "record": {"type": "string"}, "occurred_at": {"type": "string", "format": "date-time"},
+                    "event_id": {"type": "string"}, "provider_id": {"type": "string"},
+                    "received_at": {"type": "string", "format": "date-time"},
+                    "legal_rep_id_no": {"type": ["string", "null"], "description": "masked: first 4 and last 4"}}}}}}),
         }},
         "/v1/enterprises/{uscc}/history/{kind}": {"get": {
             "summary": "Payment history for one utility or tax type",

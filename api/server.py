@@ -21,7 +21,7 @@ from creditstream.schemas import apikeys
 from creditstream.schemas.models import PUBLIC, UTILITY_AND_TAX
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.tables import LookupAuditRow
-from creditstream.schemas.topics import UTILITIES
+from creditstream.schemas.topics import REGISTER_CATEGORIES, UTILITIES
 from creditstream.schemas.uscc import normalise_uscc, uscc_problem
 from creditstream.sinks.clickhouse import ThreadClients  # the declared seam: the sink's ClickHouse access
 
@@ -66,6 +66,33 @@ class LenderApi:
 
     async def history(self, request: web.Request) -> web.Response:
         return await self.lookup(request, "history", self._history)
+
+    async def records(self, request: web.Request) -> web.Response:
+        return await self.lookup(request, "records", self._records)
+
+    async def _records(self, principal: Principal, uscc: str, request: web.Request, audit: dict):
+        category = request.match_info["category"].lower()
+        if category not in REGISTER_CATEGORIES:
+            raise LookupError_(400, "bad_request", f"unknown record category {category!r}; use one of "
+                                                   f"{', '.join(REGISTER_CATEGORIES)}")
+        records, scope = REGISTER_CATEGORIES[category]
+        audit["scope"] = scope
+        if scope != PUBLIC or principal.kind == "enterprise":
+            # a lender needs consent for a consented scope; an enterprise reads only its own records
+            decision = (await self.decisions(principal, uscc, (scope,)))[scope]
+            audit["consent_event_id"], audit["reason"] = decision.consent_event_id, decision.reason
+            if not decision.allowed:
+                if scope != PUBLIC:
+                    metrics.CONSENT_REFUSALS.labels(scope).inc()
+                raise LookupError_(403, "forbidden", decision.reason, scope=scope,
+                                   consent_event_id=decision.consent_event_id)
+        else:
+            audit["reason"] = "public credit information"
+        if await self.run(self.store.aggregates, uscc) is None:
+            raise LookupError_(404, "not_found", f"no data for enterprise {uscc}", decision="allow", scope=scope,
+                               consent_event_id=audit["consent_event_id"])
+        items = await self.run(self.store.records, uscc, records)
+        return {"uscc": uscc, "category": category, "items": items}
 
     async def _aggregates(self, principal: Principal, uscc: str, request: web.Request, audit: dict):
         decisions = await self.decisions(principal, uscc, SCOPES)
@@ -182,6 +209,7 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
     app.add_routes([
         web.get("/v1/enterprises/{uscc}/aggregates", api.aggregates),
         web.get("/v1/enterprises/{uscc}/history/{kind}", api.history),
+        web.get("/v1/enterprises/{uscc}/records/{category}", api.records),
         web.get("/openapi.json", openapi),
         web.get("/metrics", prometheus),
         web.get("/healthz", health),

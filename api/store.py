@@ -4,6 +4,7 @@ fastest, docs/sink-design.md), lists read FINAL. Called on executor threads, one
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Optional
 
 from creditstream.schemas.models import AggregateRow
@@ -68,6 +69,23 @@ class Store:
                 "ORDER BY period_start, period_end",
                 parameters=params).named_results()
         return [{k: _plain(v) for k, v in row.items()} for row in rows]
+
+    def records(self, uscc: str, records: tuple[str, ...]) -> list[dict]:
+        """The record in force per natural key of these registers (latest occurred_at, ties the
+        greater event_id), with its source and received time. The keyed hash of an identity number
+        is for verification queries, never shown."""
+        rows = self.clients.get().query(
+            "SELECT record, natural_key, occurred_at, event_id, provider_id, enterprise_name, fields_json, received_at "
+            "FROM register_records FINAL WHERE uscc = {uscc:String} AND record IN {records:Array(String)} "
+            "ORDER BY record, natural_key, occurred_at DESC, event_id DESC LIMIT 1 BY record, natural_key",
+            parameters={"uscc": uscc, "records": list(records)}).named_results()
+        items = []
+        for row in rows:
+            fields = json.loads(row.pop("fields_json"))
+            fields.pop("legal_rep_id_hmac", None)
+            row.pop("natural_key")
+            items.append({**{k: _plain(v) for k, v in row.items()}, **fields})
+        return items
 
     def audit(self, row: LookupAuditRow) -> None:
         self.clients.get().insert(row.TABLE, [row], column_names=row._fields)

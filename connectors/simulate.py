@@ -3,7 +3,9 @@
 Produces the tax bureau's and the water, electricity and gas companies' events: several accounts
 per firm, seasonal usage, late and partial payments, monthly and quarterly VAT filers,
 corrections (higher revisions), duplicate deliveries, late arrivals, and a configurable share of
-invalid records (one of each contract reason code, UNDECODABLE as garbage). Same seed, same output.
+invalid records (one of each contract reason code, UNDECODABLE as garbage). Then the v1.1
+registers of every topic (connectors/simulate_registers.py), from a random stream of their own.
+Same seed, same output.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterator, Optional
 
+from creditstream.connectors.simulate_registers import RegisterTraffic
 from creditstream.schemas.codec import Codec
 from creditstream.schemas.months import format_month, last_day
 from creditstream.schemas.records import replay_line
@@ -58,6 +61,8 @@ class Simulator:
         self.months = list(range(end_month - months + 1, end_month + 1))
         self.invalid_share = invalid_share
         self.sequence = 0
+        self.register_rng = random.Random(seed * 1_000_003 + 17)  # its own stream: v1 traffic stays as it was
+        self.registers = RegisterTraffic(self.register_rng, self.months, self.register_event)
 
     def event_id(self, provider: str) -> str:
         self.sequence += 1
@@ -82,23 +87,60 @@ class Simulator:
                 "vat_quarterly": rng.random() < 0.4,
                 "phase": rng.random() * 2 * math.pi,
             })
+        for i, firm in enumerate(out):
+            firm["registers"] = self.registers.profile(i)
         return out
 
     def events(self) -> Iterator[SimulatedEvent]:
         """Events in a realistic delivery order: by month, some delayed, some duplicated."""
         batches: dict[int, list[SimulatedEvent]] = {}
-        for firm in self.firms():
+        firms = self.firms()
+        for firm in firms:
             for month in self.months:
                 for event in self.firm_month(firm, month):
                     delay = 1 + self.rng.randrange(3) if self.rng.random() < 0.03 else 0  # months late
                     batches.setdefault(month + delay, []).append(event)
                     if self.rng.random() < 0.02:  # duplicate delivery of the same event
                         batches.setdefault(month + delay + self.rng.randrange(2), []).append(event)
-        for month in sorted(batches):
-            batch = batches[month]
+        register_batches: dict[int, list[SimulatedEvent]] = {}
+        rng = self.register_rng
+        for firm in firms:
+            for month, event in self.registers.events(firm):
+                delay = 1 + rng.randrange(2) if rng.random() < 0.03 else 0
+                register_batches.setdefault(month + delay, []).append(event)
+                if rng.random() < 0.02:
+                    register_batches.setdefault(month + delay, []).append(event)
+        for month in sorted(set(batches) | set(register_batches)):
+            batch = batches.get(month, [])
             self.rng.shuffle(batch)
             for event in batch:
                 yield self.maybe_corrupt(event)
+            batch = register_batches.get(month, [])
+            rng.shuffle(batch)
+            for event in batch:
+                yield self.maybe_corrupt_register(event)
+
+    def register_event(self, record: str, provider: str, firm: dict, occurred: dt.datetime, fields: dict):
+        return SimulatedEvent(TOPIC_OF[record], {**self.common(provider, firm, occurred), **fields})
+
+    def maybe_corrupt_register(self, event: SimulatedEvent) -> SimulatedEvent:
+        """An invalid share of register events, over v1's codes and each new one that fits the record."""
+        rng = self.register_rng
+        if rng.random() >= self.invalid_share:
+            return event
+        value = {**event.value, "event_id": event.value["event_id"] + "-bad"}
+        roll = rng.random()
+        if roll < 0.15:
+            return SimulatedEvent(event.topic, None, garbage=b"\xc3\x01" + bytes(rng.randrange(256) for _ in range(20)),
+                                  expect="UNDECODABLE")
+        if roll < 0.3:
+            uscc = normalise_uscc(value["uscc"])
+            value["uscc"] = uscc[:17] + USCC_ALPHABET[(USCC_ALPHABET.index(uscc[17]) + 1) % 31]
+            return SimulatedEvent(event.topic, value, expect="INVALID_USCC")
+        broken = self.registers.corrupt(PROVIDER_TOPICS[event.topic], value)
+        if broken is None:
+            return event
+        return SimulatedEvent(event.topic, broken[1], expect=broken[0])
 
     def firm_month(self, firm: dict, month: int) -> Iterator[SimulatedEvent]:
         for kind, count in firm["accounts"].items():

@@ -67,6 +67,19 @@ class ConsentGrantsRow(NamedTuple):
     version: int  # latest occurred_at wins
 
 
+class RegisterRecordsRow(NamedTuple):
+    TABLE = "register_records"
+    uscc: str
+    record: str
+    natural_key: str  # schemas.topics.register_key
+    occurred_at: dt.datetime
+    event_id: str
+    provider_id: str
+    enterprise_name: str
+    fields_json: str  # the record's own fields in JSON form; identity numbers masked
+    received_at: dt.datetime  # when the provider's message was produced
+
+
 class DeadLettersRow(NamedTuple):
     TABLE = "dead_letters"
     source_topic: str
@@ -105,8 +118,8 @@ class LookupAuditRow(NamedTuple):
     status: int  # HTTP status answered
 
 
-ROW_TYPES = (EnterpriseAggregatesRow, UtilityStatementsRow, TaxPaymentsRow, ConsentGrantsRow, DeadLettersRow,
-             ApiKeysRow, LookupAuditRow)
+ROW_TYPES = (EnterpriseAggregatesRow, UtilityStatementsRow, TaxPaymentsRow, ConsentGrantsRow, RegisterRecordsRow,
+             DeadLettersRow, ApiKeysRow, LookupAuditRow)
 TABLES: dict[str, type] = {row_type.TABLE: row_type for row_type in ROW_TYPES}
 
 

@@ -10,6 +10,7 @@ class RecordType(NamedTuple):
     name: str  # Avro record name = its folder under avro/
     topic: str  # the provider topic that carries it
     scope: Optional[str]  # who may see it: a consent scope, PUBLIC (every lender), None (consent itself)
+    category: str  # the sharing list's category: /v1/enterprises/{uscc}/records/{category}
     natural_key: tuple[str, ...] = ()  # registers (v1.1): the fields naming the thing it describes
     utility: Optional[str] = None  # utility kind for the three statement records
     register: bool = False  # v1.1 register: latest occurred_at per natural key wins (ties: greater event_id)
@@ -18,29 +19,43 @@ class RecordType(NamedTuple):
 PUBLIC = "PUBLIC"  # public credit information: every authenticated lender, no consent needed
 
 RECORDS: tuple[RecordType, ...] = (
-    RecordType("WaterStatement", "credit.utility.water.v1", "UTILITY", utility="water"),
-    RecordType("ElectricityStatement", "credit.utility.electricity.v1", "UTILITY", utility="electricity"),
-    RecordType("GasStatement", "credit.utility.gas.v1", "UTILITY", utility="gas"),
-    RecordType("TaxPayment", "credit.tax.payment.v1", "TAX"),
-    RecordType("TaxCreditRating", "credit.tax.rating.v1", "TAX"),
-    RecordType("TaxArrears", "credit.tax.arrears.v1", "TAX"),
-    RecordType("TaxpayerStatus", "credit.tax.status.v1", "TAX"),
-    RecordType("ConsentGrant", "credit.consent.v1", None),
+    RecordType("WaterStatement", "credit.utility.water.v1", "UTILITY", "utility", utility="water"),
+    RecordType("ElectricityStatement", "credit.utility.electricity.v1", "UTILITY", "utility", utility="electricity"),
+    RecordType("GasStatement", "credit.utility.gas.v1", "UTILITY", "utility", utility="gas"),
+    RecordType("TaxPayment", "credit.tax.payment.v1", "TAX", "tax"),
+    RecordType("TaxCreditRating", "credit.tax.rating.v1", "TAX", "tax"),
+    RecordType("TaxArrears", "credit.tax.arrears.v1", "TAX", "tax"),
+    RecordType("TaxpayerStatus", "credit.tax.status.v1", "TAX", "tax"),
+    RecordType("ConsentGrant", "credit.consent.v1", None, "consent"),
     # v1.1: the rest of the sharing list
-    RecordType("EnvCreditRating", "credit.env.rating.v1", PUBLIC, ("period",), register=True),
-    RecordType("RealEstateRight", "credit.realestate.right.v1", "REAL_ESTATE", ("certificate_no",), register=True),
-    RecordType("RealEstateMortgage", "credit.realestate.mortgage.v1", "REAL_ESTATE", ("registration_no",),
+    RecordType("EnvCreditRating", "credit.env.rating.v1", PUBLIC, "environment", ("period",), register=True),
+    RecordType("RealEstateRight", "credit.realestate.right.v1", "REAL_ESTATE", "real_estate", ("certificate_no",),
                register=True),
-    RecordType("AdminLicence", "credit.admin.licence.v1", PUBLIC, ("decision_no",), register=True),
-    RecordType("AdminPenalty", "credit.admin.penalty.v1", PUBLIC, ("decision_no",), register=True),
-    RecordType("AdminEnforcement", "credit.admin.enforcement.v1", PUBLIC, ("decision_no",), register=True),
-    RecordType("CreditRepair", "credit.admin.repair.v1", PUBLIC, ("decision_no",), register=True),
-    RecordType("RdRecognition", "credit.rd.recognition.v1", "RD", ("kind", "reference_no"), register=True),
-    RecordType("AgriOperator", "credit.agri.operator.v1", "AGRI", (), register=True),
-    RecordType("RuralLandRight", "credit.agri.landright.v1", "AGRI", ("certificate_no",), register=True),
-    RecordType("FarmerHousingRight", "credit.agri.housingright.v1", "AGRI", ("certificate_no",), register=True),
+    RecordType("RealEstateMortgage", "credit.realestate.mortgage.v1", "REAL_ESTATE", "real_estate",
+               ("registration_no",), register=True),
+    RecordType("AdminLicence", "credit.admin.licence.v1", PUBLIC, "licences", ("decision_no",), register=True),
+    RecordType("AdminPenalty", "credit.admin.penalty.v1", PUBLIC, "penalties", ("decision_no",), register=True),
+    RecordType("AdminEnforcement", "credit.admin.enforcement.v1", PUBLIC, "enforcement", ("decision_no",),
+               register=True),
+    RecordType("CreditRepair", "credit.admin.repair.v1", PUBLIC, "penalties", ("decision_no",), register=True),
+    RecordType("RdRecognition", "credit.rd.recognition.v1", "RD", "rd", ("kind", "reference_no"), register=True),
+    RecordType("AgriOperator", "credit.agri.operator.v1", "AGRI", "agri", (), register=True),
+    RecordType("RuralLandRight", "credit.agri.landright.v1", "AGRI", "agri", ("certificate_no",), register=True),
+    RecordType("FarmerHousingRight", "credit.agri.housingright.v1", "AGRI", "agri", ("certificate_no",), register=True),
 )
 RECORD: dict[str, RecordType] = {r.name: r for r in RECORDS}
+# register categories -> (their records, the scope they are shown under)
+REGISTER_CATEGORIES: dict[str, tuple[tuple[str, ...], str]] = {}
+for _r in RECORDS:
+    if _r.register:
+        names, _scope = REGISTER_CATEGORIES.get(_r.category, ((), _r.scope))
+        REGISTER_CATEGORIES[_r.category] = ((*names, _r.name), _r.scope)
+COMMON_FIELDS = ("event_id", "provider_id", "uscc", "enterprise_name", "occurred_at")  # every record has them
+
+
+def register_key(record: str, value: dict) -> str:
+    """A register event's natural key as one string (its fields joined by U+001F)."""
+    return "\x1f".join(str(value[name]) for name in RECORD[record].natural_key)
 
 PROVIDER_TOPICS: dict[str, str] = {r.topic: r.name for r in RECORDS}  # topic -> record name
 TOPIC_OF: dict[str, str] = {r.name: r.topic for r in RECORDS}  # record name -> topic

@@ -8,30 +8,37 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from typing import NamedTuple, Optional
 
 from creditstream.schemas.codec import Codec, default_codec
 from creditstream.schemas.models import AggregateRow, DeadLetter, KeyEvent
+from creditstream.schemas.records import to_json
 from creditstream.schemas.tables import (
     ApiKeysRow,
     ConsentGrantsRow,
     DeadLettersRow,
     EnterpriseAggregatesRow,
+    RegisterRecordsRow,
     TaxPaymentsRow,
     UtilityStatementsRow,
 )
 from creditstream.schemas.topics import (
     AGGREGATES_TOPIC,
     API_KEYS_TOPIC,
+    COMMON_FIELDS,
     CONSENT_RECORD,
     DEAD_LETTER_TOPIC,
     NORMALIZED_TOPIC,
+    REGISTERS,
     UTILITY_KINDS,
+    register_key,
 )
 
 UTC = dt.timezone.utc
 OFFSET_BITS = 40
 SINK_TOPICS = (AGGREGATES_TOPIC, NORMALIZED_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC)
+_REGISTERS = frozenset(REGISTERS)
 
 
 def revision_version(revision: int, offset: int) -> int:
@@ -59,7 +66,7 @@ def to_row(topic: str, offset: int, timestamp_ms: Optional[int], value: bytes) -
     (DecodeError, ModelError, …) when the message does not fit its topic's model."""
     if topic == NORMALIZED_TOPIC:  # single-object Avro, validated and normalised by the worker
         record, typed = _codec().decode(value)
-        return normalized_row(record, typed, offset)
+        return normalized_row(record, typed, offset, timestamp_ms)
     if topic == AGGREGATES_TOPIC:
         row = AggregateRow.decode(value)
         # updated_at: when the worker computed the row (the message timestamp), so a re-delivered
@@ -76,8 +83,14 @@ def to_row(topic: str, offset: int, timestamp_ms: Optional[int], value: bytes) -
     raise ValueError(f"the sink does not read {topic}")
 
 
-def normalized_row(record: str, v: dict, offset: int) -> Optional[NamedTuple]:
+def normalized_row(record: str, v: dict, offset: int, timestamp_ms: Optional[int] = None) -> Optional[NamedTuple]:
     """The history row of one valid event (typed values, as decoded from Avro)."""
+    if record in _REGISTERS:
+        own = {name: value for name, value in v.items() if name not in COMMON_FIELDS}
+        return RegisterRecordsRow(v["uscc"], record, register_key(record, v), v["occurred_at"], v["event_id"],
+                                  v["provider_id"], v["enterprise_name"],
+                                  json.dumps(to_json(own), ensure_ascii=False, separators=(",", ":")),
+                                  message_time(timestamp_ms))
     if record in UTILITY_KINDS:
         return UtilityStatementsRow(
             v["uscc"], UTILITY_KINDS[record], v["account_no"], v["billing_month"], v["revision"], v["account_name"],

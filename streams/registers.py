@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Callable, Optional
 
 from creditstream.schemas.months import SHANGHAI
-from creditstream.schemas.topics import RECORD
+from creditstream.schemas.topics import register_key
 
 
 def _day(value: Optional[dt.date]) -> Optional[str]:
@@ -44,8 +44,7 @@ EXTRACT: dict[str, Callable[[dict], tuple]] = {
 }
 
 
-def natural_key(record: str, value: dict) -> str:
-    return "\x1f".join(str(value[name]) for name in RECORD[record].natural_key)
+natural_key = register_key
 
 
 def keep_winner(entries: dict, key: str, entry: list) -> None:

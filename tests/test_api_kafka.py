@@ -19,6 +19,7 @@ from creditstream.schemas.codec import default_codec
 from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.models import SCOPES, field_scope
 from creditstream.schemas.months import parse_month
+from creditstream.schemas.personal import mask_id
 from creditstream.schemas.records import to_json
 from creditstream.schemas.uscc import uscc_check_char
 from creditstream.settings import Settings
@@ -60,6 +61,12 @@ def dataset(now):
         grant(E1, "lender-d", ["UTILITY", "TAX"], now - 5 * day, now + 30 * day, revoked=True,
               occurred=now - 2 * day, event_id="consent-d-2"),
         grant(E3, "lender-a", ["UTILITY", "TAX"], now - day, now + 30 * day),
+        # v1.1: public registers, and the new consent scopes
+        ("credit.admin.penalty.v1", builders.penalty("P1", "2025-06-01")[1]),
+        ("credit.realestate.right.v1", builders.real_estate("C1", "ACTIVE", "2020-01-01", "350.00")[1]),
+        ("credit.rd.recognition.v1", builders.rd("HIGH_TECH_ENTERPRISE", "H1", 2024, "2026-12-31")[1]),
+        ("credit.agri.operator.v1", builders.agri_operator("COOPERATIVE")[1]),
+        grant(E1, "lender-f", ["REAL_ESTATE", "RD", "AGRI"], now - day, now + 30 * day),
     ]
     return facts
 
@@ -121,7 +128,7 @@ def test_consent_keys_and_audit_end_to_end(platform):
     facts = dataset(now)
     send_events(facts)
     keys = {name: apikeys.issue(settings.kafka, "lender", name) for name in
-            ("lender-a", "lender-b", "lender-c", "lender-d", "lender-e")}
+            ("lender-a", "lender-b", "lender-c", "lender-d", "lender-e", "lender-f")}
     revoked_id, revoked_key = apikeys.issue(settings.kafka, "lender", "lender-a")
     apikeys.revoke(settings.kafka, revoked_id, "lender", "")
     own = apikeys.issue(settings.kafka, "enterprise", E1)[1]
@@ -129,9 +136,10 @@ def test_consent_keys_and_audit_end_to_end(platform):
     key = {name: k for name, (_, k) in keys.items()}
     expected = expected_rows(facts)
     wait_rows(client, "SELECT count() FROM enterprise_aggregates FINAL", 2)
-    wait_rows(client, "SELECT count() FROM api_keys FINAL", 8)
+    wait_rows(client, "SELECT count() FROM api_keys FINAL", 9)
     wait_rows(client, "SELECT count() FROM api_keys FINAL WHERE revoked", 1)
-    wait_rows(client, "SELECT count() FROM consent_grants FINAL", 5)
+    wait_rows(client, "SELECT count() FROM consent_grants FINAL", 6)
+    wait_rows(client, "SELECT count() FROM register_records FINAL", 4)
     wait_for(lambda: client.query("SELECT row_json FROM enterprise_aggregates FINAL WHERE uscc = {u:String}",
                                   parameters={"u": E1}).result_rows == [(json.dumps(expected[E1], ensure_ascii=False,
                                                                                     separators=(",", ":")),)],
@@ -147,7 +155,7 @@ def test_consent_keys_and_audit_end_to_end(platform):
     agg = f"/v1/enterprises/{E1}/aggregates"
     body = call("granted", agg, key["lender-a"], 200)
     shown = {k: v for k, v in body.items() if k not in ("updated_at", "consented_scopes", "withheld")}
-    assert shown == {k: v for k, v in expected[E1].items() if field_scope(k) in ("UTILITY", "TAX", "UTILITY+TAX", "PUBLIC")}
+    assert shown == visible(expected[E1], ("UTILITY", "TAX"))
     assert body["consented_scopes"] == ["UTILITY", "TAX"] and body["updated_at"].endswith("Z")
     assert set(body["withheld"]) == {"REAL_ESTATE", "RD", "AGRI"} and "high_tech_enterprise" not in body
     assert body["water_avg_usage_3m"] == "10.500" and body["vat_paid_3m"] == "300.00"  # revision 1 won
@@ -181,6 +189,25 @@ def test_consent_keys_and_audit_end_to_end(platform):
                                      400)["reason"]
     call("unknown-enterprise", f"/v1/enterprises/{E3}/aggregates", key["lender-a"], 404)
     call("unknown-enterprise-own", f"/v1/enterprises/{E3}/aggregates", own_e3, 404)
+    # v1.1: public registers for every lender, the new scopes under their own consent
+    assert body["real_estate_rights_active"] == 1 and body["agri_operator_category"] == "COOPERATIVE"  # own row
+    body = call("new-scopes", agg, key["lender-f"], 200)
+    assert body["consented_scopes"] == ["REAL_ESTATE", "RD", "AGRI"]
+    assert (body["real_estate_rights_active"], body["real_estate_area_m2"], body["high_tech_enterprise"],
+            body["agri_operator_category"]) == (1, "350.00", True, "COOPERATIVE")
+    assert "eval_score" not in body and "water_months_3m" not in body and body["penalties_in_publicity"] == 1
+    penalties = call("records-public", f"/v1/enterprises/{E1}/records/penalties", key["lender-e"], 200)["items"]
+    assert [(p["record"], p["decision_no"], p["provider_id"]) for p in penalties] == [("AdminPenalty", "P1", "p")]
+    assert penalties[0]["legal_rep_id_no"] == mask_id(builders.LEGAL_REP_ID) and "legal_rep_id_hmac" not in penalties[0]
+    assert penalties[0]["received_at"] and penalties[0]["fine_amount"] == "1000.00"
+    assert "does not cover REAL_ESTATE" in call("records-refused", f"/v1/enterprises/{E1}/records/real_estate",
+                                                key["lender-a"], 403)["reason"]
+    estate = call("records-consented", f"/v1/enterprises/{E1}/records/real_estate", key["lender-f"], 200)["items"]
+    assert [(r["record"], r["certificate_no"], r["area_m2"]) for r in estate] == [("RealEstateRight", "C1", "350.00")]
+    call("records-own", f"/v1/enterprises/{E1}/records/agri", own, 200)
+    call("records-other-enterprise", f"/v1/enterprises/{E1}/records/penalties", own_e3, 403)
+    assert call("records-bad-category", f"/v1/enterprises/{E1}/records/coal", key["lender-a"], 400)["reason"].startswith(
+        "unknown record category")
     history = call("history", f"/v1/enterprises/{E1}/history/water?from=2025-06", key["lender-a"], 200)
     assert [(i["billing_month"], i["usage"], i["revision"]) for i in history["items"]] == [("2025-06", "11.000", 1)]
     assert call("bad-kind", f"/v1/enterprises/{E1}/history/coal", key["lender-a"], 400)["reason"].startswith(
@@ -200,6 +227,10 @@ def test_consent_keys_and_audit_end_to_end(platform):
         "unknown-enterprise": ("lender", "lender-a", "allow", 404),
         "unknown-enterprise-own": ("enterprise", E3, "allow", 404),
         "history": ("lender", "lender-a", "allow", 200), "bad-kind": ("lender", "lender-a", "deny", 400),
+        "new-scopes": ("lender", "lender-f", "allow", 200), "records-public": ("lender", "lender-e", "allow", 200),
+        "records-refused": ("lender", "lender-a", "deny", 403), "records-consented": ("lender", "lender-f", "allow", 200),
+        "records-own": ("enterprise", E1, "allow", 200), "records-other-enterprise": ("enterprise", E3, "deny", 403),
+        "records-bad-category": ("lender", "lender-a", "deny", 400),
     }
     for name, (kind, principal, decision, status) in expectations.items():
         row = audit[calls[name][0]]
@@ -215,7 +246,8 @@ def test_consent_keys_and_audit_end_to_end(platform):
 
 def lender_visible(client):
     return {table: client.query(f"SELECT * FROM {table} FINAL ORDER BY ALL").result_rows
-            for table in ("enterprise_aggregates", "utility_statements", "tax_payments", "consent_grants")}
+            for table in ("enterprise_aggregates", "utility_statements", "tax_payments", "consent_grants",
+                          "register_records")}
 
 
 def test_redelivered_batches_leave_lender_visible_rows_unchanged(platform):
@@ -260,11 +292,17 @@ def test_sink_retries_while_clickhouse_is_unavailable_and_loses_nothing(platform
         assert _metric(sink_metrics(), "creditstream_sink_target_up") == 0
     finally:
         client.command("ATTACH TABLE consent_grants")
-    wait_rows(client, "SELECT count() FROM consent_grants FINAL", 5)
+    wait_rows(client, "SELECT count() FROM consent_grants FINAL", 6)
     assert _metric(sink_metrics(), "creditstream_sink_target_up") == 1
     expected = expected_rows(facts)
     assert json.loads(client.query("SELECT row_json FROM enterprise_aggregates FINAL WHERE uscc = {u:String}",
                                    parameters={"u": E1}).result_rows[0][0]) == expected[E1]
+
+
+def visible(row: dict, scopes) -> dict:
+    """What a lender with consent for ``scopes`` sees of a row (the API adds updated_at and the rest)."""
+    shown = {"PUBLIC", *scopes} | ({"UTILITY+TAX"} if {"UTILITY", "TAX"} <= set(scopes) else set())
+    return {k: v for k, v in row.items() if k in ("uscc", "as_of_month", "as_of_date") or field_scope(k) in shown}
 
 
 def sink_metrics():
@@ -298,8 +336,8 @@ def test_worker_serves_lookups_from_its_embedded_clickhouse(kafka_settings, tmp_
 
         def looked_up():
             code, body, _ = http.get(f"/v1/enterprises/{E1}/aggregates", key)
-            return code == 200 and {k: v for k, v in body.items()
-                                    if k not in ("updated_at", "consented_scopes")} == expected
+            return code == 200 and {k: v for k, v in body.items() if k not in ("updated_at", "consented_scopes", "withheld")
+                                    } == visible(expected, ("UTILITY", "TAX"))
 
         wait_for(looked_up, 120, "the worker's API to serve E1's aggregates")
         metrics_page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
