@@ -25,7 +25,8 @@ from confluent_kafka import Producer
 
 from creditstream import broker
 from creditstream.kafka_admin import broker_answers
-from creditstream.schemas.topics import TOPIC_OF
+from creditstream.schemas.models import SCOPES
+from creditstream.schemas.topics import REGISTER_CATEGORIES, TOPIC_OF
 from creditstream.schemas.uscc import normalise_uscc
 from creditstream.settings import Settings
 
@@ -37,7 +38,7 @@ def grant_demo_consent(settings: Settings, uscc: str, name: str) -> None:
 
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     value = {"event_id": f"demo-consent-{int(now.timestamp())}", "provider_id": "credit-platform", "uscc": uscc,
-             "enterprise_name": name, "occurred_at": now, "lender_id": DEMO_LENDER, "scopes": ["UTILITY", "TAX"],
+             "enterprise_name": name, "occurred_at": now, "lender_id": DEMO_LENDER, "scopes": list(SCOPES),
              "granted_at": now - dt.timedelta(minutes=1), "expires_at": now + dt.timedelta(days=365),
              "revoked": False}
     producer = Producer(settings.kafka.producer())
@@ -109,8 +110,14 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
             f"  lender API        {api}   (OpenAPI: {api}/openapi.json)\n"
             f"  demo lender key   {key}\n"
             f"  example look-up   curl -H 'Authorization: Bearer {key}' {url}\n"
-            f"                    → {row['uscc']} as of {row['as_of_month']}: "
-            f"water_avg_usage_3m={row['water_avg_usage_3m']}, vat_paid_12m={row['vat_paid_12m']}\n"
+            f"                    → {row['uscc']} as of {row['as_of_month']} / {row['as_of_date']}: "
+            f"water_avg_usage_3m={row['water_avg_usage_3m']}, vat_paid_12m={row['vat_paid_12m']},\n"
+            f"                      env_grade={row['env_grade']}, licences_valid={row['licences_valid']}, "
+            f"real_estate_rights_active={row['real_estate_rights_active']}, "
+            f"high_tech_enterprise={row['high_tech_enterprise']}, agri={row['agri_operator_category']},\n"
+            f"                      eval {row['eval_grade']} ({row['eval_score']}), whitelisted={row['whitelisted']}\n"
+            f"  its records       curl -H 'Authorization: Bearer {key}' {api}/v1/enterprises/{uscc}/records/penalties\n"
+            f"                    (categories: {', '.join(REGISTER_CATEGORIES)})\n"
             f"  worker metrics    http://{settings.web_host}:{settings.web_port}/metrics\n"
             f"  API metrics       {api}/metrics\n"
             f"  ClickHouse        {settings.clickhouse_url} (owned by the worker process)\n"

@@ -40,7 +40,8 @@ def test_demo_serves_a_lookup_and_stops_cleanly(kafka_settings, wheel_site, tmp_
         assert url.startswith(f"http://127.0.0.1:{api_port}/v1/enterprises/")
         request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
         body = json.loads(urllib.request.urlopen(request, timeout=10).read())
-        assert body["consented_scopes"] == ["UTILITY", "TAX"] and "water_months_3m" in body
+        assert body["consented_scopes"] == ["UTILITY", "TAX", "REAL_ESTATE", "RD", "AGRI"] and "water_months_3m" in body
+        assert body["eval_model"] == "cs-eval-1" and "real_estate_rights_active" in body and "eval_score" in body
         assert b"creditstream_events_consumed_total" in urllib.request.urlopen(
             f"http://127.0.0.1:{web_port}/metrics", timeout=10).read()
         worker_pid = int(re.search(r"worker started \(pid (\d+)", text).group(1))
