@@ -2,6 +2,7 @@
 Grafana dashboard, and metric naming. promtool and docker-compose come from Debian's packages
 (.ci/run installs them); without them these tests fail rather than skip."""
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -47,7 +48,12 @@ def test_alert_rule_unit_tests_can_fail(tmp_path):
 
 
 def test_compose_file_is_valid_and_complete():
-    result = subprocess.run([tool("docker-compose"), "config"], cwd=ROOT, capture_output=True, text=True)
+    compose = [tool("docker-compose"), "config"]
+    refused = subprocess.run(compose, cwd=ROOT, capture_output=True, text=True,
+                             env={k: v for k, v in os.environ.items() if k != "CREDITSTREAM_PERSONAL_DATA_KEY"})
+    assert refused.returncode != 0 and "CREDITSTREAM_PERSONAL_DATA_KEY" in refused.stderr  # no key, no stack
+    result = subprocess.run(compose, cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "CREDITSTREAM_PERSONAL_DATA_KEY": "k" * 64})
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     assert set(config["services"]) >= {"kafka", "clickhouse", "worker", "api", "simulator", "prometheus", "grafana"}
