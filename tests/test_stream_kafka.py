@@ -19,6 +19,8 @@ from tests.support.stream import CODEC, assert_aggregates, produce_all, publish,
 
 def test_aggregates_topic_carries_exactly_what_replay_computes(kafka_settings, workers):
     events, expected = simulated(enterprises=40, months=14, seed=21)
+    assert {e.topic for e in events} == set(PROVIDER_TOPICS)  # every topic of the contract, v1.1's registers too
+    assert any(row["penalties_in_publicity"] or row["licences_valid"] for row in expected.values())
     publish(events)
     worker = workers("agg-equals-replay")
     assert_aggregates(expected, worker)
