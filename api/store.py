@@ -92,7 +92,9 @@ class Store:
 
 
 def _plain(value):
-    if isinstance(value, (dt.date, dt.datetime)):
+    if isinstance(value, dt.datetime):  # ClickHouse gives UTC instants without a zone: say so
+        return _utc(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, dt.date):
         return value.isoformat()
     if value.__class__.__name__ == "Decimal":
         return str(value)

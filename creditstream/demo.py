@@ -56,23 +56,46 @@ def demo_key(path: Path) -> str:
     return path.read_text().strip()
 
 
-def wait_for_lookup(url: str, key: str, timeout: float, worker: subprocess.Popen, log_path: Path) -> dict:
+def expected_row(enterprises: int, months: int, as_of: int, uscc: str) -> dict:
+    """What the platform must show for ``uscc`` once it has processed the simulated traffic: the same
+    simulation `simulate --kafka` sent, through replay's code path, at today's reference date."""
+    import io
+
+    from creditstream.connectors.simulate import Simulator, event_line
+    from creditstream.schemas.codec import default_codec
+    from creditstream.schemas.months import today_in_shanghai
+    from creditstream.streams.aggregates import compute
+    from creditstream.streams.replay import fold_lines
+
+    lines = [event_line(e) for e in Simulator(enterprises, months, as_of, seed=1).events()]
+    return compute(uscc, fold_lines(lines, default_codec(), io.StringIO())[uscc], as_of, today_in_shanghai())
+
+
+def wait_for_lookup(url: str, key: str, expected: dict, timeout: float, worker: subprocess.Popen,
+                    log_path: Path) -> dict:
+    """The answer under the demo consent once it shows everything the simulation sent (before the
+    consent arrives a lender already gets the public fields; before the worker has caught up, an
+    older row)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and worker.poll() is None:
         try:
             request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
             with urllib.request.urlopen(request, timeout=5) as response:
-                return json.loads(response.read())
+                body = json.loads(response.read())
+            if set(body["consented_scopes"]) == set(SCOPES) and all(body.get(k) == v for k, v in expected.items()):
+                return body
         except (urllib.error.HTTPError, OSError):
-            time.sleep(1)
-    raise RuntimeError(f"the API did not answer {url} in {timeout:.0f} s (worker log: {log_path})")
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"the API did not show the demo firm's full row at {url} in {timeout:.0f} s "
+                       f"(worker log: {log_path})")
 
 
 def run_demo(settings: Settings, enterprises: int, months: int) -> int:
     from creditstream import apikeys
     from creditstream.connectors.simulate import Simulator
     from creditstream.kafka_admin import create_topics
-    from creditstream.schemas.months import live_as_of_month
+    from creditstream.schemas.months import format_month, live_as_of_month
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     home = Path(settings.home)
@@ -95,16 +118,17 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
                                       env={**os.environ, **settings.to_env()},
                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         print(f"demo: worker started (pid {worker.pid}, log {log_path})", flush=True)
+        as_of = live_as_of_month()
         subprocess.run([sys.executable, "-m", "creditstream.cli", "--bootstrap-servers", settings.bootstrap_servers,
-                        "simulate", "--kafka", "--enterprises", str(enterprises), "--months", str(months)],
-                       check=True)
-        firm = Simulator(enterprises, months, live_as_of_month(), seed=1).firms()[0]
+                        "simulate", "--kafka", "--enterprises", str(enterprises), "--months", str(months),
+                        "--end-month", format_month(as_of)], check=True)
+        firm = Simulator(enterprises, months, as_of, seed=1).firms()[0]
         uscc = normalise_uscc(firm["uscc"])
         key_id, key = apikeys.issue(settings.kafka, "lender", DEMO_LENDER)
         grant_demo_consent(settings, uscc, firm["name"])
         api = f"http://{settings.api_host}:{settings.api_port}"
         url = f"{api}/v1/enterprises/{uscc}/aggregates"
-        row = wait_for_lookup(url, key, 180, worker, log_path)
+        row = wait_for_lookup(url, key, expected_row(enterprises, months, as_of, uscc), 180, worker, log_path)
         print(
             "\ncreditstream is running.\n"
             f"  lender API        {api}   (OpenAPI: {api}/openapi.json)\n"

@@ -11,7 +11,8 @@ from creditstream.schemas.topics import ALL_TOPICS, TOPIC_CONFIG
 def broker_answers(kafka: KafkaConnection, timeout: float = 3.0) -> bool:
     """True when a Kafka broker answers a metadata request."""
     try:
-        AdminClient(kafka.client()).list_topics(timeout=timeout)
+        # log_level 0: a probe that finds no broker is an answer, not an error to print
+        AdminClient({**kafka.client(), "log_level": 0}).list_topics(timeout=timeout)
         return True
     except KafkaException:
         return False

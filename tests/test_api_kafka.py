@@ -199,7 +199,7 @@ def test_consent_keys_and_audit_end_to_end(platform):
     penalties = call("records-public", f"/v1/enterprises/{E1}/records/penalties", key["lender-e"], 200)["items"]
     assert [(p["record"], p["decision_no"], p["provider_id"]) for p in penalties] == [("AdminPenalty", "P1", "p")]
     assert penalties[0]["legal_rep_id_no"] == mask_id(builders.LEGAL_REP_ID) and "legal_rep_id_hmac" not in penalties[0]
-    assert penalties[0]["received_at"] and penalties[0]["fine_amount"] == "1000.00"
+    assert penalties[0]["received_at"].endswith("Z") and penalties[0]["fine_amount"] == "1000.00"
     assert "does not cover REAL_ESTATE" in call("records-refused", f"/v1/enterprises/{E1}/records/real_estate",
                                                 key["lender-a"], 403)["reason"]
     estate = call("records-consented", f"/v1/enterprises/{E1}/records/real_estate", key["lender-f"], 200)["items"]
