@@ -69,10 +69,11 @@ def _refuse(reason: str) -> NoReturn:
 class CreditStream:
     """The Faust app built from a StreamConfig, wired to its parts. ``on_fatal`` is called when
     the worker must stop without acknowledging (the runtime exits the process); ``extra_metrics``
-    returns more exposition text for the worker's /metrics (its sink service's series)."""
+    returns more exposition text for the worker's /metrics (its sink service's series); ``output``
+    replaces the librdkafka producer (tests hand in a recorder)."""
 
     def __init__(self, config: StreamConfig, clock=None, on_fatal: Callable[[str], NoReturn] = _refuse,
-                 extra_metrics: Optional[Callable[[], Optional[bytes]]] = None):
+                 extra_metrics: Optional[Callable[[], Optional[bytes]]] = None, output=None):
         if not config.personal_data_key:
             raise ValueError("no personal-data key: identity numbers could not be protected (set "
                              "CREDITSTREAM_PERSONAL_DATA_KEY)")
@@ -104,7 +105,7 @@ class CreditStream:
             key_type=bytes, value_type=bytes,  # bytes types make Faust use the raw codec
         )
         self.changelog = self.ledgers.changelog_topic.get_topic_name()
-        self.output = Output(config.kafka, config.producer_linger_ms)
+        self.output = output or Output(config.kafka, config.producer_linger_ms)
         self.router = Router(config.partitions)
         self.state = LedgerState(self.ledgers, config.ledger_cache_size)
         self.as_of, self.reference = self.current_as_of(), self.current_reference()

@@ -39,14 +39,14 @@ async def rollover_then_publish(stream):
 
 def test_rollover_republishes_every_enterprise_with_the_new_month():
     now = [dt.datetime(2025, 1, 15, tzinfo=UTC)]
-    stream = CreditStream(Settings(personal_data_key="test-key").stream(), clock=lambda: now[0])
+    output = CapturingOutput()
+    stream = CreditStream(Settings(personal_data_key="test-key").stream(), clock=lambda: now[0], output=output)
     ledgers = {}
     for uscc, usage in (("91350100M000100Y43", "10"), ("91110000MA01ABCD8Q", "30")):
         ledger = Ledger()
         ledger.apply(*statement("water", "W", "2024-12", usage, "1.00"))
         ledger.apply(*statement("water", "W", "2025-01", "20", "2.00"))
         ledgers[uscc.encode()] = ledger.to_bytes()
-    output = stream.publisher.output = CapturingOutput()
     stream.state.table = ledgers
     assert stream.as_of == parse_month("2024-12")
 
@@ -68,7 +68,8 @@ def test_midnight_republishes_only_the_rows_whose_date_dependent_fields_changed(
     from tests.support import builders as b
 
     now = [dt.datetime(2025, 7, 14, 15, 59, tzinfo=UTC)]  # 23:59 on 14 July in Shanghai
-    stream = CreditStream(Settings(personal_data_key="test-key").stream(), clock=lambda: now[0])
+    output = CapturingOutput()
+    stream = CreditStream(Settings(personal_data_key="test-key").stream(), clock=lambda: now[0], output=output)
     penalised, licensed, utility_only = b"91350100M000100Y43", b"91110000MA01ABCD8Q", b"91440300MA5DC12340"
     facts = {penalised: [b.penalty("P", "2024-07-15")],  # a year in publicity: ends on 15 July
              licensed: [b.licence("L", "VALID", "2024-01-01", "2025-12-31")],
@@ -79,7 +80,6 @@ def test_midnight_republishes_only_the_rows_whose_date_dependent_fields_changed(
         for record, value in events:
             ledger.apply(record, value)
         table[key] = ledger.to_bytes()
-    output = stream.publisher.output = CapturingOutput()
     stream.state.table = table
     assert stream.reference == dt.date(2025, 7, 14)
     stream.state.mark_all_unpublished()

@@ -29,8 +29,8 @@ class Recorder:
 @pytest.fixture
 def stream():
     settings = Settings(personal_data_key="test-key")
-    stream = stream_app.CreditStream(settings.stream(), clock=lambda: dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc))
-    stream.output = Recorder()
+    stream = stream_app.CreditStream(settings.stream(), clock=lambda: dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc),
+                                     output=Recorder())
     stream.router.assigned({WATER: 4})
     return stream
 
