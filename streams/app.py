@@ -248,10 +248,9 @@ class CreditStream:
             self.state.mark_all_unpublished()
         elif reference != self.reference:
             self.reference = reference
-            keys = [key for key in self.state.keys() if self.state.load(key).registers]
-            sent = await self.publisher.republish(keys)
+            sent, recomputed = await self.publisher.republish(self.state.keys(), lambda ledger: ledger.registers)
             metrics.ROWS_REEVALUATED.inc(sent)
-            log.info("reference date is now %s: %d of %d enterprises with registers changed", reference, sent, len(keys))
+            log.info("reference date is now %s: %d of %d enterprises with registers changed", reference, sent, recomputed)
 
 
 def metrics_page(extra_metrics: Optional[Callable[[], Optional[bytes]]]):

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from creditstream.schemas.months import parse_month
-from creditstream.schemas.topics import CONSENT_RECORD, REGISTERS, REPAIR_RECORD, UTILITIES, UTILITY_KINDS
-from creditstream.streams.registers import EXTRACT, keep_winner, natural_key
+from creditstream.schemas.topics import CONSENT_RECORD, REGISTERS, REPAIR_RECORD, UTILITIES, UTILITY_KINDS, register_key
+from creditstream.streams.registers import EXTRACT, keep_winner
 
 _REGISTERS = frozenset(REGISTERS)
 
@@ -114,7 +114,7 @@ class Ledger:
             return _keep_latest(self.ratings, value["rating_year"], (occurred, value["grade"]))
         if record in _REGISTERS:
             entries = self.registers.setdefault(record, {})
-            keep_winner(entries, natural_key(record, value), [occurred, value["event_id"], *EXTRACT[record](value)])
+            keep_winner(entries, register_key(record, value), [occurred, value["event_id"], *EXTRACT[record](value)])
             return True
         raise ValueError(f"ledger does not know record {record}")
 

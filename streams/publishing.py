@@ -11,6 +11,7 @@ from creditstream.monitoring import metrics
 from creditstream.schemas.models import AggregateRow
 from creditstream.schemas.topics import AGGREGATES_TOPIC, SOURCE_PRODUCED_HEADER
 from creditstream.streams.aggregates import compute
+from creditstream.streams.ledger import Ledger
 from creditstream.streams.state import LedgerState
 
 YIELD_EVERY = 200  # rows published between yields to the event loop
@@ -46,19 +47,25 @@ class Publisher:
         if changed:
             metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
-    async def republish(self, keys: Iterable[bytes]) -> int:
-        """Recompute these enterprises' rows (a new reference date) and send those that changed;
-        return how many were sent."""
-        sent = 0
+    async def republish(self, keys: Iterable[bytes], wanted: Callable[[Ledger], bool]) -> tuple[int, int]:
+        """Recompute the rows of the enterprises whose ledger is ``wanted`` (a new reference date)
+        and send those that changed; return (sent, recomputed). Each ledger is loaded once, and the
+        agents run between chunks: the scan covers every enterprise of the worker."""
+        sent = recomputed = 0
         for done, key in enumerate(keys, 1):
-            sent += self.publish(key, 0.0)
+            ledger = self.state.load(key)
+            if wanted(ledger):
+                recomputed += 1
+                sent += self.send_row(key, ledger, 0.0)
             if done % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
-        return sent
+        return sent, recomputed
 
     def publish(self, key: bytes, produced: float) -> bool:
         """Send the enterprise's row unless it says what the last one said; True when sent."""
-        ledger = self.state.load(key)
+        return self.send_row(key, self.state.load(key), produced)
+
+    def send_row(self, key: bytes, ledger: Ledger, produced: float) -> bool:
         if not ledger.has_facts:
             return False
         as_of, reference = self.reading()

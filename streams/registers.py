@@ -11,7 +11,6 @@ import datetime as dt
 from typing import Callable, Optional
 
 from creditstream.schemas.months import SHANGHAI
-from creditstream.schemas.topics import register_key
 
 
 def _day(value: Optional[dt.date]) -> Optional[str]:
@@ -43,8 +42,6 @@ EXTRACT: dict[str, Callable[[dict], tuple]] = {
     "FarmerHousingRight": lambda v: (v["status"] == "ACTIVE", _day(v["registered_on"])),
 }
 
-
-natural_key = register_key
 
 
 def keep_winner(entries: dict, key: str, entry: list) -> None:
