@@ -88,7 +88,7 @@ class LenderApi:
                                    consent_event_id=decision.consent_event_id)
         else:
             audit["reason"] = "public credit information"
-        if await self.run(self.store.aggregates, uscc) is None:
+        if not await self.run(self.store.known, uscc):
             raise LookupError_(404, "not_found", f"no data for enterprise {uscc}", decision="allow", scope=scope,
                                consent_event_id=audit["consent_event_id"])
         items = await self.run(self.store.records, uscc, records)
@@ -147,7 +147,7 @@ class LenderApi:
             metrics.CONSENT_REFUSALS.labels(scope).inc()
             raise LookupError_(403, "forbidden", decision.reason, scope=scope,
                                consent_event_id=decision.consent_event_id)
-        if await self.run(self.store.aggregates, uscc) is None:
+        if not await self.run(self.store.known, uscc):
             raise LookupError_(404, "not_found", f"no data for enterprise {uscc}", decision="allow", scope=scope,
                                consent_event_id=decision.consent_event_id)
         items = await self.run(self.store.history, uscc, kind, first, last)

@@ -50,6 +50,12 @@ class Store:
             return None
         return AggregateRow.decode(rows[0][0]), _utc(rows[0][1])
 
+    def known(self, uscc: str) -> bool:
+        """The platform holds a row of this enterprise (without reading or decoding it)."""
+        return bool(self.clients.get().query(
+            "SELECT 1 FROM enterprise_aggregates WHERE uscc = {uscc:String} LIMIT 1",
+            parameters={"uscc": uscc}).result_rows)
+
     def history(self, uscc: str, kind: str, first: Optional[str], last: Optional[str]) -> list[dict]:
         client = self.clients.get()
         params = {"uscc": uscc, "kind": kind, "first": first or "0000-01", "last": last or "9999-12"}
