@@ -1,7 +1,7 @@
 """``creditstream topics create``: every contract topic plus the platform's own; idempotent."""
 from __future__ import annotations
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from creditstream.schemas.kafka import KafkaConnection
@@ -16,6 +16,23 @@ def broker_answers(kafka: KafkaConnection, timeout: float = 3.0) -> bool:
         return True
     except KafkaException:
         return False
+
+
+def group_caught_up(kafka: KafkaConnection, group: str, topics) -> bool:
+    """The consumer group has committed the end of every non-empty partition of ``topics`` (False
+    while a partition cannot be read yet, e.g. its leadership is still settling)."""
+    consumer = Consumer(kafka.consumer(group))
+    try:
+        wanted = [TopicPartition(t, p) for t in topics for p in consumer.list_topics(t, timeout=10).topics[t].partitions]
+        for tp in consumer.committed(wanted, timeout=10):
+            high = consumer.get_watermark_offsets(tp, timeout=10)[1]
+            if high > 0 and tp.offset != high:
+                return False
+        return True
+    except KafkaException:
+        return False
+    finally:
+        consumer.close()
 
 
 def create_topics(kafka: KafkaConnection, partitions: int, replication_factor: int,

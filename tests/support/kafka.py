@@ -14,6 +14,7 @@ from typing import Callable
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from creditstream import kafka_admin
 from creditstream.kafka_admin import broker_answers, create_topics
 from creditstream.runtime import free_port as free_port_on
 from creditstream.schemas.kafka import KafkaConnection
@@ -172,13 +173,4 @@ def latest_by_key(messages) -> dict[str, dict]:
 
 def group_caught_up(group: str, topics) -> bool:
     """The consumer group has committed the end of every non-empty partition of ``topics``."""
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group, "enable.auto.commit": False})
-    try:
-        wanted = [TopicPartition(t, p) for t in topics for p in consumer.list_topics(t, timeout=10).topics[t].partitions]
-        for tp in consumer.committed(wanted, timeout=10):
-            high = _high_watermark(consumer, tp)
-            if high > 0 and tp.offset != high:
-                return False
-        return True
-    finally:
-        consumer.close()
+    return kafka_admin.group_caught_up(KafkaConnection(BOOTSTRAP), group, topics)
