@@ -3,10 +3,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from creditstream.schemas.kafka import KafkaConnection
+
 
 @dataclass(frozen=True)
 class ApiConfig:
+    kafka: KafkaConnection  # keys, consents and rows are read from Kafka; audit records written to it
     clickhouse_url: str = "chdb:.local/clickhouse"
     host: str = "127.0.0.1"  # loopback unless configured
     port: int = 8080
     threads: int = 4  # query threads, one ClickHouse client each
+    rate_per_second: float = 200.0  # per API key, token bucket
+    rate_burst: int = 400
+    audit_timeout_seconds: float = 5.0  # an answer whose audit is not durable by then becomes 503
+    max_url_bytes: int = 2048  # longer request targets: 414
+    max_header_bytes: int = 8192  # a longer header field: 431

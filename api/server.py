@@ -1,5 +1,7 @@
-"""HTTP/JSON lender API (aiohttp). Queries run on a thread pool, one ClickHouse client per thread,
-never on the event loop. Every look-up, allowed or refused, is audited before the answer leaves."""
+"""HTTP/JSON lender API (aiohttp). Keys, consents and aggregate rows come from the in-memory
+view (api.view), kept current from Kafka; history and register records are read from ClickHouse
+on a thread pool, one client per thread, never on the event loop. Every look-up, allowed or
+refused, whatever its bytes, is audited durably (api.audit) before its answer leaves."""
 from __future__ import annotations
 
 import asyncio
@@ -9,17 +11,21 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Optional
 
 from aiohttp import web
 
 from creditstream.api.access import SCOPES, Decision, Principal, decide, field_scope
+from creditstream.api.audit import AuditLog, AuditUnavailable
 from creditstream.api.config import ApiConfig
+from creditstream.api.limits import RateLimiter
 from creditstream.api.openapi import OPENAPI
 from creditstream.api.store import HISTORY_KINDS, Store
+from creditstream.api.view import ServingView, ViewFeed
 from creditstream.monitoring import metrics
 from creditstream.schemas import apikeys
 from creditstream.schemas.models import PUBLIC, UTILITY_AND_TAX
-from creditstream.schemas.months import parse_month
+from creditstream.schemas.months import parse_month, shorten
 from creditstream.schemas.tables import LookupAuditRow
 from creditstream.schemas.topics import REGISTER_CATEGORIES, UTILITIES
 from creditstream.schemas.uscc import normalise_uscc, uscc_problem
@@ -27,38 +33,46 @@ from creditstream.sinks.clickhouse import ThreadClients  # the declared seam: th
 
 log = logging.getLogger("creditstream.api")
 UTC = dt.timezone.utc
+LOOKUP_PREFIX = "/v1/enterprises/"
+STORED_USCC_LIMIT = 40  # what an audit row keeps of a USCC that is not one
 
 
 class LookupError_(Exception):
     def __init__(self, status: int, error: str, reason: str, decision: str = "deny", scope: str = "",
-                 consent_event_id=None):
+                 consent_event_id=None, retry_after: Optional[float] = None):
         self.status, self.error, self.reason = status, error, reason
         self.decision, self.scope, self.consent_event_id = decision, scope, consent_event_id
+        self.retry_after = retry_after
 
 
 class LenderApi:
-    def __init__(self, store: Store, executor: ThreadPoolExecutor, clock=None):
-        self.store, self.executor = store, executor
+    def __init__(self, config: ApiConfig, store: Store, executor: ThreadPoolExecutor, view: ServingView,
+                 audit: AuditLog, ready=None, clock=None):
+        self.config, self.store, self.executor, self.view, self.audit = config, store, executor, view, audit
+        self.ready = ready or (lambda: True)
+        self.limiter = RateLimiter(config.rate_per_second, config.rate_burst)
         self.clock = clock or (lambda: dt.datetime.now(UTC))
 
     async def run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     # -- authentication ----------------------------------------------------------------------
-    async def principal(self, request: web.Request) -> Principal:
+    def principal(self, request: web.Request) -> Principal:
         header = request.headers.get("Authorization", "")
         key = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("X-API-Key", "")
         if not key:
             raise LookupError_(401, "unauthorized", "no API key: send Authorization: Bearer <key>")
+        if not key.isascii() or not key.isprintable():
+            raise LookupError_(401, "unauthorized", "malformed API key: keys are printable ASCII")
         key_id = apikeys.key_id_of(key)
-        row = await self.run(self.store.key, key_id) if key_id else None
-        if row is None:
+        entry = self.view.key(key_id) if key_id else None
+        if entry is None:
             raise LookupError_(401, "unauthorized", "unknown API key")
-        if row["revoked"]:
+        if entry.revoked:
             raise LookupError_(401, "unauthorized", f"API key {key_id} was revoked")
-        if not apikeys.matches(key, row["key_hash"]):
+        if not apikeys.matches(key, entry.key_hash):
             raise LookupError_(401, "unauthorized", "unknown API key")
-        return Principal(row["principal_kind"], row["principal_id"], key_id)
+        return Principal(entry.principal_kind, entry.principal_id, key_id)
 
     # -- handlers ------------------------------------------------------------------------------
     async def aggregates(self, request: web.Request) -> web.Response:
@@ -88,7 +102,7 @@ class LenderApi:
                                    consent_event_id=decision.consent_event_id)
         else:
             audit["reason"] = "public credit information"
-        if not await self.run(self.store.known, uscc):
+        if not self.view.known(uscc):
             raise LookupError_(404, "not_found", f"no data for enterprise {uscc}", decision="allow", scope=scope,
                                consent_event_id=audit["consent_event_id"])
         items = await self.run(self.store.records, uscc, records)
@@ -107,7 +121,7 @@ class LenderApi:
         for scope in SCOPES:
             if scope not in allowed:
                 metrics.CONSENT_REFUSALS.labels(scope).inc()
-        found = await self.run(self.store.aggregates, uscc)
+        found = self.view.row(uscc)
         if found is None:
             raise LookupError_(404, "not_found", f"no data for enterprise {uscc}", decision="allow",
                                scope=audit["scope"], consent_event_id=audit["consent_event_id"])
@@ -147,7 +161,7 @@ class LenderApi:
             metrics.CONSENT_REFUSALS.labels(scope).inc()
             raise LookupError_(403, "forbidden", decision.reason, scope=scope,
                                consent_event_id=decision.consent_event_id)
-        if not await self.run(self.store.known, uscc):
+        if not self.view.known(uscc):
             raise LookupError_(404, "not_found", f"no data for enterprise {uscc}", decision="allow", scope=scope,
                                consent_event_id=decision.consent_event_id)
         items = await self.run(self.store.history, uscc, kind, first, last)
@@ -156,20 +170,25 @@ class LenderApi:
     async def decisions(self, principal: Principal, uscc: str, scopes) -> dict[str, Decision]:
         consent = None
         if principal.kind == "lender":
-            consent = await self.run(self.store.consent, uscc, principal.id)
+            consent = self.view.consent(uscc, principal.id)
         now = self.clock()
         return {scope: decide(principal, uscc, scope, consent, now) for scope in scopes}
 
     async def lookup(self, request: web.Request, route: str, handler) -> web.Response:
         started = time.perf_counter()
-        raw_uscc = request.match_info["uscc"]
-        uscc = normalise_uscc(raw_uscc)
-        audit = {"at": self.clock(), "request_id": uuid.uuid4().hex, "principal_kind": "anonymous",
-                 "principal_id": "", "key_prefix": "", "route": route, "uscc": uscc, "scope": "",
-                 "decision": "deny", "reason": "", "consent_event_id": None, "status": 200}
+        uscc = normalise_uscc(request.match_info["uscc"])
+        audit = self.audit_row(route, uscc)
         try:
-            principal = await self.principal(request)
+            if not self.ready():
+                raise LookupError_(503, "unavailable", "the API is still loading keys, consents and rows",
+                                   retry_after=1)
+            principal = self.principal(request)
             audit.update(principal_kind=principal.kind, principal_id=principal.id, key_prefix=principal.key_id)
+            wait = self.limiter.wait_needed(principal.key_id)
+            if wait:
+                metrics.API_RATE_LIMITED.inc()
+                raise LookupError_(429, "too_many_requests", f"API key {principal.key_id} exceeded "
+                                   f"{self.config.rate_per_second:g} requests per second", retry_after=wait)
             problem = uscc_problem(uscc)
             if problem:
                 raise LookupError_(400, "invalid_uscc", problem)
@@ -180,12 +199,68 @@ class LenderApi:
             audit.update(status=exc.status, decision=exc.decision, reason=exc.reason,
                          scope=exc.scope or audit["scope"],
                          consent_event_id=exc.consent_event_id or audit["consent_event_id"])
-            response = web.json_response({"error": exc.error, "reason": exc.reason}, status=exc.status)
-        response.headers["X-Request-Id"] = audit["request_id"]
-        await self.run(self.store.audit, LookupAuditRow(**audit))
+            response = error_response(exc)
+        except Exception:  # a platform bug: answered and audited all the same, logged once
+            log.exception("look-up %s %s failed", route, audit["request_id"])
+            audit.update(status=500, decision="deny", reason="internal error")
+            response = web.json_response({"error": "internal", "reason": "internal error; it was logged with "
+                                                                           f"request id {audit['request_id']}"},
+                                         status=500)
+        response = await self.audited(audit, response)
         metrics.API_REQUESTS.labels(route, str(response.status)).inc()
         metrics.API_SECONDS.labels(route).observe(time.perf_counter() - started)
         return response
+
+    def audit_row(self, route: str, uscc: str) -> dict:
+        return {"at": self.clock(), "request_id": uuid.uuid4().hex, "principal_kind": "anonymous",
+                "principal_id": "", "key_prefix": "", "route": route, "uscc": shorten(uscc, STORED_USCC_LIMIT),
+                "scope": "", "decision": "deny", "reason": "", "consent_event_id": None, "status": 200}
+
+    async def audited(self, audit: dict, response: web.Response) -> web.Response:
+        """The response, once its audit record is durable; 503 if it cannot be made so."""
+        audit["status"] = response.status
+        response.headers["X-Request-Id"] = audit["request_id"]
+        try:
+            await self.audit.write(LookupAuditRow(**audit))
+        except AuditUnavailable as exc:
+            metrics.API_AUDIT_FAILURES.inc()
+            log.warning("look-up %s not answered: %s", audit["request_id"], exc)
+            response = error_response(LookupError_(503, "unavailable", "the look-up could not be audited; "
+                                                                        "try again", retry_after=5))
+            response.headers["X-Request-Id"] = audit["request_id"]
+        return response
+
+    @web.middleware
+    async def size_limits(self, request: web.Request, handler):
+        """414 for an oversized request target, 431 for an oversized header field, as JSON; a
+        look-up route is audited like any other refusal (with the USCC shortened)."""
+        refusal = None
+        if len(request.raw_path) > self.config.max_url_bytes:
+            refusal = LookupError_(414, "uri_too_long", f"the request target has {len(request.raw_path)} bytes; "
+                                                        f"at most {self.config.max_url_bytes} are accepted")
+        else:
+            for name, value in request.raw_headers:
+                if len(name) + len(value) > self.config.max_header_bytes:
+                    refusal = LookupError_(431, "header_too_large", f"header {shorten(name.decode('latin-1'))} has "
+                                           f"{len(value)} bytes; at most {self.config.max_header_bytes} are accepted")
+                    break
+        if refusal is None:
+            return await handler(request)
+        if not request.path.startswith(LOOKUP_PREFIX):
+            return error_response(refusal)
+        uscc = request.path[len(LOOKUP_PREFIX):].split("/", 1)[0]
+        audit = self.audit_row("refused", normalise_uscc(uscc))
+        audit.update(reason=refusal.reason)
+        response = await self.audited(audit, error_response(refusal))
+        metrics.API_REQUESTS.labels("refused", str(response.status)).inc()
+        return response
+
+
+def error_response(exc: LookupError_) -> web.Response:
+    response = web.json_response({"error": exc.error, "reason": exc.reason}, status=exc.status)
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, round(exc.retry_after + 0.499)))
+    return response
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -197,15 +272,41 @@ async def prometheus(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
-async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+PARSER_LIMITS = {"max_line_size": 65536, "max_field_size": 65536}  # above ours: the size middleware answers
 
 
-def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=None) -> web.Application:
+class QuietBadRequests(logging.Filter):
+    """aiohttp logs a traceback for every malformed request (a client's fault, not ours): one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.getMessage().startswith("Error handling request"):
+            record.msg, record.args = f"bad request refused by the HTTP parser: {record.exc_info[1]!s:.120}", ()
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=None,
+               view: ServingView | None = None) -> web.Application:
+    """The API. Without ``view``, it reads its view from Kafka (a feed thread started and stopped
+    with the app) and answers 503 until the view is loaded."""
     clients = clients or ThreadClients(config.clickhouse_url)
     executor = ThreadPoolExecutor(config.threads, thread_name_prefix="api-clickhouse")
-    api = LenderApi(Store(clients), executor, clock)
-    app = web.Application()
+    feed = None
+    if view is None:
+        view = ServingView()
+        feed = ViewFeed(config.kafka, view)
+    audit = AuditLog(config.kafka, config.audit_timeout_seconds)
+    api = LenderApi(config, Store(clients), executor, view, audit, feed.ready.is_set if feed else None, clock)
+    logging.getLogger("aiohttp.server").addFilter(QuietBadRequests())
+    app = web.Application(middlewares=[api.size_limits], handler_args=PARSER_LIMITS)
+
+    async def health(request: web.Request) -> web.Response:
+        if not api.ready():
+            return web.json_response({"status": "loading", "reason": "reading keys, consents and rows from Kafka"},
+                                     status=503, headers={"Retry-After": "1"})
+        return web.json_response({"status": "ok", "enterprises": len(view.rows)})
+
     app.add_routes([
         web.get("/v1/enterprises/{uscc}/aggregates", api.aggregates),
         web.get("/v1/enterprises/{uscc}/history/{kind}", api.history),
@@ -214,7 +315,20 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
         web.get("/metrics", prometheus),
         web.get("/healthz", health),
     ])
-    app.on_cleanup.append(lambda _: asyncio.get_running_loop().run_in_executor(None, executor.shutdown))
+
+    async def start_feed(_app) -> None:
+        if feed is not None:
+            feed.start()
+
+    async def stop(_app) -> None:
+        loop = asyncio.get_running_loop()
+        if feed is not None:
+            await loop.run_in_executor(None, feed.stop)
+        await loop.run_in_executor(None, audit.close)
+        await loop.run_in_executor(None, executor.shutdown)
+
+    app.on_startup.append(start_feed)
+    app.on_cleanup.append(stop)
     return app
 
 

@@ -1,14 +1,12 @@
-"""The API's ClickHouse queries. Every value is a bound parameter. Only the winning version of a
-row is visible: point look-ups take the highest version (ORDER BY version DESC LIMIT 1, measured
-fastest, docs/sink-design.md), lists read FINAL. Called on executor threads, one client each."""
+"""The API's ClickHouse queries (history and register records; keys, consents and aggregate rows
+come from the in-memory view). Every value is a bound parameter; lists read FINAL, so only the
+winning version of a row is visible. Called on executor threads, one client each."""
 from __future__ import annotations
 
 import datetime as dt
 import json
 from typing import Optional
 
-from creditstream.schemas.models import AggregateRow
-from creditstream.schemas.tables import LookupAuditRow
 from creditstream.schemas.topics import TAX_TYPES, UTILITIES
 
 UTC = dt.timezone.utc
@@ -22,39 +20,6 @@ def _utc(stamp: dt.datetime) -> dt.datetime:
 class Store:
     def __init__(self, clients):
         self.clients = clients
-
-    def key(self, key_id: str) -> Optional[dict]:
-        rows = self.clients.get().query(
-            "SELECT key_hash, principal_kind, principal_id, revoked FROM api_keys WHERE key_id = {id:String} "
-            "ORDER BY version DESC LIMIT 1",
-            parameters={"id": key_id}).named_results()
-        return next(iter(rows), None)
-
-    def consent(self, uscc: str, lender_id: str) -> Optional[dict]:
-        rows = list(self.clients.get().query(
-            "SELECT event_id, scopes, granted_at, expires_at, revoked FROM consent_grants "
-            "WHERE uscc = {uscc:String} AND lender_id = {lender:String} ORDER BY version DESC LIMIT 1",
-            parameters={"uscc": uscc, "lender": lender_id}).named_results())
-        if not rows:
-            return None
-        row = rows[0]
-        return {**row, "granted_at": _utc(row["granted_at"]), "expires_at": _utc(row["expires_at"]),
-                "scopes": list(row["scopes"])}
-
-    def aggregates(self, uscc: str) -> Optional[tuple[AggregateRow, dt.datetime]]:
-        rows = self.clients.get().query(
-            "SELECT row_json, updated_at FROM enterprise_aggregates WHERE uscc = {uscc:String} "
-            "ORDER BY version DESC LIMIT 1",
-            parameters={"uscc": uscc}).result_rows
-        if not rows:
-            return None
-        return AggregateRow.decode(rows[0][0]), _utc(rows[0][1])
-
-    def known(self, uscc: str) -> bool:
-        """The platform holds a row of this enterprise (without reading or decoding it)."""
-        return bool(self.clients.get().query(
-            "SELECT 1 FROM enterprise_aggregates WHERE uscc = {uscc:String} LIMIT 1",
-            parameters={"uscc": uscc}).result_rows)
 
     def history(self, uscc: str, kind: str, first: Optional[str], last: Optional[str]) -> list[dict]:
         client = self.clients.get()
@@ -93,8 +58,6 @@ class Store:
             items.append({**{k: _plain(v) for k, v in row.items()}, **fields})
         return items
 
-    def audit(self, row: LookupAuditRow) -> None:
-        self.clients.get().insert(row.TABLE, [row], column_names=row._fields)
 
 
 def _plain(value):

@@ -55,8 +55,12 @@ def at(day: dt.date, rng: random.Random) -> dt.datetime:
 
 
 class Simulator:
-    def __init__(self, enterprises: int, months: int, end_month: int, seed: int = 1, invalid_share: float = 0.01):
+    def __init__(self, enterprises: int, months: int, end_month: int, seed: int = 1, invalid_share: float = 0.01,
+                 now: Optional[dt.datetime] = None):
+        """``now``: live traffic; no valid event is stamped after it (a tax payment due on the 15th of
+        this month would otherwise be, and the platform refuses those as FUTURE_TIMESTAMP)."""
         self.rng = random.Random(seed)
+        self.now = now
         self.enterprises = enterprises
         self.months = list(range(end_month - months + 1, end_month + 1))
         self.invalid_share = invalid_share
@@ -68,7 +72,11 @@ class Simulator:
         self.sequence += 1
         return f"{provider}-{self.sequence:09d}"
 
+    def not_after_now(self, occurred: dt.datetime) -> dt.datetime:
+        return self.now if self.now is not None and occurred > self.now else occurred
+
     def common(self, provider: str, firm: dict, occurred: dt.datetime) -> dict:
+        occurred = self.not_after_now(occurred)
         return {"event_id": self.event_id(provider), "provider_id": provider, "uscc": firm["uscc"],
                 "enterprise_name": firm["name"], "occurred_at": occurred}
 
@@ -137,6 +145,9 @@ class Simulator:
             uscc = normalise_uscc(value["uscc"])
             value["uscc"] = uscc[:17] + USCC_ALPHABET[(USCC_ALPHABET.index(uscc[17]) + 1) % 31]
             return SimulatedEvent(event.topic, value, expect="INVALID_USCC")
+        if roll < 0.4:  # a clock a century ahead: later than any time of processing
+            value["occurred_at"] = value["occurred_at"].replace(year=value["occurred_at"].year + 100)
+            return SimulatedEvent(event.topic, value, expect="FUTURE_TIMESTAMP")
         broken = self.registers.corrupt(PROVIDER_TOPICS[event.topic], value)
         if broken is None:
             return event
@@ -188,7 +199,8 @@ class Simulator:
             fixed = (usage * Decimal("0.9")).quantize(MILLI)
             yield SimulatedEvent(topic, {**value, "event_id": self.event_id(provider), "usage": fixed,
                                          "amount_due": (fixed * price).quantize(CENT, ROUND_HALF_UP),
-                                         "occurred_at": value["occurred_at"] + dt.timedelta(days=9), "revision": 1})
+                                         "occurred_at": self.not_after_now(value["occurred_at"] + dt.timedelta(days=9)),
+                                         "revision": 1})
 
     def payment(self, firm: dict, amount: Decimal, due_date: dt.date) -> tuple[Decimal, Optional[dt.date]]:
         rng = self.rng

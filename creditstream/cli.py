@@ -26,6 +26,18 @@ def date_arg(text: str):
         raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
 
 
+def instant_arg(text: str):
+    import datetime as dt
+
+    try:
+        stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 instant") from None
+    if stamp.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone (add Z or +08:00)")
+    return stamp
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="creditstream",
@@ -62,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--as-of", type=month_arg, required=True, help="as-of month YYYY-MM")
     replay.add_argument("--as-of-date", type=date_arg,
                         help="reference date YYYY-MM-DD of the registers (default: the last day of the as-of month)")
+    replay.add_argument("--now", type=instant_arg,
+                        help="the time of processing for FUTURE_TIMESTAMP (ISO 8601 with zone; default: now)")
     replay.add_argument("file")
     replay.set_defaults(run=cmd_replay)
 
@@ -185,13 +199,16 @@ def cmd_publish(args, settings: Settings) -> int:
 
 
 def cmd_simulate(args, settings: Settings) -> int:
+    import datetime as dt
+
     from tqdm import tqdm
 
     from creditstream.connectors.simulate import Simulator, event_bytes, event_line
     from creditstream.schemas.months import live_as_of_month
 
     end = args.end_month if args.end_month is not None else live_as_of_month()
-    sim = Simulator(args.enterprises, args.months, end, seed=args.seed, invalid_share=args.invalid_share)
+    sim = Simulator(args.enterprises, args.months, end, seed=args.seed, invalid_share=args.invalid_share,
+                    now=dt.datetime.now(dt.timezone.utc))
     events = tqdm(sim.events(), desc="simulate", unit="ev", file=sys.stderr, disable=None)
     if args.out:
         with args.out.open("w", encoding="utf-8") as fh:
@@ -214,10 +231,13 @@ def cmd_simulate(args, settings: Settings) -> int:
 
 
 def cmd_replay(args, settings: Settings) -> int:
+    import datetime as dt
+
     from creditstream.streams.replay import replay
 
     try:
-        return replay(args.file, args.as_of, args.as_of_date)
+        return replay(args.file, args.as_of, args.as_of_date, now=args.now,
+                      skew=dt.timedelta(seconds=settings.future_skew_seconds))
     except OSError as exc:
         print(f"creditstream replay: {exc}", file=sys.stderr)
         return 2

@@ -64,6 +64,8 @@ class Settings:
     data_dir: Optional[str] = setting(None, "Faust data directory", derived="<home>/worker")
     personal_data_key: Optional[str] = setting(None, "secret key of the HMAC-SHA256 over identity numbers (verification "
                                                      "queries); the worker refuses to start without one")
+    future_skew_seconds: float = setting(300.0, "an event whose occurred_at lies more than this after the time it is "
+                                                "processed is dead-lettered as FUTURE_TIMESTAMP", minimum=0, maximum=86400)
     log_level: str = setting("info", "log level of the worker and the sink service", choices=LOG_LEVELS)
     clickhouse_url: Optional[str] = setting(None, "`chdb:<dir>` (embedded) or `http(s)://user:pw@host:port/db`",
                                             derived="chdb:<home>/clickhouse")
@@ -77,6 +79,11 @@ class Settings:
     api_host: str = setting("127.0.0.1", "lender API address; loopback unless configured")
     api_port: int = setting(8080, "lender API port", minimum=1, maximum=65535)
     api_threads: int = setting(4, "lender API query threads, one ClickHouse client each", minimum=1, maximum=256)
+    api_rate_per_second: float = setting(200.0, "requests per second each API key may make on average (429 beyond)",
+                                         minimum=0.1, maximum=1e6)
+    api_rate_burst: int = setting(400, "requests an API key may make at once above its rate", minimum=1)
+    api_audit_timeout_seconds: float = setting(5.0, "an answer waits this long for its audit record to be durable "
+                                                    "in Kafka, then becomes 503", minimum=0.5, maximum=120)
 
     def __post_init__(self):
         home = Path(self.home)
@@ -149,15 +156,17 @@ class Settings:
             persist_seconds=self.persist_seconds, ledger_cache_size=self.ledger_cache_size,
             producer_linger_ms=self.producer_linger_ms, web_host=self.web_host, web_port=self.web_port,
             data_dir=self.data_dir, log_level=self.log_level,
-            personal_data_key=self.personal_data_key.encode() if self.personal_data_key else None)
+            personal_data_key=self.personal_data_key.encode() if self.personal_data_key else None,
+            future_skew_seconds=self.future_skew_seconds)
 
     def sink(self) -> SinkConfig:
         return SinkConfig(kafka=self.kafka, group_id=f"{self.app_id}-sink", clickhouse_url=self.clickhouse_url,
                           batch_rows=self.sink_batch_rows, batch_seconds=self.sink_batch_seconds)
 
     def api(self) -> ApiConfig:
-        return ApiConfig(clickhouse_url=self.clickhouse_url, host=self.api_host, port=self.api_port,
-                         threads=self.api_threads)
+        return ApiConfig(kafka=self.kafka, clickhouse_url=self.clickhouse_url, host=self.api_host, port=self.api_port,
+                         threads=self.api_threads, rate_per_second=self.api_rate_per_second,
+                         rate_burst=self.api_rate_burst, audit_timeout_seconds=self.api_audit_timeout_seconds)
 
 
 def _env(name: str) -> str:

@@ -100,3 +100,12 @@ API_SECONDS = Histogram(
 CONSENT_REFUSALS = Counter(
     "creditstream_consent_refusals_total", "Look-ups refused for lack of consent.", ["scope"], registry=SERVICE
 )
+API_VIEW_ROWS = Gauge("creditstream_api_view_rows", "Aggregate rows held in the API's in-memory view.", registry=SERVICE)
+API_VIEW_SKIPPED = Counter("creditstream_api_view_skipped_total",
+                           "Messages of a view topic the API could not read (the sink dead-letters them).", ["topic"],
+                           registry=SERVICE)
+API_AUDIT_FAILURES = Counter("creditstream_api_audit_failures_total",
+                             "Look-ups answered 503 because their audit record was not acknowledged by Kafka.",
+                             registry=SERVICE)
+API_RATE_LIMITED = Counter("creditstream_api_rate_limited_total", "Requests refused 429 by the per-key rate limit.",
+                           registry=SERVICE)

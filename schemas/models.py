@@ -1,7 +1,7 @@
 """Typed models of the platform's own Kafka messages, read in another process than the one that
 writes them: the aggregate row (worker → sink → API), the dead letter (worker or sink → sink →
-operators) and the API key event (CLI → sink → API). A renamed field fails here, in the model,
-with the field's name, not as a KeyError somewhere downstream."""
+operators), the API key event (CLI → API, sink) and the consent in force (worker → API, sink). A
+renamed field fails here, in the model, with the field's name, not as a KeyError downstream."""
 from __future__ import annotations
 
 import base64
@@ -182,6 +182,42 @@ class KeyEvent:
         _require(doc, [f.name for f in fields(cls)], "key event")
         return cls(doc["key_id"], doc["key_hash"], doc["principal_kind"], doc["principal_id"],
                    parse_instant(doc["created_at"], "key event.created_at"), bool(doc["revoked"]))
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    """A consent grant the worker accepted (credit.consent.accepted.v1, keyed "USCC/lender id").
+    The last one per pair, in the consent topic's order, is in force, whatever its occurred_at."""
+    uscc: str
+    lender_id: str
+    event_id: str
+    scopes: tuple[str, ...]
+    granted_at: dt.datetime
+    expires_at: dt.datetime
+    revoked: bool
+    occurred_at: dt.datetime
+
+    @classmethod
+    def of_grant(cls, value: dict) -> "ConsentState":
+        """From a validated, normalised ConsentGrant record."""
+        return cls(value["uscc"], value["lender_id"], value["event_id"], tuple(value["scopes"]), value["granted_at"],
+                   value["expires_at"], bool(value["revoked"]), value["occurred_at"])
+
+    @property
+    def key(self) -> bytes:
+        return f"{self.uscc}/{self.lender_id}".encode()
+
+    def to_bytes(self) -> bytes:
+        return _json_bytes(to_json(asdict(self)))
+
+    @classmethod
+    def from_bytes(cls, data: bytes | str) -> "ConsentState":
+        doc = _load(data, "consent state")
+        _require(doc, [f.name for f in fields(cls)], "consent state")
+        return cls(doc["uscc"], doc["lender_id"], doc["event_id"], tuple(doc["scopes"]),
+                   parse_instant(doc["granted_at"], "consent state.granted_at"),
+                   parse_instant(doc["expires_at"], "consent state.expires_at"), bool(doc["revoked"]),
+                   parse_instant(doc["occurred_at"], "consent state.occurred_at"))
 
 
 def _b64(data: Optional[bytes]) -> Optional[str]:

@@ -7,7 +7,8 @@ import re
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-MONTH_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# \Z, not $: "$" also matches before a trailing newline, so "2026-09\n" would pass
+MONTH_PATTERN = re.compile(r"(\d{4})-(0[1-9]|1[0-2])\Z")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -15,12 +16,20 @@ def parse_month(text: str) -> int:
     """``YYYY-MM`` → month index; ValueError when it is not a real month."""
     if not isinstance(text, str):
         raise ValueError(f"{text!r} is not a real month YYYY-MM")
+    if len(text) != 7:
+        raise ValueError(f"{shorten(text)!r} is not a real month YYYY-MM")
     return _parse_month_text(text)
 
 
-@lru_cache(maxsize=4096)  # few distinct months, parsed for every statement; errors are not cached
+def shorten(text: str, limit: int = 40) -> str:
+    """Attacker-sized input quoted in a message: its start and its length."""
+    return text if len(text) <= limit else f"{text[:limit]}…({len(text)} characters)"
+
+
+@lru_cache(maxsize=4096)  # few distinct months, parsed for every statement; errors are not cached, nor
+# any text longer than a month (parse_month checks the length first)
 def _parse_month_text(text: str) -> int:
-    match = MONTH_PATTERN.match(text)
+    match = MONTH_PATTERN.fullmatch(text) if len(text) == 7 else None
     if not match or int(match.group(1)) < 1:
         raise ValueError(f"{text!r} is not a real month YYYY-MM")
     return int(match.group(1)) * 12 + int(match.group(2)) - 1

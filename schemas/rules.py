@@ -2,7 +2,9 @@
 
 Contract reason codes, in order of precedence (the first that applies is reported):
 UNDECODABLE, INVALID_USCC, NEGATIVE_AMOUNT, NEGATIVE_USAGE, BAD_PERIOD (v1), then v1.1's
-INVALID_ID_NO, INVALID_AUTHORITY, BAD_VALUE.
+INVALID_ID_NO, INVALID_AUTHORITY, BAD_VALUE, then FUTURE_TIMESTAMP (the platform's own rule: an
+``occurred_at`` more than a configurable skew after the time the record is processed; checked by
+``check_not_future``, separately, because it depends on that time).
 
 Platform reason codes, never a provider's fault, so metrics and alerts keep them apart:
 INTERNAL (the platform failed while validating a record; the record may well be valid) and
@@ -10,6 +12,7 @@ SINK_UNCONVERTIBLE (the sink could not turn a message of a platform topic into a
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from decimal import Decimal
 
@@ -26,15 +29,17 @@ BAD_PERIOD = "BAD_PERIOD"
 INVALID_ID_NO = "INVALID_ID_NO"
 INVALID_AUTHORITY = "INVALID_AUTHORITY"
 BAD_VALUE = "BAD_VALUE"
+FUTURE_TIMESTAMP = "FUTURE_TIMESTAMP"
 REASONS = (UNDECODABLE, INVALID_USCC, NEGATIVE_AMOUNT, NEGATIVE_USAGE, BAD_PERIOD, INVALID_ID_NO, INVALID_AUTHORITY,
-           BAD_VALUE)
+           BAD_VALUE, FUTURE_TIMESTAMP)
+DEFAULT_FUTURE_SKEW = dt.timedelta(minutes=5)
 INTERNAL = "INTERNAL"
 SINK_UNCONVERTIBLE = "SINK_UNCONVERTIBLE"
 PLATFORM_REASONS = (INTERNAL, SINK_UNCONVERTIBLE)
 
 MONEY_FIELDS = ("amount_due", "amount_paid", "arrears_amount", "amount_payable", "amount", "fine_amount",
                 "confiscated_amount")
-HALF_YEAR = re.compile(r"^\d{4}-H[12]$")
+HALF_YEAR = re.compile(r"\d{4}-H[12]\Z")  # used with fullmatch; \Z as "$" would pass a trailing newline
 AREA_FIELDS = ("area_m2", "area_mu")
 DATE_RANGES = (("valid_from", "valid_until"), ("issued_on", "term_end"), ("decided_on", "publicity_until"))
 _REGISTERS = frozenset(REGISTERS)
@@ -67,6 +72,17 @@ def validate(record: str, value: dict) -> dict:
     if record in _REGISTERS:
         _check_register(record, value, changes)
     return {**value, **changes} if changes else value
+
+
+def check_not_future(record: str, value: dict, now: dt.datetime, skew: dt.timedelta = DEFAULT_FUTURE_SKEW) -> None:
+    """Raise Invalid(FUTURE_TIMESTAMP) when the record says it happened more than ``skew`` after
+    ``now`` (the time it is processed). Registers, ratings and consents are ordered by what came
+    last; a record stamped years ahead would otherwise win over every later correction."""
+    occurred = value["occurred_at"]
+    if occurred - now > skew:
+        raise Invalid(FUTURE_TIMESTAMP, f"{record}.occurred_at {occurred.isoformat()} is after the time it was "
+                                        f"processed ({now.isoformat(timespec='seconds')}) by more than the "
+                                        f"allowed clock skew of {int(skew.total_seconds())} s")
 
 
 def _check_register(record: str, value: dict, changes: dict) -> None:
@@ -109,7 +125,7 @@ def _check_values(record: str, value: dict) -> None:
 
 
 def _check_periods(record: str, value: dict) -> None:
-    if "period" in value and not HALF_YEAR.match(value["period"]):
+    if "period" in value and not HALF_YEAR.fullmatch(value["period"]):
         raise Invalid(BAD_PERIOD, f"{record}.period {value['period']!r} is not YYYY-H1 or YYYY-H2")
     if "billing_month" in value:
         try:

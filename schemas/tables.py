@@ -4,6 +4,7 @@ the one definition of its table's columns (``columns()``), used for every insert
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from typing import NamedTuple, Optional
 
@@ -64,7 +65,7 @@ class ConsentGrantsRow(NamedTuple):
     expires_at: dt.datetime
     revoked: bool
     occurred_at: dt.datetime
-    version: int  # latest occurred_at wins
+    version: int  # offset in credit.consent.accepted.v1: the last accepted grant per pair wins
 
 
 class RegisterRecordsRow(NamedTuple):
@@ -116,6 +117,20 @@ class LookupAuditRow(NamedTuple):
     reason: str
     consent_event_id: Optional[str]
     status: int  # HTTP status answered
+
+    def to_bytes(self) -> bytes:
+        """As credit.audit.v1 carries it (the API writes it before answering, the sink stores it)."""
+        doc = self._asdict()
+        doc["at"] = self.at.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "LookupAuditRow":
+        doc = json.loads(data)
+        if not isinstance(doc, dict) or set(doc) != set(cls._fields):
+            raise ValueError(f"audit record: expected the fields {', '.join(cls._fields)}")
+        doc["at"] = dt.datetime.fromisoformat(doc["at"].replace("Z", "+00:00"))
+        return cls(**doc)
 
 
 ROW_TYPES = (EnterpriseAggregatesRow, UtilityStatementsRow, TaxPaymentsRow, ConsentGrantsRow, RegisterRecordsRow,

@@ -74,14 +74,21 @@ DEAD_LETTER_TOPIC = "credit.deadletter.v1"  # rejected records (models.DeadLette
 API_KEYS_TOPIC = "credit.apikeys.v1"  # API key issue/revoke events (models.KeyEvent), keyed by key id
 # valid events that arrived on a partition other than their normalised USCC's (internal)
 REPARTITION_TOPIC = "credit.ledger-repartition.v1"
+# consent grants the worker accepted, in the consent topic's order, keyed "USCC/lender id"
+# (models.ConsentState): compaction keeps the grant in force for each pair
+CONSENT_STATE_TOPIC = "credit.consent.accepted.v1"
+# one record per look-up, written before its answer leaves (tables.LookupAuditRow), keyed by USCC
+AUDIT_TOPIC = "credit.audit.v1"
 
-PLATFORM_TOPICS = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC, REPARTITION_TOPIC)
+PLATFORM_TOPICS = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC, REPARTITION_TOPIC,
+                   CONSENT_STATE_TOPIC, AUDIT_TOPIC)
 ALL_TOPICS = (*PROVIDER_TOPICS, *PLATFORM_TOPICS)
 
 # Topics that hold the latest value per key: compaction keeps exactly that.
 TOPIC_CONFIG: dict[str, dict[str, str]] = {
     AGGREGATES_TOPIC: {"cleanup.policy": "compact"},
     API_KEYS_TOPIC: {"cleanup.policy": "compact"},
+    CONSENT_STATE_TOPIC: {"cleanup.policy": "compact"},
 }
 
 # Header on an aggregate row: produce time (ms) of the newest provider event folded into it, so

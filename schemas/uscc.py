@@ -18,11 +18,17 @@ def uscc_check_char(first17: str) -> str:
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
-@lru_cache(maxsize=1 << 17)  # a few firms send most events: check each USCC once
 def uscc_problem(uscc: str) -> str | None:
-    """Why a normalised USCC is invalid, or None."""
+    """Why a normalised USCC is invalid, or None. Only 18-character strings reach the cache, so
+    attacker-sized input can neither fill it nor be quoted whole."""
     if len(uscc) != 18:
-        return f"USCC {uscc!r} has {len(uscc)} characters, expected 18"
+        shown = uscc if len(uscc) <= 40 else f"{uscc[:40]}…"
+        return f"USCC {shown!r} has {len(uscc)} characters, expected 18"
+    return _problem_of_18(uscc)
+
+
+@lru_cache(maxsize=1 << 17)  # a few firms send most events: check each USCC once (18 characters each)
+def _problem_of_18(uscc: str) -> str | None:
     bad = sorted({ch for ch in uscc if ch not in USCC_VALUES})
     if bad:
         return f"USCC {uscc!r} contains characters outside 0-9A-HJ-NPQRTUWXY: {''.join(bad)}"

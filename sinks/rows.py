@@ -2,7 +2,8 @@
 
 Versions make ReplacingMergeTree keep exactly the row the contract says wins, whatever order or
 how often a batch is inserted: statements and payments by (revision, earliest offset), consent
-by latest occurred_at, aggregates by latest offset (one partition per USCC).
+by latest offset in the accepted-consent topic (topic order), aggregates by latest offset (one
+partition per USCC). Audit records are deduplicated by their request id.
 """
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ import json
 from typing import NamedTuple, Optional
 
 from creditstream.schemas.codec import Codec, default_codec
-from creditstream.schemas.models import AggregateRow, DeadLetter, KeyEvent
+from creditstream.schemas.models import AggregateRow, ConsentState, DeadLetter, KeyEvent
 from creditstream.schemas.records import to_json
 from creditstream.schemas.tables import (
     ApiKeysRow,
     ConsentGrantsRow,
     DeadLettersRow,
     EnterpriseAggregatesRow,
+    LookupAuditRow,
     RegisterRecordsRow,
     TaxPaymentsRow,
     UtilityStatementsRow,
@@ -26,8 +28,9 @@ from creditstream.schemas.tables import (
 from creditstream.schemas.topics import (
     AGGREGATES_TOPIC,
     API_KEYS_TOPIC,
+    AUDIT_TOPIC,
     COMMON_FIELDS,
-    CONSENT_RECORD,
+    CONSENT_STATE_TOPIC,
     DEAD_LETTER_TOPIC,
     NORMALIZED_TOPIC,
     REGISTERS,
@@ -37,17 +40,13 @@ from creditstream.schemas.topics import (
 
 UTC = dt.timezone.utc
 OFFSET_BITS = 40
-SINK_TOPICS = (AGGREGATES_TOPIC, NORMALIZED_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC)
+SINK_TOPICS = (AGGREGATES_TOPIC, NORMALIZED_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC, CONSENT_STATE_TOPIC, AUDIT_TOPIC)
 _REGISTERS = frozenset(REGISTERS)
 
 
 def revision_version(revision: int, offset: int) -> int:
     """Higher revision wins; among equal revisions the earlier offset wins (contract: later ignored)."""
     return ((revision + 2**23) << OFFSET_BITS) | ((1 << OFFSET_BITS) - 1 - offset)
-
-
-def _millis(stamp: dt.datetime) -> int:
-    return int(stamp.timestamp() * 1000)
 
 
 def message_time(timestamp_ms: Optional[int]) -> dt.datetime:
@@ -80,6 +79,12 @@ def to_row(topic: str, offset: int, timestamp_ms: Optional[int], value: bytes) -
         event = KeyEvent.from_bytes(value)
         return ApiKeysRow(event.key_id, event.key_hash, event.principal_kind, event.principal_id, event.created_at,
                           event.revoked, offset)
+    if topic == CONSENT_STATE_TOPIC:
+        c = ConsentState.from_bytes(value)
+        return ConsentGrantsRow(c.uscc, c.lender_id, c.event_id, list(c.scopes), c.granted_at, c.expires_at, c.revoked,
+                                c.occurred_at, offset)
+    if topic == AUDIT_TOPIC:
+        return LookupAuditRow.from_bytes(value)
     raise ValueError(f"the sink does not read {topic}")
 
 
@@ -101,9 +106,4 @@ def normalized_row(record: str, v: dict, offset: int, timestamp_ms: Optional[int
             v["uscc"], v["tax_type"], v["period_start"], v["period_end"], v["revision"], v["amount_payable"],
             v["amount_paid"], v["due_date"], v["paid_date"], v["event_id"], v["provider_id"], v["occurred_at"],
             revision_version(v["revision"], offset))
-    if record == CONSENT_RECORD:
-        occurred = v["occurred_at"]
-        return ConsentGrantsRow(
-            v["uscc"], v["lender_id"], v["event_id"], v["scopes"], v["granted_at"], v["expires_at"], v["revoked"],
-            occurred, (_millis(occurred) << 20) | (offset & 0xFFFFF))
-    return None  # ratings, arrears, status: in the aggregates only
+    return None  # ratings, arrears, status: in the aggregates only; consent: from the accepted-consent topic

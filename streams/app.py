@@ -24,11 +24,12 @@ import faust
 
 from creditstream.monitoring import metrics
 from creditstream.schemas.codec import default_codec
-from creditstream.schemas.models import DeadLetter
+from creditstream.schemas.models import ConsentState, DeadLetter
 from creditstream.schemas.months import format_month, last_day, live_as_of_month, parse_month, today_in_shanghai
 from creditstream.schemas.rules import INTERNAL, UNDECODABLE, Invalid
 from creditstream.schemas.topics import (
     CONSENT_RECORD,
+    CONSENT_STATE_TOPIC,
     DEAD_LETTER_TOPIC,
     NORMALIZED_TOPIC,
     PROVIDER_TOPICS,
@@ -79,6 +80,7 @@ class CreditStream:
                              "CREDITSTREAM_PERSONAL_DATA_KEY)")
         self.config = config
         self.personal_data_key = config.personal_data_key
+        self.future_skew = dt.timedelta(seconds=config.future_skew_seconds)
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.codec = default_codec()
         self.app = App(
@@ -151,7 +153,7 @@ class CreditStream:
         self.consumed[topic].inc()
         try:
             record, decoded = decode_avro(self.codec, topic, message.value)
-            value = accept(record, decoded, self.personal_data_key)
+            value = accept(record, decoded, self.personal_data_key, dt.datetime.now(dt.timezone.utc), self.future_skew)
             data = normalized_avro(self.codec, record, message.value, decoded, value)
         except Invalid as exc:
             self.send_dead_letter(exc, message)
@@ -168,6 +170,9 @@ class CreditStream:
         # keep the provider's produce time, so freshness is measured from the provider on
         self.output.send(NORMALIZED_TOPIC, key, data, int(produced * 1000))
         self.forwarded[topic].inc()
+        if record == CONSENT_RECORD:  # in force for the API and the sink: the last accepted, in topic order
+            state = ConsentState.of_grant(value)
+            self.output.send(CONSENT_STATE_TOPIC, state.key, state.to_bytes(), int(produced * 1000))
         if record == CONSENT_RECORD or self.router.ledger_is_here(topic, message.partition, key):
             self.fold(key, record, value, produced)
         else:  # the ledger lives on another partition, maybe another worker: re-key it there

@@ -26,3 +26,4 @@ class StreamConfig:
     data_dir: str = ".local/worker"
     log_level: str = "info"
     personal_data_key: Optional[bytes] = field(default=None, repr=False)  # HMAC key over identity numbers
+    future_skew_seconds: float = 300.0  # occurred_at may lie this far after processing (FUTURE_TIMESTAMP)

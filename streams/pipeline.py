@@ -2,10 +2,12 @@
 decode (Avro bytes or a JSON line) → validate and normalise → fold into the enterprise's ledger."""
 from __future__ import annotations
 
+import datetime as dt
+
 from creditstream.schemas.codec import Codec, DecodeError
 from creditstream.schemas.personal import protect
 from creditstream.schemas.records import parse_line
-from creditstream.schemas.rules import UNDECODABLE, Invalid, validate
+from creditstream.schemas.rules import DEFAULT_FUTURE_SKEW, UNDECODABLE, Invalid, check_not_future, validate
 from creditstream.schemas.topics import CONSENT_RECORD, PROVIDER_TOPICS
 from creditstream.streams.ledger import Ledger
 
@@ -24,11 +26,15 @@ def decode_avro(codec: Codec, topic: str, data: bytes | None) -> tuple[str, dict
     return record, value
 
 
-def accept(record: str, value: dict, personal_data_key: bytes | None = None) -> dict:
-    """Validate and normalise (raises Invalid); with a key, replace identity numbers by their masked
+def accept(record: str, value: dict, personal_data_key: bytes | None = None, now: dt.datetime | None = None,
+           skew: dt.timedelta = DEFAULT_FUTURE_SKEW) -> dict:
+    """Validate and normalise (raises Invalid); with ``now`` (the time of processing), refuse a
+    record stamped more than ``skew`` later. With a key, replace identity numbers by their masked
     form and keyed hash, so no clear number leaves the validator (replay prints rows only, which
     never carry them, and passes none)."""
     valid = validate(record, value)
+    if now is not None:
+        check_not_future(record, valid, now, skew)
     if personal_data_key is not None and valid.get("legal_rep_id_no") is not None:
         return protect(valid, personal_data_key)
     return valid

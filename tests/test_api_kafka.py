@@ -213,9 +213,13 @@ def test_consent_keys_and_audit_end_to_end(platform):
     assert call("bad-kind", f"/v1/enterprises/{E1}/history/coal", key["lender-a"], 400)["reason"].startswith(
         "unknown history kind")
 
-    audit = {row["request_id"]: row for row in client.query(
-        "SELECT request_id, principal_kind, principal_id, route, uscc, decision, status, reason, consent_event_id "
-        "FROM lookup_audit").named_results()}
+    def audit_rows():  # written to credit.audit.v1 before each answer; the sink stores them
+        return {row["request_id"]: row for row in client.query(
+            "SELECT request_id, principal_kind, principal_id, route, uscc, decision, status, reason, consent_event_id "
+            "FROM lookup_audit FINAL").named_results()}
+
+    wait_for(lambda: len(audit_rows()) >= len(calls), 60, "every look-up's audit row")
+    audit = audit_rows()
     assert len(audit) == len(calls)
     expectations = {
         "granted": ("lender", "lender-a", "allow", 200), "wrong-scope": ("lender", "lender-b", "allow", 200),

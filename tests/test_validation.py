@@ -143,3 +143,60 @@ def test_protect_masks_the_number_and_keys_its_hash():
     assert protected["legal_rep_id_hmac"] == protect({**value, "legal_rep_id_no": b.LEGAL_REP_ID.lower()},
                                                      b"secret")["legal_rep_id_hmac"]
     assert protect(value, b"other")["legal_rep_id_hmac"] != protected["legal_rep_id_hmac"]
+
+
+# -- the probe's findings: patterns anchored at the very end, timestamps from the future ---------
+def test_a_month_with_a_trailing_newline_is_not_a_month():
+    from creditstream.schemas.months import parse_month
+    for text in ("2026-09\n", "2026-09\r\n", " 2026-09", "2026-9", "2026-09-", "0000-00", "2026-13", "2026-00"):
+        with pytest.raises(ValueError):
+            parse_month(text)
+    assert parse_month("2026-09") == 2026 * 12 + 8
+
+
+def test_a_billing_month_or_half_year_with_a_trailing_newline_is_bad_period():
+    record, value = b.statement("water", "W1", "2025-06", "1.000", "4.10")
+    record_env, value_env = b.env("2025-H1", "GREEN", "90.0", "2025-07-01")
+    assert validate(record, value) and validate(record_env, value_env)
+    for record, value in ((record, {**value, "billing_month": "2025-06\n"}),
+                          (record_env, {**value_env, "period": "2025-H1\n"})):
+        with pytest.raises(Invalid) as caught:
+            validate(record, value)
+        assert caught.value.reason == "BAD_PERIOD"
+
+
+def test_an_event_stamped_beyond_the_clock_skew_is_future_timestamp_and_within_it_is_accepted():
+    from creditstream.schemas.rules import FUTURE_TIMESTAMP
+    from creditstream.streams.pipeline import accept
+    now = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone.utc)
+    record, value = b.penalty("P1", "2025-06-01")
+    ahead = {**value, "occurred_at": now + dt.timedelta(minutes=6)}
+    with pytest.raises(Invalid) as refused:
+        accept(record, ahead, now=now)
+    assert refused.value.reason == FUTURE_TIMESTAMP and "occurred_at" in refused.value.message
+    assert accept(record, {**value, "occurred_at": now + dt.timedelta(minutes=4)}, now=now)
+    assert accept(record, ahead, now=now, skew=dt.timedelta(minutes=10))  # the skew is configurable
+
+
+def test_replay_refuses_future_events_relative_to_now_or_the_given_time(tmp_path):
+    import io
+    import json
+
+    from creditstream.schemas.records import replay_line
+    from creditstream.streams.replay import replay
+    record, value = b.penalty("P1", "2025-06-01")
+    stamped = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    path = tmp_path / "events.jsonl"
+    path.write_text(replay_line("credit.admin.penalty.v1", {**value, "occurred_at": stamped}) + "\n")
+    for now, reasons in ((None, ["FUTURE_TIMESTAMP"]), (stamped, [])):
+        err = io.StringIO()
+        replay(str(path), 2025 * 12 + 5, now=now, out=io.StringIO(), err=err)
+        assert [json.loads(line)["reason"] for line in err.getvalue().splitlines()] == reasons
+
+
+def test_an_oversized_uscc_is_described_shortly_and_never_cached():
+    from creditstream.schemas.uscc import _problem_of_18, uscc_problem
+    before = _problem_of_18.cache_info().currsize
+    problem = uscc_problem("9" * 8192)
+    assert "8192 characters" in problem and len(problem) < 120
+    assert _problem_of_18.cache_info().currsize == before

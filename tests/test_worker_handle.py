@@ -68,7 +68,7 @@ def test_an_invalid_event_is_a_dead_letter_with_its_reason_and_position(stream):
 
 
 def test_a_platform_error_while_validating_is_counted_as_internal_not_as_the_providers(stream, monkeypatch):
-    def broken(record, value, key):
+    def broken(record, value, *args):
         raise ZeroDivisionError("a bug")
 
     monkeypatch.setattr(stream_app, "accept", broken)

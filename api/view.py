@@ -1,0 +1,163 @@
+"""What the API answers look-ups from: every API key, the consent in force per (enterprise,
+lender) and the latest aggregate row per enterprise, held in memory and kept current from their
+Kafka topics. A look-up then costs no ClickHouse round trip (a chdb point query takes ~3-6 ms and
+serialises at ~300/s on this machine, docs/benchmarks.md), and a key, a revocation or a consent
+takes effect as soon as its message is read (~0.1 s), not after the sink's next batch.
+
+``ServingView`` is the state and its rules, without I/O; ``ViewFeed`` is the thread that reads
+the topics into it. The view is ready once every partition has been read to the end once.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from typing import Optional
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from creditstream.monitoring import metrics
+from creditstream.schemas.kafka import KafkaConnection
+from creditstream.schemas.models import AggregateRow, ConsentState, KeyEvent
+from creditstream.schemas.topics import AGGREGATES_TOPIC, API_KEYS_TOPIC, CONSENT_STATE_TOPIC
+
+log = logging.getLogger("creditstream.api.view")
+UTC = dt.timezone.utc
+VIEW_TOPICS = (API_KEYS_TOPIC, CONSENT_STATE_TOPIC, AGGREGATES_TOPIC)
+
+
+class ServingView:
+    """The latest message per key of each view topic, in topic order (one partition per key)."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, KeyEvent] = {}
+        self.consents: dict[tuple[str, str], ConsentState] = {}
+        # uscc → (the row as the topic carries it, when the worker computed it in epoch ms): the
+        # encoded bytes, decoded per look-up, are the smallest form to hold a million of
+        self.rows: dict[str, tuple[bytes, int]] = {}
+        self.skipped = 0  # messages that did not fit their model (the sink dead-letters them)
+
+    def apply(self, topic: str, key: Optional[bytes], value: Optional[bytes], timestamp_ms: int) -> None:
+        try:
+            if topic == AGGREGATES_TOPIC:
+                self._apply_row(key, value, timestamp_ms)
+            elif topic == CONSENT_STATE_TOPIC:
+                self._apply_consent(key, value)
+            elif topic == API_KEYS_TOPIC:
+                self._apply_key(key, value)
+        except Exception as exc:  # a foreign or corrupt message must not stop the feed
+            self.skipped += 1
+            metrics.API_VIEW_SKIPPED.labels(topic).inc()
+            log.warning("view: skipped a message of %s that does not fit its model: %s", topic, exc)
+
+    def _apply_row(self, key: Optional[bytes], value: Optional[bytes], timestamp_ms: int) -> None:
+        if value is None:  # a tombstone
+            if key:
+                self.rows.pop(key.decode(), None)
+            return
+        uscc = _row_uscc(value)
+        self.rows[uscc] = (value, timestamp_ms)
+
+    def _apply_consent(self, key: Optional[bytes], value: Optional[bytes]) -> None:
+        if value is None:
+            if key:
+                uscc, _, lender = key.decode().partition("/")
+                self.consents.pop((uscc, lender), None)
+            return
+        consent = ConsentState.from_bytes(value)
+        self.consents[(consent.uscc, consent.lender_id)] = consent
+
+    def _apply_key(self, key: Optional[bytes], value: Optional[bytes]) -> None:
+        if value is None:
+            if key:
+                self.keys.pop(key.decode(), None)
+            return
+        event = KeyEvent.from_bytes(value)
+        known = self.keys.get(event.key_id)
+        if event.revoked and known is not None:  # a revocation carries no hash: keep who it was
+            event = KeyEvent(known.key_id, known.key_hash, known.principal_kind, known.principal_id, event.created_at,
+                             True)
+        self.keys[event.key_id] = event
+
+    # -- reading ---------------------------------------------------------------------------------
+    def key(self, key_id: str) -> Optional[KeyEvent]:
+        return self.keys.get(key_id)
+
+    def consent(self, uscc: str, lender_id: str) -> Optional[ConsentState]:
+        return self.consents.get((uscc, lender_id))
+
+    def known(self, uscc: str) -> bool:
+        return uscc in self.rows
+
+    def row(self, uscc: str) -> Optional[tuple[AggregateRow, dt.datetime]]:
+        found = self.rows.get(uscc)
+        if found is None:
+            return None
+        value, timestamp_ms = found
+        return AggregateRow.decode(value), dt.datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+
+
+def _row_uscc(value: bytes) -> str:
+    """The row's USCC without decoding the whole row: encoded rows start with {"uscc":"…"."""
+    head = value[:40]
+    if head.startswith(b'{"uscc":"') and head[27:28] == b'"':
+        return head[9:27].decode()
+    return AggregateRow.decode(value).uscc
+
+
+class ViewFeed(threading.Thread):
+    """Reads the view topics from the beginning into a ServingView, then follows them. No consumer
+    group: every API process holds the whole view, and nothing is committed."""
+
+    def __init__(self, kafka: KafkaConnection, view: ServingView, topics=VIEW_TOPICS):
+        super().__init__(name="api-view-feed", daemon=True)
+        self.kafka, self.view, self.topics = kafka, view, topics
+        self.ready = threading.Event()
+        self.stopping = threading.Event()
+        self.loaded_in: Optional[float] = None
+
+    def run(self) -> None:
+        started = time.monotonic()
+        consumer = Consumer(self.kafka.consumer(
+            f"creditstream-api-view-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True, "fetch.wait.max.ms": 50,
+                                                                 "log_level": 3}))
+        try:
+            pending = self._assign(consumer)
+            while not self.stopping.is_set():
+                for message in consumer.consume(1000, 0.1):
+                    error = message.error()
+                    if error is None:
+                        timestamp = message.timestamp()[1]
+                        self.view.apply(message.topic(), message.key(), message.value(), timestamp)
+                    elif error.code() == KafkaError._PARTITION_EOF:
+                        pending.discard((message.topic(), message.partition()))
+                    else:
+                        log.warning("view feed: %s", error.str())
+                if not pending and not self.ready.is_set():
+                    self.loaded_in = time.monotonic() - started
+                    log.info("view loaded in %.1f s: %d keys, %d consents, %d rows", self.loaded_in,
+                             len(self.view.keys), len(self.view.consents), len(self.view.rows))
+                    self.ready.set()
+                metrics.API_VIEW_ROWS.set(len(self.view.rows))
+        finally:
+            consumer.close()
+
+    def _assign(self, consumer: Consumer) -> set[tuple[str, int]]:
+        """Every partition of the view topics, from the beginning (waiting for the topics to exist)."""
+        while not self.stopping.is_set():
+            metadata = consumer.list_topics(timeout=10)
+            missing = [t for t in self.topics if t not in metadata.topics or metadata.topics[t].error]
+            if not missing:
+                partitions = [TopicPartition(t, p, OFFSET_BEGINNING) for t in self.topics
+                              for p in metadata.topics[t].partitions]
+                consumer.assign(partitions)
+                return {(tp.topic, tp.partition) for tp in partitions}
+            log.info("view feed: waiting for topics %s", ", ".join(missing))
+            self.stopping.wait(1.0)
+        return set()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(30)
