@@ -1,11 +1,12 @@
-"""The look-up audit: one record per request on credit.audit.v1, acknowledged by Kafka (acks=all,
-idempotent) before the answer leaves. Records of concurrent look-ups travel in the same produce
-request (librdkafka batches them for ``linger.ms``), which is the group commit: an audit costs a
-share of one round trip instead of a ClickHouse insert each. The sink stores the records in
-``lookup_audit``; a re-delivered record has the same request id, so it is stored once.
+"""The look-up audit, group-committed: the records of the look-ups answered in the same turn of
+the event loop go to credit.audit.v1 as one message (JSON lines), acknowledged by Kafka (acks=all,
+idempotent) before any of those answers leaves. One produce and one delivery report per group,
+instead of a ClickHouse insert (~8 ms) or a Kafka message per look-up: measured, a message per
+look-up halved the API's throughput. The sink stores each record in ``lookup_audit``; a
+re-delivered group has the same request ids, so each look-up is stored once.
 
-If Kafka cannot acknowledge within the timeout, the look-up is answered 503 and nothing else: an
-answer whose audit record could be lost is never sent.
+If Kafka cannot acknowledge within the timeout, the look-ups of that group are answered 503 and
+nothing else: an answer whose audit record could be lost is never sent.
 """
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ class AuditUnavailable(RuntimeError):
 
 
 class AuditLog:
-    def __init__(self, kafka: KafkaConnection, timeout_seconds: float, linger_ms: int = 1):
+    def __init__(self, kafka: KafkaConnection, timeout_seconds: float, linger_ms: int = 0):
         self.producer = Producer(kafka.producer(**{
-            "linger.ms": linger_ms, "message.timeout.ms": int(timeout_seconds * 1000),
-            "queue.buffering.max.messages": 200_000, "log_level": 3}))
+            "linger.ms": linger_ms, "message.timeout.ms": int(timeout_seconds * 1000), "log_level": 3}))
+        self._pending: list[bytes] = []
+        self._group: asyncio.Future | None = None
         self._stopping = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="api-audit-poll", daemon=True)
         self._poller.start()
@@ -41,18 +43,26 @@ class AuditLog:
             self.producer.poll(0.05)
 
     async def write(self, row: LookupAuditRow) -> None:
-        """Return once Kafka has acknowledged the record; raise AuditUnavailable otherwise."""
+        """Return once Kafka has acknowledged the group holding this record; raise AuditUnavailable
+        otherwise."""
         loop = asyncio.get_running_loop()
-        settled = loop.create_future()
+        if self._group is None:  # the first record of a group: send the group at the end of this turn
+            self._group = loop.create_future()
+            loop.call_soon(self._send_group, loop)
+        self._pending.append(row.to_bytes())
+        await asyncio.shield(self._group)
+
+    def _send_group(self, loop: asyncio.AbstractEventLoop) -> None:
+        group, records = self._group, self._pending
+        self._group, self._pending = None, []
 
         def delivered(err: KafkaError | None, _message) -> None:  # on the poll thread
-            loop.call_soon_threadsafe(_settle, settled, err)
+            loop.call_soon_threadsafe(_settle, group, err)
 
         try:
-            self.producer.produce(AUDIT_TOPIC, row.to_bytes(), row.uscc.encode(), on_delivery=delivered)
-        except (BufferError, Exception) as exc:  # queue full, or the producer is gone
-            raise AuditUnavailable(f"audit record not queued: {exc}") from None
-        await settled
+            self.producer.produce(AUDIT_TOPIC, b"\n".join(records), on_delivery=delivered)
+        except Exception as exc:  # queue full, or the producer is gone
+            group.set_exception(AuditUnavailable(f"audit records not queued: {exc}"))
 
     def close(self, timeout: float = 10.0) -> None:
         self._stopping.set()
@@ -66,4 +76,4 @@ def _settle(future: asyncio.Future, err: KafkaError | None) -> None:
     if err is None:
         future.set_result(None)
     else:
-        future.set_exception(AuditUnavailable(f"audit record not acknowledged: {err.str()}"))
+        future.set_exception(AuditUnavailable(f"audit records not acknowledged: {err.str()}"))

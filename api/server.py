@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import threading
 import time
@@ -13,9 +14,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
+import uvloop
 from aiohttp import web
 
-from creditstream.api.access import SCOPES, Decision, Principal, decide, field_scope
+from creditstream.api.access import SCOPES, Decision, Principal, decide
 from creditstream.api.audit import AuditLog, AuditUnavailable
 from creditstream.api.config import ApiConfig
 from creditstream.api.limits import RateLimiter
@@ -125,20 +127,20 @@ class LenderApi:
         if found is None:
             raise LookupError_(404, "not_found", f"no data for enterprise {uscc}", decision="allow",
                                scope=audit["scope"], consent_event_id=audit["consent_event_id"])
-        row, updated_at = found
         # public credit information for every lender; the rest under the matching consent; the
         # evaluation's score and points only under both UTILITY and TAX (platform-services.md)
-        visible = {PUBLIC, *allowed}
+        visible = [PUBLIC, *allowed]
         if "UTILITY" in allowed and "TAX" in allowed:
-            visible.add(UTILITY_AND_TAX)
-        body = {"uscc": uscc, "as_of_month": row.as_of_month, "as_of_date": row.as_of_date,
-                "updated_at": updated_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            visible.append(UTILITY_AND_TAX)
+        head = {**found.head,
+                "updated_at": found.updated_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                 "consented_scopes": allowed,
                 "withheld": {s: decisions[s].reason for s in SCOPES if s not in allowed}}
-        body.update({k: v for k, v in row.values.items() if field_scope(k) in visible})
         refused = [f"{s}: {decisions[s].reason}" for s in SCOPES if s not in allowed]
         audit["reason"] = "; ".join([f"{s}: {decisions[s].reason}" for s in allowed] + refused)
-        return body
+        parts = [json.dumps(head, ensure_ascii=False, separators=(",", ":"))[1:-1].encode()]
+        parts += [found.fragments[group] for group in visible if found.fragments[group]]
+        return b"{" + b",".join(parts) + b"}"
 
     async def _history(self, principal: Principal, uscc: str, request: web.Request, audit: dict):
         kind = request.match_info["kind"].lower()
@@ -194,7 +196,8 @@ class LenderApi:
                 raise LookupError_(400, "invalid_uscc", problem)
             body = await handler(principal, uscc, request, audit)
             audit["decision"] = "allow"
-            response = web.json_response(body)
+            response = (web.Response(body=body, content_type="application/json") if isinstance(body, bytes)
+                        else web.json_response(body))
         except LookupError_ as exc:
             audit.update(status=exc.status, decision=exc.decision, reason=exc.reason,
                          scope=exc.scope or audit["scope"],
@@ -343,7 +346,7 @@ class ApiThread(threading.Thread):
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = uvloop.new_event_loop()
         asyncio.set_event_loop(self.loop)
         runner = web.AppRunner(create_app(self.config, self.clients), access_log=None)
         try:
@@ -373,5 +376,5 @@ class ApiThread(threading.Thread):
 
 def serve(config: ApiConfig) -> int:
     """The API alone on this thread's event loop (``creditstream api``, with a ClickHouse server)."""
-    web.run_app(create_app(config), host=config.host, port=config.port, access_log=None)
+    web.run_app(create_app(config), host=config.host, port=config.port, access_log=None, loop=uvloop.new_event_loop())
     return 0

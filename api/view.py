@@ -10,22 +10,60 @@ the topics into it. The view is ready once every partition has been read to the 
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import json
 import logging
 import threading
 import time
 import uuid
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from creditstream.monitoring import metrics
 from creditstream.schemas.kafka import KafkaConnection
-from creditstream.schemas.models import AggregateRow, ConsentState, KeyEvent
+from creditstream.schemas.models import (
+    PUBLIC,
+    SCOPES,
+    UTILITY_AND_TAX,
+    AggregateRow,
+    ConsentState,
+    KeyEvent,
+    field_scope,
+)
 from creditstream.schemas.topics import AGGREGATES_TOPIC, API_KEYS_TOPIC, CONSENT_STATE_TOPIC
 
 log = logging.getLogger("creditstream.api.view")
 UTC = dt.timezone.utc
 VIEW_TOPICS = (API_KEYS_TOPIC, CONSENT_STATE_TOPIC, AGGREGATES_TOPIC)
+GROUPS = (PUBLIC, *SCOPES, UTILITY_AND_TAX)  # who may see a field of a row
+
+
+class RowView(NamedTuple):
+    """A row split by who may see it, so an answer is joined from ready JSON fragments (no decode,
+    filter and re-encode of ~100 fields per look-up)."""
+    head: dict  # uscc, as_of_month, as_of_date
+    fragments: dict[str, bytes]  # group → '"field":value,…' (no braces), for each group in GROUPS
+    updated_at: dt.datetime  # when the worker computed the row
+
+    def values(self) -> dict:
+        """Every field (for tests and tools; look-ups use the fragments)."""
+        out = dict(self.head)
+        for fragment in self.fragments.values():
+            if fragment:
+                out.update(json.loads(b"{" + fragment + b"}"))
+        return out
+
+
+def split_row(value: bytes, timestamp_ms: int) -> RowView:
+    row = AggregateRow.decode(value)
+    groups: dict[str, dict] = {group: {} for group in GROUPS}
+    for name, field_value in row.values.items():
+        groups[field_scope(name)][name] = field_value
+    fragments = {group: json.dumps(fields, ensure_ascii=False, separators=(",", ":"))[1:-1].encode()
+                 for group, fields in groups.items()}
+    head = {"uscc": row.uscc, "as_of_month": row.as_of_month, "as_of_date": row.as_of_date}
+    return RowView(head, fragments, dt.datetime.fromtimestamp(timestamp_ms / 1000, UTC))
 
 
 class ServingView:
@@ -34,9 +72,11 @@ class ServingView:
     def __init__(self) -> None:
         self.keys: dict[str, KeyEvent] = {}
         self.consents: dict[tuple[str, str], ConsentState] = {}
-        # uscc → (the row as the topic carries it, when the worker computed it in epoch ms): the
-        # encoded bytes, decoded per look-up, are the smallest form to hold a million of
-        self.rows: dict[str, tuple[bytes, int]] = {}
+        # uscc → (the row as the topic carries it, when the worker computed it in epoch ms): encoded
+        # bytes are the smallest form to hold a million of; a row looked up is replaced by its
+        # RowView (split once, on the first look-up, not for every row at start)
+        self.rows: dict[str, tuple[bytes | RowView, int]] = {}
+        self._rows_lock = threading.Lock()  # the feed's writes against a look-up's write-back
         self.skipped = 0  # messages that did not fit their model (the sink dead-letters them)
 
     def apply(self, topic: str, key: Optional[bytes], value: Optional[bytes], timestamp_ms: int) -> None:
@@ -55,10 +95,12 @@ class ServingView:
     def _apply_row(self, key: Optional[bytes], value: Optional[bytes], timestamp_ms: int) -> None:
         if value is None:  # a tombstone
             if key:
-                self.rows.pop(key.decode(), None)
+                with self._rows_lock:
+                    self.rows.pop(key.decode(), None)
             return
         uscc = _row_uscc(value)
-        self.rows[uscc] = (value, timestamp_ms)
+        with self._rows_lock:
+            self.rows[uscc] = (value, timestamp_ms)
 
     def _apply_consent(self, key: Optional[bytes], value: Optional[bytes]) -> None:
         if value is None:
@@ -91,12 +133,18 @@ class ServingView:
     def known(self, uscc: str) -> bool:
         return uscc in self.rows
 
-    def row(self, uscc: str) -> Optional[tuple[AggregateRow, dt.datetime]]:
+    def row(self, uscc: str) -> Optional[RowView]:
         found = self.rows.get(uscc)
         if found is None:
             return None
-        value, timestamp_ms = found
-        return AggregateRow.decode(value), dt.datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+        payload, timestamp_ms = found
+        if isinstance(payload, RowView):
+            return payload
+        split = split_row(payload, timestamp_ms)
+        with self._rows_lock:
+            if self.rows.get(uscc) is found:  # unless a newer row arrived meanwhile
+                self.rows[uscc] = (split, timestamp_ms)
+        return split
 
 
 def _row_uscc(value: bytes) -> str:
@@ -136,6 +184,10 @@ class ViewFeed(threading.Thread):
                     else:
                         log.warning("view feed: %s", error.str())
                 if not pending and not self.ready.is_set():
+                    # a million loaded rows would make every full collection of the cyclic GC walk
+                    # them (pauses of 100s of ms in the look-ups' tail); they never form cycles
+                    gc.collect()
+                    gc.freeze()
                     self.loaded_in = time.monotonic() - started
                     log.info("view loaded in %.1f s: %d keys, %d consents, %d rows", self.loaded_in,
                              len(self.view.keys), len(self.view.consents), len(self.view.rows))

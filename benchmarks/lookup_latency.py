@@ -1,32 +1,63 @@
-"""Look-up latency through the HTTP lender API beside the raw ClickHouse point query on the same
-data, at 100k and 1M enterprises (embedded chdb). Prints JSON. Not a test.
+"""Lender look-ups under concurrency, through the production wiring, beside the raw ClickHouse
+point query on the same table in the same run. Prints JSON. Not a test.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/lookup_latency.py [--sizes 100000 1000000] [--lookups 1000]
+    .venv/bin/python -m benchmarks.lookup_latency [--enterprises 1000000] [--clients 1 4 16 64]
 
-Each API look-up does what production does: API key check, consent for both scopes, the
-aggregate row, and the audit insert before answering.
+What it does, on its own broker (port 19192, a temporary directory; the development broker and
+its topics are left alone):
+1. N aggregate rows (the shape the worker publishes, ~2.2 kB each) on credit.aggregates.v1, one
+   lender key per client on credit.apikeys.v1, and that lender's consents for the enterprises the
+   clients will look up on credit.consent.accepted.v1, as the worker would have accepted them.
+2. ``creditstream worker`` (Faust, its sink service with embedded ClickHouse, and the API): the
+   worker runs throughout. The API is measured once its view is loaded and the sink has stored
+   every row.
+3. For 1, 4, 16 and 64 concurrent keep-alive clients: GET /v1/enterprises/{uscc}/aggregates of
+   random enterprises; p50/p99/throughput, every answer checked to be 200 with the consented
+   fields (each look-up is audited durably in Kafka before it is answered).
+4. The worker stopped, the raw point query on the same enterprise_aggregates table, 1 and 4
+   threads (chdb allows one process per data directory, so not at the same time).
 """
+from __future__ import annotations
+
 import argparse
+import asyncio
 import datetime as dt
-import http.client
 import json
+import os
 import random
-import statistics
+import shutil
+import subprocess
+import sys
 import tempfile
+import threading
 import time
+import urllib.request
+from pathlib import Path
+
+from confluent_kafka import Producer
 
 from benchmarks.common import synthetic_uscc as uscc
-from creditstream.api.config import ApiConfig
-from creditstream.api.server import ApiThread
+from creditstream.kafka_admin import create_topics, group_caught_up
 from creditstream.schemas import apikeys
-from creditstream.schemas.tables import columns
-from creditstream.sinks.clickhouse import ThreadClients, connect, migrate
+from creditstream.schemas.kafka import KafkaConnection
+from creditstream.schemas.models import SCOPES, AggregateRow, ConsentState, KeyEvent
+from creditstream.schemas.topics import AGGREGATES_TOPIC, API_KEYS_TOPIC, CONSENT_STATE_TOPIC
+from creditstream.settings import Settings
+from creditstream.sinks.clickhouse import ThreadClients, connect
+from creditstream.sinks.rows import SINK_TOPICS
 from creditstream.streams.aggregates import compute
 from creditstream.streams.ledger import Ledger
-from tests.support.builders import payment, statement
+from tests.support.builders import payment, penalty, statement
 from tests.support.kafka import free_port
 
+ROOT = Path(__file__).resolve().parents[1]
 UTC = dt.timezone.utc
+PORT, CONTROLLER_PORT = 19192, 19193
+LENDER = "bench-lender"
+
+
+def log(message: str) -> None:
+    print(f"[lookup] {message}", file=sys.stderr, flush=True)
 
 
 def template_row() -> dict:
@@ -34,81 +65,176 @@ def template_row() -> dict:
     for month in range(1, 13):
         ledger.apply(*statement("water", "W1", f"2025-{month:02d}", "10.5", "43.05"))
         ledger.apply(*statement("electricity", "E1", f"2025-{month:02d}", "2400", "1560.00"))
+        ledger.apply(*statement("gas", "G1", f"2025-{month:02d}", "150", "420.00"))
     ledger.apply(*payment("VAT", "2025-10-01", "2025-12-31", "300.00", "300.00", "2026-01-15", "2026-01-10"))
-    return compute("X", ledger, 2025 * 12 + 11)
+    ledger.apply(*penalty("P1", "2025-06-01"))
+    return compute("X", ledger, 2025 * 12 + 11, dt.date(2025, 12, 31))
 
 
-def load(client, n: int, lender: str) -> None:
+def produce(kafka: KafkaConnection, n: int, picks: list[str], keys: list[tuple[str, str]]) -> None:
+    producer = Producer(kafka.provider_producer())
     row = template_row()
+    for i in range(n):
+        value = AggregateRow.encode({**row, "uscc": uscc(i)})
+        while True:
+            try:
+                producer.produce(AGGREGATES_TOPIC, value, uscc(i).encode())
+                break
+            except BufferError:
+                producer.poll(0.1)
+        if i % 100_000 == 99_999:
+            log(f"produced {i + 1:,} rows")
     now = dt.datetime.now(UTC)
-    for start in range(0, n, 100_000):
-        ids = [uscc(i) for i in range(start, min(n, start + 100_000))]
-        client.insert("enterprise_aggregates",
-                      [[u, row["as_of_month"], json.dumps({**row, "uscc": u}), now, 1] for u in ids],
-                      column_names=columns("enterprise_aggregates"))
-        client.insert("consent_grants",
-                      [[u, lender, f"c-{u}", ["UTILITY", "TAX"], now - dt.timedelta(days=1),
-                        now + dt.timedelta(days=365), False, now, 1] for u in ids],
-                      column_names=columns("consent_grants"))
+    for u in sorted(set(picks)):
+        state = ConsentState(u, LENDER, f"c-{u}", tuple(SCOPES), now - dt.timedelta(days=1), now + dt.timedelta(days=365),
+                             False, now)
+        producer.produce(CONSENT_STATE_TOPIC, state.to_bytes(), state.key)
+    for key_id, key in keys:
+        producer.produce(API_KEYS_TOPIC, KeyEvent(key_id, apikeys.key_hash(key), "lender", LENDER, now, False).to_bytes(),
+                         key_id.encode())
+    if producer.flush(300):
+        raise RuntimeError("could not produce the data set")
 
 
-def percentiles(samples):
-    samples = sorted(samples)
-    return {"p50_ms": round(statistics.median(samples), 3), "p99_ms": round(samples[int(len(samples) * 0.99) - 1], 3),
-            "mean_ms": round(statistics.fmean(samples), 3)}
+def wait(predicate, timeout: float, what: str, poll: float = 1.0) -> float:
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(poll)
+    return time.monotonic() - started
 
 
-def measure(n: int, lookups: int, client, url: str) -> dict:
-    lender = "bench-lender"
+def healthy(port: int) -> bool:
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200
+    except OSError:
+        return False
+
+
+async def client(port: int, key: str, usccs: list[str], latencies: list[float], failures: list[str]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for u in usccs:
+        started = time.perf_counter()
+        writer.write(f"GET /v1/enterprises/{u}/aggregates HTTP/1.1\r\nHost: bench\r\n"
+                     f"Authorization: Bearer {key}\r\n\r\n".encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+                     .split(b":")[1])
+        body = await reader.readexactly(length)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if not head.startswith(b"HTTP/1.1 200") or b'"vat_paid_12m"' not in body:
+            failures.append(head.split(b"\r\n")[0].decode() + " " + body[:200].decode(errors="replace"))
+    writer.close()
+
+
+def run_clients(port: int, keys: list[str], picks: list[str], clients: int, lookups: int) -> dict:
+    per_client = max(1, lookups // clients)
+    latencies: list[float] = []
+    failures: list[str] = []
+    rng = random.Random(clients)
+
+    async def all_clients():
+        await asyncio.gather(*(client(port, keys[i], [rng.choice(picks) for _ in range(per_client)], latencies,
+                                      failures) for i in range(clients)))
     started = time.perf_counter()
-    load(client, n, lender)
-    loaded = time.perf_counter() - started
-    key_id, key = apikeys.new_key()
-    client.insert("api_keys", [[key_id, apikeys.key_hash(key), "lender", lender, dt.datetime.now(UTC), False, 1]],
-                  column_names=columns("api_keys"))
-    port = free_port()
-    api = ApiThread(ApiConfig(clickhouse_url=url, port=port), ThreadClients(url)).start_and_wait()
-    rng = random.Random(n)
-    picks = [uscc(rng.randrange(n)) for _ in range(lookups)]
-    conn = http.client.HTTPConnection("127.0.0.1", port)
-    api_ms, raw_ms = [], []
-    for u in picks[:20]:  # warm-up: thread clients, caches
-        conn.request("GET", f"/v1/enterprises/{u}/aggregates", headers={"Authorization": f"Bearer {key}"})
-        conn.getresponse().read()
-    for u in picks:
-        t = time.perf_counter()
-        conn.request("GET", f"/v1/enterprises/{u}/aggregates", headers={"Authorization": f"Bearer {key}"})
-        response = conn.getresponse()
-        response.read()
-        api_ms.append((time.perf_counter() - t) * 1000)
-        assert response.status == 200, response.status
-    for u in picks:
-        t = time.perf_counter()
-        client.query("SELECT row_json, updated_at FROM enterprise_aggregates WHERE uscc = {u:String} "
-                     "ORDER BY version DESC LIMIT 1", parameters={"u": u})
-        raw_ms.append((time.perf_counter() - t) * 1000)
-    api.stop()
-    result = {"enterprises": n, "lookups": lookups, "load_seconds": round(loaded, 1),
-              "api": percentiles(api_ms), "raw_point_query": percentiles(raw_ms)}
-    result["api_over_raw_p50"] = round(result["api"]["p50_ms"] / result["raw_point_query"]["p50_ms"], 2)
-    return result
+    asyncio.run(all_clients())
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise RuntimeError(f"{len(failures)} look-ups failed, first: {failures[0]}")
+    return {"clients": clients, "lookups": len(latencies), **percentiles(latencies),
+            "per_second": round(len(latencies) / elapsed)}
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--lookups", type=int, default=1000)
+def percentiles(samples: list[float]) -> dict:
+    samples = sorted(samples)
+    return {"p50_ms": round(samples[len(samples) // 2], 2), "p99_ms": round(samples[int(len(samples) * 0.99) - 1], 2),
+            "max_ms": round(samples[-1], 2)}
+
+
+def raw_point_queries(url: str, picks: list[str], threads: int, lookups: int) -> dict:
+    clients = ThreadClients(url)
+    latencies: list[float] = []
+    rng = random.Random(threads)
+    work = [[rng.choice(picks) for _ in range(lookups // threads)] for _ in range(threads)]
+
+    def one(usccs):
+        c = clients.get()
+        for u in usccs:
+            started = time.perf_counter()
+            rows = c.query("SELECT row_json, updated_at FROM enterprise_aggregates WHERE uscc = {u:String} "
+                           "ORDER BY version DESC LIMIT 1", parameters={"u": u}).result_rows
+            latencies.append((time.perf_counter() - started) * 1000)
+            assert rows, u
+    started = time.perf_counter()
+    pool = [threading.Thread(target=one, args=(w,)) for w in work]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - started
+    return {"threads": threads, "lookups": len(latencies), **percentiles(latencies),
+            "per_second": round(len(latencies) / elapsed)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--enterprises", type=int, default=1_000_000)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16, 64])
+    parser.add_argument("--lookups", type=int, default=8000, help="look-ups per concurrency level")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
-    url = "chdb://" + tempfile.mkdtemp(prefix="cs-lookup-")
-    client = connect(url)
-    migrate(client)
-    results = []
-    for n in sorted(args.sizes):
-        client.command("TRUNCATE TABLE enterprise_aggregates")
-        client.command("TRUNCATE TABLE consent_grants")
-        results.append(measure(n, args.lookups, client, url))
-        print(json.dumps(results[-1]), flush=True)
-    print(json.dumps({"results": results}, indent=2))
+    home = Path(tempfile.mkdtemp(prefix="cs-lookup-"))
+    broker_env = {**os.environ, "KAFKA_PORT": str(PORT), "KAFKA_CONTROLLER_PORT": str(CONTROLLER_PORT),
+                  "KAFKA_HOME_DIR": str(home / "kafka"), "KAFKA_HEAP": "1g"}
+    script = ROOT / "broker" / "kafka.sh"
+    subprocess.run(["bash", str(script), "start"], env=broker_env, check=True)
+    worker = None
+    try:
+        settings = Settings(home=str(home), bootstrap_servers=f"127.0.0.1:{PORT}", api_port=free_port(),
+                            web_port=free_port(), personal_data_key="bench", api_rate_per_second=1e6,
+                            api_rate_burst=1_000_000)
+        create_topics(settings.kafka, settings.partitions, 1)
+        rng = random.Random(7)
+        picks = [uscc(rng.randrange(args.enterprises)) for _ in range(20_000)]
+        keys = [apikeys.new_key() for _ in range(max(args.clients))]
+        started = time.monotonic()
+        produce(settings.kafka, args.enterprises, picks, keys)
+        produced_in = time.monotonic() - started
+        log(f"data set produced in {produced_in:.0f} s; starting the worker")
+        started = time.monotonic()
+        worker = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "worker"],
+                                  env={**os.environ, **settings.to_env()}, stdout=subprocess.DEVNULL,
+                                  stderr=open(home / "worker.log", "wb"), start_new_session=True)
+        view_loaded = wait(lambda: healthy(settings.api_port), 600, "the API's view to load")
+        log(f"API serving after {view_loaded:.1f} s; waiting for the sink to store every row")
+        wait(lambda: group_caught_up(settings.kafka, f"{settings.app_id}-sink", SINK_TOPICS), 1800,
+             "the sink to catch up", poll=5)
+        sink_done = time.monotonic() - started
+        results = []
+        for clients in args.clients:
+            run_clients(settings.api_port, [k for _, k in keys], picks, clients, 200)  # warm-up
+            results.append(run_clients(settings.api_port, [k for _, k in keys], picks, clients, args.lookups))
+            log(json.dumps(results[-1]))
+        worker.terminate()
+        worker.wait(60)
+        worker = None
+        url = settings.clickhouse_url
+        stored = connect(url).query("SELECT count() FROM enterprise_aggregates FINAL").result_rows[0][0]
+        raw = [raw_point_queries(url, picks, threads, min(args.lookups, 2000)) for threads in (1, 4)]
+        for r in raw:
+            log("raw " + json.dumps(r))
+        print(json.dumps({"enterprises": args.enterprises, "stored_rows": stored, "produce_seconds": round(produced_in),
+                          "api_serving_after_start_seconds": round(view_loaded, 1),
+                          "sink_caught_up_after_start_seconds": round(sink_done),
+                          "api": results, "raw_point_query": raw}, indent=2))
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(60)
+        subprocess.run(["bash", str(script), "stop"], env=broker_env, check=False)
+        if not args.keep:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -60,9 +60,18 @@ def _codec() -> Codec:
     return default_codec()
 
 
+def to_rows(topic: str, offset: int, timestamp_ms: Optional[int], value: bytes) -> list[NamedTuple]:
+    """The rows a message becomes: one; several for a group of audit records; none for records
+    kept only in the aggregates. Raises (DecodeError, ModelError, …) when the message does not fit
+    its topic's model."""
+    if topic == AUDIT_TOPIC:  # one message per group commit of the API (api.audit), a record per line
+        return [LookupAuditRow.from_bytes(line) for line in value.split(b"\n")]
+    row = to_row(topic, offset, timestamp_ms, value)
+    return [] if row is None else [row]
+
+
 def to_row(topic: str, offset: int, timestamp_ms: Optional[int], value: bytes) -> Optional[NamedTuple]:
-    """The row a message becomes, or None for records kept only in the aggregates. Raises
-    (DecodeError, ModelError, …) when the message does not fit its topic's model."""
+    """The row a message of a single-row topic becomes, or None (see to_rows)."""
     if topic == NORMALIZED_TOPIC:  # single-object Avro, validated and normalised by the worker
         record, typed = _codec().decode(value)
         return normalized_row(record, typed, offset, timestamp_ms)
@@ -83,8 +92,6 @@ def to_row(topic: str, offset: int, timestamp_ms: Optional[int], value: bytes) -
         c = ConsentState.from_bytes(value)
         return ConsentGrantsRow(c.uscc, c.lender_id, c.event_id, list(c.scopes), c.granted_at, c.expires_at, c.revoked,
                                 c.occurred_at, offset)
-    if topic == AUDIT_TOPIC:
-        return LookupAuditRow.from_bytes(value)
     raise ValueError(f"the sink does not read {topic}")
 
 

@@ -27,7 +27,7 @@ from creditstream.schemas.tables import columns
 from creditstream.schemas.topics import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, SOURCE_PRODUCED_HEADER
 from creditstream.sinks.clickhouse import connect, migrate
 from creditstream.sinks.config import SinkConfig
-from creditstream.sinks.rows import SINK_TOPICS, message_time, to_row
+from creditstream.sinks.rows import SINK_TOPICS, message_time, to_rows
 
 log = logging.getLogger("creditstream.sink")
 
@@ -125,7 +125,7 @@ class ClickHouseSink(threading.Thread):
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         batch.add(topic, partition, offset)
         try:
-            row = to_row(topic, offset, message.timestamp()[1], message.value())
+            rows = to_rows(topic, offset, message.timestamp()[1], message.value())
         except Exception as exc:  # our own topics: a foreign writer or a platform bug, never lost
             metrics.SINK_UNCONVERTIBLE.labels(topic).inc()
             log.error("sink cannot convert %s[%d]@%d: %r; sending it to %s", topic, partition, offset, exc,
@@ -135,10 +135,10 @@ class ClickHouseSink(threading.Thread):
                 SINK_UNCONVERTIBLE, f"the sink could not turn {topic}[{partition}]@{offset} into a row: {exc!r}",
                 topic, partition, offset, timestamp if timestamp > 0 else None, message.key(), message.value()))
             return
-        if row is not None:
+        for row in rows:
             batch.rows[row.TABLE].append(row)
-            if topic == AGGREGATES_TOPIC:
-                batch.aggregate_times.append(source_produced_seconds(message))
+        if rows and topic == AGGREGATES_TOPIC:
+            batch.aggregate_times.append(source_produced_seconds(message))
 
     def flush(self, batch: Batch) -> None:
         started = time.perf_counter()

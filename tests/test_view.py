@@ -50,8 +50,9 @@ def test_rows_are_kept_encoded_and_decoded_on_demand():
     row = {"uscc": builders.USCC, "as_of_month": "2026-10", "as_of_date": "2026-10-31",
            **{name: 0 for name in AGGREGATE_FIELDS}}
     view.apply(AGGREGATES_TOPIC, builders.USCC.encode(), AggregateRow.encode(row), 1_700_000_000_000)
-    found, updated_at = view.row(builders.USCC)
-    assert found.to_json() == row and updated_at == dt.datetime.fromtimestamp(1_700_000_000, UTC)
+    found = view.row(builders.USCC)
+    assert found.values() == row and found.updated_at == dt.datetime.fromtimestamp(1_700_000_000, UTC)
+    assert view.row(builders.USCC) is found  # split once, on the first look-up
     assert view.known(builders.USCC) and not view.known("X")
     view.apply(AGGREGATES_TOPIC, builders.USCC.encode(), None, 0)
     assert view.row(builders.USCC) is None
