@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 
 from confluent_kafka import KafkaError, Producer
 
@@ -28,19 +27,18 @@ class AuditUnavailable(RuntimeError):
 
 
 class AuditLog:
+    # Delivery reports are served on the event loop, polled every POLL_SECONDS while a group is in
+    # flight: a poll thread would need the GIL to hand each report over, and while the loop is busy
+    # that waits for Python's switch interval (5 ms), which showed as a 20 ms p99 at 1,000/s.
+    POLL_SECONDS = 0.0002
+
     def __init__(self, kafka: KafkaConnection, timeout_seconds: float, linger_ms: int = 0):
         self.producer = Producer(kafka.producer(**{
             "linger.ms": linger_ms, "message.timeout.ms": int(timeout_seconds * 1000), "log_level": 3}))
         self._pending: list[bytes] = []
         self._group: asyncio.Future | None = None
-        self._stopping = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name="api-audit-poll", daemon=True)
-        self._poller.start()
-
-    def _poll(self) -> None:
-        """Serve delivery reports as they arrive (poll returns as soon as one is served)."""
-        while not self._stopping.is_set():
-            self.producer.poll(0.05)
+        self._in_flight = 0
+        self._polling = False
 
     async def write(self, row: LookupAuditRow) -> None:
         """Return once Kafka has acknowledged the group holding this record; raise AuditUnavailable
@@ -56,17 +54,28 @@ class AuditLog:
         group, records = self._group, self._pending
         self._group, self._pending = None, []
 
-        def delivered(err: KafkaError | None, _message) -> None:  # on the poll thread
-            loop.call_soon_threadsafe(_settle, group, err)
+        def delivered(err: KafkaError | None, _message) -> None:  # inside producer.poll, on the loop
+            self._in_flight -= 1
+            _settle(group, err)
 
         try:
             self.producer.produce(AUDIT_TOPIC, b"\n".join(records), on_delivery=delivered)
         except Exception as exc:  # queue full, or the producer is gone
             group.set_exception(AuditUnavailable(f"audit records not queued: {exc}"))
+            return
+        self._in_flight += 1
+        if not self._polling:
+            self._polling = True
+            loop.call_later(self.POLL_SECONDS, self._poll, loop)
+
+    def _poll(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.producer.poll(0)
+        if self._in_flight:
+            loop.call_later(self.POLL_SECONDS, self._poll, loop)
+        else:
+            self._polling = False
 
     def close(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        self._poller.join(5)
         self.producer.flush(timeout)
 
 

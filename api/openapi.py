@@ -46,26 +46,42 @@ def _field_schema(name: str) -> dict:
     return {"type": "string", "description": "decimal string, yuan"}
 
 
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}}
+REQUEST_ID = {"X-Request-Id": {"description": "the id of the look-up's audit record", "schema": {"type": "string"}}}
+
+
 def _responses(ok: dict) -> dict:
+    errors = (("400", "invalid USCC (length, characters, check character) or parameter"),
+              ("401", "missing, malformed, unknown or revoked API key"),
+              ("403", "no consent covering this lender, scope and time"), ("404", "no data for this enterprise"),
+              ("414", "request target longer than 2,048 bytes"), ("429", "the key's request rate is exceeded"),
+              ("431", "a header field longer than 8,192 bytes"),
+              ("503", "the API is loading, or the look-up could not be audited: try again"))
     return {
-        "200": {"description": "OK", "content": {"application/json": {"schema": ok}}},
-        **{code: {"description": text, "content": {"application/json": {"schema": _ERROR}}}
-           for code, text in (("400", "invalid USCC or parameter"), ("401", "missing, unknown or revoked API key"),
-                              ("403", "no consent covering this lender, scope and time"),
-                              ("404", "no data for this enterprise"))},
+        "200": {"description": "OK", "headers": REQUEST_ID, "content": {"application/json": {"schema": ok}}},
+        **{code: {"description": text, "headers": {**REQUEST_ID, **(RETRY_AFTER if code in ("429", "503") else {})},
+                  "content": {"application/json": {"schema": _ERROR}}} for code, text in errors},
     }
 
 
-USCC_PARAM = {"name": "uscc", "in": "path", "required": True, "schema": {"type": "string"},
-              "description": "18-character unified social credit code (case and surrounding space are ignored)"}
+# the USCC alphabet (GB 32100: digits and capitals without I, O, S, V, Z) in either case; the check
+# character is verified by the server (400)
+USCC_PATTERN = "^[0-9A-HJ-NP-RTUWXYa-hj-np-rtuwxy]{18}$"
+USCC_PARAM = {"name": "uscc", "in": "path", "required": True,
+              "schema": {"type": "string", "minLength": 18, "maxLength": 18, "pattern": USCC_PATTERN},
+              "description": "18-character unified social credit code (lower case is accepted)"}
+MONTH = {"type": "string", "pattern": "^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])$", "description": "YYYY-MM"}
 
 OPENAPI = {
     "openapi": "3.1.0",
     "info": {"title": "creditstream lender API", "version": "1",
              "description": "Enterprise credit aggregates and payment history, shown only under the "
                             "enterprise's consent; every look-up is audited."},
-    "components": {"securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}}},
-    "security": [{"apiKey": []}],
+    "components": {"securitySchemes": {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer cs_<key id>_<secret>"},
+        "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                         "description": "the same key in X-API-Key, for clients that cannot set Authorization"}}},
+    "security": [{"bearer": []}, {"apiKeyHeader": []}],
     "paths": {
         "/v1/enterprises/{uscc}/aggregates": {"get": {
             "summary": "Rolling 3/6/12-month aggregates of one enterprise",
@@ -100,13 +116,23 @@ OPENAPI = {
                     "received_at": {"type": "string", "format": "date-time"},
                     "legal_rep_id_no": {"type": ["string", "null"], "description": "masked: first 4 and last 4"}}}}}}),
         }},
+        "/healthz": {"get": {
+            "summary": "Liveness and readiness: 200 once keys, consents and rows are loaded from Kafka",
+            "security": [],
+            "responses": {
+                "200": {"description": "serving", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["status"], "properties": {
+                        "status": {"const": "ok"}, "enterprises": {"type": "integer", "minimum": 0}}}}}},
+                "503": {"description": "still loading", "headers": RETRY_AFTER,
+                        "content": {"application/json": {"schema": {"type": "object", "required": ["status"]}}}}},
+        }},
         "/v1/enterprises/{uscc}/history/{kind}": {"get": {
             "summary": "Payment history for one utility or tax type",
             "parameters": [USCC_PARAM,
                            {"name": "kind", "in": "path", "required": True,
                             "schema": {"enum": list(HISTORY_KINDS)}},
-                           {"name": "from", "in": "query", "schema": {"type": "string", "pattern": r"^\d{4}-\d{2}$"}},
-                           {"name": "to", "in": "query", "schema": {"type": "string", "pattern": r"^\d{4}-\d{2}$"}}],
+                           {"name": "from", "in": "query", "schema": MONTH},
+                           {"name": "to", "in": "query", "schema": MONTH}],
             "responses": _responses({"type": "object", "properties": {
                 "uscc": {"type": "string"}, "kind": {"type": "string"},
                 "items": {"type": "array", "items": {"type": "object"}}}}),

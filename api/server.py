@@ -133,7 +133,7 @@ class LenderApi:
         if "UTILITY" in allowed and "TAX" in allowed:
             visible.append(UTILITY_AND_TAX)
         head = {**found.head,
-                "updated_at": found.updated_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "updated_at": found.updated_at_text,
                 "consented_scopes": allowed,
                 "withheld": {s: decisions[s].reason for s in SCOPES if s not in allowed}}
         refused = [f"{s}: {decisions[s].reason}" for s in SCOPES if s not in allowed]

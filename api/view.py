@@ -45,6 +45,7 @@ class RowView(NamedTuple):
     head: dict  # uscc, as_of_month, as_of_date
     fragments: dict[str, bytes]  # group → '"field":value,…' (no braces), for each group in GROUPS
     updated_at: dt.datetime  # when the worker computed the row
+    updated_at_text: str  # the same, as answered (ISO 8601 UTC with Z)
 
     def values(self) -> dict:
         """Every field (for tests and tools; look-ups use the fragments)."""
@@ -63,7 +64,8 @@ def split_row(value: bytes, timestamp_ms: int) -> RowView:
     fragments = {group: json.dumps(fields, ensure_ascii=False, separators=(",", ":"))[1:-1].encode()
                  for group, fields in groups.items()}
     head = {"uscc": row.uscc, "as_of_month": row.as_of_month, "as_of_date": row.as_of_date}
-    return RowView(head, fragments, dt.datetime.fromtimestamp(timestamp_ms / 1000, UTC))
+    updated_at = dt.datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    return RowView(head, fragments, updated_at, updated_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
 
 
 class ServingView:
@@ -120,7 +122,7 @@ class ServingView:
         known = self.keys.get(event.key_id)
         if event.revoked and known is not None:  # a revocation carries no hash: keep who it was
             event = KeyEvent(known.key_id, known.key_hash, known.principal_kind, known.principal_id, event.created_at,
-                             True)
+                             True, known.name)
         self.keys[event.key_id] = event
 
     # -- reading ---------------------------------------------------------------------------------
@@ -213,3 +215,16 @@ class ViewFeed(threading.Thread):
     def stop(self) -> None:
         self.stopping.set()
         self.join(30)
+
+
+def load_once(kafka: KafkaConnection, view: ServingView, topics=VIEW_TOPICS, timeout: float = 30.0) -> ServingView:
+    """Read ``topics`` to their end into ``view`` and stop (for command-line tools)."""
+    feed = ViewFeed(kafka, view, topics)
+    feed.start()
+    try:
+        if not feed.ready.wait(timeout):
+            raise TimeoutError(f"could not read {', '.join(topics)} within {timeout:.0f} s: is Kafka at "
+                               f"{kafka.bootstrap_servers} up and are the topics created?")
+    finally:
+        feed.stop()
+    return view

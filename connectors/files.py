@@ -63,12 +63,28 @@ def _read_jsonl(path: Path, codec: Codec, topic: Optional[str]) -> Iterator[File
 
 def _read_csv(path: Path, codec: Codec, topic: str) -> Iterator[FileRecord]:
     schema = codec.current(PROVIDER_TOPICS[topic]).raw
-    with path.open(newline="", encoding="utf-8-sig") as fh:
+    # surrogateescape: a byte that is not UTF-8 becomes a marker in its cell, so that line is
+    # rejected with its number and every other line still goes through
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
         reader = csv.DictReader(fh)
         start = reader.line_num + 1
+        if reader.fieldnames and any(_not_utf8(name) for name in reader.fieldnames):
+            raise ValueError(f"{path}:1: the header row is not UTF-8 text")
         for row in reader:
-            if None in row:
+            bad = next((name for name, cell in row.items() if name is not None and _not_utf8(cell)), None)
+            if bad is not None:
+                yield FileRecord(start, topic, error=f"column {bad}: byte 0x{_not_utf8(row[bad]):02X} is not UTF-8")
+            elif None in row:
                 yield FileRecord(start, topic, error=f"{len(row[None])} more cells than the header has columns")
             else:
                 yield _typed(codec, topic, start, csv_cells_to_json(schema, row))
             start = reader.line_num + 1
+
+
+def _not_utf8(cell) -> int:
+    """The first byte that was not UTF-8 in a cell read with surrogateescape, else 0."""
+    if isinstance(cell, str):
+        for ch in cell:
+            if "\udc80" <= ch <= "\udcff":
+                return ord(ch) - 0xDC00
+    return 0

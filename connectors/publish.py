@@ -30,19 +30,21 @@ def publish_file(kafka: KafkaConnection, path: Path, topic: Optional[str], err: 
     codec = default_codec()
     producer = provider_producer(kafka)
     result = PublishResult()
-    with tqdm(desc=f"publish {path.name}", unit="rec", file=err, disable=None) as bar:
-        for item in read_file(path, codec, topic):
-            result.read += 1
-            bar.update()
-            if item.error:
-                message = f"{path}:{item.line}: rejected: {item.error}"
-                result.rejected.append(message)
-                bar.write(message, file=err)
-                continue
-            key = normalise_uscc(item.value["uscc"]).encode()
-            produce(producer, result.report, item.topic, key, codec.encode(item.record, item.value))
-            producer.poll(0)
-    remaining = producer.flush(60)
+    try:
+        with tqdm(desc=f"publish {path.name}", unit="rec", file=err, disable=None) as bar:
+            for item in read_file(path, codec, topic):
+                result.read += 1
+                bar.update()
+                if item.error:
+                    message = f"{path}:{item.line}: rejected: {item.error}"
+                    result.rejected.append(message)
+                    bar.write(message, file=err)
+                    continue
+                key = normalise_uscc(item.value["uscc"]).encode()
+                produce(producer, result.report, item.topic, key, codec.encode(item.record, item.value))
+                producer.poll(0)
+    finally:  # whatever stops the reading, what was accepted before it is delivered
+        remaining = producer.flush(60)
     if remaining:
         result.report.failed += remaining
         result.report.errors.append(f"{remaining} messages still undelivered after 60 s")

@@ -1,16 +1,31 @@
-"""Issuing and revoking API keys (``creditstream lenders|enterprises add|revoke``). The events
-travel on credit.apikeys.v1 and the sink stores them, so key management works the same with
-embedded ClickHouse (owned by the worker's sink service) or a server. Only hashes travel."""
+"""Issuing, listing and revoking API keys (``creditstream lenders|enterprises add|add-key|revoke|
+list``). The events travel on credit.apikeys.v1: the API reads them into memory (a key works as
+soon as its event is read) and the sink stores them, so key management works the same with
+embedded ClickHouse (owned by the worker's sink service) or a server. Only hashes travel.
+
+The commands read the current keys first, so they can refuse what would silently do nothing or
+harm: a full key given where a key id is expected (it would have travelled in clear), an unknown
+key id, another kind's key, an empty lender name, a lender name that exists (its new key would
+inherit every consent given to that lender: a second key is ``add-key LENDER_ID``, on purpose).
+"""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from confluent_kafka import Producer
 
-from creditstream.schemas.apikeys import key_hash, new_key
+from creditstream.api.view import ServingView, load_once
+from creditstream.schemas.apikeys import ID_ALPHABET, key_hash, key_id_of, new_key
 from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.models import KeyEvent
 from creditstream.schemas.topics import API_KEYS_TOPIC
+
+NAME_LIMIT = 200
+
+
+class KeyRefused(ValueError):
+    """A key command that must not be carried out; the message says why and what to do instead."""
 
 
 def send_key_event(kafka: KafkaConnection, event: KeyEvent) -> None:
@@ -22,13 +37,63 @@ def send_key_event(kafka: KafkaConnection, event: KeyEvent) -> None:
         raise RuntimeError(f"could not publish the key event to {API_KEYS_TOPIC}: {errors or 'timeout'}")
 
 
-def issue(kafka: KafkaConnection, principal_kind: str, principal_id: str) -> tuple[str, str]:
+def issue(kafka: KafkaConnection, principal_kind: str, principal_id: str, name: str = "") -> tuple[str, str]:
     """Publish a new key for a principal; return (key id, key). The key is shown once."""
     key_id, key = new_key()
     send_key_event(kafka, KeyEvent(key_id, key_hash(key), principal_kind, principal_id,
-                                   dt.datetime.now(dt.timezone.utc), False))
+                                   dt.datetime.now(dt.timezone.utc), False, name))
     return key_id, key
 
 
 def revoke(kafka: KafkaConnection, key_id: str, principal_kind: str, principal_id: str) -> None:
     send_key_event(kafka, KeyEvent(key_id, "", principal_kind, principal_id, dt.datetime.now(dt.timezone.utc), True))
+
+
+def current_keys(kafka: KafkaConnection) -> dict[str, KeyEvent]:
+    return load_once(kafka, ServingView(), (API_KEYS_TOPIC,)).keys
+
+
+def add_lender(kafka: KafkaConnection, name: str) -> tuple[str, str, str]:
+    """A new lender with its first key: (lender id, key id, key)."""
+    shown = " ".join(name.split())
+    if not shown:
+        raise KeyRefused("a lender needs a name, e.g. `creditstream lenders add \"Heihe Rural Commercial Bank\"`")
+    if len(shown) > NAME_LIMIT or not shown.isprintable():
+        raise KeyRefused(f"a lender name is printable text of at most {NAME_LIMIT} characters")
+    for event in current_keys(kafka).values():
+        if event.principal_kind == "lender" and event.name.casefold() == shown.casefold():
+            raise KeyRefused(f"lender {shown!r} exists with id {event.principal_id}; to give it another key, run "
+                             f"`creditstream lenders add-key {event.principal_id}`")
+    lender_id = "lender-" + "".join(secrets.choice(ID_ALPHABET) for _ in range(8))
+    key_id, key = issue(kafka, "lender", lender_id, shown)
+    return lender_id, key_id, key
+
+
+def add_key(kafka: KafkaConnection, principal_kind: str, principal_id: str) -> tuple[str, str]:
+    """Another key for a lender that exists (an explicit choice: it shares the lender's consents)."""
+    known = [e for e in current_keys(kafka).values() if e.principal_kind == principal_kind and e.principal_id == principal_id]
+    if not known:
+        raise KeyRefused(f"no {principal_kind} with id {principal_id!r}; `creditstream {principal_kind}s list` shows them")
+    return issue(kafka, principal_kind, principal_id, known[0].name)
+
+
+def revoke_key(kafka: KafkaConnection, principal_kind: str, key_id: str) -> KeyEvent:
+    """Revoke one key by its id; refuse anything else, saying why."""
+    if key_id_of(key_id) is not None or key_id.startswith("cs_"):
+        raise KeyRefused("that is a whole API key, not a key id: nothing was sent (a key must never travel or be "
+                         "stored in clear). The key id is the part between `cs_` and the next `_`.")
+    event = current_keys(kafka).get(key_id)
+    if event is None:
+        raise KeyRefused(f"no key with id {key_id!r}; `creditstream {principal_kind}s list` shows the key ids")
+    if event.principal_kind != principal_kind:
+        raise KeyRefused(f"key {key_id} belongs to {event.principal_kind} {event.principal_id}; use "
+                         f"`creditstream {event.principal_kind}s revoke {key_id}`")
+    if event.revoked:
+        raise KeyRefused(f"key {key_id} of {principal_kind} {event.principal_id} is revoked already")
+    revoke(kafka, key_id, principal_kind, event.principal_id)
+    return event
+
+
+def list_keys(kafka: KafkaConnection, principal_kind: str) -> list[KeyEvent]:
+    return sorted((e for e in current_keys(kafka).values() if e.principal_kind == principal_kind),
+                  key=lambda e: (e.principal_id, e.created_at))

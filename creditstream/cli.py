@@ -96,14 +96,24 @@ def build_parser() -> argparse.ArgumentParser:
     api.set_defaults(run=cmd_api)
 
     for kind in ("lenders", "enterprises"):
-        keys = sub.add_parser(kind, help=f"API keys of {kind}")
+        principal_kind = kind[:-1]
+        keys = sub.add_parser(kind, help=f"{kind} and their API keys")
         keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-        add = keys_sub.add_parser("add", help="issue a new API key and print it once")
-        add.add_argument("principal", metavar="NAME" if kind == "lenders" else "USCC")
-        add.set_defaults(run=cmd_key_add, principal_kind=kind[:-1] if kind == "lenders" else "enterprise")
-        revoke = keys_sub.add_parser("revoke", help="revoke a key by its key id")
-        revoke.add_argument("key_id")
-        revoke.set_defaults(run=cmd_key_revoke, principal_kind=kind[:-1] if kind == "lenders" else "enterprise")
+        if kind == "lenders":
+            add = keys_sub.add_parser("add", help="register a new lender (a new lender id) and print its first key once")
+            add.add_argument("principal", metavar="NAME", help="the lender's name, e.g. a bank branch")
+            more = keys_sub.add_parser("add-key", help="another key for an existing lender (it shares its consents)")
+            more.add_argument("principal", metavar="LENDER_ID")
+            more.set_defaults(run=cmd_key_add_more, principal_kind=principal_kind)
+        else:
+            add = keys_sub.add_parser("add", help="issue a new API key for an enterprise and print it once")
+            add.add_argument("principal", metavar="USCC")
+        add.set_defaults(run=cmd_key_add, principal_kind=principal_kind)
+        revoke = keys_sub.add_parser("revoke", help="revoke a key by its key id (not the key itself)")
+        revoke.add_argument("key_id", metavar="KEY_ID")
+        revoke.set_defaults(run=cmd_key_revoke, principal_kind=principal_kind)
+        listing = keys_sub.add_parser("list", help=f"{kind} and their key ids (never the keys)")
+        listing.set_defaults(run=cmd_key_list, principal_kind=principal_kind)
 
     show = sub.add_parser("settings", help="every setting: its environment variable, value and meaning")
     show.set_defaults(run=cmd_settings)
@@ -147,26 +157,62 @@ def cmd_api(args, settings: Settings) -> int:
     return run_api(settings.replace(api_port=args.port))
 
 
+def key_command(run):
+    """A key command's refusals and Kafka trouble as one line on stderr and exit status 2."""
+    def command(args, settings: Settings) -> int:
+        from creditstream.apikeys import KeyRefused
+
+        try:
+            return run(args, settings)
+        except (KeyRefused, TimeoutError, RuntimeError) as exc:
+            print(f"creditstream {args.principal_kind}s {args.keys_command}: {exc}", file=sys.stderr)
+            return 2
+    return command
+
+
+@key_command
 def cmd_key_add(args, settings: Settings) -> int:
     from creditstream import apikeys
     from creditstream.schemas.uscc import normalise_uscc, uscc_problem
 
-    principal = args.principal
-    if args.principal_kind == "enterprise":
-        principal = normalise_uscc(principal)
-        if uscc_problem(principal):
-            print(f"creditstream: {uscc_problem(principal)}", file=sys.stderr)
-            return 2
-    key_id, key = apikeys.issue(settings.kafka, args.principal_kind, principal)
+    if args.principal_kind == "lender":
+        lender_id, key_id, key = apikeys.add_lender(settings.kafka, args.principal)
+        print(f"lender id: {lender_id}")
+    else:
+        uscc = normalise_uscc(args.principal)
+        if uscc_problem(uscc):
+            raise apikeys.KeyRefused(uscc_problem(uscc))
+        key_id, key = apikeys.issue(settings.kafka, "enterprise", uscc)
     print(f"key id: {key_id}\nAPI key (shown once, store it now): {key}")
     return 0
 
 
+@key_command
+def cmd_key_add_more(args, settings: Settings) -> int:
+    from creditstream import apikeys
+
+    key_id, key = apikeys.add_key(settings.kafka, args.principal_kind, args.principal)
+    print(f"key id: {key_id}\nAPI key (shown once, store it now): {key}")
+    return 0
+
+
+@key_command
 def cmd_key_revoke(args, settings: Settings) -> int:
     from creditstream import apikeys
 
-    apikeys.revoke(settings.kafka, args.key_id, args.principal_kind, "")
-    print(f"revoked key {args.key_id}")
+    event = apikeys.revoke_key(settings.kafka, args.principal_kind, args.key_id)
+    print(f"revoked key {args.key_id} of {args.principal_kind} {event.principal_id}")
+    return 0
+
+
+@key_command
+def cmd_key_list(args, settings: Settings) -> int:
+    from creditstream import apikeys
+
+    for event in apikeys.list_keys(settings.kafka, args.principal_kind):
+        state = "revoked" if event.revoked else "active"
+        name = f"  {event.name}" if event.name else ""
+        print(f"{event.principal_id}  {event.key_id}  {state:7}  {event.created_at:%Y-%m-%d %H:%M}{name}")
     return 0
 
 

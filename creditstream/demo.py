@@ -47,6 +47,16 @@ def grant_demo_consent(settings: Settings, uscc: str, name: str) -> None:
         raise RuntimeError("could not publish the demo consent")
 
 
+def demo_broker_pid(broker_home: Path) -> int | None:
+    """The pid of a broker the demo started in ``broker_home`` that is still running, else None."""
+    try:
+        pid = int((broker_home / "broker.pid").read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
 def demo_key(path: Path) -> str:
     """The demo's personal-data key: made once, kept beside its data (owner-only), so identity-number
     hashes stay comparable across demo runs. A real deployment sets CREDITSTREAM_PERSONAL_DATA_KEY."""
@@ -94,11 +104,18 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
     broker_home = (home / "kafka").resolve()
     started_broker, worker = False, None
     try:
-        if not broker_answers(settings.kafka):
+        if broker_answers(settings.kafka):
+            leftover = demo_broker_pid(broker_home)
+            if leftover:  # an earlier demo's broker that outlived it: this demo owns it now, and stops it
+                print(f"demo: reusing the demo broker an earlier run left running (pid {leftover}); it stops "
+                      f"with this demo", flush=True)
+                started_broker = True
+        else:
             print(f"demo: no Kafka at {settings.bootstrap_servers}; starting the local broker in {broker_home}",
                   flush=True)
-            broker.run("start", home=broker_home)
+            # owned from the moment it is launched: a Ctrl-C while it starts must stop it too
             started_broker = True
+            broker.run("start", home=broker_home)
         created = create_topics(settings.kafka, settings.partitions, settings.replication_factor)
         print(f"demo: topics ready ({sum(v == 'created' for v in created.values())} created)", flush=True)
         log_path = home / "demo" / "worker.log"

@@ -168,20 +168,22 @@ class KeyEvent:
     travels; revocations carry an empty hash."""
     key_id: str
     key_hash: str
-    principal_kind: str  # "lender" | "enterprise"
-    principal_id: str  # lender id or USCC
+    principal_kind: str  # "lender" | "enterprise" | "operator" | "provider"
+    principal_id: str  # lender id, USCC, operator or provider name
     created_at: dt.datetime
     revoked: bool
+    name: str = ""  # a lender's display name, as given to `lenders add`
 
     def to_bytes(self) -> bytes:
-        return json.dumps(to_json(asdict(self))).encode()
+        return json.dumps(to_json(asdict(self)), ensure_ascii=False).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes | str) -> "KeyEvent":
         doc = _load(data, "key event")
-        _require(doc, [f.name for f in fields(cls)], "key event")
+        _require(doc, [f.name for f in fields(cls)][:6], "key event")
         return cls(doc["key_id"], doc["key_hash"], doc["principal_kind"], doc["principal_id"],
-                   parse_instant(doc["created_at"], "key event.created_at"), bool(doc["revoked"]))
+                   parse_instant(doc["created_at"], "key event.created_at"), bool(doc["revoked"]),
+                   str(doc.get("name") or ""))
 
 
 @dataclass(frozen=True)

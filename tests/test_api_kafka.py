@@ -350,3 +350,95 @@ def test_worker_serves_lookups_from_its_embedded_clickhouse(kafka_settings, tmp_
         raise AssertionError(worker.tail()) from None
     finally:
         worker.stop()
+
+
+def raw_request(port: int, head: bytes) -> tuple[int, dict, dict]:
+    """Send raw request bytes (whatever they are); return (status, JSON body, headers)."""
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head + b"Connection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    header_block, _, body = data.partition(b"\r\n\r\n")
+    lines = header_block.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), json.loads(body), headers
+
+
+def test_hostile_requests_are_answered_4xx_as_json_and_audited(platform):
+    settings, sink, http, client, worker = platform
+    send_events(dataset(dt.datetime.now(UTC))[:1])
+    lender_key = apikeys.issue(settings.kafka, "lender", "lender-a")[1]
+    wait_for(lambda: http.get(f"/v1/enterprises/{E1}/aggregates", lender_key)[0] == 200, 60, "E1's row")
+    port, path = settings.api_port, f"/v1/enterprises/{E1}/aggregates".encode()
+    cases = {
+        "non-ascii-x-api-key": (b"GET " + path + b" HTTP/1.1\r\nHost: t\r\nX-API-Key: cs_\xff\xfe_x\r\n", 401),
+        "non-ascii-bearer": (b"GET " + path + b" HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer cs_\xe4\xb8\xad\r\n", 401),
+        "long-uscc": (b"GET /v1/enterprises/" + b"9" * 8192 + b"/aggregates HTTP/1.1\r\nHost: t\r\n", 414),
+        "long-header": (b"GET " + path + b" HTTP/1.1\r\nHost: t\r\nX-Padding: " + b"x" * 10000 + b"\r\n", 431),
+        "month-with-newline": (b"GET /v1/enterprises/" + E1.encode() + b"/history/water?from=2025-06%0A HTTP/1.1\r\n"
+                               b"Host: t\r\nAuthorization: Bearer " + lender_key.encode() + b"\r\n", 400),
+    }
+    request_ids = {}
+    for name, (head, status) in cases.items():
+        got, body, headers = raw_request(port, head)
+        assert got == status and set(body) == {"error", "reason"}, (name, got, body)
+        request_ids[name] = headers["x-request-id"]
+    assert "printable ASCII" in raw_request(port, cases["non-ascii-bearer"][0])[1]["reason"]
+
+    def stored():
+        return {row[0]: row[1:] for row in client.query(
+            "SELECT request_id, status, uscc FROM lookup_audit FINAL WHERE request_id IN {ids:Array(String)}",
+            parameters={"ids": list(request_ids.values())}).result_rows}
+    wait_for(lambda: len(stored()) == len(request_ids), 60, "an audit row for every hostile request")
+    rows = stored()
+    for name, (head, status) in cases.items():
+        assert rows[request_ids[name]][0] == status, name
+    assert len(rows[request_ids["long-uscc"]][1]) < 80  # 8 kB USCCs are not stored whole
+
+    limited = ApiThread(settings.replace(api_port=free_port(), api_rate_per_second=1.0, api_rate_burst=2).api())
+    limited.start_and_wait()
+    try:
+        limited_http = Http(limited.config.port)
+        wait_for(lambda: limited_http.get("/healthz")[0] == 200, 60, "the second API's view")
+        answers = [limited_http.get(f"/v1/enterprises/{E1}/aggregates", lender_key)[0] for _ in range(3)]
+        assert answers == [200, 200, 429]
+        status, body, headers = raw_request(limited.config.port, b"GET " + path + b" HTTP/1.1\r\nHost: t\r\n"
+                                            b"Authorization: Bearer " + lender_key.encode() + b"\r\n")
+        assert status == 429 and int(headers["retry-after"]) >= 1 and "requests per second" in body["reason"]
+    finally:
+        limited.stop()
+
+
+def test_the_consent_in_force_is_the_last_in_topic_order_and_future_stamps_are_dead_lettered(platform):
+    """The probe's irrevocable consent: a grant stamped ahead of the revocation no longer wins; a
+    grant (or a penalty) stamped years ahead is refused as FUTURE_TIMESTAMP."""
+    settings, sink, http, client, worker = platform
+    now = dt.datetime.now(UTC)
+    day = dt.timedelta(days=1)
+    send_events(dataset(now)[:1])
+    key = apikeys.issue(settings.kafka, "lender", "lender-z")[1]
+    send_events([grant(E1, "lender-z", ["UTILITY", "TAX"], now - day, now + 30 * day,
+                       occurred=now + dt.timedelta(minutes=4), event_id="z-grant-ahead")])
+    wait_for(lambda: http.get(f"/v1/enterprises/{E1}/aggregates", key)[1].get("consented_scopes") == ["UTILITY", "TAX"],
+             60, "the grant to take effect")
+    send_events([grant(E1, "lender-z", ["UTILITY", "TAX"], now - day, now + 30 * day, revoked=True,
+                       occurred=now - dt.timedelta(hours=1), event_id="z-revoked-slow-clock")])
+    wait_for(lambda: "z-revoked-slow-clock was revoked" in http.get(f"/v1/enterprises/{E1}/aggregates",
+                                                                   key)[1].get("withheld", {}).get("TAX", ""),
+             60, "the later revocation to win over the earlier grant stamped ahead")
+    future = now + dt.timedelta(days=3650)
+    send_events([grant(E1, "lender-z", ["UTILITY", "TAX"], now - day, now + 30 * day, occurred=future,
+                       event_id="z-grant-ten-years-ahead"),
+                 ("credit.admin.penalty.v1", {**builders.penalty("P9", "2025-06-01")[1], "occurred_at": future})])
+
+    def future_letters():
+        from creditstream.schemas.models import DeadLetter
+        from tests.support.kafka import read_topic
+        return [DeadLetter.from_bytes(m.value()) for m in read_topic("credit.deadletter.v1")
+                if DeadLetter.from_bytes(m.value()).reason == "FUTURE_TIMESTAMP"]
+    wait_for(lambda: len(future_letters()) == 2, 60, "both future-stamped events in the dead-letter topic")
+    assert {letter.source_topic for letter in future_letters()} == {"credit.consent.v1", "credit.admin.penalty.v1"}
+    body = http.get(f"/v1/enterprises/{E1}/aggregates", key)[1]
+    assert body["consented_scopes"] == [] and "z-revoked-slow-clock was revoked" in body["withheld"]["UTILITY"]

@@ -115,3 +115,20 @@ def test_simulate_to_kafka_is_deterministic_and_covers_every_topic(kafka_setting
             per_topic[line.split('"')[3]] += 1
     assert set(per_topic) == set(PROVIDER_TOPICS)
     assert {t: len(read_topic(t)) for t in PROVIDER_TOPICS} == dict(per_topic)
+
+
+def test_a_csv_byte_that_is_not_utf8_rejects_its_line_only_and_the_good_lines_are_delivered(kafka_settings, tmp_path):
+    """The probe's file: 300 good rows, a row with a byte that is not UTF-8, then more good rows."""
+    topic = "credit.tax.status.v1"
+    path = tmp_path / "status.csv"
+    header = "event_id,provider_id,uscc,enterprise_name,occurred_at,as_of,abnormal\n"
+    good = "s{n},heihe-tax,91350100M000100Y43,甲,2025-01-01T00:00:00Z,2024-12-31,false\n"
+    body = header + "".join(good.format(n=n) for n in range(300))
+    data = body.encode() + b"bad,heihe-tax,91350100M000100Y43,\xff\xfe,2025-01-01T00:00:00Z,2024-12-31,false\n"
+    data += "".join(good.format(n=n) for n in range(300, 302)).encode()
+    path.write_bytes(data)
+    result = cli("publish", "--topic", topic, str(path), check=False)
+    assert result.returncode == 1, result.stderr
+    assert f"{path}:302: rejected: column enterprise_name: byte 0xFF is not UTF-8" in result.stderr
+    assert "read 303, published 302, rejected 1, delivery failures 0" in result.stdout
+    assert len(read_topic(topic)) == 302

@@ -63,3 +63,46 @@ def test_demo_serves_a_lookup_and_stops_cleanly(kafka_settings, wheel_site, tmp_
         except (ProcessLookupError, FileNotFoundError):
             alive = False
         assert not alive, f"process {pid} is still running"
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return "zombie" not in open(f"/proc/{pid}/status").read()
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+
+
+def test_ctrl_c_while_the_demo_starts_its_broker_leaves_no_broker_behind(kafka_settings, tmp_path):
+    """The probe's finding: Ctrl-C about a second after the demo launched its broker left the JVM
+    running (and later demos reused it and never stopped it). Its own broker here, on other ports."""
+    from tests.support.kafka import ROOT
+
+    home = tmp_path / "home"
+    env = {**os.environ, "CREDITSTREAM_BOOTSTRAP_SERVERS": "127.0.0.1:19392", "CREDITSTREAM_HOME": str(home),
+           "CREDITSTREAM_API_PORT": str(free_port()), "CREDITSTREAM_WEB_PORT": str(free_port()),
+           "KAFKA_PORT": "19392", "KAFKA_CONTROLLER_PORT": "19393", "KAFKA_LIB_DIR": str(ROOT / "broker" / "lib"),
+           "PYTHONUNBUFFERED": "1"}
+    demo = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "demo", "--enterprises", "3", "--months", "2"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    pidfile = home / "kafka" / "broker.pid"
+    deadline = time.monotonic() + 60
+    while not pidfile.exists() and time.monotonic() < deadline and demo.poll() is None:
+        time.sleep(0.05)
+    assert pidfile.exists(), "the demo did not launch its broker"
+    jvm = int(pidfile.read_text())
+    time.sleep(1.0)  # the probe's timing: a second into the broker's start-up (not a wait for a result)
+    os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's whole process group
+    try:
+        output = demo.communicate(timeout=90)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(demo.pid, signal.SIGKILL)
+        raise
+    deadline = time.monotonic() + 40
+    while alive(jvm) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if alive(jvm):
+        os.kill(jvm, signal.SIGKILL)
+        raise AssertionError(f"the broker JVM {jvm} outlived the demo:\n{output}")
+    assert "demo: stopping" in output
