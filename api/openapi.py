@@ -69,6 +69,7 @@ def _responses(ok: dict) -> dict:
 USCC_PATTERN = "^[0-9A-HJ-NP-RTUWXYa-hj-np-rtuwxy]{18}$"
 USCC_PARAM = {"name": "uscc", "in": "path", "required": True,
               "schema": {"type": "string", "minLength": 18, "maxLength": 18, "pattern": USCC_PATTERN},
+              "example": "91350100M000100Y43",
               "description": "18-character unified social credit code (lower case is accepted)"}
 MONTH = {"type": "string", "pattern": "^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])$", "description": "YYYY-MM"}
 

@@ -86,6 +86,27 @@ class LenderApi:
     async def records(self, request: web.Request) -> web.Response:
         return await self.lookup(request, "records", self._records)
 
+    async def sql(self, request: web.Request) -> web.Response:
+        return await self.lookup(request, "sql", self._sql)
+
+    async def _sql(self, principal: Principal, uscc: str, request: web.Request, audit: dict):
+        """A read-only query for operators (the embedded ClickHouse belongs to this process, so
+        this is how to look into it while the platform runs): JSON {"query": "..."}."""
+        if principal.kind != "operator":
+            raise LookupError_(403, "forbidden", "only operator keys may run SQL")
+        try:
+            query = (await request.json())["query"]
+            if not isinstance(query, str) or not query.strip():
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            raise LookupError_(400, "bad_request", 'query: send a JSON object {"query": "SELECT ..."}') from None
+        audit["reason"] = shorten(" ".join(query.split()), 300)
+        try:
+            columns, rows = await self.run(self.store.read_only, query)
+        except Exception as exc:  # ClickHouse refused it: the operator's query, not our fault
+            raise LookupError_(400, "bad_query", str(exc).strip().splitlines()[0][:500]) from None
+        return {"columns": columns, "rows": rows}
+
     async def _records(self, principal: Principal, uscc: str, request: web.Request, audit: dict):
         category = request.match_info["category"].lower()
         if category not in REGISTER_CATEGORIES:
@@ -178,7 +199,7 @@ class LenderApi:
 
     async def lookup(self, request: web.Request, route: str, handler) -> web.Response:
         started = time.perf_counter()
-        uscc = normalise_uscc(request.match_info["uscc"])
+        uscc = normalise_uscc(request.match_info.get("uscc", ""))
         audit = self.audit_row(route, uscc)
         try:
             if not self.ready():
@@ -191,7 +212,7 @@ class LenderApi:
                 metrics.API_RATE_LIMITED.inc()
                 raise LookupError_(429, "too_many_requests", f"API key {principal.key_id} exceeded "
                                    f"{self.config.rate_per_second:g} requests per second", retry_after=wait)
-            problem = uscc_problem(uscc)
+            problem = uscc_problem(uscc) if "uscc" in request.match_info else None
             if problem:
                 raise LookupError_(400, "invalid_uscc", problem)
             body = await handler(principal, uscc, request, audit)
@@ -314,6 +335,7 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
         web.get("/v1/enterprises/{uscc}/aggregates", api.aggregates),
         web.get("/v1/enterprises/{uscc}/history/{kind}", api.history),
         web.get("/v1/enterprises/{uscc}/records/{category}", api.records),
+        web.post("/v1/sql", api.sql),
         web.get("/openapi.json", openapi),
         web.get("/metrics", prometheus),
         web.get("/healthz", health),

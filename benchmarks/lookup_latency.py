@@ -108,6 +108,28 @@ def wait(predicate, timeout: float, what: str, poll: float = 1.0) -> float:
     return time.monotonic() - started
 
 
+def cpu_idle(seconds: float = 5.0) -> float:
+    """Share of the machine's CPU time that was idle over the next ``seconds`` (/proc/stat)."""
+    def sample():
+        fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        return fields[3] + fields[4], sum(fields)
+    idle0, total0 = sample()
+    time.sleep(seconds)
+    idle1, total1 = sample()
+    return (idle1 - idle0) / max(1, total1 - total0)
+
+
+def settle(limit: float) -> float:
+    """Wait (up to ``limit`` s) until the broker's log cleaner and ClickHouse's merges after the
+    load have calmed down: look-ups are measured in steady state, with the worker idle."""
+    started = time.monotonic()
+    idle = cpu_idle()
+    while idle < 0.8 and time.monotonic() - started < limit:
+        log(f"machine {idle:.0%} idle; waiting for background work (compaction, merges) to settle")
+        idle = cpu_idle()
+    return idle
+
+
 def healthy(port: int) -> bool:
     try:
         return urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200
@@ -230,6 +252,7 @@ def main() -> None:
         wait(lambda: group_caught_up(settings.kafka, f"{settings.app_id}-sink", SINK_TOPICS), 1800,
              "the sink to catch up", poll=5)
         sink_done = time.monotonic() - started
+        idle = settle(600)
         results = []
         client_keys = [k for _, k in keys]
         run_clients(settings.api_port, client_keys, picks, 4, 400)  # warm-up, and a check of every answer
@@ -256,6 +279,7 @@ def main() -> None:
         print(json.dumps({"enterprises": args.enterprises, "stored_rows": stored, "produce_seconds": round(produced_in),
                           "api_serving_after_start_seconds": round(view_loaded, 1),
                           "sink_caught_up_after_start_seconds": round(sink_done),
+                          "cpu_idle_before_measuring": round(idle, 2),
                           "api": results, "raw_point_query": raw}, indent=2))
     finally:
         if worker is not None:

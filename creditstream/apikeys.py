@@ -7,6 +7,7 @@ The commands read the current keys first, so they can refuse what would silently
 harm: a full key given where a key id is expected (it would have travelled in clear), an unknown
 key id, another kind's key, an empty lender name, a lender name that exists (its new key would
 inherit every consent given to that lender: a second key is ``add-key LENDER_ID``, on purpose).
+Operators (``creditstream operators add NAME``) work the same way as lenders.
 """
 from __future__ import annotations
 
@@ -45,28 +46,29 @@ def issue(kafka: KafkaConnection, principal_kind: str, principal_id: str, name: 
     return key_id, key
 
 
-def revoke(kafka: KafkaConnection, key_id: str, principal_kind: str, principal_id: str) -> None:
-    send_key_event(kafka, KeyEvent(key_id, "", principal_kind, principal_id, dt.datetime.now(dt.timezone.utc), True))
+def revoke(kafka: KafkaConnection, key_id: str, principal_kind: str, principal_id: str, name: str = "") -> None:
+    send_key_event(kafka, KeyEvent(key_id, "", principal_kind, principal_id, dt.datetime.now(dt.timezone.utc), True,
+                                   name))
 
 
 def current_keys(kafka: KafkaConnection) -> dict[str, KeyEvent]:
     return load_once(kafka, ServingView(), (API_KEYS_TOPIC,)).keys
 
 
-def add_lender(kafka: KafkaConnection, name: str) -> tuple[str, str, str]:
-    """A new lender with its first key: (lender id, key id, key)."""
+def add_named(kafka: KafkaConnection, kind: str, name: str) -> tuple[str, str, str]:
+    """A new lender or operator with its first key: (its id, key id, key). Names are unique."""
     shown = " ".join(name.split())
     if not shown:
-        raise KeyRefused("a lender needs a name, e.g. `creditstream lenders add \"Heihe Rural Commercial Bank\"`")
+        raise KeyRefused(f"a {kind} needs a name, e.g. `creditstream {kind}s add \"Heihe Rural Commercial Bank\"`")
     if len(shown) > NAME_LIMIT or not shown.isprintable():
-        raise KeyRefused(f"a lender name is printable text of at most {NAME_LIMIT} characters")
+        raise KeyRefused(f"a {kind} name is printable text of at most {NAME_LIMIT} characters")
     for event in current_keys(kafka).values():
-        if event.principal_kind == "lender" and event.name.casefold() == shown.casefold():
-            raise KeyRefused(f"lender {shown!r} exists with id {event.principal_id}; to give it another key, run "
-                             f"`creditstream lenders add-key {event.principal_id}`")
-    lender_id = "lender-" + "".join(secrets.choice(ID_ALPHABET) for _ in range(8))
-    key_id, key = issue(kafka, "lender", lender_id, shown)
-    return lender_id, key_id, key
+        if event.principal_kind == kind and event.name.casefold() == shown.casefold():
+            raise KeyRefused(f"{kind} {shown!r} exists with id {event.principal_id}; to give it another key, run "
+                             f"`creditstream {kind}s add-key {event.principal_id}`")
+    principal_id = f"{kind}-" + "".join(secrets.choice(ID_ALPHABET) for _ in range(8))
+    key_id, key = issue(kafka, kind, principal_id, shown)
+    return principal_id, key_id, key
 
 
 def add_key(kafka: KafkaConnection, principal_kind: str, principal_id: str) -> tuple[str, str]:
@@ -90,7 +92,7 @@ def revoke_key(kafka: KafkaConnection, principal_kind: str, key_id: str) -> KeyE
                          f"`creditstream {event.principal_kind}s revoke {key_id}`")
     if event.revoked:
         raise KeyRefused(f"key {key_id} of {principal_kind} {event.principal_id} is revoked already")
-    revoke(kafka, key_id, principal_kind, event.principal_id)
+    revoke(kafka, key_id, principal_kind, event.principal_id, event.name)
     return event
 
 

@@ -95,15 +95,17 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, help="(CREDITSTREAM_API_PORT)")
     api.set_defaults(run=cmd_api)
 
-    for kind in ("lenders", "enterprises"):
+    for kind in ("lenders", "enterprises", "operators"):
         principal_kind = kind[:-1]
         keys = sub.add_parser(kind, help=f"{kind} and their API keys")
         keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-        if kind == "lenders":
-            add = keys_sub.add_parser("add", help="register a new lender (a new lender id) and print its first key once")
-            add.add_argument("principal", metavar="NAME", help="the lender's name, e.g. a bank branch")
-            more = keys_sub.add_parser("add-key", help="another key for an existing lender (it shares its consents)")
-            more.add_argument("principal", metavar="LENDER_ID")
+        if kind in ("lenders", "operators"):
+            add = keys_sub.add_parser("add", help=f"register a new {principal_kind} (a new id) and print its first "
+                                                  "key once")
+            add.add_argument("principal", metavar="NAME", help=f"the {principal_kind}'s name, e.g. a bank branch")
+            more = keys_sub.add_parser("add-key", help=f"another key for an existing {principal_kind} (for a lender: "
+                                                       "it shares its consents)")
+            more.add_argument("principal", metavar="ID")
             more.set_defaults(run=cmd_key_add_more, principal_kind=principal_kind)
         else:
             add = keys_sub.add_parser("add", help="issue a new API key for an enterprise and print it once")
@@ -136,12 +138,32 @@ def cmd_settings(args, settings: Settings) -> int:
 
 
 def cmd_sql(args, settings: Settings) -> int:
+    """Read-only SQL: straight to ClickHouse, or, with an operator key, through the running API
+    (the way into an embedded ClickHouse that the worker's sink service holds)."""
     import json
 
+    if settings.operator_key:
+        from creditstream.runtime import sql_through_api
+
+        try:
+            columns, rows = sql_through_api(settings, args.query)
+        except RuntimeError as exc:
+            print(f"creditstream sql: {exc}", file=sys.stderr)
+            return 2
+        for row in rows:
+            print(json.dumps(dict(zip(columns, row)), default=str, ensure_ascii=False))
+        return 0
     from creditstream.sinks.clickhouse import connect
 
-    client = connect(settings.clickhouse_url)
-    result = client.query(args.query, settings={"readonly": 1})
+    try:
+        result = connect(settings.clickhouse_url).query(args.query, settings={"readonly": 1})
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = (" (while the platform runs, its embedded ClickHouse is best read through the API: set "
+                "CREDITSTREAM_OPERATOR_KEY to a key from `creditstream operators add NAME`)"
+                if settings.clickhouse_url.startswith("chdb:") else "")
+        print(f"creditstream sql: {first}{hint}", file=sys.stderr)
+        return 2
     for row in result.named_results():
         print(json.dumps(row, default=str, ensure_ascii=False))
     return 0
@@ -175,9 +197,9 @@ def cmd_key_add(args, settings: Settings) -> int:
     from creditstream import apikeys
     from creditstream.schemas.uscc import normalise_uscc, uscc_problem
 
-    if args.principal_kind == "lender":
-        lender_id, key_id, key = apikeys.add_lender(settings.kafka, args.principal)
-        print(f"lender id: {lender_id}")
+    if args.principal_kind in ("lender", "operator"):
+        principal_id, key_id, key = apikeys.add_named(settings.kafka, args.principal_kind, args.principal)
+        print(f"{args.principal_kind} id: {principal_id}")
     else:
         uscc = normalise_uscc(args.principal)
         if uscc_problem(uscc):

@@ -10,9 +10,11 @@ writes goes under the data directory (``CREDITSTREAM_HOME``), never into the ins
 from __future__ import annotations
 
 import datetime as dt
+import importlib.resources
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +26,8 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from creditstream import broker
-from creditstream.kafka_admin import broker_answers, group_caught_up
+from creditstream.kafka_admin import broker_answers, group_caught_up, group_lag
+from creditstream.runtime import free_port
 from creditstream.schemas.models import SCOPES
 from creditstream.schemas.topics import AGGREGATES_TOPIC, PROVIDER_TOPICS, REGISTER_CATEGORIES, TOPIC_OF
 from creditstream.schemas.uscc import normalise_uscc
@@ -73,13 +76,49 @@ def caught_up(settings: Settings) -> bool:
             and group_caught_up(settings.kafka, settings.sink().group_id, [AGGREGATES_TOPIC]))
 
 
+def progress(settings: Settings) -> str:
+    worker = group_lag(settings.kafka, settings.app_id, PROVIDER_TOPICS)
+    sink = group_lag(settings.kafka, settings.sink().group_id, [AGGREGATES_TOPIC])
+    shown = [f"worker {'?' if worker is None else f'{worker:,}'} events behind",
+             f"sink {'?' if sink is None else f'{sink:,}'} rows behind"]
+    return ", ".join(shown)
+
+
+def start_prometheus(settings: Settings, home: Path) -> tuple[subprocess.Popen | None, str]:
+    """Debian's prometheus, when installed: on loopback, scraping the worker (its page includes the
+    sink service's series) and the API, with the alert rules loaded."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        return None, "not started (install Debian's `prometheus` to get one)"
+    rules = Path(str(importlib.resources.files("creditstream.monitoring") / "alerts.yml"))
+    port = free_port(settings.web_host)
+    folder = home / "demo" / "prometheus"
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 5s, evaluation_interval: 5s}\n"
+        f"rule_files: ['{rules}']\n"
+        "scrape_configs:\n"
+        f"  - job_name: creditstream-worker\n    static_configs: [{{targets: ['{settings.web_host}:{settings.web_port}']}}]\n"
+        f"  - job_name: creditstream-api\n    static_configs: [{{targets: ['{settings.api_host}:{settings.api_port}']}}]\n")
+    with (folder / "prometheus.log").open("ab") as log:
+        process = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
+                                    f"--web.listen-address={settings.web_host}:{port}"], stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    return process, f"http://{settings.web_host}:{port}   (alert rules loaded; log {folder / 'prometheus.log'})"
+
+
 def wait_for_lookup(url: str, key: str, settings: Settings, timeout: float, worker: subprocess.Popen,
                     log_path: Path) -> dict:
     """The answer under the demo consent once the platform has caught up (before the consent
     arrives a lender already gets the public fields; before the worker has caught up, an older
     row)."""
     deadline = time.monotonic() + timeout
+    last_progress = time.monotonic()
     while time.monotonic() < deadline and worker.poll() is None:
+        if time.monotonic() - last_progress >= 5:
+            last_progress = time.monotonic()
+            print(f"demo: waiting for the platform to catch up: {progress(settings)}", flush=True)
         try:
             request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
             with urllib.request.urlopen(request, timeout=5) as response:
@@ -102,7 +141,7 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     home = Path(settings.home)
     broker_home = (home / "kafka").resolve()
-    started_broker, worker = False, None
+    started_broker, worker, prometheus = False, None, None
     try:
         if broker_answers(settings.kafka):
             leftover = demo_broker_pid(broker_home)
@@ -137,7 +176,9 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
         grant_demo_consent(settings, uscc, firm["name"])
         api = f"http://{settings.api_host}:{settings.api_port}"
         url = f"{api}/v1/enterprises/{uscc}/aggregates"
-        row = wait_for_lookup(url, key, settings, 180, worker, log_path)
+        operator_key = apikeys.issue(settings.kafka, "operator", "demo-operator", "demo operator")[1]
+        row = wait_for_lookup(url, key, settings, 300, worker, log_path)
+        prometheus, prometheus_at = start_prometheus(settings, home)
         print(
             "\ncreditstream is running.\n"
             f"  lender API        {api}   (OpenAPI: {api}/openapi.json)\n"
@@ -153,7 +194,10 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
             f"                    (categories: {', '.join(REGISTER_CATEGORIES)})\n"
             f"  worker metrics    http://{settings.web_host}:{settings.web_port}/metrics\n"
             f"  API metrics       {api}/metrics\n"
-            f"  ClickHouse        {settings.clickhouse_url} (owned by the worker process)\n"
+            f"  Prometheus        {prometheus_at}\n"
+            f"  ClickHouse        {settings.clickhouse_url} (owned by the worker process; read it through the API:)\n"
+            f"                    CREDITSTREAM_OPERATOR_KEY={operator_key} creditstream sql "
+            f"'SELECT route, status, count() FROM lookup_audit GROUP BY ALL'\n"
             "Press Ctrl-C to stop.\n", flush=True)
         while worker.poll() is None:
             time.sleep(1)
@@ -163,6 +207,9 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
         print("\ndemo: stopping", flush=True)
         return 0
     finally:
+        if prometheus is not None:
+            prometheus.terminate()
+            prometheus.wait(30)
         if worker is not None and worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
             try:

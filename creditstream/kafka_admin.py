@@ -18,6 +18,22 @@ def broker_answers(kafka: KafkaConnection, timeout: float = 3.0) -> bool:
         return False
 
 
+def group_lag(kafka: KafkaConnection, group: str, topics) -> int | None:
+    """Messages of ``topics`` the consumer group has not committed yet (None while unknown)."""
+    consumer = Consumer({**kafka.consumer(group), "log_level": 0})
+    try:
+        wanted = [TopicPartition(t, p) for t in topics for p in consumer.list_topics(t, timeout=10).topics[t].partitions]
+        lag = 0
+        for tp in consumer.committed(wanted, timeout=10):
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            lag += high - (tp.offset if tp.offset >= 0 else low)
+        return lag
+    except KafkaException:
+        return None
+    finally:
+        consumer.close()
+
+
 def group_caught_up(kafka: KafkaConnection, group: str, topics) -> bool:
     """The consumer group has committed the end of every non-empty partition of ``topics`` (False
     while a partition cannot be read yet, e.g. its leadership is still settling)."""

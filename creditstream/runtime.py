@@ -176,3 +176,26 @@ def run_api(settings: Settings) -> int:
 
     configure_logging(settings)
     return serve(settings.api())
+
+
+def sql_through_api(settings: Settings, query: str) -> tuple[list[str], list[list]]:
+    """``creditstream sql`` with an operator key: the running API runs the query read-only."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    url = f"http://{settings.api_host}:{settings.api_port}/v1/sql"
+    request = urllib.request.Request(url, data=json.dumps({"query": query}).encode(), method="POST", headers={
+        "Authorization": f"Bearer {settings.operator_key}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            reason = json.loads(exc.read()).get("reason", exc.reason)
+        except ValueError:
+            reason = exc.reason
+        raise RuntimeError(f"{url} answered {exc.code}: {reason}") from None
+    except OSError as exc:
+        raise RuntimeError(f"no API answers at {url} ({exc}); is the platform running?") from None
+    return body["columns"], body["rows"]

@@ -79,6 +79,8 @@ class Settings:
     api_host: str = setting("127.0.0.1", "lender API address; loopback unless configured")
     api_port: int = setting(8080, "lender API port", minimum=1, maximum=65535)
     api_threads: int = setting(4, "lender API query threads, one ClickHouse client each", minimum=1, maximum=256)
+    operator_key: Optional[str] = setting(None, "an operator's API key: `creditstream sql` then asks the running API "
+                                                "(read-only) instead of opening ClickHouse itself")
     api_rate_per_second: float = setting(200.0, "requests per second each API key may make on average (429 beyond)",
                                          minimum=0.1, maximum=1e6)
     api_rate_burst: int = setting(400, "requests an API key may make at once above its rate", minimum=1)
@@ -122,8 +124,9 @@ class Settings:
 
     def __repr__(self) -> str:  # never print the personal-data key
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
-        if shown["personal_data_key"]:
-            shown["personal_data_key"] = "***"
+        for secret in ("personal_data_key", "operator_key"):
+            if shown[secret]:
+                shown[secret] = "***"
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     def to_env(self) -> dict[str, str]:

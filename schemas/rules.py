@@ -33,6 +33,19 @@ FUTURE_TIMESTAMP = "FUTURE_TIMESTAMP"
 REASONS = (UNDECODABLE, INVALID_USCC, NEGATIVE_AMOUNT, NEGATIVE_USAGE, BAD_PERIOD, INVALID_ID_NO, INVALID_AUTHORITY,
            BAD_VALUE, FUTURE_TIMESTAMP)
 DEFAULT_FUTURE_SKEW = dt.timedelta(minutes=5)
+# what each code means, for the people who send the records (docs/contract.md is built from this)
+REASON_MEANINGS = {
+    UNDECODABLE: "not a single-object Avro record of the topic's type (or, in a file, not a line of the replay format)",
+    INVALID_USCC: "the USCC is not 18 characters of the USCC alphabet with the right check character",
+    NEGATIVE_AMOUNT: "a money amount is below zero",
+    NEGATIVE_USAGE: "a metered usage is below zero",
+    BAD_PERIOD: "a month, half-year or period that is not real, or an end before its start",
+    INVALID_ID_NO: "an identity number that is not a valid GB 11643 number, or legal-representative fields set in part",
+    INVALID_AUTHORITY: "the deciding authority's USCC is invalid",
+    BAD_VALUE: "a score outside 0-100, an area not above zero, or an end date before its start date",
+    FUTURE_TIMESTAMP: "occurred_at lies more than the allowed clock skew (default 5 minutes) after the time the "
+                      "platform processed the record",
+}
 INTERNAL = "INTERNAL"
 SINK_UNCONVERTIBLE = "SINK_UNCONVERTIBLE"
 PLATFORM_REASONS = (INTERNAL, SINK_UNCONVERTIBLE)

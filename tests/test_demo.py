@@ -4,6 +4,7 @@ stops it cleanly, leaving no process behind."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,6 +46,28 @@ def test_demo_serves_a_lookup_and_stops_cleanly(kafka_settings, wheel_site, tmp_
         assert b"creditstream_events_consumed_total" in urllib.request.urlopen(
             f"http://127.0.0.1:{web_port}/metrics", timeout=10).read()
         worker_pid = int(re.search(r"worker started \(pid (\d+)", text).group(1))
+        # an operator reads the embedded ClickHouse while the worker holds it: through the API
+        operator_key = re.search(r"CREDITSTREAM_OPERATOR_KEY=(\S+) creditstream sql", text).group(1)
+        sql = subprocess.run([sys.executable, "-m", "creditstream.cli", "sql",
+                              "SELECT count() AS n FROM enterprise_aggregates"],
+                             env={**env, "CREDITSTREAM_OPERATOR_KEY": operator_key}, capture_output=True, text=True,
+                             timeout=60, cwd=elsewhere)
+        assert sql.returncode == 0 and json.loads(sql.stdout.splitlines()[0])["n"] >= 1, sql.stderr
+        if shutil.which("prometheus"):  # CI installs Debian's: the demo runs one with the alert rules
+            prometheus = re.search(r"Prometheus\s+(http://\S+)", text).group(1)
+            wait_until_up = time.monotonic() + 60
+            while time.monotonic() < wait_until_up:
+                try:
+                    targets = json.loads(urllib.request.urlopen(f"{prometheus}/api/v1/targets", timeout=5).read())
+                    if {t["health"] for t in targets["data"]["activeTargets"]} == {"up"}:
+                        break
+                except OSError:
+                    pass
+                time.sleep(1)
+            else:
+                raise AssertionError(f"Prometheus at {prometheus} does not scrape every service")
+            rules = json.loads(urllib.request.urlopen(f"{prometheus}/api/v1/rules", timeout=5).read())
+            assert any(r["name"] == "CreditstreamWorkerDown" for g in rules["data"]["groups"] for r in g["rules"])
     finally:
         demo.send_signal(signal.SIGINT)
         try:
