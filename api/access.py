@@ -32,12 +32,16 @@ def decide(principal: Principal, uscc: str, scope: str, consent: Optional[Consen
         return Decision(False, f"no consent from {uscc} for lender {principal.id}")
     event_id = consent.event_id
     if consent.revoked:
-        return Decision(False, f"consent {event_id} was revoked", event_id)
+        return Decision(False, f"consent {event_id} was revoked at {_when(consent.occurred_at)}", event_id)
     if now < consent.granted_at:
         return Decision(False, f"consent {event_id} starts at {consent.granted_at.isoformat()}", event_id)
     if now >= consent.expires_at:
         return Decision(False, f"consent {event_id} expired at {consent.expires_at.isoformat()}", event_id)
     if scope not in consent.scopes:
-        return Decision(False, f"consent {event_id} does not cover {scope} (covers {', '.join(consent.scopes)})",
-                        event_id)
+        return Decision(False, f"consent {event_id} does not cover {scope} (covers {', '.join(consent.scopes)} "
+                               f"since {_when(consent.occurred_at)})", event_id)
     return Decision(True, f"consent {event_id}", event_id)
+
+
+def _when(stamp: dt.datetime) -> str:
+    return stamp.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -11,34 +11,19 @@ nothing else: an answer whose audit record could be lost is never sent.
 from __future__ import annotations
 
 import asyncio
-import logging
 
-from confluent_kafka import KafkaError, Producer
-
-from creditstream.schemas.kafka import KafkaConnection
+from creditstream.api.writer import KafkaUnavailable, KafkaWriter
 from creditstream.schemas.tables import LookupAuditRow
 from creditstream.schemas.topics import AUDIT_TOPIC
 
-log = logging.getLogger("creditstream.api.audit")
-
-
-class AuditUnavailable(RuntimeError):
-    """The audit record was not acknowledged: the answer must not leave."""
+AuditUnavailable = KafkaUnavailable  # the audit record was not acknowledged: the answer must not leave
 
 
 class AuditLog:
-    # Delivery reports are served on the event loop, polled every POLL_SECONDS while a group is in
-    # flight: a poll thread would need the GIL to hand each report over, and while the loop is busy
-    # that waits for Python's switch interval (5 ms), which showed as a 20 ms p99 at 1,000/s.
-    POLL_SECONDS = 0.0002
-
-    def __init__(self, kafka: KafkaConnection, timeout_seconds: float, linger_ms: int = 0):
-        self.producer = Producer(kafka.producer(**{
-            "linger.ms": linger_ms, "message.timeout.ms": int(timeout_seconds * 1000), "log_level": 3}))
+    def __init__(self, writer: KafkaWriter):
+        self.writer = writer
         self._pending: list[bytes] = []
         self._group: asyncio.Future | None = None
-        self._in_flight = 0
-        self._polling = False
 
     async def write(self, row: LookupAuditRow) -> None:
         """Return once Kafka has acknowledged the group holding this record; raise AuditUnavailable
@@ -53,36 +38,4 @@ class AuditLog:
     def _send_group(self, loop: asyncio.AbstractEventLoop) -> None:
         group, records = self._group, self._pending
         self._group, self._pending = None, []
-
-        def delivered(err: KafkaError | None, _message) -> None:  # inside producer.poll, on the loop
-            self._in_flight -= 1
-            _settle(group, err)
-
-        try:
-            self.producer.produce(AUDIT_TOPIC, b"\n".join(records), on_delivery=delivered)
-        except Exception as exc:  # queue full, or the producer is gone
-            group.set_exception(AuditUnavailable(f"audit records not queued: {exc}"))
-            return
-        self._in_flight += 1
-        if not self._polling:
-            self._polling = True
-            loop.call_later(self.POLL_SECONDS, self._poll, loop)
-
-    def _poll(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.producer.poll(0)
-        if self._in_flight:
-            loop.call_later(self.POLL_SECONDS, self._poll, loop)
-        else:
-            self._polling = False
-
-    def close(self, timeout: float = 10.0) -> None:
-        self.producer.flush(timeout)
-
-
-def _settle(future: asyncio.Future, err: KafkaError | None) -> None:
-    if future.done():
-        return
-    if err is None:
-        future.set_result(None)
-    else:
-        future.set_exception(AuditUnavailable(f"audit records not acknowledged: {err.str()}"))
+        self.writer.send_soon(loop, AUDIT_TOPIC, None, b"\n".join(records), group)

@@ -1,6 +1,7 @@
 """What the lender API needs to know; built by creditstream.settings.Settings.api()."""
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from creditstream.schemas.kafka import KafkaConnection
@@ -18,3 +19,4 @@ class ApiConfig:
     audit_timeout_seconds: float = 5.0  # an answer whose audit is not durable by then becomes 503
     max_url_bytes: int = 2048  # longer request targets: 414
     max_header_bytes: int = 8192  # a longer header field: 431
+    holidays: tuple[dt.date, ...] = ()  # public holidays, for the repair decisions' 10 working days

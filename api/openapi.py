@@ -140,3 +140,91 @@ OPENAPI = {
         }},
     },
 }
+
+
+# -- the enterprise's rights, and the providers' and operators' side (api/rights.py) ---------------
+_OBJECT = {"type": "object"}
+_RIGHTS_ERRORS = (("400", "a field is missing or wrong: `field` names it"), ("401", "missing or unknown API key"),
+                  ("403", "this key's principal may not do this"), ("404", "no such dispute, application or consent"),
+                  ("409", "the dispute or application is no longer open"),
+                  ("422", "not eligible (credit repair): the reason names the earliest eligible date"),
+                  ("429", "the key's request rate is exceeded"),
+                  ("503", "Kafka cannot take the change now; nothing was changed: try again"))
+_RIGHTS_ERROR = {"type": "object", "required": ["error", "reason"], "properties": {
+    "error": {"type": "string"}, "reason": {"type": "string"}, "field": {"type": "string"}}}
+IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
+               "description": "repeat a write with the same key to get its first answer (24 h; after an API "
+                              "restart a dispute or application keeps the id derived from it)"}
+
+
+def _rights(summary: str, who: str, ok: str = "200", body: dict | None = None, params: list | None = None) -> dict:
+    operation = {
+        "summary": summary, "description": f"For {who} keys. Audited.",
+        "parameters": [*(params or []), *([IDEMPOTENCY] if body is not None else [])],
+        "responses": {
+            ok: {"description": "OK", "headers": REQUEST_ID, "content": {"application/json": {"schema": _OBJECT}}},
+            **{code: {"description": text, "headers": {**REQUEST_ID, **(RETRY_AFTER if code in ("429", "503") else {})},
+                      "content": {"application/json": {"schema": _RIGHTS_ERROR}}} for code, text in _RIGHTS_ERRORS},
+            "414": {"description": "request target too long", "content": {"application/json": {"schema": _ERROR}}},
+            "431": {"description": "header too large", "content": {"application/json": {"schema": _ERROR}}},
+        },
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return operation
+
+
+def _path(name: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+
+
+_PAGE = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+         {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}]
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 2000}
+OPENAPI["paths"].update({
+    "/v1/whoami": {"get": _rights("Who this key belongs to", "any")},
+    "/v1/me": {"get": _rights("Everything the platform holds about my enterprise, free", "enterprise")},
+    "/v1/me/lookups": {"get": _rights("Who looked my enterprise up (newest first)", "enterprise", params=_PAGE)},
+    "/v1/me/consents": {
+        "get": _rights("My consents in force, per lender", "enterprise"),
+        "post": _rights("Grant a lender consent (the platform publishes the ConsentGrant)", "enterprise", "202", {
+            "type": "object", "required": ["lender_id", "scopes", "expires_at"], "properties": {
+                "lender_id": {"type": "string"}, "scopes": {"type": "array", "minItems": 1, "uniqueItems": True,
+                                                            "items": {"enum": list(SCOPES)}},
+                "expires_at": {"type": "string", "format": "date-time"}}})},
+    "/v1/me/consents/{lender_id}": {"delete": _rights("Revoke a lender's consent", "enterprise", "202",
+                                                      params=[_path("lender_id")])},
+    "/v1/me/disputes": {
+        "get": _rights("My disputes", "enterprise"),
+        "post": _rights("Object to one record (异议); answer due in 20 days", "enterprise", "201", {
+            "type": "object", "required": ["topic", "key", "statement"], "properties": {
+                "topic": {"type": "string"}, "key": {"type": "object", "additionalProperties": {"type": "string"}},
+                "statement": _TEXT}})},
+    "/v1/me/disputes/{dispute_id}/withdraw": {"post": _rights("Withdraw my open dispute", "enterprise",
+                                                              params=[_path("dispute_id")])},
+    "/v1/me/repairs": {
+        "get": _rights("My credit repair applications", "enterprise"),
+        "post": _rights("Apply for credit repair (信用修复) of a penalty in publicity", "enterprise", "201", {
+            "type": "object", "required": ["decision_no", "pledge", "statement"], "properties": {
+                "decision_no": {"type": "string", "minLength": 1}, "pledge": _TEXT, "statement": _TEXT}})},
+    "/v1/disputes": {"get": _rights("Disputes on my records (provider) or all (operator), by due time",
+                                    "provider or operator",
+                                    params=[{"name": "state", "in": "query", "schema": {"enum": [
+                                        "OPEN", "CORRECTED", "UPHELD", "WITHDRAWN"]}}])},
+    "/v1/disputes/{dispute_id}/answer": {"post": _rights(
+        "Answer a dispute: CORRECTED (after sending the correction through the record's topic) or UPHELD",
+        "the provider of the disputed record, or operator", "200",
+        {"type": "object", "required": ["outcome", "note"], "properties": {
+            "outcome": {"enum": ["CORRECTED", "UPHELD"]}, "note": _TEXT}}, [_path("dispute_id")])},
+    "/v1/repairs": {"get": _rights("Repair applications, by due day", "operator", params=[
+        {"name": "state", "in": "query", "schema": {"enum": ["APPLIED", "APPROVED", "REJECTED"]}}])},
+    "/v1/repairs/{application_id}/decide": {"post": _rights(
+        "Decide a repair application; the decision is a CreditRepair record on credit.admin.repair.v1", "operator",
+        "200", {"type": "object", "required": ["outcome", "note"], "properties": {
+            "outcome": {"enum": ["APPROVED", "REJECTED"]}, "note": _TEXT}}, [_path("application_id")])},
+    "/v1/audit": {"get": _rights("The audit, filtered, newest first", "operator", params=[
+        *({"name": n, "in": "query", "schema": {"type": "string"}} for n in ("uscc", "principal_id", "route",
+                                                                            "decision")), *_PAGE])},
+    "/v1/sql": {"post": _rights("One read-only SQL query on the platform's ClickHouse", "operator", "200", {
+        "type": "object", "required": ["query"], "properties": {"query": {"type": "string", "minLength": 1}}})},
+})

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
@@ -22,19 +23,23 @@ from creditstream.api.audit import AuditLog, AuditUnavailable
 from creditstream.api.config import ApiConfig
 from creditstream.api.limits import RateLimiter
 from creditstream.api.openapi import OPENAPI
-from creditstream.api.store import HISTORY_KINDS, Store
+from creditstream.api.rights import Refused, Rights
+from creditstream.api.store import HISTORY_KINDS, RightsStore, Store
 from creditstream.api.view import ServingView, ViewFeed
+from creditstream.api.writer import KafkaUnavailable, KafkaWriter
 from creditstream.monitoring import metrics
 from creditstream.schemas import apikeys
 from creditstream.schemas.models import PUBLIC, UTILITY_AND_TAX
 from creditstream.schemas.months import parse_month, shorten
+from creditstream.schemas.services import record_key
 from creditstream.schemas.tables import LookupAuditRow
-from creditstream.schemas.topics import REGISTER_CATEGORIES, UTILITIES
+from creditstream.schemas.topics import REGISTER_CATEGORIES, UTILITIES, UTILITY_KINDS
 from creditstream.schemas.uscc import normalise_uscc, uscc_problem
 from creditstream.sinks.clickhouse import ThreadClients  # the declared seam: the sink's ClickHouse access
 
 log = logging.getLogger("creditstream.api")
 UTC = dt.timezone.utc
+UTILITY_RECORDS = {kind: record for record, kind in UTILITY_KINDS.items()}  # water → WaterStatement
 LOOKUP_PREFIX = "/v1/enterprises/"
 STORED_USCC_LIMIT = 40  # what an audit row keeps of a USCC that is not one
 
@@ -53,6 +58,7 @@ class LenderApi:
         self.config, self.store, self.executor, self.view, self.audit = config, store, executor, view, audit
         self.ready = ready or (lambda: True)
         self.limiter = RateLimiter(config.rate_per_second, config.rate_burst)
+        self.idempotency = IdempotencyCache()
         self.clock = clock or (lambda: dt.datetime.now(UTC))
 
     async def run(self, fn, *args):
@@ -129,7 +135,7 @@ class LenderApi:
             raise LookupError_(404, "not_found", f"no data for enterprise {uscc}", decision="allow", scope=scope,
                                consent_event_id=audit["consent_event_id"])
         items = await self.run(self.store.records, uscc, records)
-        return {"uscc": uscc, "category": category, "items": items}
+        return self.marked({"uscc": uscc, "category": category, "items": items}, uscc, lambda item: item["record"])
 
     async def _aggregates(self, principal: Principal, uscc: str, request: web.Request, audit: dict):
         decisions = await self.decisions(principal, uscc, SCOPES)
@@ -159,6 +165,9 @@ class LenderApi:
                 "withheld": {s: decisions[s].reason for s in SCOPES if s not in allowed}}
         refused = [f"{s}: {decisions[s].reason}" for s in SCOPES if s not in allowed]
         audit["reason"] = "; ".join([f"{s}: {decisions[s].reason}" for s in allowed] + refused)
+        disputes = self.view.open_disputes(uscc)
+        if disputes:  # every figure may be computed from a disputed record: the row says which are open
+            head["disputes_open"] = [d.public() for d in disputes]
         parts = [json.dumps(head, ensure_ascii=False, separators=(",", ":"))[1:-1].encode()]
         parts += [found.fragments[group] for group in visible if found.fragments[group]]
         return b"{" + b",".join(parts) + b"}"
@@ -188,7 +197,26 @@ class LenderApi:
             raise LookupError_(404, "not_found", f"no data for enterprise {uscc}", decision="allow", scope=scope,
                                consent_event_id=decision.consent_event_id)
         items = await self.run(self.store.history, uscc, kind, first, last)
-        return {"uscc": uscc, "kind": kind, "items": items}
+        record = UTILITY_RECORDS[kind] if kind in UTILITY_RECORDS else "TaxPayment"
+        return self.marked({"uscc": uscc, "kind": kind, "items": items}, uscc, lambda item: record)
+
+    def marked(self, body: dict, uscc: str, record_of) -> dict:
+        """While a dispute is open, each listed record it names carries ``disputed`` and the answer
+        lists those disputes in ``disputes_open``."""
+        open_disputes = self.view.open_disputes(uscc)
+        if not open_disputes:
+            return body
+        named = {(d.record, record_key(d.record, d.key)): d for d in open_disputes}
+        shown = []
+        for item in body["items"]:
+            record = record_of(item)
+            dispute = named.get((record, record_key(record, {k: str(v) for k, v in item.items()})))
+            if dispute is not None:
+                item["disputed"] = dispute.public()
+                shown.append(dispute.public())
+        if shown:
+            body["disputes_open"] = shown
+        return body
 
     async def decisions(self, principal: Principal, uscc: str, scopes) -> dict[str, Decision]:
         consent = None
@@ -201,6 +229,7 @@ class LenderApi:
         started = time.perf_counter()
         uscc = normalise_uscc(request.match_info.get("uscc", ""))
         audit = self.audit_row(route, uscc)
+        principal = None
         try:
             if not self.ready():
                 raise LookupError_(503, "unavailable", "the API is still loading keys, consents and rows",
@@ -215,10 +244,29 @@ class LenderApi:
             problem = uscc_problem(uscc) if "uscc" in request.match_info else None
             if problem:
                 raise LookupError_(400, "invalid_uscc", problem)
-            body = await handler(principal, uscc, request, audit)
+            replay = self.idempotency.get(principal, request)
+            if replay is not None:  # the same write again: the first answer, not a second write
+                status, body = replay
+                audit["reason"] = "repeated Idempotency-Key: the first answer"
+            else:
+                status, body = 200, await handler(principal, uscc, request, audit)
+                if isinstance(body, tuple):
+                    status, body = body
+                self.idempotency.put(principal, request, status, body)
             audit["decision"] = "allow"
             response = (web.Response(body=body, content_type="application/json") if isinstance(body, bytes)
-                        else web.json_response(body))
+                        else web.json_response(body, status=status))
+        except Refused as exc:
+            audit.update(status=exc.status, reason=exc.reason)
+            body = {"error": exc.error, "reason": exc.reason, **({"field": exc.field} if exc.field else {})}
+            response = web.json_response(body, status=exc.status)
+            if exc.status < 500 and exc.status not in (401, 429):
+                self.idempotency.put(principal, request, exc.status, body)
+        except KafkaUnavailable as exc:
+            log.warning("%s %s not accepted: %s", route, audit["request_id"], exc)
+            audit.update(status=503, reason=f"Kafka unavailable: {exc}")
+            response = error_response(LookupError_(503, "unavailable", "the platform cannot record this now; "
+                                                                        "nothing was changed: try again", retry_after=5))
         except LookupError_ as exc:
             audit.update(status=exc.status, decision=exc.decision, reason=exc.reason,
                          scope=exc.scope or audit["scope"],
@@ -234,6 +282,12 @@ class LenderApi:
         metrics.API_REQUESTS.labels(route, str(response.status)).inc()
         metrics.API_SECONDS.labels(route).observe(time.perf_counter() - started)
         return response
+
+    async def action(self, request: web.Request, route: str, handler) -> web.Response:
+        """A rights route (api.rights): the same authentication, limits and audit as a look-up."""
+        async def adapted(principal, _uscc, request, audit):
+            return await handler(principal, request, audit)
+        return await self.lookup(request, route, adapted)
 
     def audit_row(self, route: str, uscc: str) -> dict:
         return {"at": self.clock(), "request_id": uuid.uuid4().hex, "principal_kind": "anonymous",
@@ -280,6 +334,38 @@ class LenderApi:
         return response
 
 
+class IdempotencyCache:
+    """The first answer to a write per (API key, Idempotency-Key), for 24 hours, at most 10,000 kept.
+    In memory: after a restart a retried write is recognised by the id it derives from the key
+    (api.rights.stable_id) instead."""
+    TTL, LIMIT = 24 * 3600.0, 10_000
+
+    def __init__(self):
+        self.answers: "OrderedDict[tuple[str, str, str], tuple[float, int, object]]" = OrderedDict()
+
+    @staticmethod
+    def _key(principal: Principal, request: web.Request):
+        idem = request.headers.get("Idempotency-Key")
+        if request.method == "GET" or not idem:
+            return None
+        return principal.key_id, f"{request.method} {request.path}", idem[:200]
+
+    def get(self, principal: Principal, request: web.Request):
+        key = self._key(principal, request)
+        found = self.answers.get(key) if key else None
+        if found is None or time.monotonic() - found[0] > self.TTL:
+            return None
+        return found[1], found[2]
+
+    def put(self, principal, request: web.Request, status: int, body) -> None:
+        key = self._key(principal, request) if principal is not None else None
+        if key is None:
+            return
+        self.answers[key] = (time.monotonic(), status, body)
+        while len(self.answers) > self.LIMIT:
+            self.answers.popitem(last=False)
+
+
 def error_response(exc: LookupError_) -> web.Response:
     response = web.json_response({"error": exc.error, "reason": exc.reason}, status=exc.status)
     if exc.retry_after is not None:
@@ -310,6 +396,37 @@ class QuietBadRequests(logging.Filter):
         return True
 
 
+def rights_routes(api: LenderApi, rights: Rights) -> list:
+    """The enterprise's rights (/v1/me…), the providers' and operators' side, and the audit."""
+    def route(method, path, name, handler):
+        async def serve(request: web.Request) -> web.Response:
+            return await api.action(request, name, handler)
+        return web.route(method, path, serve)
+    return [
+        route("GET", "/v1/me", "me", rights.me),
+        route("GET", "/v1/me/lookups", "me.lookups", rights.my_lookups),
+        route("GET", "/v1/me/consents", "me.consents", rights.my_consents),
+        route("POST", "/v1/me/consents", "me.consent.grant", rights.grant),
+        route("DELETE", "/v1/me/consents/{lender_id}", "me.consent.revoke", rights.revoke),
+        route("GET", "/v1/me/disputes", "me.disputes", rights.my_disputes),
+        route("POST", "/v1/me/disputes", "me.dispute.file", rights.file_dispute),
+        route("POST", "/v1/me/disputes/{dispute_id}/withdraw", "me.dispute.withdraw", rights.withdraw),
+        route("GET", "/v1/me/repairs", "me.repairs", rights.my_repairs),
+        route("POST", "/v1/me/repairs", "me.repair.apply", rights.apply_repair),
+        route("GET", "/v1/disputes", "disputes", rights.disputes),
+        route("POST", "/v1/disputes/{dispute_id}/answer", "dispute.answer", rights.answer),
+        route("GET", "/v1/repairs", "repairs", rights.repairs),
+        route("POST", "/v1/repairs/{application_id}/decide", "repair.decide", rights.decide),
+        route("GET", "/v1/audit", "audit", rights.audit_search),
+        route("GET", "/v1/whoami", "whoami", whoami),
+    ]
+
+
+async def whoami(principal: Principal, request: web.Request, audit: dict) -> dict:
+    """Who this key belongs to (``creditstream <kind>s add`` waits for it to answer 200)."""
+    return {"kind": principal.kind, "id": principal.id, "key_id": principal.key_id}
+
+
 def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=None,
                view: ServingView | None = None) -> web.Application:
     """The API. Without ``view``, it reads its view from Kafka (a feed thread started and stopped
@@ -320,8 +437,11 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
     if view is None:
         view = ServingView()
         feed = ViewFeed(config.kafka, view)
-    audit = AuditLog(config.kafka, config.audit_timeout_seconds)
+    writer = KafkaWriter(config.kafka, config.audit_timeout_seconds)
+    audit = AuditLog(writer)
     api = LenderApi(config, Store(clients), executor, view, audit, feed.ready.is_set if feed else None, clock)
+    rights = Rights(view, api.store, RightsStore(clients), writer, api.run, config.holidays, clock)
+    api.rights = rights
     logging.getLogger("aiohttp.server").addFilter(QuietBadRequests())
     app = web.Application(middlewares=[api.size_limits], handler_args=PARSER_LIMITS)
 
@@ -336,20 +456,31 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
         web.get("/v1/enterprises/{uscc}/history/{kind}", api.history),
         web.get("/v1/enterprises/{uscc}/records/{category}", api.records),
         web.post("/v1/sql", api.sql),
+        *rights_routes(api, rights),
         web.get("/openapi.json", openapi),
         web.get("/metrics", prometheus),
         web.get("/healthz", health),
     ])
 
+    background: list[asyncio.Task] = []  # held, so the task is not garbage-collected
+
+    async def watch_overdue() -> None:
+        while True:
+            disputes, repairs = rights.overdue()
+            metrics.DISPUTES_OVERDUE.set(disputes)
+            metrics.REPAIRS_OVERDUE.set(repairs)
+            await asyncio.sleep(5)
+
     async def start_feed(_app) -> None:
         if feed is not None:
             feed.start()
+        background.append(asyncio.get_running_loop().create_task(watch_overdue()))
 
     async def stop(_app) -> None:
         loop = asyncio.get_running_loop()
         if feed is not None:
             await loop.run_in_executor(None, feed.stop)
-        await loop.run_in_executor(None, audit.close)
+        await loop.run_in_executor(None, writer.close)
         await loop.run_in_executor(None, executor.shutdown)
 
     app.on_startup.append(start_feed)

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from typing import Optional
 
-from creditstream.schemas.topics import TAX_TYPES, UTILITIES
+from creditstream.schemas.topics import TAX_TYPES, UTILITIES, UTILITY_KINDS
 
 UTC = dt.timezone.utc
 HISTORY_KINDS = (*UTILITIES, *(t.lower() for t in TAX_TYPES))  # /history/{kind}
@@ -64,6 +64,80 @@ class Store:
             items.append({**{k: _plain(v) for k, v in row.items()}, **fields})
         return items
 
+
+
+# the enterprise's own data (self-query), the audit, and the records disputes and repairs name
+
+def statements(store: "Store", uscc: str) -> dict:
+    """Every winning utility statement and tax payment of the enterprise, by kind."""
+    return {kind: store.history(uscc, kind, None, None) for kind in HISTORY_KINDS}
+
+
+class RightsStore:
+    def __init__(self, clients):
+        self.clients = clients
+
+    def _rows(self, sql: str, **parameters) -> list[dict]:
+        rows = self.clients.get().query(sql, parameters=parameters).named_results()
+        return [{k: _plain(v) for k, v in row.items()} for row in rows]
+
+    def all_records(self, uscc: str) -> list[dict]:
+        """Every record in force per natural key, of every register and keyed fact."""
+        items = []
+        for row in self._rows(
+                "SELECT record, natural_key, occurred_at, event_id, provider_id, fields_json, received_at "
+                "FROM register_records FINAL WHERE uscc = {uscc:String} "
+                "ORDER BY record, natural_key, occurred_at DESC, event_id DESC LIMIT 1 BY record, natural_key",
+                uscc=uscc):
+            fields = json.loads(row.pop("fields_json"))
+            fields.pop("legal_rep_id_hmac", None)
+            row.pop("natural_key")
+            items.append({**row, **fields})
+        return items
+
+    def dead_letters(self, uscc: str) -> list[dict]:
+        return self._rows("SELECT source_topic, source_partition, source_offset, reason, message, received_at "
+                          "FROM dead_letters FINAL WHERE uscc = {uscc:String} ORDER BY received_at", uscc=uscc)
+
+    def audit(self, filters: dict, limit: int, offset: int) -> list[dict]:
+        """Audit rows, newest first; ``filters``: column → value (uscc, principal_id, route, decision)."""
+        where = " AND ".join(f"{name} = {{{name}:String}}" for name in filters) or "1"
+        return self._rows(
+            "SELECT at, request_id, principal_kind, principal_id, route, uscc, scope, decision, reason, status "
+            f"FROM lookup_audit FINAL WHERE {where} ORDER BY at DESC, request_id LIMIT {{limit:UInt32}} "
+            "OFFSET {offset:UInt32}", **filters, limit=limit, offset=offset)
+
+    def disputed_record(self, uscc: str, record: str, key: dict) -> Optional[dict]:
+        """The winning record a dispute names (its provider and event), or None."""
+        if record in UTILITY_KINDS:
+            rows = self._rows(
+                "SELECT provider_id, event_id FROM utility_statements FINAL WHERE uscc = {uscc:String} AND "
+                "utility = {utility:String} AND account_no = {account:String} AND billing_month = {month:String} "
+                "ORDER BY version DESC LIMIT 1", uscc=uscc, utility=UTILITY_KINDS[record], account=key["account_no"],
+                month=key["billing_month"])
+        elif record == "TaxPayment":
+            rows = self._rows(
+                "SELECT provider_id, event_id FROM tax_payments FINAL WHERE uscc = {uscc:String} AND "
+                "tax_type = {tax:String} AND toString(period_start) = {start:String} AND "
+                "toString(period_end) = {end:String} ORDER BY version DESC LIMIT 1", uscc=uscc, tax=key["tax_type"],
+                start=key["period_start"], end=key["period_end"])
+        else:
+            rows = self._rows(
+                "SELECT provider_id, event_id FROM register_records FINAL WHERE uscc = {uscc:String} AND "
+                "record = {record:String} AND natural_key = {key:String} ORDER BY occurred_at DESC, event_id DESC "
+                "LIMIT 1", uscc=uscc, record=record, key="\x1f".join(key.values()))
+        return rows[0] if rows else None
+
+    def penalty(self, uscc: str, decision_no: str) -> tuple[Optional[dict], Optional[dict]]:
+        """(the AdminPenalty in force with this decision number, the CreditRepair in force for it)."""
+        found = {}
+        for record in ("AdminPenalty", "CreditRepair"):
+            rows = self._rows(
+                "SELECT fields_json FROM register_records FINAL WHERE uscc = {uscc:String} AND record = {record:String} "
+                "AND natural_key = {key:String} ORDER BY occurred_at DESC, event_id DESC LIMIT 1",
+                uscc=uscc, record=record, key=decision_no)
+            found[record] = json.loads(rows[0]["fields_json"]) if rows else None
+        return found["AdminPenalty"], found["CreditRepair"]
 
 
 def _plain(value):

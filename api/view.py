@@ -28,14 +28,16 @@ from creditstream.schemas.models import (
     UTILITY_AND_TAX,
     AggregateRow,
     ConsentState,
+    DisputeState,
     KeyEvent,
+    RepairState,
     field_scope,
 )
-from creditstream.schemas.topics import AGGREGATES_TOPIC, API_KEYS_TOPIC, CONSENT_STATE_TOPIC
+from creditstream.schemas.topics import AGGREGATES_TOPIC, API_KEYS_TOPIC, CONSENT_STATE_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC
 
 log = logging.getLogger("creditstream.api.view")
 UTC = dt.timezone.utc
-VIEW_TOPICS = (API_KEYS_TOPIC, CONSENT_STATE_TOPIC, AGGREGATES_TOPIC)
+VIEW_TOPICS = (API_KEYS_TOPIC, CONSENT_STATE_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, AGGREGATES_TOPIC)
 GROUPS = (PUBLIC, *SCOPES, UTILITY_AND_TAX)  # who may see a field of a row
 
 
@@ -73,7 +75,11 @@ class ServingView:
 
     def __init__(self) -> None:
         self.keys: dict[str, KeyEvent] = {}
-        self.consents: dict[tuple[str, str], ConsentState] = {}
+        self.consents: dict[str, dict[str, ConsentState]] = {}  # uscc → lender id → the consent in force
+        self.disputes: dict[str, DisputeState] = {}  # dispute id → its latest state
+        self.disputes_of: dict[str, dict[str, DisputeState]] = {}  # uscc → dispute id → state
+        self.repairs: dict[str, RepairState] = {}  # application id → its latest state
+        self.repairs_of: dict[str, dict[str, RepairState]] = {}  # uscc → application id → state
         # uscc → (the row as the topic carries it, when the worker computed it in epoch ms): encoded
         # bytes are the smallest form to hold a million of; a row looked up is replaced by its
         # RowView (split once, on the first look-up, not for every row at start)
@@ -89,6 +95,10 @@ class ServingView:
                 self._apply_consent(key, value)
             elif topic == API_KEYS_TOPIC:
                 self._apply_key(key, value)
+            elif topic == DISPUTE_TOPIC and value is not None:
+                self.apply_dispute(DisputeState.from_bytes(value))
+            elif topic == REPAIR_TOPIC and value is not None:
+                self.apply_repair(RepairState.from_bytes(value))
         except Exception as exc:  # a foreign or corrupt message must not stop the feed
             self.skipped += 1
             metrics.API_VIEW_SKIPPED.labels(topic).inc()
@@ -108,10 +118,25 @@ class ServingView:
         if value is None:
             if key:
                 uscc, _, lender = key.decode().partition("/")
-                self.consents.pop((uscc, lender), None)
+                self.consents.get(uscc, {}).pop(lender, None)
             return
         consent = ConsentState.from_bytes(value)
-        self.consents[(consent.uscc, consent.lender_id)] = consent
+        self.consents.setdefault(consent.uscc, {})[consent.lender_id] = consent
+
+    def apply_dispute(self, dispute: DisputeState) -> None:
+        """Also called by the API right after it published a change, so its own next read sees it."""
+        known = self.disputes.get(dispute.dispute_id)
+        if known is not None and known.updated_at > dispute.updated_at:
+            return  # the topic delivering a change the API applied already, after a newer one
+        self.disputes[dispute.dispute_id] = dispute
+        self.disputes_of.setdefault(dispute.uscc, {})[dispute.dispute_id] = dispute
+
+    def apply_repair(self, repair: RepairState) -> None:
+        known = self.repairs.get(repair.application_id)
+        if known is not None and known.updated_at > repair.updated_at:
+            return
+        self.repairs[repair.application_id] = repair
+        self.repairs_of.setdefault(repair.uscc, {})[repair.application_id] = repair
 
     def _apply_key(self, key: Optional[bytes], value: Optional[bytes]) -> None:
         if value is None:
@@ -130,7 +155,11 @@ class ServingView:
         return self.keys.get(key_id)
 
     def consent(self, uscc: str, lender_id: str) -> Optional[ConsentState]:
-        return self.consents.get((uscc, lender_id))
+        return self.consents.get(uscc, {}).get(lender_id)
+
+    def open_disputes(self, uscc: str) -> list[DisputeState]:
+        return sorted((d for d in self.disputes_of.get(uscc, {}).values() if d.state == "OPEN"),
+                      key=lambda d: d.filed_at)
 
     def known(self, uscc: str) -> bool:
         return uscc in self.rows
@@ -192,7 +221,7 @@ class ViewFeed(threading.Thread):
                     gc.freeze()
                     self.loaded_in = time.monotonic() - started
                     log.info("view loaded in %.1f s: %d keys, %d consents, %d rows", self.loaded_in,
-                             len(self.view.keys), len(self.view.consents), len(self.view.rows))
+                             len(self.view.keys), sum(map(len, self.view.consents.values())), len(self.view.rows))
                     self.ready.set()
                 metrics.API_VIEW_ROWS.set(len(self.view.rows))
         finally:

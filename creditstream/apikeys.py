@@ -71,6 +71,43 @@ def add_named(kafka: KafkaConnection, kind: str, name: str) -> tuple[str, str, s
     return principal_id, key_id, key
 
 
+def add_provider(kafka: KafkaConnection, provider_id: str) -> tuple[str, str]:
+    """A data provider's first key; it is named by the provider_id its records carry."""
+    shown = provider_id.strip()
+    if not shown or len(shown) > NAME_LIMIT or not shown.isprintable() or " " in shown:
+        raise KeyRefused("a provider is named by its provider_id as its records carry it, e.g. heihe-water")
+    if any(e.principal_kind == "provider" and e.principal_id == shown for e in current_keys(kafka).values()):
+        raise KeyRefused(f"provider {shown} has a key; another one is `creditstream providers add-key {shown}`")
+    return issue(kafka, "provider", shown, shown)
+
+
+def wait_until_live(settings, key: str, timeout: float = 2.0) -> str:
+    """Ask the running API who the new key is until it answers (it reads keys from Kafka within
+    ~0.1 s); say what happened."""
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+
+    url = f"http://{settings.api_host}:{settings.api_port}/v1/whoami"
+    deadline, answer = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
+            with urllib.request.urlopen(request, timeout=1) as response:
+                answer = json.loads(response.read())
+                return f"live: the API at {url.rsplit('/v1', 1)[0]} accepts it (as {answer['kind']} {answer['id']})"
+        except urllib.error.HTTPError:
+            answer = "refused"  # the API runs but has not read the key yet
+        except OSError:
+            answer = None
+        time.sleep(0.1)
+    if answer is None:
+        return (f"no API answers at {url.rsplit('/v1', 1)[0]}: the key works as soon as a running API has read it "
+                "(within a second of its start)")
+    return f"not live after {timeout:.0f} s: is the API behind on credit.apikeys.v1? Check its /healthz"
+
+
 def add_key(kafka: KafkaConnection, principal_kind: str, principal_id: str) -> tuple[str, str]:
     """Another key for a lender that exists (an explicit choice: it shares the lender's consents)."""
     known = [e for e in current_keys(kafka).values() if e.principal_kind == principal_kind and e.principal_id == principal_id]

@@ -95,11 +95,17 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, help="(CREDITSTREAM_API_PORT)")
     api.set_defaults(run=cmd_api)
 
-    for kind in ("lenders", "enterprises", "operators"):
+    for kind in ("lenders", "enterprises", "operators", "providers"):
         principal_kind = kind[:-1]
         keys = sub.add_parser(kind, help=f"{kind} and their API keys")
         keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-        if kind in ("lenders", "operators"):
+        if kind == "providers":
+            add = keys_sub.add_parser("add", help="a key for a data provider, named by its provider_id, printed once")
+            add.add_argument("principal", metavar="PROVIDER_ID", help="as its records carry it, e.g. heihe-water")
+            more = keys_sub.add_parser("add-key", help="another key for a provider")
+            more.add_argument("principal", metavar="PROVIDER_ID")
+            more.set_defaults(run=cmd_key_add_more, principal_kind=principal_kind)
+        elif kind in ("lenders", "operators"):
             add = keys_sub.add_parser("add", help=f"register a new {principal_kind} (a new id) and print its first "
                                                   "key once")
             add.add_argument("principal", metavar="NAME", help=f"the {principal_kind}'s name, e.g. a bank branch")
@@ -200,12 +206,15 @@ def cmd_key_add(args, settings: Settings) -> int:
     if args.principal_kind in ("lender", "operator"):
         principal_id, key_id, key = apikeys.add_named(settings.kafka, args.principal_kind, args.principal)
         print(f"{args.principal_kind} id: {principal_id}")
+    elif args.principal_kind == "provider":
+        key_id, key = apikeys.add_provider(settings.kafka, args.principal)
     else:
         uscc = normalise_uscc(args.principal)
         if uscc_problem(uscc):
             raise apikeys.KeyRefused(uscc_problem(uscc))
         key_id, key = apikeys.issue(settings.kafka, "enterprise", uscc)
     print(f"key id: {key_id}\nAPI key (shown once, store it now): {key}")
+    print(apikeys.wait_until_live(settings, key))
     return 0
 
 
@@ -215,6 +224,7 @@ def cmd_key_add_more(args, settings: Settings) -> int:
 
     key_id, key = apikeys.add_key(settings.kafka, args.principal_kind, args.principal)
     print(f"key id: {key_id}\nAPI key (shown once, store it now): {key}")
+    print(apikeys.wait_until_live(settings, key))
     return 0
 
 

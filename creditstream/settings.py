@@ -81,6 +81,8 @@ class Settings:
     api_threads: int = setting(4, "lender API query threads, one ClickHouse client each", minimum=1, maximum=256)
     operator_key: Optional[str] = setting(None, "an operator's API key: `creditstream sql` then asks the running API "
                                                 "(read-only) instead of opening ClickHouse itself")
+    holidays: str = setting("", "public holidays, comma-separated YYYY-MM-DD (add each year's State Council list): "
+                                "not working days for the 10-working-day repair decisions")
     api_rate_per_second: float = setting(200.0, "requests per second each API key may make on average (429 beyond)",
                                          minimum=0.1, maximum=1e6)
     api_rate_burst: int = setting(400, "requests an API key may make at once above its rate", minimum=1)
@@ -106,9 +108,17 @@ class Settings:
                 dt.date.fromisoformat(self.as_of_date)
             except ValueError:
                 raise SettingsError(f"{_env('as_of_date')}={self.as_of_date!r} is not a date YYYY-MM-DD") from None
+        self.holiday_dates()
         if not self.clickhouse_url.startswith(("chdb:", "http://", "https://")):
             raise SettingsError(f"{_env('clickhouse_url')}={self.clickhouse_url!r}: expected chdb:<dir> or "
                                 f"http(s)://user:password@host:port/database")
+
+    def holiday_dates(self) -> tuple[dt.date, ...]:
+        try:
+            return tuple(dt.date.fromisoformat(d.strip()) for d in self.holidays.split(",") if d.strip())
+        except ValueError:
+            raise SettingsError(f"{_env('holidays')}={self.holidays!r}: expected dates YYYY-MM-DD, "
+                                f"comma-separated") from None
 
     @classmethod
     def from_env(cls, environ: Optional[dict] = None, **overrides) -> "Settings":
@@ -169,7 +179,8 @@ class Settings:
     def api(self) -> ApiConfig:
         return ApiConfig(kafka=self.kafka, clickhouse_url=self.clickhouse_url, host=self.api_host, port=self.api_port,
                          threads=self.api_threads, rate_per_second=self.api_rate_per_second,
-                         rate_burst=self.api_rate_burst, audit_timeout_seconds=self.api_audit_timeout_seconds)
+                         rate_burst=self.api_rate_burst, audit_timeout_seconds=self.api_audit_timeout_seconds,
+                         holidays=self.holiday_dates())
 
 
 def _env(name: str) -> str:

@@ -109,3 +109,7 @@ API_AUDIT_FAILURES = Counter("creditstream_api_audit_failures_total",
                              registry=SERVICE)
 API_RATE_LIMITED = Counter("creditstream_api_rate_limited_total", "Requests refused 429 by the per-key rate limit.",
                            registry=SERVICE)
+DISPUTES_OVERDUE = Gauge("creditstream_disputes_overdue",
+                         "Open disputes past their answer's due time (20 days after filing).", registry=SERVICE)
+REPAIRS_OVERDUE = Gauge("creditstream_repairs_overdue",
+                        "Repair applications undecided past their due day (10 working days).", registry=SERVICE)

@@ -222,5 +222,70 @@ class ConsentState:
                    parse_instant(doc["occurred_at"], "consent state.occurred_at"))
 
 
+@dataclass(frozen=True)
+class DisputeState:
+    """A dispute (异议) in its latest state (credit.dispute.v1, keyed by dispute id, compacted):
+    every state change is a message; the last one per id is the dispute now."""
+    dispute_id: str
+    uscc: str
+    topic: str  # the disputed record's provider topic
+    record: str  # its record type
+    key: dict  # its natural key, field → value as text
+    provider_id: str  # who published the disputed record (who may answer, besides operators)
+    statement: str  # the enterprise's
+    state: str  # services.DISPUTE_STATES
+    answer: str  # the provider's or operator's note ("" while open)
+    filed_at: dt.datetime
+    due_at: dt.datetime
+    updated_at: dt.datetime
+    updated_by: str  # "<kind>:<id>" of whoever made the last change
+
+    def to_bytes(self) -> bytes:
+        return _json_bytes(to_json(asdict(self)))
+
+    @classmethod
+    def from_bytes(cls, data: bytes | str) -> "DisputeState":
+        doc = _load(data, "dispute")
+        _require(doc, [f.name for f in fields(cls)], "dispute")
+        for name in ("filed_at", "due_at", "updated_at"):
+            doc[name] = parse_instant(doc[name], f"dispute.{name}")
+        return cls(**{f.name: doc[f.name] for f in fields(cls)})
+
+    def public(self) -> dict:
+        """As shown to lenders next to the disputed data."""
+        return {"dispute_id": self.dispute_id, "topic": self.topic, "record": self.record, "key": self.key,
+                "filed_at": to_json(self.filed_at)}
+
+
+@dataclass(frozen=True)
+class RepairState:
+    """A credit repair application (信用修复) in its latest state (credit.repair.v1, keyed by
+    application id, compacted). An approval or rejection is also a CreditRepair record on
+    credit.admin.repair.v1, which the stream folds like any register."""
+    application_id: str
+    uscc: str
+    decision_no: str  # the penalty's
+    pledge: str  # the credit pledge (信用承诺)
+    statement: str  # that the penalty's obligations are fulfilled
+    state: str  # services.REPAIR_STATES
+    note: str  # the operator's
+    applied_at: dt.datetime
+    due_on: dt.date  # 10 working days after applied_at (Asia/Shanghai)
+    updated_at: dt.datetime
+    updated_by: str
+
+    def to_bytes(self) -> bytes:
+        return _json_bytes(to_json(asdict(self)))
+
+    @classmethod
+    def from_bytes(cls, data: bytes | str) -> "RepairState":
+        doc = _load(data, "repair application")
+        _require(doc, [f.name for f in fields(cls)], "repair application")
+        for name in ("applied_at", "updated_at"):
+            doc[name] = parse_instant(doc[name], f"repair application.{name}")
+        doc["due_on"] = dt.date.fromisoformat(doc["due_on"])
+        return cls(**{f.name: doc[f.name] for f in fields(cls)})
+
+
 def _b64(data: Optional[bytes]) -> Optional[str]:
     return base64.b64encode(data).decode() if data is not None else None

@@ -13,7 +13,7 @@ import calendar
 import datetime as dt
 from typing import Iterable, Optional
 
-from creditstream.schemas.months import add_years
+from creditstream.schemas.months import SHANGHAI, add_years
 from creditstream.schemas.topics import PROVIDER_TOPICS, RECORD
 
 DISPUTE_DUE_DAYS = 20  # calendar days (征信业管理条例 art. 25)
@@ -22,6 +22,7 @@ STATEMENT_LIMIT = 2000  # characters of a dispute statement or a repair pledge
 DISPUTE_STATES = ("OPEN", "CORRECTED", "UPHELD", "WITHDRAWN")
 REPAIR_STATES = ("APPLIED", "APPROVED", "REJECTED")
 REPAIR_WAIT_MONTHS = {"GENERAL": 3, "SERIOUS": 12}  # after decided_on, before repair may be applied for
+PUBLICITY_YEARS = {"GENERAL": 1, "SERIOUS": 3}  # how long a penalty stays in publicity at most
 
 # the fields naming a disputed record, per record type (platform-services.md, "Disputes")
 DISPUTE_KEYS: dict[str, tuple[str, ...]] = {
@@ -32,8 +33,18 @@ DISPUTE_KEYS: dict[str, tuple[str, ...]] = {
     "TaxCreditRating": ("rating_year",),
     "TaxArrears": ("as_of",),
     "TaxpayerStatus": ("as_of",),
-    **{r.name: r.natural_key for r in RECORD.values() if r.register and r.natural_key},
+    **{r.name: r.natural_key for r in RECORD.values() if r.register},  # AgriOperator: the enterprise itself
 }
+
+
+# facts kept only in the aggregates before v1.1's rights; stored as records now, so a dispute can
+# name them and the enterprise can see them (register_records, natural key as below)
+KEYED_FACTS = ("TaxCreditRating", "TaxArrears", "TaxpayerStatus")
+
+
+def record_key(record: str, value: dict) -> str:
+    """A record's natural key as one string (fields joined by U+001F, as schemas.topics.register_key)."""
+    return "\x1f".join(str(value[name]) for name in DISPUTE_KEYS[record])
 
 
 class RightsError(ValueError):
@@ -89,6 +100,36 @@ def add_months(day: dt.date, months: int) -> dt.date:
     """The same day ``months`` later, or that month's last day."""
     year, month0 = divmod(day.year * 12 + day.month - 1 + months, 12)
     return dt.date(year, month0 + 1, min(day.day, calendar.monthrange(year, month0 + 1)[1]))
+
+
+def publicity_end(decided_on: dt.date, severity: str, publicity_until: str | None, repaired_on: str | None) -> dt.date:
+    """The first day a published penalty is no longer in publicity: the earliest of publicity_until
+    + 1 day, decided_on + 1 year (GENERAL) or 3 years (SERIOUS), an approved repair's date."""
+    ends = [add_years(decided_on, PUBLICITY_YEARS[severity])]
+    if publicity_until is not None:
+        ends.append(dt.date.fromisoformat(publicity_until) + dt.timedelta(days=1))
+    if repaired_on is not None:
+        ends.append(dt.date.fromisoformat(repaired_on))
+    return min(ends)
+
+
+def published(penalty: dict) -> bool:
+    """A penalty is published when it is not revoked, not MINOR and not only a WARNING."""
+    return not penalty["revoked"] and penalty["severity"] != "MINOR" and set(penalty["penalty_types"]) != {"WARNING"}
+
+
+def penalty_in_publicity(penalty: dict, repair: Optional[dict], reference: dt.date) -> bool:
+    """Is this penalty (its fields in JSON form) in publicity on ``reference``, given the repair
+    decision in force for it (JSON form, or None)?"""
+    if not published(penalty):
+        return False
+    repaired_on = None
+    if repair is not None and repair["outcome"] == "APPROVED":
+        decided_at = dt.datetime.fromisoformat(str(repair["decided_at"]).replace("Z", "+00:00"))
+        repaired_on = decided_at.astimezone(SHANGHAI).date().isoformat()
+    decided_on = dt.date.fromisoformat(str(penalty["decided_on"]))
+    return decided_on <= reference < publicity_end(decided_on, penalty["severity"], penalty["publicity_until"],
+                                                   repaired_on)
 
 
 def repair_eligible_from(decided_on: dt.date, severity: str) -> dt.date:

@@ -90,6 +90,7 @@ class DeadLettersRow(NamedTuple):
     message: str
     value_base64: Optional[str]
     received_at: dt.datetime
+    uscc: str  # normalised, when the original bytes still name one ("" otherwise): the enterprise may see it
 
 
 class ApiKeysRow(NamedTuple):
@@ -133,8 +134,42 @@ class LookupAuditRow(NamedTuple):
         return cls(**doc)
 
 
+class DisputesRow(NamedTuple):
+    TABLE = "disputes"
+    dispute_id: str
+    uscc: str
+    topic: str
+    record: str
+    key_json: str
+    provider_id: str
+    statement: str
+    state: str
+    answer: str
+    filed_at: dt.datetime
+    due_at: dt.datetime
+    updated_at: dt.datetime
+    updated_by: str
+    version: int  # offset in credit.dispute.v1 (keyed by dispute id): the latest state wins
+
+
+class RepairApplicationsRow(NamedTuple):
+    TABLE = "repair_applications"
+    application_id: str
+    uscc: str
+    decision_no: str
+    pledge: str
+    statement: str
+    state: str
+    note: str
+    applied_at: dt.datetime
+    due_on: dt.date
+    updated_at: dt.datetime
+    updated_by: str
+    version: int  # offset in credit.repair.v1
+
+
 ROW_TYPES = (EnterpriseAggregatesRow, UtilityStatementsRow, TaxPaymentsRow, ConsentGrantsRow, RegisterRecordsRow,
-             DeadLettersRow, ApiKeysRow, LookupAuditRow)
+             DeadLettersRow, ApiKeysRow, LookupAuditRow, DisputesRow, RepairApplicationsRow)
 TABLES: dict[str, type] = {row_type.TABLE: row_type for row_type in ROW_TYPES}
 
 

@@ -80,8 +80,12 @@ CONSENT_STATE_TOPIC = "credit.consent.accepted.v1"
 # one record per look-up, written before its answer leaves (tables.LookupAuditRow), keyed by USCC
 AUDIT_TOPIC = "credit.audit.v1"
 
+# disputes and repair applications, the latest state per id (models.DisputeState, RepairState)
+DISPUTE_TOPIC = "credit.dispute.v1"
+REPAIR_TOPIC = "credit.repair.v1"
+
 PLATFORM_TOPICS = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC, REPARTITION_TOPIC,
-                   CONSENT_STATE_TOPIC, AUDIT_TOPIC)
+                   CONSENT_STATE_TOPIC, AUDIT_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC)
 ALL_TOPICS = (*PROVIDER_TOPICS, *PLATFORM_TOPICS)
 
 # Topics that hold the latest value per key: compaction keeps exactly that.
@@ -89,6 +93,8 @@ TOPIC_CONFIG: dict[str, dict[str, str]] = {
     AGGREGATES_TOPIC: {"cleanup.policy": "compact"},
     API_KEYS_TOPIC: {"cleanup.policy": "compact"},
     CONSENT_STATE_TOPIC: {"cleanup.policy": "compact"},
+    DISPUTE_TOPIC: {"cleanup.policy": "compact"},
+    REPAIR_TOPIC: {"cleanup.policy": "compact"},
 }
 
 # Header on an aggregate row: produce time (ms) of the newest provider event folded into it, so

@@ -7,21 +7,25 @@ partition per USCC). Audit records are deduplicated by their request id.
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
 import json
 from typing import NamedTuple, Optional
 
 from creditstream.schemas.codec import Codec, default_codec
-from creditstream.schemas.models import AggregateRow, ConsentState, DeadLetter, KeyEvent
+from creditstream.schemas.models import AggregateRow, ConsentState, DeadLetter, DisputeState, KeyEvent, RepairState
 from creditstream.schemas.records import to_json
+from creditstream.schemas.services import KEYED_FACTS, record_key
 from creditstream.schemas.tables import (
     ApiKeysRow,
     ConsentGrantsRow,
     DeadLettersRow,
+    DisputesRow,
     EnterpriseAggregatesRow,
     LookupAuditRow,
     RegisterRecordsRow,
+    RepairApplicationsRow,
     TaxPaymentsRow,
     UtilityStatementsRow,
 )
@@ -32,15 +36,19 @@ from creditstream.schemas.topics import (
     COMMON_FIELDS,
     CONSENT_STATE_TOPIC,
     DEAD_LETTER_TOPIC,
+    DISPUTE_TOPIC,
     NORMALIZED_TOPIC,
     REGISTERS,
+    REPAIR_TOPIC,
     UTILITY_KINDS,
-    register_key,
 )
+from creditstream.schemas.uscc import normalise_uscc
 
 UTC = dt.timezone.utc
 OFFSET_BITS = 40
-SINK_TOPICS = (AGGREGATES_TOPIC, NORMALIZED_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC, CONSENT_STATE_TOPIC, AUDIT_TOPIC)
+SINK_TOPICS = (AGGREGATES_TOPIC, NORMALIZED_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC, CONSENT_STATE_TOPIC, AUDIT_TOPIC,
+               DISPUTE_TOPIC, REPAIR_TOPIC)
+_KEYED_FACTS = frozenset(KEYED_FACTS)
 _REGISTERS = frozenset(REGISTERS)
 
 
@@ -83,7 +91,15 @@ def to_row(topic: str, offset: int, timestamp_ms: Optional[int], value: bytes) -
     if topic == DEAD_LETTER_TOPIC:
         letter = DeadLetter.from_bytes(value)
         return DeadLettersRow(letter.source_topic, letter.source_partition, letter.source_offset, letter.reason,
-                              letter.message, letter.value_base64, message_time(timestamp_ms))
+                              letter.message, letter.value_base64, message_time(timestamp_ms), named_uscc(letter))
+    if topic == DISPUTE_TOPIC:
+        d = DisputeState.from_bytes(value)
+        return DisputesRow(d.dispute_id, d.uscc, d.topic, d.record, json.dumps(d.key, ensure_ascii=False), d.provider_id,
+                           d.statement, d.state, d.answer, d.filed_at, d.due_at, d.updated_at, d.updated_by, offset)
+    if topic == REPAIR_TOPIC:
+        r = RepairState.from_bytes(value)
+        return RepairApplicationsRow(r.application_id, r.uscc, r.decision_no, r.pledge, r.statement, r.state, r.note,
+                                     r.applied_at, r.due_on, r.updated_at, r.updated_by, offset)
     if topic == API_KEYS_TOPIC:
         event = KeyEvent.from_bytes(value)
         return ApiKeysRow(event.key_id, event.key_hash, event.principal_kind, event.principal_id, event.created_at,
@@ -95,11 +111,23 @@ def to_row(topic: str, offset: int, timestamp_ms: Optional[int], value: bytes) -
     raise ValueError(f"the sink does not read {topic}")
 
 
+def named_uscc(letter: DeadLetter) -> str:
+    """The normalised USCC a dead-lettered record names, when its bytes still decode ("" if not)."""
+    if not letter.value_base64:
+        return ""
+    try:
+        _record, value = _codec().decode(base64.b64decode(letter.value_base64))
+        uscc = normalise_uscc(value["uscc"])
+    except Exception:  # undecodable is what many dead letters are
+        return ""
+    return uscc if len(uscc) == 18 else ""
+
+
 def normalized_row(record: str, v: dict, offset: int, timestamp_ms: Optional[int] = None) -> Optional[NamedTuple]:
     """The history row of one valid event (typed values, as decoded from Avro)."""
-    if record in _REGISTERS:
+    if record in _REGISTERS or record in _KEYED_FACTS:
         own = {name: value for name, value in v.items() if name not in COMMON_FIELDS}
-        return RegisterRecordsRow(v["uscc"], record, register_key(record, v), v["occurred_at"], v["event_id"],
+        return RegisterRecordsRow(v["uscc"], record, record_key(record, v), v["occurred_at"], v["event_id"],
                                   v["provider_id"], v["enterprise_name"],
                                   json.dumps(to_json(own), ensure_ascii=False, separators=(",", ":")),
                                   message_time(timestamp_ms))
@@ -113,4 +141,4 @@ def normalized_row(record: str, v: dict, offset: int, timestamp_ms: Optional[int
             v["uscc"], v["tax_type"], v["period_start"], v["period_end"], v["revision"], v["amount_payable"],
             v["amount_paid"], v["due_date"], v["paid_date"], v["event_id"], v["provider_id"], v["occurred_at"],
             revision_version(v["revision"], offset))
-    return None  # ratings, arrears, status: in the aggregates only; consent: from the accepted-consent topic
+    return None  # consent: from the accepted-consent topic

@@ -6,11 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from creditstream.schemas.months import add_years
+from creditstream.schemas.services import publicity_end
 from creditstream.streams.ledger import Ledger
 
 CENT, TENTH = Decimal("0.01"), Decimal("0.1")
-PUBLICITY_YEARS = {"GENERAL": 1, "SERIOUS": 3}
 
 
 def _money(total: Decimal) -> str:
@@ -44,17 +43,6 @@ def _environment(ledger: Ledger, r: str) -> dict:
         return {"env_grade": None, "env_score": None, "env_rated_on": None}
     rated_on, _period, grade, score = max(rated)  # latest rated_on; ties: the greater period
     return {"env_grade": grade, "env_score": str(Decimal(score).quantize(TENTH)), "env_rated_on": rated_on}
-
-
-def publicity_end(decided_on: dt.date, severity: str, publicity_until: str | None, repaired_on: str | None) -> dt.date:
-    """The first day a published penalty is no longer in publicity: the earliest of publicity_until
-    + 1 day, decided_on + 1 year (GENERAL) or 3 years (SERIOUS), an approved repair's date."""
-    ends = [add_years(decided_on, PUBLICITY_YEARS[severity])]
-    if publicity_until is not None:
-        ends.append(dt.date.fromisoformat(publicity_until) + dt.timedelta(days=1))
-    if repaired_on is not None:
-        ends.append(dt.date.fromisoformat(repaired_on))
-    return min(ends)
 
 
 def _penalties(ledger: Ledger, as_of: int, reference: dt.date) -> dict:

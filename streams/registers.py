@@ -11,15 +11,11 @@ import datetime as dt
 from typing import Callable, Optional
 
 from creditstream.schemas.months import SHANGHAI
+from creditstream.schemas.services import published
 
 
 def _day(value: Optional[dt.date]) -> Optional[str]:
     return value.isoformat() if value is not None else None
-
-
-def published(value: dict) -> bool:
-    """A penalty is published when it is not revoked, not MINOR and not only a WARNING."""
-    return not value["revoked"] and value["severity"] != "MINOR" and set(value["penalty_types"]) != {"WARNING"}
 
 
 def shanghai_day(stamp: dt.datetime) -> str:

@@ -5,8 +5,19 @@ from pathlib import Path
 
 import pytest
 
+from creditstream.api.server import ApiThread
 from creditstream.settings import Settings
-from tests.support.kafka import BOOTSTRAP, ROOT, STREAM_AS_OF, WorkerProcess, broker_reachable, reset_topics
+from creditstream.sinks.sink import ClickHouseSink
+from tests.support.api import Http
+from tests.support.kafka import (
+    BOOTSTRAP,
+    ROOT,
+    STREAM_AS_OF,
+    WorkerProcess,
+    broker_reachable,
+    free_port,
+    reset_topics,
+)
 
 
 @pytest.fixture(scope="session")
@@ -92,3 +103,37 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "broker" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.kafka)
+
+
+@pytest.fixture
+def platform_factory(kafka_settings, clickhouse, chdb_url, tmp_path):
+    """start(as_of): a worker process (Faust only) + sink and API in this process, on one fresh
+    embedded ClickHouse; as_of None follows the calendar (the registers read at today)."""
+    started = []
+
+    def start(as_of):
+        settings = Settings(bootstrap_servers=BOOTSTRAP, app_id=f"api-{time.time_ns()}", clickhouse_url=chdb_url,
+                            api_port=free_port(), sink_batch_seconds=0.2, as_of=as_of)
+        env = {"CREDITSTREAM_SINK_ENABLED": "false", "CREDITSTREAM_API_ENABLED": "false"}
+        if as_of:
+            env["CREDITSTREAM_AS_OF"] = as_of
+        worker = WorkerProcess(tmp_path, settings.app_id, **env).start()
+        sink = ClickHouseSink(settings.sink())
+        sink.start()
+        assert sink.ready.wait(60)
+        api = ApiThread(settings.api()).start_and_wait()
+        started.append((api, sink, worker))
+        return settings, sink, Http(settings.api_port), clickhouse, worker
+
+    yield start
+    for api, sink, worker in started:
+        api.stop()
+        sink.stop()
+        sink.join(30)
+        worker.stop()
+
+
+@pytest.fixture
+def platform(platform_factory):
+    """The platform with its as-of month pinned to STREAM_AS_OF."""
+    return platform_factory(STREAM_AS_OF)

@@ -10,7 +10,6 @@ import time
 import urllib.error
 import urllib.request
 
-import pytest
 from confluent_kafka import Producer
 
 from creditstream import apikeys
@@ -27,6 +26,7 @@ from creditstream.sinks.rows import SINK_TOPICS
 from creditstream.sinks.sink import ClickHouseSink
 from creditstream.streams.replay import aggregate_rows, fold_lines
 from tests.support import builders
+from tests.support.api import Http
 from tests.support.kafka import BOOTSTRAP, WorkerProcess, free_port, group_caught_up, wait_for
 
 CODEC = default_codec()
@@ -82,40 +82,6 @@ def send_events(facts):
 def expected_rows(facts):
     lines = [json.dumps({"topic": t, "value": to_json(v)}) for t, v in facts]
     return {r["uscc"]: r for r in aggregate_rows(fold_lines(lines, CODEC, io.StringIO()), parse_month(AS_OF))}
-
-
-class Http:
-    def __init__(self, port):
-        self.base = f"http://127.0.0.1:{port}"
-
-    def get(self, path, key=None):
-        request = urllib.request.Request(self.base + path, headers={"Authorization": f"Bearer {key}"} if key else {})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read()), response.headers["X-Request-Id"]
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read()), exc.headers.get("X-Request-Id")
-        except OSError:  # not listening yet
-            return 0, {}, None
-
-
-@pytest.fixture
-def platform(kafka_settings, clickhouse, chdb_url, tmp_path):
-    """Worker process (Faust only) + sink and API in this process, on one fresh embedded ClickHouse."""
-    run = time.time_ns()
-    settings = Settings(bootstrap_servers=BOOTSTRAP, app_id=f"api-{run}", clickhouse_url=chdb_url,
-                        api_port=free_port(), sink_batch_seconds=0.2, as_of=AS_OF)
-    worker = WorkerProcess(tmp_path, settings.app_id, CREDITSTREAM_AS_OF=AS_OF, CREDITSTREAM_SINK_ENABLED="false",
-                           CREDITSTREAM_API_ENABLED="false").start()
-    sink = ClickHouseSink(settings.sink())
-    sink.start()
-    assert sink.ready.wait(60)
-    api = ApiThread(settings.api()).start_and_wait()
-    yield settings, sink, Http(settings.api_port), clickhouse, worker
-    api.stop()
-    sink.stop()
-    sink.join(30)
-    worker.stop()
 
 
 def wait_rows(client, sql, count, timeout=120):

@@ -1,0 +1,69 @@
+"""Writing to Kafka from the API's event loop: a message counts as written once Kafka has
+acknowledged it (acks=all, idempotent producer), and a request that needs it waits for that.
+
+Delivery reports are served on the event loop, polled every POLL_SECONDS while anything is in
+flight: a poll thread would need the GIL to hand each report over, and while the loop is busy
+that waits for Python's switch interval (5 ms), which showed as a 20 ms p99 at 1,000 look-ups/s.
+If Kafka cannot acknowledge within the timeout, ``send`` raises KafkaUnavailable and the request
+is answered 503 with Retry-After: nothing is accepted that could then be lost.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Optional
+
+from confluent_kafka import KafkaError, Producer
+
+from creditstream.schemas.kafka import KafkaConnection
+
+
+class KafkaUnavailable(RuntimeError):
+    """Kafka did not acknowledge a message in time: the request that needed it must fail."""
+
+
+class KafkaWriter:
+    POLL_SECONDS = 0.0002
+
+    def __init__(self, kafka: KafkaConnection, timeout_seconds: float, linger_ms: int = 0):
+        self.producer = Producer(kafka.producer(**{
+            "linger.ms": linger_ms, "message.timeout.ms": int(timeout_seconds * 1000), "log_level": 3}))
+        self._in_flight = 0
+        self._polling = False
+
+    def send_soon(self, loop: asyncio.AbstractEventLoop, topic: str, key: Optional[bytes], value: bytes,
+                  settled: asyncio.Future) -> None:
+        """Produce now; ``settled`` gets None once acknowledged, or KafkaUnavailable."""
+        def delivered(err: KafkaError | None, _message) -> None:  # inside producer.poll, on the loop
+            self._in_flight -= 1
+            if settled.done():
+                return
+            if err is None:
+                settled.set_result(None)
+            else:
+                settled.set_exception(KafkaUnavailable(f"{topic}: not acknowledged: {err.str()}"))
+
+        try:
+            self.producer.produce(topic, value, key, on_delivery=delivered)
+        except Exception as exc:  # local queue full, or the producer is gone
+            settled.set_exception(KafkaUnavailable(f"{topic}: not queued: {exc}"))
+            return
+        self._in_flight += 1
+        if not self._polling:
+            self._polling = True
+            loop.call_later(self.POLL_SECONDS, self._poll, loop)
+
+    async def send(self, topic: str, key: Optional[bytes], value: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        settled = loop.create_future()
+        self.send_soon(loop, topic, key, value, settled)
+        await settled
+
+    def _poll(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.producer.poll(0)
+        if self._in_flight:
+            loop.call_later(self.POLL_SECONDS, self._poll, loop)
+        else:
+            self._polling = False
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.producer.flush(timeout)

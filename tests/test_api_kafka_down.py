@@ -1,0 +1,38 @@
+"""With Kafka unreachable, the API accepts nothing it could then lose: a write is answered 503 with
+Retry-After, and so is a look-up, whose audit record cannot be made durable. No broker is needed
+(that is the point): the API's Kafka address leads nowhere."""
+import asyncio
+import datetime as dt
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from creditstream.api.config import ApiConfig
+from creditstream.api.server import create_app
+from creditstream.api.view import ServingView
+from creditstream.schemas import apikeys
+from creditstream.schemas.kafka import KafkaConnection
+from creditstream.schemas.models import KeyEvent
+from creditstream.schemas.topics import API_KEYS_TOPIC
+from tests.support import builders
+
+
+def test_writes_and_lookups_are_refused_503_while_kafka_cannot_acknowledge(tmp_path):
+    view = ServingView()
+    key_id, key = apikeys.new_key()
+    now = dt.datetime.now(dt.timezone.utc)
+    view.apply(API_KEYS_TOPIC, key_id.encode(), KeyEvent(key_id, apikeys.key_hash(key), "enterprise", builders.USCC,
+                                                        now, False).to_bytes(), 0)
+    view.apply(API_KEYS_TOPIC, b"k2", KeyEvent("k2", "0" * 64, "lender", "bank-1", now, False).to_bytes(), 0)
+    config = ApiConfig(kafka=KafkaConnection("127.0.0.1:9"), clickhouse_url=f"chdb:{tmp_path / 'ch'}",
+                       audit_timeout_seconds=1.0)
+
+    async def scenario():
+        async with TestClient(TestServer(create_app(config, view=view))) as client:
+            headers = {"Authorization": f"Bearer {key}"}
+            grant = await client.post("/v1/me/consents", headers=headers, json={
+                "lender_id": "bank-1", "scopes": ["TAX"], "expires_at": "2030-01-01T00:00:00Z"})
+            lookup = await client.get(f"/v1/enterprises/{builders.USCC}/aggregates", headers=headers)
+            return [(r.status, r.headers.get("Retry-After"), await r.json()) for r in (grant, lookup)]
+
+    for status, retry_after, body in asyncio.run(scenario()):
+        assert status == 503 and int(retry_after) >= 1 and body["error"] == "unavailable", body
