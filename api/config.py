@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Optional
 
 from creditstream.schemas.kafka import KafkaConnection
 
@@ -20,3 +21,4 @@ class ApiConfig:
     max_url_bytes: int = 2048  # longer request targets: 414
     max_header_bytes: int = 8192  # a longer header field: 431
     holidays: tuple[dt.date, ...] = ()  # public holidays, for the repair decisions' 10 working days
+    personal_data_key: Optional[bytes] = field(default=None, repr=False)  # verification compares identity hashes

@@ -2,6 +2,7 @@
 from creditstream.api.store import HISTORY_KINDS
 from creditstream.schemas.models import AGGREGATE_FIELDS, SCOPES
 from creditstream.schemas.topics import REGISTER_CATEGORIES
+from creditstream.schemas.verification import CLAIMS
 
 _ERROR = {"type": "object", "required": ["error", "reason"],
           "properties": {"error": {"type": "string"}, "reason": {"type": "string"}}}
@@ -225,6 +226,16 @@ OPENAPI["paths"].update({
     "/v1/audit": {"get": _rights("The audit, filtered, newest first", "operator", params=[
         *({"name": n, "in": "query", "schema": {"type": "string"}} for n in ("uscc", "principal_id", "route",
                                                                             "decision")), *_PAGE])},
+    "/v1/enterprises/{uscc}/verify": {"post": {**_rights(
+        "Verify claims without disclosure: MATCH, NO_MATCH or NO_DATA per claim, never the values", "lender",
+        "200", {"type": "object", "required": ["claims"], "properties": {"claims": {
+            "type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "object", "required": ["type"],
+                                                                     "properties": {"type": {"enum": list(CLAIMS)}}}}}},
+        [USCC_PARAM]), "description": "Claims (scope): real_estate_right {certificate_no} (REAL_ESTATE), "
+                                      "unit_unencumbered {unit_no} (REAL_ESTATE), vat_paid_12m_at_least {amount} (TAX), "
+                                      "tax_grade_in {grades} (TAX), no_tax_arrears {} (TAX), legal_representative_id "
+                                      "{id_no} (any scope in force). A claim whose scope the lender's consent lacks is "
+                                      "REFUSED without being judged. Audited with the claims' types, not their values."}},
     "/v1/sql": {"post": _rights("One read-only SQL query on the platform's ClickHouse", "operator", "200", {
         "type": "object", "required": ["query"], "properties": {"query": {"type": "string", "minLength": 1}}})},
 })

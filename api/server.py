@@ -31,10 +31,11 @@ from creditstream.monitoring import metrics
 from creditstream.schemas import apikeys
 from creditstream.schemas.models import PUBLIC, UTILITY_AND_TAX
 from creditstream.schemas.months import parse_month, shorten
-from creditstream.schemas.services import record_key
+from creditstream.schemas.services import RightsError, record_key
 from creditstream.schemas.tables import LookupAuditRow
 from creditstream.schemas.topics import REGISTER_CATEGORIES, UTILITIES, UTILITY_KINDS
 from creditstream.schemas.uscc import normalise_uscc, uscc_problem
+from creditstream.schemas.verification import ANY_SCOPE, FACT_RECORDS, REFUSED, Facts, judge, parse_claims
 from creditstream.sinks.clickhouse import ThreadClients  # the declared seam: the sink's ClickHouse access
 
 log = logging.getLogger("creditstream.api")
@@ -59,6 +60,7 @@ class LenderApi:
         self.ready = ready or (lambda: True)
         self.limiter = RateLimiter(config.rate_per_second, config.rate_burst)
         self.idempotency = IdempotencyCache()
+        self.rights: Rights | None = None  # set by create_app (its store answers verification's facts)
         self.clock = clock or (lambda: dt.datetime.now(UTC))
 
     async def run(self, fn, *args):
@@ -91,6 +93,45 @@ class LenderApi:
 
     async def records(self, request: web.Request) -> web.Response:
         return await self.lookup(request, "records", self._records)
+
+    async def verify(self, request: web.Request) -> web.Response:
+        return await self.lookup(request, "verify", self._verify)
+
+    async def _verify(self, principal: Principal, uscc: str, request: web.Request, audit: dict):
+        """Claims answered MATCH / NO_MATCH / NO_DATA, never with the values; a claim whose scope
+        the lender's consent lacks is REFUSED unjudged (schemas.verification)."""
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        try:
+            claims = parse_claims(body)
+        except RightsError as exc:
+            raise Refused(400, "bad_request", exc.message, exc.field) from None
+        audit["reason"] = "claims: " + ", ".join(c.type for c in claims)  # the types, never the values
+        decisions = await self.decisions(principal, uscc, SCOPES)
+        if principal.kind == "enterprise" and not decisions[SCOPES[0]].allowed:
+            raise LookupError_(403, "forbidden", decisions[SCOPES[0]].reason)
+        allowed = [s for s in SCOPES if decisions[s].allowed]
+        audit["scope"] = "+".join(allowed)
+        facts = None
+        results = []
+        for claim in claims:
+            scope_ok = bool(allowed) if claim.scope == ANY_SCOPE else claim.scope in allowed
+            if not scope_ok:
+                reason = ("no consent scope in force" if claim.scope == ANY_SCOPE
+                          else decisions[claim.scope].reason)
+                results.append({"type": claim.type, "outcome": REFUSED, "reason": reason})
+                metrics.VERIFICATIONS.labels(claim.type, REFUSED).inc()
+                continue
+            if facts is None:
+                records, taxed = await self.run(self.rights.rights_store.verification_facts, uscc, FACT_RECORDS)
+                found = self.view.row(uscc)
+                facts = Facts(found.values() if found else None, records, taxed)
+            outcome = judge(claim, facts, self.config.personal_data_key)
+            results.append({"type": claim.type, "outcome": outcome})
+            metrics.VERIFICATIONS.labels(claim.type, outcome).inc()
+        return {"uscc": uscc, "results": results}
 
     async def sql(self, request: web.Request) -> web.Response:
         return await self.lookup(request, "sql", self._sql)
@@ -456,6 +497,7 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
         web.get("/v1/enterprises/{uscc}/history/{kind}", api.history),
         web.get("/v1/enterprises/{uscc}/records/{category}", api.records),
         web.post("/v1/sql", api.sql),
+        web.post("/v1/enterprises/{uscc}/verify", api.verify),
         *rights_routes(api, rights),
         web.get("/openapi.json", openapi),
         web.get("/metrics", prometheus),

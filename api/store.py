@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from typing import Optional
 
+from creditstream.schemas.services import KEYED_FACTS
 from creditstream.schemas.topics import TAX_TYPES, UTILITIES, UTILITY_KINDS
 
 UTC = dt.timezone.utc
@@ -127,6 +128,23 @@ class RightsStore:
                 "record = {record:String} AND natural_key = {key:String} ORDER BY occurred_at DESC, event_id DESC "
                 "LIMIT 1", uscc=uscc, record=record, key="\x1f".join(key.values()))
         return rows[0] if rows else None
+
+    def verification_facts(self, uscc: str, records: tuple[str, ...]) -> tuple[dict[str, list[dict]], bool]:
+        """(record type → records in force, fields in JSON form plus occurred_at and event_id; whether
+        any tax record is held). The identity-number hash stays in: verification compares it."""
+        found: dict[str, list[dict]] = {}
+        for row in self._rows(
+                "SELECT record, occurred_at, event_id, fields_json FROM register_records FINAL "
+                "WHERE uscc = {uscc:String} AND record IN {records:Array(String)} "
+                "ORDER BY record, natural_key, occurred_at DESC, event_id DESC LIMIT 1 BY record, natural_key",
+                uscc=uscc, records=list(records)):
+            found.setdefault(row["record"], []).append(
+                {**json.loads(row["fields_json"]), "occurred_at": row["occurred_at"], "event_id": row["event_id"]})
+        taxed = self._rows(
+            "SELECT (SELECT count() FROM tax_payments WHERE uscc = {uscc:String}) + (SELECT count() FROM "
+            "register_records WHERE uscc = {uscc:String} AND record IN {facts:Array(String)}) AS n",
+            uscc=uscc, facts=list(KEYED_FACTS))
+        return found, bool(taxed and taxed[0]["n"])
 
     def penalty(self, uscc: str, decision_no: str) -> tuple[Optional[dict], Optional[dict]]:
         """(the AdminPenalty in force with this decision number, the CreditRepair in force for it)."""

@@ -177,6 +177,7 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
         api = f"http://{settings.api_host}:{settings.api_port}"
         url = f"{api}/v1/enterprises/{uscc}/aggregates"
         operator_key = apikeys.issue(settings.kafka, "operator", "demo-operator", "demo operator")[1]
+        enterprise_key = apikeys.issue(settings.kafka, "enterprise", uscc)[1]
         row = wait_for_lookup(url, key, settings, 300, worker, log_path)
         prometheus, prometheus_at = start_prometheus(settings, home)
         print(
@@ -192,6 +193,10 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
             f"                      eval {row['eval_grade']} ({row['eval_score']}), whitelisted={row['whitelisted']}\n"
             f"  its records       curl -H 'Authorization: Bearer {key}' {api}/v1/enterprises/{uscc}/records/penalties\n"
             f"                    (categories: {', '.join(REGISTER_CATEGORIES)})\n"
+            f"  the enterprise    key {enterprise_key}\n"
+            f"                    curl -H 'Authorization: Bearer {enterprise_key}' {api}/v1/me   (everything held, free;\n"
+            f"                    consents, disputes, repair: README, \"An enterprise's day\")\n"
+            f"  operator key      {operator_key}\n"
             f"  worker metrics    http://{settings.web_host}:{settings.web_port}/metrics\n"
             f"  API metrics       {api}/metrics\n"
             f"  Prometheus        {prometheus_at}\n"

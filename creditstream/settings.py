@@ -180,7 +180,8 @@ class Settings:
         return ApiConfig(kafka=self.kafka, clickhouse_url=self.clickhouse_url, host=self.api_host, port=self.api_port,
                          threads=self.api_threads, rate_per_second=self.api_rate_per_second,
                          rate_burst=self.api_rate_burst, audit_timeout_seconds=self.api_audit_timeout_seconds,
-                         holidays=self.holiday_dates())
+                         holidays=self.holiday_dates(),
+                         personal_data_key=self.personal_data_key.encode() if self.personal_data_key else None)
 
 
 def _env(name: str) -> str:

@@ -113,3 +113,5 @@ DISPUTES_OVERDUE = Gauge("creditstream_disputes_overdue",
                          "Open disputes past their answer's due time (20 days after filing).", registry=SERVICE)
 REPAIRS_OVERDUE = Gauge("creditstream_repairs_overdue",
                         "Repair applications undecided past their due day (10 working days).", registry=SERVICE)
+VERIFICATIONS = Counter("creditstream_verifications_total", "Verification claims answered, by claim type and outcome.",
+                        ["claim", "outcome"], registry=SERVICE)

@@ -11,6 +11,7 @@ from creditstream.sinks.sink import ClickHouseSink
 from tests.support.api import Http
 from tests.support.kafka import (
     BOOTSTRAP,
+    PERSONAL_DATA_KEY,
     ROOT,
     STREAM_AS_OF,
     WorkerProcess,
@@ -113,7 +114,8 @@ def platform_factory(kafka_settings, clickhouse, chdb_url, tmp_path):
 
     def start(as_of):
         settings = Settings(bootstrap_servers=BOOTSTRAP, app_id=f"api-{time.time_ns()}", clickhouse_url=chdb_url,
-                            api_port=free_port(), sink_batch_seconds=0.2, as_of=as_of)
+                            api_port=free_port(), sink_batch_seconds=0.2, as_of=as_of,
+                            personal_data_key=PERSONAL_DATA_KEY)
         env = {"CREDITSTREAM_SINK_ENABLED": "false", "CREDITSTREAM_API_ENABLED": "false"}
         if as_of:
             env["CREDITSTREAM_AS_OF"] = as_of

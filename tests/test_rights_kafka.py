@@ -124,3 +124,69 @@ def test_an_enterprises_rights_end_to_end(platform_factory):
     assert all(r["provider_id"] and r["received_at"] for r in mine["records"])
     wait_for(lambda: http.send("GET", f"/v1/audit?uscc={E1}&route=me.repair.apply", key["op"])[1]["items"], 60,
              "the repair application in the operators' audit search")
+
+
+def test_verification_answers_claims_without_disclosing_values(platform_factory):
+    """Each claim type gives MATCH, NO_MATCH and NO_DATA through the real stream; a lender without
+    consent gets the identical answer for a true and a false claim; the audit keeps the claims'
+    types, not their values."""
+    from tests.support.kafka import STREAM_AS_OF
+
+    settings, sink, http, client, worker = platform_factory(STREAM_AS_OF)
+    now = dt.datetime.now(UTC)
+    send(("credit.realestate.right.v1", builders.real_estate("C1", "ACTIVE", "2020-01-01", "100.00")),
+         ("credit.realestate.right.v1", (lambda r, v: (r, {**v, "unit_no": "U2"}))(
+             *builders.real_estate("C2", "ACTIVE", "2020-01-01", "80.00"))),
+         ("credit.realestate.mortgage.v1", (lambda r, v: (r, {**v, "certificate_no": "C2", "unit_no": "U2"}))(
+             *builders.mortgage("M1", "ACTIVE", "2021-01-01"))),
+         ("credit.tax.payment.v1", builders.payment("VAT", "2025-04-01", "2025-06-30", "300.00", "300.00", "2025-07-15",
+                                                    "2025-07-01")),
+         ("credit.tax.rating.v1", builders.rating(2024, "B", "2025-04-01T00:00:00")),
+         ("credit.tax.arrears.v1", builders.arrears("2025-06-30", False, "0.00", "2025-07-01T00:00:00")),
+         ("credit.admin.licence.v1", builders.licence("L1", "VALID", "2024-01-01")),
+         ("credit.consent.v1", ("ConsentGrant", {
+             "event_id": "v-consent", "provider_id": "credit-platform", "uscc": E1, "enterprise_name": "甲",
+             "occurred_at": now, "lender_id": "bank-v", "scopes": ["REAL_ESTATE", "TAX"],
+             "granted_at": now - dt.timedelta(days=1), "expires_at": now + dt.timedelta(days=30), "revoked": False})),
+         ("credit.consent.v1", ("ConsentGrant", {
+             "event_id": "v-consent-e2", "provider_id": "credit-platform", "uscc": E2, "enterprise_name": "乙",
+             "occurred_at": now, "lender_id": "bank-v", "scopes": ["REAL_ESTATE", "TAX"],
+             "granted_at": now - dt.timedelta(days=1), "expires_at": now + dt.timedelta(days=30), "revoked": False})))
+    consented = apikeys.issue(settings.kafka, "lender", "bank-v")[1]
+    stranger = apikeys.issue(settings.kafka, "lender", "bank-x")[1]
+    wait_for(lambda: http.get(f"/v1/enterprises/{E1}/aggregates", consented)[1].get("consented_scopes") ==
+             ["TAX", "REAL_ESTATE"], 120, "the row and the consent")
+    wait_for(lambda: client.query("SELECT count() FROM register_records FINAL WHERE uscc = {u:String}",
+                                  parameters={"u": E1}).result_rows[0][0] >= 6, 60, "the records in ClickHouse")
+
+    def verify(key, uscc, *claims):
+        status, body = http.send("POST", f"/v1/enterprises/{uscc}/verify", key, {"claims": list(claims)})
+        assert status == 200, body
+        return [r["outcome"] for r in body["results"]]
+
+    cases = [
+        ({"type": "real_estate_right", "certificate_no": "C1"}, {"type": "real_estate_right", "certificate_no": "C9"}),
+        ({"type": "unit_unencumbered", "unit_no": "U1"}, {"type": "unit_unencumbered", "unit_no": "U2"}),
+        ({"type": "vat_paid_12m_at_least", "amount": "300.00"}, {"type": "vat_paid_12m_at_least", "amount": "300.01"}),
+        ({"type": "tax_grade_in", "grades": ["A", "B"]}, {"type": "tax_grade_in", "grades": ["A"]}),
+        ({"type": "legal_representative_id", "id_no": builders.LEGAL_REP_ID.lower()},
+         {"type": "legal_representative_id", "id_no": "110105194912310029"}),
+    ]
+    for true, false in cases:
+        assert verify(consented, E1, true, false) == ["MATCH", "NO_MATCH"], true
+        assert verify(consented, E2, true) == ["NO_DATA"], true
+        refused_true, refused_false = (http.send("POST", f"/v1/enterprises/{E1}/verify", stranger,
+                                                 {"claims": [claim]})[1] for claim in (true, false))
+        assert refused_true == refused_false and refused_true["results"][0]["outcome"] == "REFUSED"
+    assert verify(consented, E1, {"type": "no_tax_arrears"}) == ["MATCH"]
+    assert verify(consented, E2, {"type": "no_tax_arrears"}) == ["NO_DATA"]
+    assert http.send("POST", f"/v1/enterprises/{E1}/verify", consented, {"claims": [{"type": "net_worth"}]})[1][
+        "field"] == "claims[0].type"
+
+    def audited():
+        return [r[0] for r in client.query("SELECT reason FROM lookup_audit FINAL WHERE route = 'verify' "
+                                           "AND principal_id = 'bank-v'").result_rows]
+    wait_for(lambda: len(audited()) >= 11, 60, "the verifications in the audit")
+    reasons = " ".join(audited())
+    assert "claims: real_estate_right, real_estate_right" in reasons
+    assert "C1" not in reasons and "300.00" not in reasons and builders.LEGAL_REP_ID not in reasons
