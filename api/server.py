@@ -8,6 +8,8 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import os
+import signal
 import threading
 import time
 import uuid
@@ -569,7 +571,23 @@ class ApiThread(threading.Thread):
             self.join(30)
 
 
-def serve(config: ApiConfig) -> int:
-    """The API alone on this thread's event loop (``creditstream api``, with a ClickHouse server)."""
-    web.run_app(create_app(config), host=config.host, port=config.port, access_log=None, loop=uvloop.new_event_loop())
+def serve(config: ApiConfig, exit_with_parent: bool = False) -> int:
+    """The API alone on this thread's event loop (``creditstream api``): started by the worker, or
+    by hand with a ClickHouse server. ``exit_with_parent``: stop when the process that started it
+    is gone (a worker killed outright cannot stop it)."""
+    app = create_app(config)
+    if exit_with_parent:
+        parent = os.getppid()
+
+        async def watch_parent(_app) -> None:
+            async def watch() -> None:
+                while os.getppid() == parent:
+                    await asyncio.sleep(1.0)
+                log.warning("the process that started the API is gone: stopping")
+                os.kill(os.getpid(), signal.SIGTERM)  # run_app's own handler stops it cleanly
+            watchers.append(asyncio.get_running_loop().create_task(watch()))
+
+        watchers: list = []
+        app.on_startup.append(watch_parent)
+    web.run_app(app, host=config.host, port=config.port, access_log=None, loop=uvloop.new_event_loop(), print=None)
     return 0

@@ -11,11 +11,12 @@ SCRIPT = Path(__file__).resolve().parent / "kafka.sh"
 
 
 def run(action: str, home: Path | None = None, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    """``kafka.sh <action>``; with ``home``, the broker's data go to ``home`` and its jars to
-    home/lib rather than beside the script (an installed package must not write into itself).
-    KAFKA_HOME_DIR and KAFKA_LIB_DIR in the environment win (scripts/demo reuses broker/lib)."""
+    """``kafka.sh <action>``; with ``home``, the broker's data (and pid file) go to ``home``, whatever
+    KAFKA_HOME_DIR says (it may name another broker: the demo must never start or stop that one),
+    and its jars to home/lib rather than beside the script (an installed package must not write
+    into itself); KAFKA_LIB_DIR in the environment wins (scripts/demo reuses broker/lib)."""
     env = dict(os.environ)
     if home is not None:
-        env.setdefault("KAFKA_HOME_DIR", str(home))
+        env["KAFKA_HOME_DIR"] = str(home)
         env.setdefault("KAFKA_LIB_DIR", str(home / "lib"))
     return subprocess.run(["bash", str(SCRIPT), action], env=env, check=check, **kwargs)

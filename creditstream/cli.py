@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     api = sub.add_parser("api", help="run the lender API alone (with a ClickHouse server URL)")
     api.add_argument("--port", type=int, help="(CREDITSTREAM_API_PORT)")
+    api.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)  # started by a worker
     api.set_defaults(run=cmd_api)
 
     for kind in ("lenders", "enterprises", "operators", "providers"):
@@ -137,7 +138,7 @@ def cmd_settings(args, settings: Settings) -> int:
     current = settings.to_env()
     for variable, default, doc in Settings.describe():
         value = current.get(variable, "")
-        if variable.endswith("_KEY") and value:
+        if (variable.endswith(("_KEY", "_TOKEN")) or value.startswith("sinkservice://")) and value:
             value = "*** (set)"
         print(f"{variable}={value}\n    {doc} (default: {default})")
     return 0
@@ -179,10 +180,10 @@ def cmd_api(args, settings: Settings) -> int:
     from creditstream.runtime import run_api
 
     if settings.clickhouse_url.startswith("chdb:"):
-        print("creditstream api: embedded ClickHouse belongs to the worker process, which serves the API "
-              "itself; set CREDITSTREAM_CLICKHOUSE_URL to a server to run the API alone", file=sys.stderr)
+        print("creditstream api: embedded ClickHouse belongs to the worker's sink service, and the worker starts "
+              "the API itself; set CREDITSTREAM_CLICKHOUSE_URL to a server to run the API alone", file=sys.stderr)
         return 2
-    return run_api(settings.replace(api_port=args.port))
+    return run_api(settings.replace(api_port=args.port), exit_with_parent=args.exit_with_parent)
 
 
 def key_command(run):

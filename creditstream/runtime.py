@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -68,9 +69,17 @@ def run_worker(settings: Settings) -> int:
     # A worker holds many long-lived objects (ledgers, in-flight events): with the default young-
     # generation threshold (700) the collector rescans them constantly (~12 % of throughput measured).
     gc.set_threshold(100_000, 50, 100)
-    service = None
+    service = api = None
     if settings.sink_enabled:
-        service = SinkServiceProcess(settings).start()
+        embedded = settings.clickhouse_url.startswith("chdb:")
+        token = secrets.token_urlsafe(24) if embedded and settings.api_enabled else None
+        query_port = (settings.sink_query_port or free_port("127.0.0.1")) if token else 0
+        service = SinkServiceProcess(settings.replace(api_enabled=False, query_token=token,
+                                                      sink_query_port=query_port)).start()
+        if settings.api_enabled:
+            # the API in a process of its own: look-ups never wait for the sink's Python work (GIL)
+            url = f"sinkservice://:{token}@127.0.0.1:{query_port}" if token else settings.clickhouse_url
+            api = ApiProcess(settings.replace(clickhouse_url=url)).start()
     elif settings.api_enabled:
         from creditstream.api.server import ApiThread
 
@@ -78,52 +87,48 @@ def run_worker(settings: Settings) -> int:
     try:
         stream = CreditStream(settings.stream(), on_fatal=fatal,
                               extra_metrics=service.metrics_text if service else None)
-        if service is not None:
-            stream.app.timer(1.0)(service.check_async)
+        for child in (service, api):
+            if child is not None:
+                stream.app.timer(1.0)(child.check_async)
         worker = faust.Worker(stream.app, loglevel=settings.log_level)
         # The start-up spinner sets the root logger to DEBUG (slow) and mangles log files.
         worker.spinner = None
         worker.execute_from_commandline()
     finally:
-        if service is not None:
-            service.stop()
+        for child in (api, service):
+            if child is not None:
+                child.stop()
     return 0
 
 
-class SinkServiceProcess:
-    """The worker's handle on its sink service process (``creditstream sink``)."""
+class ChildProcess:
+    """A process the worker starts and watches: if it dies, the worker exits too (fatal), so that
+    the supervisor restarts them together; when the worker stops, it stops them."""
+    name, command = "", ()
 
     def __init__(self, settings: Settings):
-        port = settings.sink_metrics_port or free_port(settings.web_host)
-        self.settings = settings.replace(sink_metrics_port=port)
-        self.url = f"http://{settings.web_host}:{port}/metrics"
+        self.settings = settings
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 150.0) -> "SinkServiceProcess":
+    def start(self, timeout: float = 150.0):
         env = {**os.environ, **self.settings.to_env()}
-        self.proc = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "sink"], env=env)
+        self.proc = subprocess.Popen([sys.executable, "-m", "creditstream.cli", *self.command], env=env)
         deadline = time.monotonic() + timeout
-        while self.metrics_text() is None:
+        while not self.ready():
             if self.proc.poll() is not None:
-                raise SystemExit(f"the sink service exited with status {self.proc.returncode} while starting")
+                raise SystemExit(f"the {self.name} exited with status {self.proc.returncode} while starting")
             if time.monotonic() > deadline:
                 self.stop()
-                raise SystemExit(f"the sink service was not ready within {timeout:.0f} s")
+                raise SystemExit(f"the {self.name} was not ready within {timeout:.0f} s")
             time.sleep(0.2)
         return self
 
-    def metrics_text(self) -> bytes | None:
-        try:
-            with urllib.request.urlopen(self.url, timeout=2) as response:
-                return response.read()
-        except OSError:
-            return None
+    def ready(self) -> bool:
+        raise NotImplementedError
 
     async def check_async(self) -> None:
-        """A worker whose sink is gone would leave lenders with stale data while looking healthy:
-        exit so that the supervisor restarts both."""
         if self.proc is not None and self.proc.poll() is not None:
-            fatal(f"the sink service exited with status {self.proc.returncode}")
+            fatal(f"the {self.name} exited with status {self.proc.returncode}")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -132,6 +137,40 @@ class SinkServiceProcess:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+class ApiProcess(ChildProcess):
+    """The lender API (``creditstream api``) beside the worker; ready once it answers HTTP (it may
+    still be loading its view, and says so with 503)."""
+    name, command = "lender API", ("api", "--exit-with-parent")
+
+    def ready(self) -> bool:
+        url = f"http://{self.settings.api_host}:{self.settings.api_port}/openapi.json"
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except OSError:
+            return False
+
+
+class SinkServiceProcess(ChildProcess):
+    """The worker's handle on its sink service process (``creditstream sink``)."""
+    name, command = "sink service", ("sink",)
+
+    def __init__(self, settings: Settings):
+        port = settings.sink_metrics_port or free_port(settings.web_host)
+        super().__init__(settings.replace(sink_metrics_port=port))
+        self.url = f"http://{settings.web_host}:{port}/metrics"
+
+    def ready(self) -> bool:
+        return self.metrics_text() is not None
+
+    def metrics_text(self) -> bytes | None:
+        try:
+            with urllib.request.urlopen(self.url, timeout=2) as response:
+                return response.read()
+        except OSError:
+            return None
 
 
 # -- the sink service process ------------------------------------------------------------------
@@ -151,7 +190,13 @@ def run_sink_service(settings: Settings) -> int:
         if not sink.is_alive() or time.monotonic() > deadline:
             log.critical("the ClickHouse sink did not start: %r", sink.error)
             return EXIT_FATAL
-    if settings.api_enabled:
+    if settings.query_token:  # the API process reads the embedded ClickHouse through this
+        from creditstream.sinks.clickhouse import ThreadClients
+        from creditstream.sinks.query_service import QueryService
+
+        QueryService(ThreadClients(settings.clickhouse_url), settings.query_token, "127.0.0.1",
+                     settings.sink_query_port).start()
+    if settings.api_enabled:  # run by hand with `creditstream sink`: the API beside the sink, as before
         from creditstream.api.server import ApiThread
 
         ApiThread(settings.api()).start_and_wait()
@@ -171,11 +216,11 @@ def run_sink_service(settings: Settings) -> int:
 
 
 # -- the API alone -------------------------------------------------------------------------------
-def run_api(settings: Settings) -> int:
+def run_api(settings: Settings, exit_with_parent: bool = False) -> int:
     from creditstream.api.server import serve
 
     configure_logging(settings)
-    return serve(settings.api())
+    return serve(settings.api(), exit_with_parent=exit_with_parent)
 
 
 def sql_through_api(settings: Settings, query: str) -> tuple[list[str], list[list]]:

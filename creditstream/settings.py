@@ -74,8 +74,12 @@ class Settings:
                                         "(0: any free port)", minimum=0, maximum=65535)
     sink_batch_rows: int = setting(5000, "a sink batch is inserted at this many messages…", minimum=1)
     sink_batch_seconds: float = setting(0.1, "…or this long after its first message", minimum=0.001, maximum=60)
-    api_enabled: bool = setting(True, "serve the lender API from the worker's sink service (needed with "
-                                      "embedded ClickHouse)")
+    api_enabled: bool = setting(True, "the worker starts the lender API in a process of its own (with embedded "
+                                      "ClickHouse it reads through the sink service's query endpoint)")
+    sink_query_port: int = setting(0, "the sink service's read-only query endpoint for the API process, on loopback "
+                                      "(0: any free port)", minimum=0, maximum=65535)
+    query_token: Optional[str] = setting(None, "secret between the sink service's query endpoint and the API "
+                                               "process (the worker makes one per start)")
     api_host: str = setting("127.0.0.1", "lender API address; loopback unless configured")
     api_port: int = setting(8080, "lender API port", minimum=1, maximum=65535)
     api_threads: int = setting(4, "lender API query threads, one ClickHouse client each", minimum=1, maximum=256)
@@ -109,7 +113,7 @@ class Settings:
             except ValueError:
                 raise SettingsError(f"{_env('as_of_date')}={self.as_of_date!r} is not a date YYYY-MM-DD") from None
         self.holiday_dates()
-        if not self.clickhouse_url.startswith(("chdb:", "http://", "https://")):
+        if not self.clickhouse_url.startswith(("chdb:", "http://", "https://", "sinkservice://")):
             raise SettingsError(f"{_env('clickhouse_url')}={self.clickhouse_url!r}: expected chdb:<dir> or "
                                 f"http(s)://user:password@host:port/database")
 
@@ -134,7 +138,7 @@ class Settings:
 
     def __repr__(self) -> str:  # never print the personal-data key
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
-        for secret in ("personal_data_key", "operator_key"):
+        for secret in ("personal_data_key", "operator_key", "query_token"):
             if shown[secret]:
                 shown[secret] = "***"
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"

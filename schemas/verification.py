@@ -61,7 +61,7 @@ def parse_claims(body: Any) -> list[Claim]:
     parsed = []
     for index, claim in enumerate(claims):
         where = f"claims[{index}]"
-        if not isinstance(claim, dict) or claim.get("type") not in CLAIMS:
+        if not isinstance(claim, dict) or not isinstance(claim.get("type"), str) or claim["type"] not in CLAIMS:
             raise RightsError(f"{where}.type", f"one of {', '.join(CLAIMS)}")
         wanted = CLAIMS[claim["type"]][1]
         params = {k: v for k, v in claim.items() if k != "type"}

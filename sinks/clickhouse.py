@@ -1,5 +1,7 @@
 """ClickHouse connections through clickhouse-connect: ``chdb:///<dir>`` (embedded, default) or a
-server URL ``http(s)://user:password@host:port/database``. No other code knows which."""
+server URL ``http(s)://user:password@host:port/database``; and, for the API in its own process
+beside an embedded ClickHouse, ``sinkservice://:<token>@127.0.0.1:<port>`` (read-only queries
+through the sink service, sinks.query_service). No other code knows which."""
 from __future__ import annotations
 
 import threading
@@ -20,6 +22,10 @@ def chdb_dsn(url: str) -> str:
 
 
 def connect(url: str):
+    if url.startswith("sinkservice:"):  # the sink service's read-only query endpoint (sinks.query_service)
+        from creditstream.sinks.query_service import RemoteClient
+
+        return RemoteClient(url)
     if url.startswith("chdb:"):
         return clickhouse_connect.get_client(dsn=chdb_dsn(url))
     parts = urlparse(url)

@@ -106,6 +106,9 @@ def test_ctrl_c_while_the_demo_starts_its_broker_leaves_no_broker_behind(kafka_s
            "CREDITSTREAM_API_PORT": str(free_port()), "CREDITSTREAM_WEB_PORT": str(free_port()),
            "KAFKA_PORT": "19392", "KAFKA_CONTROLLER_PORT": "19393", "KAFKA_LIB_DIR": str(ROOT / "broker" / "lib"),
            "PYTHONUNBUFFERED": "1"}
+    # .ci/run exports its broker's KAFKA_HOME_DIR: the demo must use its own home whatever that says
+    # (a decoy here, so a demo that obeyed it would fail this test, not stop .ci/run's broker)
+    env["KAFKA_HOME_DIR"] = str(tmp_path / "decoy")
     demo = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "demo", "--enterprises", "3", "--months", "2"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)

@@ -44,8 +44,11 @@ def test_an_enterprises_rights_end_to_end(platform_factory):
     wait_for(lambda: http.get(aggregates, key["bank"])[1].get("penalties_in_publicity") == 1, 120, "E1's row")
 
     # confined: an enterprise key never reads or acts on another enterprise
-    assert http.get(aggregates, key["e2"])[0] == 403
-    assert http.get(f"/v1/enterprises/{E1}/records/penalties", key["e2"])[0] == 403
+    for path in ("aggregates", "records/penalties", "records/real_estate", "history/water", "history/vat"):
+        assert http.get(f"/v1/enterprises/{E1}/{path}", key["e2"])[0] == 403, path
+    assert http.send("POST", f"/v1/enterprises/{E1}/verify", key["e2"], {"claims": [{"type": "no_tax_arrears"}]})[0] == 403
+    for method, path in (("GET", "/v1/disputes"), ("GET", "/v1/repairs"), ("POST", "/v1/sql")):
+        assert http.send(method, path, key["e2"], {"query": "SELECT 1"} if method == "POST" else None)[0] == 403, path
     assert http.send("GET", "/v1/me", key["bank"])[0] == 403
     assert http.send("GET", "/v1/audit", key["e1"])[0] == 403
 

@@ -47,6 +47,7 @@ def test_no_tax_arrears_reads_the_latest_position():
 
 @pytest.mark.parametrize("body, field", [
     ({}, "claims"), ({"claims": []}, "claims"), ({"claims": [{"type": "net_worth"}]}, "claims[0].type"),
+    ({"claims": [{"type": {"nested": 1}}]}, "claims[0].type"),
     ({"claims": [{"type": "vat_paid_12m_at_least", "amount": "1.001"}]}, "claims[0].amount"),
     ({"claims": [{"type": "vat_paid_12m_at_least", "amount": "-1"}]}, "claims[0].amount"),
     ({"claims": [{"type": "tax_grade_in", "grades": ["Z"]}]}, "claims[0].grades"),
