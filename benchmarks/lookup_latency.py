@@ -168,6 +168,27 @@ def run_wrk(port: int, key: str, picks_file: Path, clients: int, seconds: int, p
             **{k: result[k] for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms")}}
 
 
+def kafka_acks(kafka: KafkaConnection, messages: int = 2000) -> dict:
+    """One message at a time to the audit topic with acks=all, as a look-up's audit waits for it:
+    the broker's own share of a look-up's latency, in the same run."""
+    from creditstream.schemas.tables import LookupAuditRow
+    from creditstream.schemas.topics import AUDIT_TOPIC
+
+    producer = Producer(kafka.producer(**{"linger.ms": 0}))
+    latencies = []
+    for i in range(messages):
+        done = []
+        record = LookupAuditRow(dt.datetime.now(UTC), f"bench-ack-{i}", "anonymous", "", "", "bench-ack", "", "", "deny",
+                                "the benchmark's own acknowledgement probe", None, 0).to_bytes()
+        started = time.perf_counter()
+        producer.produce(AUDIT_TOPIC, record, on_delivery=lambda err, msg: done.append(err))
+        while not done:
+            producer.poll(0.0005)
+        latencies.append((time.perf_counter() - started) * 1000)
+        time.sleep(0.001)  # ~1,000/s offered, as the paced look-ups
+    return {"messages": messages, **percentiles(latencies)}
+
+
 def run_clients(port: int, keys: list[str], picks: list[str], clients: int, lookups: int) -> dict:
     per_client = max(1, lookups // clients)
     latencies: list[float] = []
@@ -268,6 +289,9 @@ def main() -> None:
             for clients in args.clients:
                 results.append(run_clients(settings.api_port, client_keys, picks, clients, args.lookups))
                 log(json.dumps(results[-1]))
+        # the broker's acknowledgement alone, on the same broker, in the same state
+        acks = kafka_acks(settings.kafka)
+        log("kafka acks " + json.dumps(acks))
         worker.terminate()
         worker.wait(60)
         worker = None
@@ -280,7 +304,7 @@ def main() -> None:
                           "api_serving_after_start_seconds": round(view_loaded, 1),
                           "sink_caught_up_after_start_seconds": round(sink_done),
                           "cpu_idle_before_measuring": round(idle, 2),
-                          "api": results, "raw_point_query": raw}, indent=2))
+                          "api": results, "kafka_ack_alone": acks, "raw_point_query": raw}, indent=2))
     finally:
         if worker is not None:
             worker.terminate()
