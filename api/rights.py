@@ -3,8 +3,9 @@ principals, disputes, credit repair): self-query, who looked me up, consent mana
 repair applications, and the operators' and providers' side of them.
 
 Every route goes through LenderApi.lookup: authenticated, rate-limited, audited durably before
-its answer leaves. A write is a Kafka message acknowledged before the answer (503 with
-Retry-After when Kafka cannot take it: nothing is accepted and then lost); the API applies the
+its answer leaves; a rule's RightsError becomes 400 with its field there. A write is a Kafka
+message acknowledged before the answer (503 with Retry-After when Kafka cannot take it: nothing
+is accepted and then lost); the API applies the
 new state to its own view at once, so the writer's next read sees it. Ids of new disputes and
 applications derive from the client's Idempotency-Key when it sends one, so a retry, even after
 an API restart, names the same dispute.
@@ -29,7 +30,6 @@ from creditstream.schemas.months import SHANGHAI
 from creditstream.schemas.records import parse_instant, to_json
 from creditstream.schemas.services import (
     REPAIR_DUE_WORKING_DAYS,
-    RightsError,
     add_working_days,
     check_text,
     dispute_due,
@@ -173,11 +173,8 @@ class Rights:
     async def file_dispute(self, principal: Principal, request: web.Request, audit: dict):
         uscc = self.own(principal, audit)
         body = await json_body(request)
-        try:
-            record, key = dispute_target(body.get("topic"), body.get("key"))
-            statement = check_text("statement", body.get("statement"))
-        except RightsError as exc:
-            raise Refused(400, "bad_request", exc.message, exc.field) from None
+        record, key = dispute_target(body.get("topic"), body.get("key"))
+        statement = check_text("statement", body.get("statement"))
         dispute_id = stable_id("dispute", uscc, request) or f"d-{uuid.uuid4().hex[:16]}"
         if dispute_id in self.view.disputes:  # the same request again: its dispute as it is now
             return 201, dispute_json(self.view.disputes[dispute_id])
@@ -222,10 +219,7 @@ class Rights:
         if outcome not in ("CORRECTED", "UPHELD"):
             raise Refused(400, "bad_request", "CORRECTED (a correction was sent through the record's topic) or "
                                               "UPHELD (the record stands)", "outcome")
-        try:
-            note = check_text("note", body.get("note"))
-        except RightsError as exc:
-            raise Refused(400, "bad_request", exc.message, exc.field) from None
+        note = check_text("note", body.get("note"))
         return await self.change(dispute, outcome, note, f"{principal.kind}:{principal.id}", audit)
 
     def dispute(self, request: web.Request, audit: dict) -> DisputeState:
@@ -257,11 +251,8 @@ class Rights:
         decision_no = body.get("decision_no")
         if not isinstance(decision_no, str) or not decision_no.strip():
             raise Refused(400, "bad_request", "the penalty's decision number", "decision_no")
-        try:
-            pledge = check_text("pledge", body.get("pledge"))
-            statement = check_text("statement", body.get("statement"))
-        except RightsError as exc:
-            raise Refused(400, "bad_request", exc.message, exc.field) from None
+        pledge = check_text("pledge", body.get("pledge"))
+        statement = check_text("statement", body.get("statement"))
         application_id = stable_id("repair", uscc, request) or f"r-{uuid.uuid4().hex[:16]}"
         if application_id in self.view.repairs:
             return 201, repair_json(self.view.repairs[application_id])
@@ -309,10 +300,7 @@ class Rights:
         outcome = body.get("outcome")
         if outcome not in ("APPROVED", "REJECTED"):
             raise Refused(400, "bad_request", "APPROVED or REJECTED", "outcome")
-        try:
-            note = check_text("note", body.get("note"))
-        except RightsError as exc:
-            raise Refused(400, "bad_request", exc.message, exc.field) from None
+        note = check_text("note", body.get("note"))
         if application.state == outcome:
             return repair_json(application)
         if application.state != "APPLIED":

@@ -106,10 +106,7 @@ class LenderApi:
             body = await request.json()
         except (ValueError, UnicodeDecodeError):
             body = None
-        try:
-            claims = parse_claims(body)
-        except RightsError as exc:
-            raise Refused(400, "bad_request", exc.message, exc.field) from None
+        claims = parse_claims(body)
         audit["reason"] = "claims: " + ", ".join(c.type for c in claims)  # the types, never the values
         decisions = await self.decisions(principal, uscc, SCOPES)
         if principal.kind == "enterprise" and not decisions[SCOPES[0]].allowed:
@@ -299,7 +296,9 @@ class LenderApi:
             audit["decision"] = "allow"
             response = (web.Response(body=body, content_type="application/json") if isinstance(body, bytes)
                         else web.json_response(body, status=status))
-        except Refused as exc:
+        except (Refused, RightsError) as exc:
+            if isinstance(exc, RightsError):  # a rule refused the input: the field and why
+                exc = Refused(400, "bad_request", exc.message, exc.field)
             audit.update(status=exc.status, reason=exc.reason)
             body = {"error": exc.error, "reason": exc.reason, **({"field": exc.field} if exc.field else {})}
             response = web.json_response(body, status=exc.status)
