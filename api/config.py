@@ -21,4 +21,10 @@ class ApiConfig:
     max_url_bytes: int = 2048  # longer request targets: 414
     max_header_bytes: int = 8192  # a longer header field: 431
     holidays: tuple[dt.date, ...] = ()  # public holidays, for the repair decisions' 10 working days
-    personal_data_key: Optional[bytes] = field(default=None, repr=False)  # verification compares identity hashes
+    webhook_retry_seconds: float = 1.0  # first back-off of a failed webhook delivery, doubled per failure
+    webhook_retry_max_seconds: float = 300.0
+    webhook_pause_after: int = 10  # consecutive failures that pause a webhook
+    webhook_timeout_seconds: float = 10.0
+    chromium: str = "chromium"  # the browser that prints reports to PDF
+    # verification compares identity hashes under it; webhook secrets are derived from it
+    personal_data_key: Optional[bytes] = field(default=None, repr=False)

@@ -239,3 +239,72 @@ OPENAPI["paths"].update({
     "/v1/sql": {"post": _rights("One read-only SQL query on the platform's ClickHouse", "operator", "200", {
         "type": "object", "required": ["query"], "properties": {"query": {"type": "string", "minLength": 1}}})},
 })
+
+_CURSOR = {"name": "after", "in": "query", "schema": {"type": "string", "maxLength": 40},
+           "description": "next_cursor of an earlier answer (opaque); without it the feed starts at the first change"}
+OPENAPI["paths"].update({
+    "/v1/whitelist": {"get": _rights("The whitelist now (白名单): members by USCC with their current grade", "lender or operator",
+                                     params=[{"name": "grade", "in": "query", "schema": {"enum": ["AAA", "AA", "A", "B", "C"]}},
+                                             {"name": "after", "in": "query", "schema": {"type": "string"},
+                                              "description": "next_after of the previous page"},
+                                             {"name": "limit", "in": "query",
+                                              "schema": {"type": "integer", "minimum": 1, "maximum": 500}}])},
+    "/v1/whitelist/changes": {"get": {**_rights(
+        "Whitelist joins and leaves in order after a cursor", "lender or operator", params=[
+            _CURSOR, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}]),
+        "description": "Each change: change_id (stable: drop repeats by it), uscc, enterprise_name, whitelisted, "
+                       "eval_grade, failed (condition ids W1-W8, on leaving), at, cursor. Reconnect with next_cursor: "
+                       "no change is missed or repeated."}},
+    "/v1/webhooks": {
+        "get": _rights("My webhooks, with their state, delivered cursor and backlog", "lender"),
+        "post": {**_rights("Register a webhook for whitelist changes; the answer carries its secret, once", "lender",
+                           "201", {"type": "object", "required": ["url"], "properties": {
+                               "url": {"type": "string", "minLength": 1, "maxLength": 2000},
+                               "after": {"type": "string", "maxLength": 40}}}),
+                 "description": "Each change is POSTed as JSON with X-Creditstream-Timestamp (Unix seconds), "
+                                "X-Creditstream-Signature: v1=hex(HMAC-SHA256(secret, timestamp + '.' + body)) and "
+                                "X-Creditstream-Change-Id; retried with exponential back-off until a 2xx; paused after "
+                                "repeated failure (resume it)."}},
+    "/v1/webhooks/{webhook_id}/resume": {"post": _rights("Resume a paused webhook", "lender",
+                                                         params=[_path("webhook_id")])},
+    "/v1/webhooks/{webhook_id}": {"delete": _rights("Delete a webhook", "lender", params=[_path("webhook_id")])},
+})
+
+_NUMBER = _path("number")
+_FILE = {"description": "the report", "headers": REQUEST_ID}
+OPENAPI["paths"].update({
+    "/v1/enterprises/{uscc}/reports": {"post": {**_rights(
+        "Issue a standardised credit report (public sections; the others under the matching consent; everything for "
+        "the enterprise itself)", "lender or the enterprise itself", "201", params=[USCC_PARAM]),
+        "description": "The answer carries the report's number, the SHA-256 of its JSON content, its verification "
+                       "code and links to its JSON, HTML and PDF forms. Idempotency-Key makes a retry return the "
+                       "same report."}},
+    "/v1/me/reports": {"get": _rights("Every report issued about my enterprise, and who asked", "enterprise")},
+    "/v1/reports/{number}": {"get": {**_rights("A report's JSON content (its SHA-256 in X-Content-SHA256)",
+                                               "the requester, the enterprise it is about, or operator",
+                                               params=[_NUMBER])}},
+    "/v1/reports/{number}/html": {"get": {**_rights("The report as a printable page (A4)", "the requester, the "
+                                                    "enterprise it is about, or operator", params=[_NUMBER]),
+                                          "responses": {"200": {**_FILE, "content": {"text/html": {}}},
+                                                        **{c: r for c, r in _rights("", "")["responses"].items()
+                                                           if c != "200"}}}},
+    "/v1/reports/{number}/pdf": {"get": {**_rights("The report as PDF, printed from the page by headless Chromium",
+                                                   "the requester, the enterprise it is about, or operator",
+                                                   params=[_NUMBER]),
+                                         "responses": {"200": {**_FILE, "content": {"application/pdf": {}}},
+                                                       **{c: r for c, r in _rights("", "")["responses"].items()
+                                                          if c != "200"}}}},
+    "/v1/reports/{number}/verify": {"get": {
+        "summary": "Is this report genuine? No key needed: the number and the verification code printed on it",
+        "security": [],
+        "parameters": [_NUMBER, {"name": "code", "in": "query", "schema": {"type": "string", "maxLength": 64}}],
+        "responses": {"200": {"description": "genuine: true with the USCC, issue time and SHA-256 of the JSON "
+                                             "content; genuine: false for any other number and code",
+                              "content": {"application/json": {"schema": {
+                                  "type": "object", "required": ["genuine", "number"], "properties": {
+                                      "genuine": {"type": "boolean"}, "number": {"type": "string"},
+                                      "uscc": {"type": "string"}, "issued_at": {"type": "string"},
+                                      "sha256": {"type": "string"}, "reason": {"type": "string"}}}}}},
+                      "400": {"description": "a code longer than 64 characters",
+                              "content": {"application/json": {"schema": _RIGHTS_ERROR}}}}}},
+})

@@ -59,6 +59,7 @@ class Rights:
         self.holidays = holidays
         self.clock = clock or (lambda: dt.datetime.now(UTC))
         self.codec = default_codec()
+        self.reports_of: Callable[[str], list[dict]] = lambda uscc: []  # set by the app (api.reports)
 
     # -- who may ---------------------------------------------------------------------------------
     @staticmethod
@@ -88,7 +89,7 @@ class Rights:
             "consents": [consent_json(c) for c in self.view.consents.get(uscc, {}).values()],
             "disputes": [dispute_json(d) for d in self.view.disputes_of.get(uscc, {}).values()],
             "repairs": [repair_json(r) for r in self.view.repairs_of.get(uscc, {}).values()],
-            "reports": [],  # standardised credit reports: none are issued yet by this version
+            "reports": self.reports_of(uscc),  # every report issued about it, and who asked
         }
 
     async def my_lookups(self, principal: Principal, request: web.Request, audit: dict) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -25,9 +26,11 @@ from creditstream.api.audit import AuditLog, AuditUnavailable
 from creditstream.api.config import ApiConfig
 from creditstream.api.limits import RateLimiter
 from creditstream.api.openapi import OPENAPI
+from creditstream.api.reports import Reports
 from creditstream.api.rights import Refused, Rights
 from creditstream.api.store import HISTORY_KINDS, RightsStore, Store
 from creditstream.api.view import ServingView, ViewFeed
+from creditstream.api.whitelist import WebhookDeliveries, Whitelist
 from creditstream.api.writer import KafkaUnavailable, KafkaWriter
 from creditstream.monitoring import metrics
 from creditstream.schemas import apikeys
@@ -292,10 +295,15 @@ class LenderApi:
                 status, body = 200, await handler(principal, uscc, request, audit)
                 if isinstance(body, tuple):
                     status, body = body
-                self.idempotency.put(principal, request, status, body)
+                if not isinstance(body, web.Response):
+                    self.idempotency.put(principal, request, status, body)
             audit["decision"] = "allow"
-            response = (web.Response(body=body, content_type="application/json") if isinstance(body, bytes)
-                        else web.json_response(body, status=status))
+            if isinstance(body, web.Response):  # a page or a file (a report's HTML or PDF)
+                response = body
+            elif isinstance(body, bytes):
+                response = web.Response(body=body, content_type="application/json")
+            else:
+                response = web.json_response(body, status=status)
         except (Refused, RightsError) as exc:
             if isinstance(exc, RightsError):  # a rule refused the input: the field and why
                 exc = Refused(400, "bad_request", exc.message, exc.field)
@@ -438,12 +446,44 @@ class QuietBadRequests(logging.Filter):
         return True
 
 
+def action_route(api: LenderApi, method: str, path: str, name: str, handler):
+    async def serve(request: web.Request) -> web.Response:
+        return await api.action(request, name, handler)
+    return web.route(method, path, serve)
+
+
+def whitelist_routes(api: LenderApi, whitelist: Whitelist) -> list:
+    """The whitelist, its change feed and the lenders' webhooks (api.whitelist)."""
+    route = functools.partial(action_route, api)
+    return [
+        route("GET", "/v1/whitelist", "whitelist", whitelist.current),
+        route("GET", "/v1/whitelist/changes", "whitelist.changes", whitelist.changes),
+        route("GET", "/v1/webhooks", "webhooks", whitelist.list_webhooks),
+        route("POST", "/v1/webhooks", "webhook.register", whitelist.register),
+        route("POST", "/v1/webhooks/{webhook_id}/resume", "webhook.resume", whitelist.resume),
+        route("DELETE", "/v1/webhooks/{webhook_id}", "webhook.delete", whitelist.delete),
+    ]
+
+
+def report_routes(api: LenderApi, reports: Reports) -> list:
+    """Standardised credit reports (api.reports); their verification needs no key."""
+    route = functools.partial(action_route, api)
+
+    async def issue(request: web.Request) -> web.Response:
+        return await api.lookup(request, "report.issue", reports.issue)
+    return [
+        web.post("/v1/enterprises/{uscc}/reports", issue),
+        route("GET", "/v1/me/reports", "me.reports", reports.mine),
+        route("GET", "/v1/reports/{number}", "report", reports.json),
+        route("GET", "/v1/reports/{number}/html", "report.html", reports.html),
+        route("GET", "/v1/reports/{number}/pdf", "report.pdf", reports.pdf),
+        web.get("/v1/reports/{number}/verify", reports.verify),
+    ]
+
+
 def rights_routes(api: LenderApi, rights: Rights) -> list:
     """The enterprise's rights (/v1/me…), the providers' and operators' side, and the audit."""
-    def route(method, path, name, handler):
-        async def serve(request: web.Request) -> web.Response:
-            return await api.action(request, name, handler)
-        return web.route(method, path, serve)
+    route = functools.partial(action_route, api)
     return [
         route("GET", "/v1/me", "me", rights.me),
         route("GET", "/v1/me/lookups", "me.lookups", rights.my_lookups),
@@ -484,6 +524,10 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
     api = LenderApi(config, Store(clients), executor, view, audit, feed.ready.is_set if feed else None, clock)
     rights = Rights(view, api.store, RightsStore(clients), writer, api.run, config.holidays, clock)
     api.rights = rights
+    whitelist = Whitelist(view, writer, config, clock)
+    reports = Reports(view, rights.rights_store, writer, api.run, config, api.decisions, clock)
+    rights.reports_of = reports.listing
+    deliveries = WebhookDeliveries(view, writer, config, api.ready, clock)
     logging.getLogger("aiohttp.server").addFilter(QuietBadRequests())
     app = web.Application(middlewares=[api.size_limits], handler_args=PARSER_LIMITS)
 
@@ -500,6 +544,8 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
         web.post("/v1/sql", api.sql),
         web.post("/v1/enterprises/{uscc}/verify", api.verify),
         *rights_routes(api, rights),
+        *whitelist_routes(api, whitelist),
+        *report_routes(api, reports),
         web.get("/openapi.json", openapi),
         web.get("/metrics", prometheus),
         web.get("/healthz", health),
@@ -518,9 +564,13 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
         if feed is not None:
             feed.start()
         background.append(asyncio.get_running_loop().create_task(watch_overdue()))
+        background.append(asyncio.get_running_loop().create_task(deliveries.run()))
 
     async def stop(_app) -> None:
         loop = asyncio.get_running_loop()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         if feed is not None:
             await loop.run_in_executor(None, feed.stop)
         await loop.run_in_executor(None, writer.close)

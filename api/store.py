@@ -53,7 +53,7 @@ class Store:
         greater event_id), with its source and received time. The keyed hash of an identity number
         is for verification queries, never shown."""
         rows = self.clients.get().query(
-            "SELECT record, natural_key, occurred_at, event_id, provider_id, enterprise_name, fields_json, received_at "
+            "SELECT record, natural_key, occurred_at, event_id, provider_id, fields_json, received_at "
             "FROM register_records FINAL WHERE uscc = {uscc:String} AND record IN {records:Array(String)} "
             "ORDER BY record, natural_key, occurred_at DESC, event_id DESC LIMIT 1 BY record, natural_key",
             parameters={"uscc": uscc, "records": list(records)}).named_results()
@@ -86,7 +86,7 @@ class RightsStore:
         """Every record in force per natural key, of every register and keyed fact."""
         items = []
         for row in self._rows(
-                "SELECT record, natural_key, occurred_at, event_id, provider_id, fields_json, received_at "
+                "SELECT record, natural_key, occurred_at, event_id, provider_id, enterprise_name, fields_json, received_at "
                 "FROM register_records FINAL WHERE uscc = {uscc:String} "
                 "ORDER BY record, natural_key, occurred_at DESC, event_id DESC LIMIT 1 BY record, natural_key",
                 uscc=uscc):

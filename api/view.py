@@ -29,15 +29,28 @@ from creditstream.schemas.models import (
     AggregateRow,
     ConsentState,
     DisputeState,
+    IssuedReport,
     KeyEvent,
     RepairState,
+    WebhookState,
+    WhitelistChange,
     field_scope,
 )
-from creditstream.schemas.topics import AGGREGATES_TOPIC, API_KEYS_TOPIC, CONSENT_STATE_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC
+from creditstream.schemas.topics import (
+    AGGREGATES_TOPIC,
+    API_KEYS_TOPIC,
+    CONSENT_STATE_TOPIC,
+    DISPUTE_TOPIC,
+    REPAIR_TOPIC,
+    REPORT_TOPIC,
+    WEBHOOK_TOPIC,
+    WHITELIST_TOPIC,
+)
 
 log = logging.getLogger("creditstream.api.view")
 UTC = dt.timezone.utc
-VIEW_TOPICS = (API_KEYS_TOPIC, CONSENT_STATE_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, AGGREGATES_TOPIC)
+VIEW_TOPICS = (API_KEYS_TOPIC, CONSENT_STATE_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, WEBHOOK_TOPIC, WHITELIST_TOPIC,
+               REPORT_TOPIC, AGGREGATES_TOPIC)
 GROUPS = (PUBLIC, *SCOPES, UTILITY_AND_TAX)  # who may see a field of a row
 
 
@@ -85,9 +98,17 @@ class ServingView:
         # RowView (split once, on the first look-up, not for every row at start)
         self.rows: dict[str, tuple[bytes | RowView, int]] = {}
         self._rows_lock = threading.Lock()  # the feed's writes against a look-up's write-back
+        # the whitelist: every change once, in topic order (offset, change), and who is on it now
+        self.whitelist_changes: list[tuple[int, WhitelistChange]] = []
+        self.whitelist_ids: set[str] = set()  # change ids seen: a change sent again is dropped
+        self.whitelist: dict[str, WhitelistChange] = {}  # uscc → the change that put it on the list
+        self.webhooks: dict[str, WebhookState] = {}  # webhook id → its latest state
+        self.reports: dict[str, IssuedReport] = {}  # report number → the report as issued
+        self.reports_of: dict[str, list[str]] = {}  # uscc → its report numbers, in issue order
         self.skipped = 0  # messages that did not fit their model (the sink dead-letters them)
 
-    def apply(self, topic: str, key: Optional[bytes], value: Optional[bytes], timestamp_ms: int) -> None:
+    def apply(self, topic: str, key: Optional[bytes], value: Optional[bytes], timestamp_ms: int,
+              offset: int = -1) -> None:
         try:
             if topic == AGGREGATES_TOPIC:
                 self._apply_row(key, value, timestamp_ms)
@@ -99,6 +120,12 @@ class ServingView:
                 self.apply_dispute(DisputeState.from_bytes(value))
             elif topic == REPAIR_TOPIC and value is not None:
                 self.apply_repair(RepairState.from_bytes(value))
+            elif topic == WHITELIST_TOPIC and value is not None:
+                self.apply_whitelist_change(offset, WhitelistChange.from_bytes(value))
+            elif topic == REPORT_TOPIC and value is not None:
+                self.apply_report(IssuedReport.from_bytes(value))
+            elif topic == WEBHOOK_TOPIC and value is not None:
+                self.apply_webhook(WebhookState.from_bytes(value))
         except Exception as exc:  # a foreign or corrupt message must not stop the feed
             self.skipped += 1
             metrics.API_VIEW_SKIPPED.labels(topic).inc()
@@ -138,6 +165,29 @@ class ServingView:
         self.repairs[repair.application_id] = repair
         self.repairs_of.setdefault(repair.uscc, {})[repair.application_id] = repair
 
+    def apply_whitelist_change(self, offset: int, change: WhitelistChange) -> None:
+        if change.change_id in self.whitelist_ids:
+            return  # the worker sent it again after a crash: the first one counts
+        self.whitelist_ids.add(change.change_id)
+        self.whitelist_changes.append((offset, change))
+        if change.whitelisted:
+            self.whitelist[change.uscc] = change
+        else:
+            self.whitelist.pop(change.uscc, None)
+
+    def apply_report(self, report: IssuedReport) -> None:
+        """Also called by the API right after it published the report."""
+        if report.number not in self.reports:
+            self.reports_of.setdefault(report.uscc, []).append(report.number)
+        self.reports[report.number] = report
+
+    def apply_webhook(self, webhook: WebhookState) -> None:
+        """Also called by the API for its own writes (as apply_dispute)."""
+        known = self.webhooks.get(webhook.webhook_id)
+        if known is not None and known.updated_at > webhook.updated_at:
+            return
+        self.webhooks[webhook.webhook_id] = webhook
+
     def _apply_key(self, key: Optional[bytes], value: Optional[bytes]) -> None:
         if value is None:
             if key:
@@ -160,6 +210,19 @@ class ServingView:
     def open_disputes(self, uscc: str) -> list[DisputeState]:
         return sorted((d for d in self.disputes_of.get(uscc, {}).values() if d.state == "OPEN"),
                       key=lambda d: d.filed_at)
+
+    def eval_grade(self, uscc: str) -> Optional[str]:
+        """The enterprise's current evaluation grade, read off its row without splitting it."""
+        found = self.rows.get(uscc)
+        if found is None:
+            return None
+        payload = found[0]
+        text = payload.fragments[PUBLIC] if isinstance(payload, RowView) else payload
+        start = text.find(b'"eval_grade":"')
+        if start < 0:
+            return None
+        start += 14
+        return text[start:text.find(b'"', start)].decode()
 
     def known(self, uscc: str) -> bool:
         return uscc in self.rows
@@ -209,7 +272,7 @@ class ViewFeed(threading.Thread):
                     error = message.error()
                     if error is None:
                         timestamp = message.timestamp()[1]
-                        self.view.apply(message.topic(), message.key(), message.value(), timestamp)
+                        self.view.apply(message.topic(), message.key(), message.value(), timestamp, message.offset())
                     elif error.code() == KafkaError._PARTITION_EOF:
                         pending.discard((message.topic(), message.partition()))
                     else:

@@ -50,6 +50,14 @@ def grant_demo_consent(settings: Settings, uscc: str, name: str) -> None:
         raise RuntimeError("could not publish the demo consent")
 
 
+def issue_demo_report(api: str, uscc: str, key: str) -> dict:
+    """A standardised credit report on the demo firm for the demo lender (its links are printed)."""
+    request = urllib.request.Request(f"{api}/v1/enterprises/{uscc}/reports", data=b"", method="POST",
+                                     headers={"Authorization": f"Bearer {key}", "Idempotency-Key": "demo-report"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
 def demo_broker_pid(broker_home: Path) -> int | None:
     """The pid of a broker the demo started in ``broker_home`` that is still running, else None."""
     try:
@@ -179,6 +187,7 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
         operator_key = apikeys.issue(settings.kafka, "operator", "demo-operator", "demo operator")[1]
         enterprise_key = apikeys.issue(settings.kafka, "enterprise", uscc)[1]
         row = wait_for_lookup(url, key, settings, 300, worker, log_path)
+        report = issue_demo_report(api, uscc, key)
         prometheus, prometheus_at = start_prometheus(settings, home)
         print(
             "\ncreditstream is running.\n"
@@ -193,6 +202,12 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
             f"                      eval {row['eval_grade']} ({row['eval_score']}), whitelisted={row['whitelisted']}\n"
             f"  its records       curl -H 'Authorization: Bearer {key}' {api}/v1/enterprises/{uscc}/records/penalties\n"
             f"                    (categories: {', '.join(REGISTER_CATEGORIES)})\n"
+            f"  whitelist         curl -H 'Authorization: Bearer {key}' {api}/v1/whitelist\n"
+            f"  its change feed   curl -H 'Authorization: Bearer {key}' '{api}/v1/whitelist/changes?limit=20'\n"
+            f"                    (resume with &after=<next_cursor>; webhooks: POST {api}/v1/webhooks)\n"
+            f"  a credit report   curl -H 'Authorization: Bearer {key}' {api}{report['links']['html']}   (page)\n"
+            f"                    curl -H 'Authorization: Bearer {key}' -o report.pdf {api}{report['links']['pdf']}\n"
+            f"  verify it         curl '{api}{report['links']['verify']}'   (no key needed)\n"
             f"  the enterprise    key {enterprise_key}\n"
             f"                    curl -H 'Authorization: Bearer {enterprise_key}' {api}/v1/me   (everything held, free;\n"
             f"                    consents, disputes, repair: README, \"An enterprise's day\")\n"

@@ -5,7 +5,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from creditstream.schemas.kafka import KafkaConnection
-from creditstream.schemas.topics import ALL_TOPICS, TOPIC_CONFIG
+from creditstream.schemas.topics import ALL_TOPICS, SINGLE_PARTITION_TOPICS, TOPIC_CONFIG
 
 
 def broker_answers(kafka: KafkaConnection, timeout: float = 3.0) -> bool:
@@ -55,7 +55,8 @@ def create_topics(kafka: KafkaConnection, partitions: int, replication_factor: i
                   timeout: float = 30.0) -> dict[str, str]:
     """Create missing topics; return {topic: "created" | "exists"}. Raises on any other error."""
     admin = AdminClient(kafka.client())
-    wanted = [NewTopic(name, partitions, replication_factor, config=TOPIC_CONFIG.get(name, {})) for name in ALL_TOPICS]
+    wanted = [NewTopic(name, 1 if name in SINGLE_PARTITION_TOPICS else partitions, replication_factor,
+                       config=TOPIC_CONFIG.get(name, {})) for name in ALL_TOPICS]
     outcome = {}
     for name, future in admin.create_topics(wanted, request_timeout=timeout).items():
         try:

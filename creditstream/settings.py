@@ -92,6 +92,15 @@ class Settings:
     api_rate_burst: int = setting(400, "requests an API key may make at once above its rate", minimum=1)
     api_audit_timeout_seconds: float = setting(5.0, "an answer waits this long for its audit record to be durable "
                                                     "in Kafka, then becomes 503", minimum=0.5, maximum=120)
+    webhook_retry_seconds: float = setting(1.0, "first wait before a failed whitelist webhook delivery is retried; "
+                                                "doubled after each further failure", minimum=0.05, maximum=3600)
+    webhook_retry_max_seconds: float = setting(300.0, "longest wait between webhook retries", minimum=0.05,
+                                               maximum=86400)
+    webhook_pause_after: int = setting(10, "consecutive failed deliveries after which a webhook is paused (its "
+                                           "lender resumes it)", minimum=1, maximum=1000)
+    chromium: str = setting("chromium", "the headless browser that prints credit reports to PDF (Debian's chromium)")
+    webhook_timeout_seconds: float = setting(10.0, "a webhook delivery not answered within this long has failed",
+                                             minimum=0.5, maximum=120)
 
     def __post_init__(self):
         home = Path(self.home)
@@ -184,7 +193,10 @@ class Settings:
         return ApiConfig(kafka=self.kafka, clickhouse_url=self.clickhouse_url, host=self.api_host, port=self.api_port,
                          threads=self.api_threads, rate_per_second=self.api_rate_per_second,
                          rate_burst=self.api_rate_burst, audit_timeout_seconds=self.api_audit_timeout_seconds,
-                         holidays=self.holiday_dates(),
+                         holidays=self.holiday_dates(), webhook_retry_seconds=self.webhook_retry_seconds,
+                         webhook_retry_max_seconds=self.webhook_retry_max_seconds,
+                         webhook_pause_after=self.webhook_pause_after,
+                         webhook_timeout_seconds=self.webhook_timeout_seconds, chromium=self.chromium,
                          personal_data_key=self.personal_data_key.encode() if self.personal_data_key else None)
 
 

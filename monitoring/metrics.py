@@ -57,6 +57,11 @@ AS_OF_MONTH = Gauge(
 )
 
 
+WHITELIST_CHANGES = Counter(
+    "creditstream_whitelist_changes_total", "Whitelist joins and leaves announced on credit.whitelist.v1.", ["change"]
+)
+
+
 def exposition(service: bool = True) -> tuple[bytes, str]:
     """This process's series; ``service=False`` leaves out the sink/API registry (the worker then
     appends its sink service's)."""
@@ -115,3 +120,17 @@ REPAIRS_OVERDUE = Gauge("creditstream_repairs_overdue",
                         "Repair applications undecided past their due day (10 working days).", registry=SERVICE)
 VERIFICATIONS = Counter("creditstream_verifications_total", "Verification claims answered, by claim type and outcome.",
                         ["claim", "outcome"], registry=SERVICE)
+WHITELIST_SIZE = Gauge("creditstream_whitelist_size", "Enterprises on the whitelist, as the API's feed holds it.",
+                       registry=SERVICE)
+WEBHOOK_DELIVERIES = Counter("creditstream_webhook_deliveries_total",
+                             "Whitelist webhook delivery attempts, by outcome (delivered, failed).", ["outcome"],
+                             registry=SERVICE)
+WEBHOOKS_PAUSED = Gauge("creditstream_webhooks_paused", "Webhooks paused after failing repeatedly (resume to deliver).",
+                        registry=SERVICE)
+WEBHOOK_BACKLOG = Gauge("creditstream_webhook_backlog", "Whitelist changes not yet delivered, summed over active webhooks.",
+                        registry=SERVICE)
+REPORTS_ISSUED = Counter("creditstream_reports_issued_total", "Standardised credit reports issued, by requester kind.",
+                         ["requester"], registry=SERVICE)
+REPORT_VERIFICATIONS = Counter("creditstream_report_verifications_total",
+                               "Report verification requests, by outcome (genuine, not_genuine).", ["outcome"],
+                               registry=SERVICE)

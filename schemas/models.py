@@ -289,3 +289,100 @@ class RepairState:
 
 def _b64(data: Optional[bytes]) -> Optional[str]:
     return base64.b64encode(data).decode() if data is not None else None
+
+
+@dataclass(frozen=True)
+class WhitelistChange:
+    """One enterprise joining or leaving the whitelist (credit.whitelist.v1, keyed by USCC, one
+    partition: the feed's total order). ``change_id`` is "<uscc>:<n>:<join|leave>", n counting the
+    enterprise's changes: a change the worker sends again after a crash keeps its id, so readers
+    drop repeats by id."""
+    change_id: str
+    uscc: str
+    enterprise_name: str
+    whitelisted: bool
+    eval_grade: str
+    failed: tuple[str, ...]  # the ids of the whitelist conditions that failed (on leaving; W1…W8)
+    at: dt.datetime  # when the worker computed the row that changed
+
+    def to_bytes(self) -> bytes:
+        return _json_bytes(self.to_json())
+
+    def to_json(self) -> dict:
+        return {**to_json(asdict(self)), "failed": list(self.failed)}
+
+    @classmethod
+    def from_bytes(cls, data: bytes | str) -> "WhitelistChange":
+        doc = _load(data, "whitelist change")
+        _require(doc, [f.name for f in fields(cls)], "whitelist change")
+        if not isinstance(doc["whitelisted"], bool) or not isinstance(doc["failed"], list):
+            raise ModelError("whitelist change: whitelisted must be a boolean and failed a list")
+        return cls(str(doc["change_id"]), str(doc["uscc"]), str(doc["enterprise_name"]), doc["whitelisted"],
+                   str(doc["eval_grade"]), tuple(map(str, doc["failed"])), parse_instant(doc["at"], "whitelist change.at"))
+
+
+def whitelist_change_id(uscc: str, number: int, whitelisted: bool) -> str:
+    return f"{uscc}:{number}:{'join' if whitelisted else 'leave'}"
+
+
+WEBHOOK_STATES = ("ACTIVE", "PAUSED", "DELETED")
+
+
+@dataclass(frozen=True)
+class WebhookState:
+    """A lender's whitelist webhook (credit.webhooks.v1, keyed by webhook id, compacted): where it
+    posts, whether it is delivering, and the offset on credit.whitelist.v1 of the last change it
+    acknowledged. Its signing secret is not stored anywhere: it is derived from the platform's key
+    (schemas.webhooks.webhook_secret)."""
+    webhook_id: str
+    lender_id: str
+    url: str
+    state: str  # WEBHOOK_STATES
+    delivered_offset: int  # -1: none yet
+    failures: int  # consecutive failed attempts
+    last_error: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    def to_bytes(self) -> bytes:
+        return _json_bytes(to_json(asdict(self)))
+
+    @classmethod
+    def from_bytes(cls, data: bytes | str) -> "WebhookState":
+        doc = _load(data, "webhook")
+        _require(doc, [f.name for f in fields(cls)], "webhook")
+        if doc["state"] not in WEBHOOK_STATES:
+            raise ModelError(f"webhook.state: {doc['state']!r} is not one of {', '.join(WEBHOOK_STATES)}")
+        for name in ("created_at", "updated_at"):
+            doc[name] = parse_instant(doc[name], f"webhook.{name}")
+        return cls(**{f.name: doc[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class IssuedReport:
+    """A standardised credit report as issued (credit.reports.v1, keyed by number, compacted): who
+    asked, when, its content (the canonical JSON, schemas.report.content_bytes) and that content's
+    SHA-256. The verification code is stored only as its SHA-256."""
+    number: str
+    uscc: str
+    requester_kind: str
+    requester_id: str
+    issued_at: dt.datetime
+    sha256: str
+    code_sha256: str
+    content: str
+
+    def to_bytes(self) -> bytes:
+        return _json_bytes(to_json(asdict(self)))
+
+    @classmethod
+    def from_bytes(cls, data: bytes | str) -> "IssuedReport":
+        doc = _load(data, "report")
+        _require(doc, [f.name for f in fields(cls)], "report")
+        doc["issued_at"] = parse_instant(doc["issued_at"], "report.issued_at")
+        return cls(**{f.name: doc[f.name] for f in fields(cls)})
+
+    def listing(self) -> dict:
+        """As the enterprise's list of reports about it shows one."""
+        return {"number": self.number, "requester_kind": self.requester_kind, "requester_id": self.requester_id,
+                "issued_at": to_json(self.issued_at), "sha256": self.sha256}

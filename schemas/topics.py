@@ -83,9 +83,17 @@ AUDIT_TOPIC = "credit.audit.v1"
 # disputes and repair applications, the latest state per id (models.DisputeState, RepairState)
 DISPUTE_TOPIC = "credit.dispute.v1"
 REPAIR_TOPIC = "credit.repair.v1"
+# every join and leave of the whitelist (models.WhitelistChange), keyed by USCC; one partition so
+# the lenders' change feed has one order, kept forever (a feed read from its start misses nothing)
+WHITELIST_TOPIC = "credit.whitelist.v1"
+# standardised credit reports as issued (models.IssuedReport), keyed by report number
+REPORT_TOPIC = "credit.reports.v1"
+# lenders' webhook registrations and each one's delivery position (models.WebhookState), by id
+WEBHOOK_TOPIC = "credit.webhooks.v1"
 
 PLATFORM_TOPICS = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC, REPARTITION_TOPIC,
-                   CONSENT_STATE_TOPIC, AUDIT_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC)
+                   CONSENT_STATE_TOPIC, AUDIT_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, WHITELIST_TOPIC, WEBHOOK_TOPIC,
+                   REPORT_TOPIC)
 ALL_TOPICS = (*PROVIDER_TOPICS, *PLATFORM_TOPICS)
 
 # Topics that hold the latest value per key: compaction keeps exactly that.
@@ -95,7 +103,11 @@ TOPIC_CONFIG: dict[str, dict[str, str]] = {
     CONSENT_STATE_TOPIC: {"cleanup.policy": "compact"},
     DISPUTE_TOPIC: {"cleanup.policy": "compact"},
     REPAIR_TOPIC: {"cleanup.policy": "compact"},
+    WEBHOOK_TOPIC: {"cleanup.policy": "compact"},
+    REPORT_TOPIC: {"cleanup.policy": "compact"},
+    WHITELIST_TOPIC: {"retention.ms": "-1"},
 }
+SINGLE_PARTITION_TOPICS = (WHITELIST_TOPIC,)  # created with one partition, whatever the default
 
 # Header on an aggregate row: produce time (ms) of the newest provider event folded into it, so
 # freshness is measured from the provider on.

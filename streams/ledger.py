@@ -71,6 +71,11 @@ class Ledger:
     ratings: dict[int, tuple[int, str]] = field(default_factory=dict)  # year -> (occurred ms, grade)
     # v1.1 registers: record -> natural key -> [occurred ms, event id, *fields] (streams/registers.py)
     registers: dict[str, dict[str, list]] = field(default_factory=dict)
+    name: tuple[int, str] = (0, "")  # (occurred ms, enterprise_name) of the latest event naming the firm
+    # on the whitelist as last announced on credit.whitelist.v1, and how many changes were announced
+    # (streams.publishing numbers the changes with it, so a change sent again keeps its id)
+    whitelisted: bool = False
+    whitelist_changes: int = 0
     # serialised form of each statement / payment (a list, or its JSON text once to_bytes() has
     # needed it), kept beside it so a changelog write does not re-format thousands of decimals
     _wire_statements: dict = field(default_factory=lambda: {k: {} for k in UTILITIES}, repr=False, compare=False)
@@ -101,11 +106,13 @@ class Ledger:
         if digest in self.seen:
             return False
         self.seen.add(digest)
+        occurred = _millis(value["occurred_at"])
+        if occurred >= self.name[0] and record != REPAIR_RECORD:  # the platform's repairs name no firm
+            self.name = (occurred, value["enterprise_name"])
         if record in UTILITY_KINDS:
             return self._apply_statement(UTILITY_KINDS[record], value)
         if record == "TaxPayment":
             return self._apply_payment(value)
-        occurred = _millis(value["occurred_at"])
         if record == "TaxArrears":
             return _keep_latest(self.arrears, value["as_of"], (occurred, value["in_arrears"], value["amount"]))
         if record == "TaxpayerStatus":
@@ -174,6 +181,8 @@ class Ledger:
             ',"s":', _dumps([[d.isoformat(), occ, flag] for d, (occ, flag) in self.status.items()]),
             ',"r":', _dumps([[year, occ, grade] for year, (occ, grade) in self.ratings.items()]),
             ',"g":', _dumps(self.registers),
+            ',"n":', _dumps(list(self.name)),
+            ',"w":', _dumps([self.whitelisted, self.whitelist_changes]),
             "}",
         )).encode()
 
@@ -196,6 +205,8 @@ class Ledger:
         ledger.status = {day(d): (occ, flag) for d, occ, flag in doc["s"]}
         ledger.ratings = {year: (occ, grade) for year, occ, grade in doc["r"]}
         ledger.registers = doc.get("g", {})  # ledgers written before v1.1 have none
+        ledger.name = tuple(doc.get("n", (0, "")))  # nor before the whitelist feed: these two
+        ledger.whitelisted, ledger.whitelist_changes = doc.get("w", (False, 0))
         return ledger
 
 

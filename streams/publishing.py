@@ -8,9 +8,10 @@ import time
 from typing import Callable, Iterable
 
 from creditstream.monitoring import metrics
-from creditstream.schemas.models import AggregateRow
-from creditstream.schemas.topics import AGGREGATES_TOPIC, SOURCE_PRODUCED_HEADER
+from creditstream.schemas.models import AggregateRow, WhitelistChange, whitelist_change_id
+from creditstream.schemas.topics import AGGREGATES_TOPIC, SOURCE_PRODUCED_HEADER, WHITELIST_TOPIC
 from creditstream.streams.aggregates import compute
+from creditstream.streams.cs_eval_1 import whitelist_failures
 from creditstream.streams.ledger import Ledger
 from creditstream.streams.state import LedgerState
 
@@ -69,7 +70,10 @@ class Publisher:
         if not ledger.has_facts:
             return False
         as_of, reference = self.reading()
-        row, fingerprint = AggregateRow.encode_with_fingerprint(compute(key.decode(), ledger, as_of, reference))
+        computed = compute(key.decode(), ledger, as_of, reference)
+        if computed["whitelisted"] != ledger.whitelisted:
+            self.announce_whitelist_change(key, ledger, computed)
+        row, fingerprint = AggregateRow.encode_with_fingerprint(computed)
         if self.last_published.get(key) == fingerprint:
             return False
         self.last_published[key] = fingerprint
@@ -79,3 +83,18 @@ class Publisher:
         self.output.send(AGGREGATES_TOPIC, key, row, headers=headers)
         metrics.AGGREGATES_PUBLISHED.inc()
         return True
+
+    def announce_whitelist_change(self, key: bytes, ledger: Ledger, row: dict) -> None:
+        """One message per change of ``whitelisted`` (platform-services.md, Whitelist). The ledger
+        remembers the new state and the count, and is marked for the next persist: a crash before
+        that recomputes the same change under the same id, which readers drop as a repeat."""
+        ledger.whitelisted = row["whitelisted"]
+        ledger.whitelist_changes += 1
+        self.state.mark_changed(key, ledger)
+        uscc = key.decode()
+        change = WhitelistChange(
+            whitelist_change_id(uscc, ledger.whitelist_changes, ledger.whitelisted), uscc, ledger.name[1],
+            ledger.whitelisted, row["eval_grade"], () if ledger.whitelisted else tuple(whitelist_failures(row)),
+            dt.datetime.now(dt.timezone.utc))
+        self.output.send(WHITELIST_TOPIC, key, change.to_bytes(), partition=0)
+        metrics.WHITELIST_CHANGES.labels("join" if ledger.whitelisted else "leave").inc()

@@ -47,6 +47,10 @@ class LedgerState:
             if produced > self.unpublished.get(key, -1.0):
                 self.unpublished[key] = produced
 
+    def mark_changed(self, key: bytes, ledger: Ledger) -> None:
+        """A ledger changed outside ``fold`` (the publisher's whitelist state): persist it next round."""
+        self.unpersisted[key] = ledger
+
     def take_unpublished(self) -> dict[bytes, float]:
         taken, self.unpublished = self.unpublished, {}
         return taken

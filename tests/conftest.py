@@ -112,10 +112,10 @@ def platform_factory(kafka_settings, clickhouse, chdb_url, tmp_path):
     embedded ClickHouse; as_of None follows the calendar (the registers read at today)."""
     started = []
 
-    def start(as_of):
-        settings = Settings(bootstrap_servers=BOOTSTRAP, app_id=f"api-{time.time_ns()}", clickhouse_url=chdb_url,
-                            api_port=free_port(), sink_batch_seconds=0.2, as_of=as_of,
-                            personal_data_key=PERSONAL_DATA_KEY)
+    def start(as_of, **overrides):
+        settings = Settings(**{"bootstrap_servers": BOOTSTRAP, "app_id": f"api-{time.time_ns()}",
+                               "clickhouse_url": chdb_url, "api_port": free_port(), "sink_batch_seconds": 0.2,
+                               "as_of": as_of, "personal_data_key": PERSONAL_DATA_KEY, **overrides})
         env = {"CREDITSTREAM_SINK_ENABLED": "false", "CREDITSTREAM_API_ENABLED": "false"}
         if as_of:
             env["CREDITSTREAM_AS_OF"] = as_of

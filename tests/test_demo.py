@@ -43,6 +43,17 @@ def test_demo_serves_a_lookup_and_stops_cleanly(kafka_settings, wheel_site, tmp_
         body = json.loads(urllib.request.urlopen(request, timeout=10).read())
         assert body["consented_scopes"] == ["UTILITY", "TAX", "REAL_ESTATE", "RD", "AGRI"] and "water_months_3m" in body
         assert body["eval_model"] == "cs-eval-1" and "real_estate_rights_active" in body and "eval_score" in body
+        # the whitelist feed and the report it printed work as printed
+        feed = re.search(r"its change feed\s+curl -H 'Authorization: Bearer \S+' '(\S+)'", text).group(1)
+        changes = json.loads(urllib.request.urlopen(urllib.request.Request(
+            feed, headers={"Authorization": f"Bearer {key}"}), timeout=10).read())
+        assert "changes" in changes and "next_cursor" in changes
+        page = re.search(r"a credit report\s+curl -H 'Authorization: Bearer \S+' (\S+)", text).group(1)
+        html = urllib.request.urlopen(urllib.request.Request(page, headers={"Authorization": f"Bearer {key}"}),
+                                      timeout=10).read().decode()
+        assert "公共信用信息报告" in html and "行政处罚信息" in html
+        verify = re.search(r"verify it\s+curl '(\S+)'", text).group(1)
+        assert json.loads(urllib.request.urlopen(verify, timeout=10).read())["genuine"] is True
         assert b"creditstream_events_consumed_total" in urllib.request.urlopen(
             f"http://127.0.0.1:{web_port}/metrics", timeout=10).read()
         worker_pid = int(re.search(r"worker started \(pid (\d+)", text).group(1))

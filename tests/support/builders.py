@@ -40,6 +40,19 @@ def payment(tax_type, start, end, payable, paid, due, paid_date, revision=0, **k
     }
 
 
+def last_day_of(month: str) -> str:
+    """YYYY-MM → the ISO date of its last day."""
+    year, number = map(int, month.split("-"))
+    following = dt.date(year + number // 12, number % 12 + 1, 1)
+    return (following - dt.timedelta(days=1)).isoformat()
+
+
+def next_15th(month: str) -> str:
+    """YYYY-MM → the 15th of the month after (when a monthly tax is due)."""
+    year, number = map(int, month.split("-"))
+    return dt.date(year + number // 12, number % 12 + 1, 15).isoformat()
+
+
 def rating(year, grade, occurred, **kw):
     return "TaxCreditRating", {**common(occurred=occurred, **kw), "rating_year": year, "grade": grade}
 
@@ -144,3 +157,8 @@ def housing(certificate_no, status, registered_on, area="120.00", occurred="2024
     return "FarmerHousingRight", {**common(occurred=occurred, **kw), "certificate_no": certificate_no,
                                   "holder_name": "王五", "location": "黑河市", "area_m2": Decimal(area),
                                   "registered_on": day(registered_on), "status": status}
+
+
+def about(uscc: str, *facts):
+    """The same facts about another enterprise (tests that share the session's topics use their own)."""
+    return [(record, {**value, "uscc": uscc}) for record, value in facts]

@@ -1,0 +1,105 @@
+"""Whitelist changes, without Kafka: the publisher announces each change of ``whitelisted`` once,
+with an id that a crash before the ledger is persisted reproduces; cursors and signatures."""
+
+import pytest
+
+from creditstream.api.rights import Refused
+from creditstream.api.whitelist import decode_cursor, encode_cursor
+from creditstream.schemas.models import WhitelistChange
+from creditstream.schemas.months import last_day, parse_month
+from creditstream.schemas.topics import WHITELIST_TOPIC
+from creditstream.schemas.webhooks import sign, verify, webhook_secret
+from creditstream.streams.ledger import Ledger
+from creditstream.streams.publishing import Publisher
+from creditstream.streams.state import LedgerState
+from tests.support import builders
+
+KEY = builders.USCC.encode()
+AS_OF = parse_month("2025-06")
+
+
+class Sent:
+    def __init__(self):
+        self.messages = []
+
+    def send(self, topic, key, value, timestamp_ms=0, headers=None, partition=-1):
+        self.messages.append((topic, key, value, partition))
+
+    def changes(self):
+        return [WhitelistChange.from_bytes(v) for t, _k, v, _p in self.messages if t == WHITELIST_TOPIC]
+
+
+def good_standing(ledger: Ledger) -> None:
+    months = [f"2024-{m:02d}" for m in range(7, 13)] + [f"2025-{m:02d}" for m in range(1, 7)]
+    for m in months:
+        ledger.apply(*builders.statement("water", "W1", m, "10.000", "40.00"))
+        ledger.apply(*builders.payment("VAT", f"{m}-01", builders.last_day_of(m), "100.00", "100.00",
+                                       builders.next_15th(m), builders.next_15th(m)))
+    ledger.apply(*builders.rating(2024, "A", "2025-04-01T00:00:00"))
+
+
+def publisher(table=None):
+    state = LedgerState(table if table is not None else {}, 100)
+    sent = Sent()
+    return Publisher(state, sent, lambda: (AS_OF, last_day(AS_OF)), 1.0), state, sent
+
+
+def test_each_change_of_whitelisted_is_announced_once_with_a_numbered_id():
+    pub, state, sent = publisher()
+    ledger = state.load(KEY)
+    good_standing(ledger)
+    pub.send_row(KEY, ledger, 0.0)
+    pub.last_published.clear()  # even a row sent again announces nothing new
+    pub.send_row(KEY, ledger, 0.0)
+    ledger.apply(*builders.rating(2024, "C", "2025-05-01T00:00:00"))
+    pub.send_row(KEY, ledger, 0.0)
+    changes = sent.changes()
+    assert [(c.change_id, c.whitelisted, c.eval_grade) for c in changes] == [
+        (f"{builders.USCC}:1:join", True, "AA"), (f"{builders.USCC}:2:leave", False, "A")]
+    assert changes[1].failed == ("W1", "W2") and changes[0].failed == ()
+    assert changes[0].enterprise_name == "黑河市测试有限公司"
+    assert all(partition == 0 for t, _k, _v, partition in sent.messages if t == WHITELIST_TOPIC)
+    assert KEY in state.unpersisted  # the ledger's new whitelist state is persisted next round
+
+
+def test_a_crash_before_the_ledger_is_persisted_announces_the_same_change_under_the_same_id():
+    table = {}
+    pub, state, sent = publisher(table)
+    ledger = state.load(KEY)
+    good_standing(ledger)
+    table[KEY] = ledger.to_bytes()  # persisted with its facts, before the change was announced
+    pub.send_row(KEY, ledger, 0.0)
+    again, _state, sent_again = publisher(table)  # the restarted worker: the table is the truth
+    again.send_row(KEY, _state.load(KEY), 0.0)
+    assert [c.change_id for c in sent.changes()] == [c.change_id for c in sent_again.changes()]
+
+
+def test_the_ledger_keeps_its_whitelist_state_and_the_firms_name():
+    ledger = Ledger()
+    good_standing(ledger)
+    ledger.whitelisted, ledger.whitelist_changes = True, 3
+    restored = Ledger.from_bytes(ledger.to_bytes())
+    assert (restored.whitelisted, restored.whitelist_changes, restored.name) == (True, 3, ledger.name)
+    assert restored.name[1] == "黑河市测试有限公司"
+    old = Ledger.from_bytes(ledger.to_bytes().replace(b',"w":[true,3]', b""))  # written before the feed
+    assert (old.whitelisted, old.whitelist_changes) == (False, 0)
+
+
+def test_cursors_round_trip_and_foreign_ones_are_refused_naming_the_field():
+    assert decode_cursor(encode_cursor(0)) == 0 and decode_cursor(encode_cursor(123456789)) == 123456789
+    for bad in ("12", "wl1.", "wl1.!!", "wl1." + "A" * 60, "wl1.LTE"):  # LTE = "-1"
+        with pytest.raises(Refused) as refused:
+            decode_cursor(bad)
+        assert refused.value.field == "after" and refused.value.status == 400
+
+
+def test_a_signature_holds_for_its_body_and_time_only():
+    secret = webhook_secret(b"k" * 32, "w-1")
+    assert secret != webhook_secret(b"k" * 32, "w-2") and secret != webhook_secret(b"j" * 32, "w-1")
+    body, now = b'{"change_id":"x"}', 1_800_000_000
+    signature = sign(secret, now, body)
+    assert verify(secret, str(now), signature, body, now + 10) == (True, "")
+    assert verify(secret, str(now), signature, body + b" ", now)[0] is False
+    assert verify(secret, str(now + 1), signature, body, now)[0] is False
+    assert verify(secret, str(now), signature, body, now + 301)[0] is False
+    assert verify(secret, "soon", signature, body, now)[0] is False
