@@ -168,8 +168,33 @@ class RepairApplicationsRow(NamedTuple):
     version: int  # offset in credit.repair.v1
 
 
+class WhitelistChangesRow(NamedTuple):
+    TABLE = "whitelist_changes"
+    change_id: str
+    uscc: str
+    enterprise_name: str
+    whitelisted: bool
+    eval_grade: str
+    failed: list
+    at: dt.datetime
+    version: int  # 2**62 - offset in credit.whitelist.v1: the earliest copy of a repeated change wins
+
+
+class CreditReportsRow(NamedTuple):
+    TABLE = "credit_reports"
+    number: str
+    uscc: str
+    requester_kind: str
+    requester_id: str
+    issued_at: dt.datetime
+    sha256: str
+    content: str  # the canonical JSON the SHA-256 is over (the code's hash stays in Kafka)
+    version: int  # offset in credit.reports.v1
+
+
 ROW_TYPES = (EnterpriseAggregatesRow, UtilityStatementsRow, TaxPaymentsRow, ConsentGrantsRow, RegisterRecordsRow,
-             DeadLettersRow, ApiKeysRow, LookupAuditRow, DisputesRow, RepairApplicationsRow)
+             DeadLettersRow, ApiKeysRow, LookupAuditRow, DisputesRow, RepairApplicationsRow, WhitelistChangesRow,
+             CreditReportsRow)
 TABLES: dict[str, type] = {row_type.TABLE: row_type for row_type in ROW_TYPES}
 
 

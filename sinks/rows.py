@@ -14,12 +14,22 @@ import json
 from typing import NamedTuple, Optional
 
 from creditstream.schemas.codec import Codec, default_codec
-from creditstream.schemas.models import AggregateRow, ConsentState, DeadLetter, DisputeState, KeyEvent, RepairState
+from creditstream.schemas.models import (
+    AggregateRow,
+    ConsentState,
+    DeadLetter,
+    DisputeState,
+    IssuedReport,
+    KeyEvent,
+    RepairState,
+    WhitelistChange,
+)
 from creditstream.schemas.records import to_json
 from creditstream.schemas.services import KEYED_FACTS, record_key
 from creditstream.schemas.tables import (
     ApiKeysRow,
     ConsentGrantsRow,
+    CreditReportsRow,
     DeadLettersRow,
     DisputesRow,
     EnterpriseAggregatesRow,
@@ -28,6 +38,7 @@ from creditstream.schemas.tables import (
     RepairApplicationsRow,
     TaxPaymentsRow,
     UtilityStatementsRow,
+    WhitelistChangesRow,
 )
 from creditstream.schemas.topics import (
     AGGREGATES_TOPIC,
@@ -40,14 +51,16 @@ from creditstream.schemas.topics import (
     NORMALIZED_TOPIC,
     REGISTERS,
     REPAIR_TOPIC,
+    REPORT_TOPIC,
     UTILITY_KINDS,
+    WHITELIST_TOPIC,
 )
 from creditstream.schemas.uscc import normalise_uscc
 
 UTC = dt.timezone.utc
 OFFSET_BITS = 40
 SINK_TOPICS = (AGGREGATES_TOPIC, NORMALIZED_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC, CONSENT_STATE_TOPIC, AUDIT_TOPIC,
-               DISPUTE_TOPIC, REPAIR_TOPIC)
+               DISPUTE_TOPIC, REPAIR_TOPIC, WHITELIST_TOPIC, REPORT_TOPIC)
 _KEYED_FACTS = frozenset(KEYED_FACTS)
 _REGISTERS = frozenset(REGISTERS)
 
@@ -100,6 +113,14 @@ def to_row(topic: str, offset: int, timestamp_ms: Optional[int], value: bytes) -
         r = RepairState.from_bytes(value)
         return RepairApplicationsRow(r.application_id, r.uscc, r.decision_no, r.pledge, r.statement, r.state, r.note,
                                      r.applied_at, r.due_on, r.updated_at, r.updated_by, offset)
+    if topic == WHITELIST_TOPIC:
+        w = WhitelistChange.from_bytes(value)
+        return WhitelistChangesRow(w.change_id, w.uscc, w.enterprise_name, w.whitelisted, w.eval_grade, list(w.failed),
+                                   w.at, (1 << 62) - offset)  # the earliest copy of a change wins
+    if topic == REPORT_TOPIC:
+        r = IssuedReport.from_bytes(value)
+        return CreditReportsRow(r.number, r.uscc, r.requester_kind, r.requester_id, r.issued_at, r.sha256, r.content,
+                                offset)
     if topic == API_KEYS_TOPIC:
         event = KeyEvent.from_bytes(value)
         return ApiKeysRow(event.key_id, event.key_hash, event.principal_kind, event.principal_id, event.created_at,

@@ -49,7 +49,7 @@ def section(report, section_id):
 
 
 def test_reports_for_a_lender_and_for_the_enterprise(platform, tmp_path):
-    settings, _sink, http, _client, _worker = platform
+    settings, _sink, http, client, _worker = platform
     bank = apikeys.issue(settings.kafka, "lender", "bank-1")[1]
     other_bank = apikeys.issue(settings.kafka, "lender", "bank-2")[1]
     firm = apikeys.issue(settings.kafka, "enterprise", E1)[1]
@@ -127,6 +127,12 @@ def test_reports_for_a_lender_and_for_the_enterprise(platform, tmp_path):
     flat = "".join(text.split())
     for expected in (NAME, E1, own["number"], *(s.title_zh for s in SECTIONS), *(zh for zh, _en in HEADINGS.values())):
         assert "".join(expected.split()) in flat, expected
+    # stored in ClickHouse too, for operators
+    stored = lambda: client.query(  # noqa: E731
+        "SELECT number, requester_kind, sha256 FROM credit_reports FINAL WHERE uscc = {u:String} ORDER BY issued_at",
+        parameters={"u": E1}).result_rows
+    wait_for(lambda: len(stored()) == 2, 30, "the reports in ClickHouse")
+    assert stored() == [(number, "lender", issued["sha256"]), (own["number"], "enterprise", own["sha256"])]
     metrics = scrape_metrics(settings.api_port)
     assert metrics['creditstream_reports_issued_total{requester="lender"}'] == 1.0
     assert metrics['creditstream_report_verifications_total{outcome="genuine"}'] >= 2.0

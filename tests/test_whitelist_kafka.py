@@ -43,7 +43,7 @@ def delivered_ids(receiver):
 
 
 def test_whitelist_changes_arrive_once_each_in_the_feed_and_at_a_webhook(platform_factory):
-    settings, _sink, http, _client, _worker = platform_factory("2025-06", webhook_retry_seconds=0.2,
+    settings, _sink, http, client, _worker = platform_factory("2025-06", webhook_retry_seconds=0.2,
                                                                webhook_retry_max_seconds=5.0, webhook_pause_after=6)
     bank = apikeys.issue(settings.kafka, "lender", "bank-1")[1]
     firm = apikeys.issue(settings.kafka, "enterprise", E1)[1]
@@ -108,6 +108,13 @@ def test_whitelist_changes_arrive_once_each_in_the_feed_and_at_a_webhook(platfor
     assert [c for c in seen if c.startswith(E1)] == [c["change_id"] for c in changes]
     assert feed(http, bank, cursor)["all"] == []
     assert http.get("/v1/whitelist/changes?after=12", bank)[0] == 400
+
+    # stored in ClickHouse too, once per change
+    stored = lambda: client.query(  # noqa: E731
+        "SELECT change_id, whitelisted FROM whitelist_changes FINAL WHERE uscc = {u:String} ORDER BY at",
+        parameters={"u": E1}).result_rows
+    wait_for(lambda: len(stored()) == 3, 30, "the changes in ClickHouse")
+    assert stored() == [(c["change_id"], c["whitelisted"]) for c in changes]
 
     # the webhook that keeps failing is paused, and counted
     wait_for(lambda: any(w["webhook_id"] == broken["webhook_id"] and w["state"] == "PAUSED"
