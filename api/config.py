@@ -26,5 +26,7 @@ class ApiConfig:
     webhook_pause_after: int = 10  # consecutive failures that pause a webhook
     webhook_timeout_seconds: float = 10.0
     chromium: str = "chromium"  # the browser that prints reports to PDF
+    portal_idle_minutes: float = 30.0  # a portal session unused this long ends
+    portal_max_hours: float = 8.0  # and every session ends this long after sign-in
     # verification compares identity hashes under it; webhook secrets are derived from it
     personal_data_key: Optional[bytes] = field(default=None, repr=False)

@@ -251,7 +251,9 @@ OPENAPI["paths"].update({
                                               "schema": {"type": "integer", "minimum": 1, "maximum": 500}}])},
     "/v1/whitelist/changes": {"get": {**_rights(
         "Whitelist joins and leaves in order after a cursor", "lender or operator", params=[
-            _CURSOR, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}]),
+            _CURSOR, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+            {"name": "recent", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+             "description": "instead of a page after a cursor: the newest N changes, newest first"}]),
         "description": "Each change: change_id (stable: drop repeats by it), uscc, enterprise_name, whitelisted, "
                        "eval_grade, failed (condition ids W1-W8, on leaving), at, cursor. Reconnect with next_cursor: "
                        "no change is missed or repeated."}},
@@ -280,6 +282,8 @@ OPENAPI["paths"].update({
                        "code and links to its JSON, HTML and PDF forms. Idempotency-Key makes a retry return the "
                        "same report."}},
     "/v1/me/reports": {"get": _rights("Every report issued about my enterprise, and who asked", "enterprise")},
+    "/v1/reports": {"get": _rights("The reports I asked for, newest first", "lender or enterprise")},
+    "/v1/lenders": {"get": _rights("The connected institutions (to grant consent to)", "any")},
     "/v1/reports/{number}": {"get": {**_rights("A report's JSON content (its SHA-256 in X-Content-SHA256)",
                                                "the requester, the enterprise it is about, or operator",
                                                params=[_NUMBER])}},

@@ -272,5 +272,12 @@ class Reports:
         audit.update(uscc=principal.id, scope="SELF")
         return {"uscc": principal.id, "items": self.listing(principal.id)}
 
+    async def issued_by_me(self, principal: Principal, request: web.Request, audit: dict) -> dict:
+        """GET /v1/reports: the reports this principal asked for, newest first."""
+        mine = [r for r in self.view.reports.values() if (r.requester_kind, r.requester_id) == (principal.kind,
+                                                                                               principal.id)]
+        return {"items": [{**r.listing(), "uscc": r.uscc} for r in sorted(mine, key=lambda r: r.issued_at,
+                                                                          reverse=True)][:200]}
+
     def listing(self, uscc: str) -> list[dict]:
         return [self.view.reports[n].listing() for n in self.view.reports_of.get(uscc, [])]

@@ -160,6 +160,15 @@ class Rights:
         await self.writer.send(TOPIC_OF[CONSENT_RECORD], uscc.encode(), self.codec.encode(CONSENT_RECORD, value))
         return event_id
 
+    async def lenders(self, principal: Principal, request: web.Request, audit: dict) -> dict:
+        """GET /v1/lenders: the connected institutions (a live key), for an enterprise choosing
+        whom to grant consent."""
+        found: dict[str, str] = {}
+        for key in self.view.keys.values():
+            if key.principal_kind == "lender" and not key.revoked:
+                found[key.principal_id] = found.get(key.principal_id) or key.name
+        return {"items": [{"lender_id": lender, "name": name or lender} for lender, name in sorted(found.items())]}
+
     def lender_exists(self, lender_id: str) -> bool:
         return any(k.principal_kind == "lender" and k.principal_id == lender_id and not k.revoked
                    for k in self.view.keys.values())

@@ -20,12 +20,14 @@ from typing import Optional
 
 import uvloop
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from creditstream.api.access import SCOPES, Decision, Principal, decide
 from creditstream.api.audit import AuditLog, AuditUnavailable
 from creditstream.api.config import ApiConfig
 from creditstream.api.limits import RateLimiter
 from creditstream.api.openapi import OPENAPI
+from creditstream.api.portal import Portal
 from creditstream.api.reports import Reports
 from creditstream.api.rights import Refused, Rights
 from creditstream.api.store import HISTORY_KINDS, RightsStore, Store
@@ -439,7 +441,8 @@ class QuietBadRequests(logging.Filter):
     """aiohttp logs a traceback for every malformed request (a client's fault, not ours): one line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and record.getMessage().startswith("Error handling request"):
+        if (record.exc_info and record.getMessage().startswith("Error handling request")
+                and isinstance(record.exc_info[1], HttpProcessingError)):  # a handler's bug keeps its traceback
             record.msg, record.args = f"bad request refused by the HTTP parser: {record.exc_info[1]!s:.120}", ()
             record.exc_info = record.exc_text = None
             record.levelno, record.levelname = logging.INFO, "INFO"
@@ -474,6 +477,7 @@ def report_routes(api: LenderApi, reports: Reports) -> list:
     return [
         web.post("/v1/enterprises/{uscc}/reports", issue),
         route("GET", "/v1/me/reports", "me.reports", reports.mine),
+        route("GET", "/v1/reports", "reports", reports.issued_by_me),
         route("GET", "/v1/reports/{number}", "report", reports.json),
         route("GET", "/v1/reports/{number}/html", "report.html", reports.html),
         route("GET", "/v1/reports/{number}/pdf", "report.pdf", reports.pdf),
@@ -501,6 +505,7 @@ def rights_routes(api: LenderApi, rights: Rights) -> list:
         route("POST", "/v1/repairs/{application_id}/decide", "repair.decide", rights.decide),
         route("GET", "/v1/audit", "audit", rights.audit_search),
         route("GET", "/v1/whoami", "whoami", whoami),
+        route("GET", "/v1/lenders", "lenders", rights.lenders),
     ]
 
 
@@ -527,6 +532,9 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
     whitelist = Whitelist(view, writer, config, clock)
     reports = Reports(view, rights.rights_store, writer, api.run, config, api.decisions, clock)
     rights.reports_of = reports.listing
+    loopback = "127.0.0.1" if config.host in ("", "0.0.0.0", "::") else config.host
+    portal = Portal(f"http://{'[' + loopback + ']' if ':' in loopback else loopback}:{config.port}",
+                    config.portal_idle_minutes, config.portal_max_hours)
     deliveries = WebhookDeliveries(view, writer, config, api.ready, clock)
     logging.getLogger("aiohttp.server").addFilter(QuietBadRequests())
     app = web.Application(middlewares=[api.size_limits], handler_args=PARSER_LIMITS)
@@ -546,6 +554,7 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
         *rights_routes(api, rights),
         *whitelist_routes(api, whitelist),
         *report_routes(api, reports),
+        *portal.routes(),
         web.get("/openapi.json", openapi),
         web.get("/metrics", prometheus),
         web.get("/healthz", health),
@@ -577,7 +586,9 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
         await loop.run_in_executor(None, executor.shutdown)
 
     app.on_startup.append(start_feed)
+    app.on_startup.append(portal.start)
     app.on_cleanup.append(stop)
+    app.on_cleanup.append(portal.stop)
     return app
 
 

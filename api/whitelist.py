@@ -145,6 +145,10 @@ class Whitelist:
         """GET /v1/whitelist/changes?after=<cursor>&limit=: changes in order after the cursor (from
         the first without one). Readers poll with next_cursor, or register a webhook to be pushed."""
         self.reader(principal)
+        if "recent" in request.query:  # the newest N, for a person browsing (not for resuming)
+            recent = bounded_int(request, "recent", 20, FEED_LIMIT)
+            page = self.view.whitelist_changes[-recent:]
+            return {"changes": [change_json(o, c) for o, c in reversed(page)], "next_cursor": None, "has_more": False}
         after = request.query.get("after")
         offset = decode_cursor(after) if after else -1
         limit = bounded_int(request, "limit", 100, FEED_LIMIT)

@@ -191,6 +191,7 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
         prometheus, prometheus_at = start_prometheus(settings, home)
         print(
             "\ncreditstream is running.\n"
+            f"  web portal        {api}/portal/   (sign in with the lender, enterprise or operator key below)\n"
             f"  lender API        {api}   (OpenAPI: {api}/openapi.json)\n"
             f"  demo lender key   {key}\n"
             f"  example look-up   curl -H 'Authorization: Bearer {key}' {url}\n"

@@ -98,6 +98,10 @@ class Settings:
                                                maximum=86400)
     webhook_pause_after: int = setting(10, "consecutive failed deliveries after which a webhook is paused (its "
                                            "lender resumes it)", minimum=1, maximum=1000)
+    portal_idle_minutes: float = setting(30.0, "a portal session unused this long is signed out", minimum=1,
+                                         maximum=1440)
+    portal_max_hours: float = setting(8.0, "every portal session ends this long after sign-in", minimum=0.1,
+                                      maximum=168)
     chromium: str = setting("chromium", "the headless browser that prints credit reports to PDF (Debian's chromium)")
     webhook_timeout_seconds: float = setting(10.0, "a webhook delivery not answered within this long has failed",
                                              minimum=0.5, maximum=120)
@@ -197,6 +201,7 @@ class Settings:
                          webhook_retry_max_seconds=self.webhook_retry_max_seconds,
                          webhook_pause_after=self.webhook_pause_after,
                          webhook_timeout_seconds=self.webhook_timeout_seconds, chromium=self.chromium,
+                         portal_idle_minutes=self.portal_idle_minutes, portal_max_hours=self.portal_max_hours,
                          personal_data_key=self.personal_data_key.encode() if self.personal_data_key else None)
 
 

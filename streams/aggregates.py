@@ -10,10 +10,10 @@ from bisect import bisect_right
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
+from creditstream.schemas.cs_eval_1 import evaluate, whitelist_failures
 from creditstream.schemas.models import WINDOWS
 from creditstream.schemas.months import format_month, last_day, month_of
 from creditstream.schemas.topics import UTILITIES
-from creditstream.streams.cs_eval_1 import evaluate, whitelist_failures
 from creditstream.streams.ledger import Ledger
 from creditstream.streams.profile import compute_profile
 

@@ -8,10 +8,10 @@ import time
 from typing import Callable, Iterable
 
 from creditstream.monitoring import metrics
+from creditstream.schemas.cs_eval_1 import whitelist_failures
 from creditstream.schemas.models import AggregateRow, WhitelistChange, whitelist_change_id
 from creditstream.schemas.topics import AGGREGATES_TOPIC, SOURCE_PRODUCED_HEADER, WHITELIST_TOPIC
 from creditstream.streams.aggregates import compute
-from creditstream.streams.cs_eval_1 import whitelist_failures
 from creditstream.streams.ledger import Ledger
 from creditstream.streams.state import LedgerState
 

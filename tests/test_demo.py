@@ -43,6 +43,9 @@ def test_demo_serves_a_lookup_and_stops_cleanly(kafka_settings, wheel_site, tmp_
         body = json.loads(urllib.request.urlopen(request, timeout=10).read())
         assert body["consented_scopes"] == ["UTILITY", "TAX", "REAL_ESTATE", "RD", "AGRI"] and "water_months_3m" in body
         assert body["eval_model"] == "cs-eval-1" and "real_estate_rights_active" in body and "eval_score" in body
+        # the portal it printed answers with its sign-in page
+        portal = re.search(r"web portal\s+(\S+)", text).group(1)
+        assert "平台密钥" in urllib.request.urlopen(portal, timeout=10).read().decode()
         # the whitelist feed and the report it printed work as printed
         feed = re.search(r"its change feed\s+curl -H 'Authorization: Bearer \S+' '(\S+)'", text).group(1)
         changes = json.loads(urllib.request.urlopen(urllib.request.Request(

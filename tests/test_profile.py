@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
+from creditstream.schemas import cs_eval_1
 from creditstream.schemas.months import add_years, parse_month
-from creditstream.streams import cs_eval_1
 from creditstream.streams.aggregates import compute
 from creditstream.streams.ledger import Ledger
 from tests.support import builders as b

@@ -1,4 +1,4 @@
-"""Credit evaluation model ``cs-eval-1`` and the whitelist rule (platform-services.md). Pure, no
+"""Credit evaluation model ``cs-eval-1`` and the whitelist rule (platform-services.md): contract-layer rules, pure, no
 I/O. A model is one module named after it: a changed model is a new module and a new name, so a
 published score always says which rules made it.
 
@@ -104,7 +104,7 @@ def whitelist_failures(row: dict) -> list[str]:
 
 def markdown() -> str:
     """The indicator and whitelist tables, as docs/evaluation.md carries them."""
-    lines = [f"Model `{MODEL}` (`creditstream/streams/cs_eval_1.py`).", "", "| id | input | points |", "|---|---|---|"]
+    lines = [f"Model `{MODEL}` (`creditstream/schemas/cs_eval_1.py`).", "", "| id | input | points |", "|---|---|---|"]
     for ind in INDICATORS:
         lines.append(f"| {ind.id} | {ind.input} | {'; '.join(f'{cond}: {p}' for cond, p in ind.bands)} |")
     lines += ["", "Grades: " + ", ".join(f"{name} >= {floor}" if floor else f"{name} below {GRADES[-2][0]}"

@@ -1,0 +1,531 @@
+"""The web portal (/portal/…): pages for enterprises, loan officers and platform staff, served by
+the API process, rendered on the server (Jinja2), no script at all.
+
+The portal is a client of the JSON API like any other: a person signs in once with their key,
+the key stays in the server's memory with the session, and every page is built from the API's
+own answers over loopback with that key. So every rule, refusal and audit record is exactly the
+API's, and the portal holds no privilege of its own.
+
+What a browser needs (docs/portal.md):
+- the session cookie is random, ``HttpOnly``, ``SameSite=Strict``, ``Secure`` when served over
+  TLS; sessions end on sign-out, after ``portal_idle_minutes`` without a request and after
+  ``portal_max_hours`` in all; they live in memory (an API restart signs everyone out);
+- every form carries a CSRF token (the session's, or for sign-in a double-submit cookie's), and
+  a POST without the right one is refused 403 before anything else;
+- the Content-Security-Policy allows no script, only this site's stylesheet and form targets;
+- keys are only ever in a POST body: never in an address, a page or a log line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hmac
+import logging
+import secrets
+import time
+from pathlib import Path
+from typing import Optional
+from urllib.parse import quote
+
+import aiohttp
+import jinja2
+from aiohttp import web
+
+from creditstream.api.portal_text import LANGUAGES, TEXT, translator
+from creditstream.schemas.cs_eval_1 import INDICATORS
+from creditstream.schemas.models import SCOPES
+from creditstream.schemas.report import SECTIONS
+from creditstream.schemas.services import DISPUTE_KEYS
+from creditstream.schemas.topics import REGISTER_CATEGORIES
+from creditstream.schemas.uscc import normalise_uscc
+from creditstream.schemas.verification import CLAIMS
+
+log = logging.getLogger("creditstream.api.portal")
+UTC = dt.timezone.utc
+SESSION_COOKIE = "cs_session"
+SIGN_IN_COOKIE = "cs_signin"  # the sign-in form's double-submit CSRF token
+LANG_COOKIE = "cs_lang"
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+}
+HOME = {"enterprise": "/portal/me", "lender": "/portal/lookup", "operator": "/portal/queue"}
+TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates" / "portal"),
+                               autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+STYLESHEET = (Path(__file__).parent / "templates" / "portal.css").read_bytes()
+CATEGORY_NAMES = {"environment": ("环境信用", "Environmental credit"), "real_estate": ("不动产", "Real estate"),
+                  "licences": ("行政许可", "Licences"), "penalties": ("行政处罚与信用修复", "Penalties and repairs"),
+                  "enforcement": ("行政强制", "Enforcement"), "rd": ("科技研发", "R&D"), "agri": ("涉农", "Agriculture"),
+                  "tax": ("纳税信用、欠税与纳税人状态", "Tax rating, arrears and status")}
+TOPIC_OF_RECORD = {"EnvCreditRating": "credit.env.rating.v1", "RealEstateRight": "credit.realestate.right.v1",
+                   "RealEstateMortgage": "credit.realestate.mortgage.v1", "AdminLicence": "credit.admin.licence.v1",
+                   "AdminPenalty": "credit.admin.penalty.v1", "AdminEnforcement": "credit.admin.enforcement.v1",
+                   "CreditRepair": "credit.admin.repair.v1", "RdRecognition": "credit.rd.recognition.v1",
+                   "AgriOperator": "credit.agri.operator.v1", "RuralLandRight": "credit.agri.landright.v1",
+                   "FarmerHousingRight": "credit.agri.housingright.v1", "TaxCreditRating": "credit.tax.rating.v1",
+                   "TaxArrears": "credit.tax.arrears.v1", "TaxpayerStatus": "credit.tax.status.v1"}
+CATEGORY_OF_RECORD = {**{r: c for c, (records, _s) in REGISTER_CATEGORIES.items() for r in records},
+                      "TaxCreditRating": "tax", "TaxArrears": "tax", "TaxpayerStatus": "tax"}
+SHOWN_FIELDS_SKIP = ("record", "event_id", "received_at", "legal_rep_id_type", "enterprise_name", "authority_uscc")
+
+
+@dataclasses.dataclass
+class Session:
+    id: str
+    key: str = dataclasses.field(repr=False)
+    kind: str
+    principal_id: str
+    csrf: str
+    created: float
+    seen: float
+    flash: list = dataclasses.field(default_factory=list)  # (level, text) shown once on the next page
+
+
+class Sessions:
+    """In memory, by a random id: the key never leaves the server."""
+
+    def __init__(self, idle_seconds: float, max_seconds: float, clock=time.monotonic):
+        self.idle, self.max, self.clock = idle_seconds, max_seconds, clock
+        self.by_id: dict[str, Session] = {}
+
+    def create(self, key: str, kind: str, principal_id: str) -> Session:
+        self.sweep()
+        now = self.clock()
+        session = Session(secrets.token_urlsafe(32), key, kind, principal_id, secrets.token_urlsafe(32), now, now)
+        self.by_id[session.id] = session
+        return session
+
+    def get(self, session_id: Optional[str]) -> Optional[Session]:
+        session = self.by_id.get(session_id or "")
+        if session is None:
+            return None
+        now = self.clock()
+        if now - session.seen > self.idle or now - session.created > self.max:
+            self.by_id.pop(session.id, None)
+            return None
+        session.seen = now
+        return session
+
+    def drop(self, session_id: str) -> None:
+        self.by_id.pop(session_id, None)
+
+    def sweep(self) -> None:
+        now = self.clock()
+        for sid in [s.id for s in self.by_id.values() if now - s.seen > self.idle or now - s.created > self.max]:
+            self.by_id.pop(sid, None)
+
+
+class ApiAnswer:
+    def __init__(self, status: int, body, headers):
+        self.status, self.body, self.headers = status, body, headers
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def problem(self) -> str:
+        body = self.body if isinstance(self.body, dict) else {}
+        reason = body.get("reason", f"HTTP {self.status}")
+        return f"{reason} ({body['field']})" if body.get("field") else reason
+
+
+class Portal:
+    def __init__(self, api_base: str, idle_minutes: float, max_hours: float):
+        self.api_base = api_base
+        self.sessions = Sessions(idle_minutes * 60, max_hours * 3600)
+        self.http: Optional[aiohttp.ClientSession] = None
+
+    async def start(self, _app) -> None:
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
+
+    async def stop(self, _app) -> None:
+        if self.http is not None:
+            await self.http.close()
+
+    # -- talking to the API --------------------------------------------------------------------------
+    async def api(self, session: Session, method: str, path: str, json=None, params=None,
+                  headers=None) -> ApiAnswer:
+        request_headers = {"Authorization": f"Bearer {session.key}", **(headers or {})}
+        async with self.http.request(method, self.api_base + path, json=json, params=params,
+                                     headers=request_headers) as response:
+            if response.content_type == "application/json":
+                body = await response.json()
+            else:
+                body = await response.read()
+            return ApiAnswer(response.status, body, response.headers)
+
+    # -- the frame every page shares -------------------------------------------------------------------
+    @staticmethod
+    def language(request: web.Request) -> str:
+        wanted = request.query.get("lang") or request.cookies.get(LANG_COOKIE)
+        return wanted if wanted in LANGUAGES else "zh"
+
+    def page(self, request: web.Request, template: str, session: Optional[Session], status: int = 200,
+             **context) -> web.Response:
+        lang = self.language(request)
+        flash = []
+        if session is not None:
+            flash, session.flash = session.flash, []
+        t = translator(lang)
+        body = TEMPLATES.get_template(template).render(
+            t=t, show=lambda value: shown(value, t), lang=lang, other_lang="en" if lang == "zh" else "zh", session=session,
+            csrf=session.csrf if session else context.pop("sign_in_csrf", ""), flash=flash,
+            path=request.path, quote=quote, texts=TEXT, **context)
+        response = web.Response(text=body, content_type="text/html", status=status, headers=HEADERS)
+        if request.query.get("lang") in LANGUAGES:
+            response.set_cookie(LANG_COOKIE, lang, httponly=True, samesite="Strict", path="/portal",
+                                secure=request.secure, max_age=365 * 86400)
+        return response
+
+    def session_of(self, request: web.Request) -> Optional[Session]:
+        return self.sessions.get(request.cookies.get(SESSION_COOKIE))
+
+    async def guarded(self, request: web.Request, kinds: tuple[str, ...]) -> Session:
+        """The request's session for one of ``kinds``; a POST also needs the session's CSRF token.
+        Raises the answer otherwise: sign-in for no session, 403 for the wrong one or no token."""
+        session = self.session_of(request)
+        if session is None:
+            raise web.HTTPSeeOther("/portal/sign-in?expired=1", headers=HEADERS)
+        if request.method == "POST":
+            form = await request.post()
+            if not hmac.compare_digest(str(form.get("csrf", "")), session.csrf):
+                raise self.refusal(request, session, "csrf")
+        if session.kind not in kinds:
+            raise self.refusal(request, session, "forbidden.detail")
+        return session
+
+    def refusal(self, request: web.Request, session: Optional[Session], message: str) -> web.HTTPException:
+        response = self.page(request, "error.html", session, status=403, message=message)
+        return web.HTTPForbidden(text=response.text, content_type="text/html", headers=HEADERS)
+
+    @staticmethod
+    def back(path: str, session: Session, level: str, text: str) -> web.HTTPSeeOther:
+        session.flash.append((level, text))
+        return web.HTTPSeeOther(path, headers=HEADERS)
+
+    def outcome(self, answer: ApiAnswer, path: str, session: Session, done: str) -> web.HTTPSeeOther:
+        if answer.ok:
+            return self.back(path, session, "ok", done)
+        return self.back(path, session, "error", answer.problem())
+
+    # -- signing in and out ------------------------------------------------------------------------------
+    async def index(self, request: web.Request) -> web.Response:
+        session = self.session_of(request)
+        raise web.HTTPSeeOther(HOME.get(session.kind, "/portal/sign-in") if session else "/portal/sign-in",
+                               headers=HEADERS)
+
+    async def sign_in_form(self, request: web.Request, problem: str = "", status: int = 200) -> web.Response:
+        token = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(32)
+        if "expired" in request.query and not problem:
+            problem = "sign_in.expired"
+        response = self.page(request, "sign_in.html", None, status=status, problem=problem, sign_in_csrf=token)
+        response.set_cookie(SIGN_IN_COOKIE, token, httponly=True, samesite="Strict", path="/portal",
+                            secure=request.secure)
+        return response
+
+    async def sign_in(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        cookie = request.cookies.get(SIGN_IN_COOKIE, "")
+        if not cookie or not hmac.compare_digest(str(form.get("csrf", "")), cookie):
+            return await self.sign_in_form(request, "csrf", 403)
+        key = str(form.get("key", "")).strip()
+        probe = Session("", key, "", "", "", 0, 0)
+        answer = await self.api(probe, "GET", "/v1/whoami") if key else ApiAnswer(401, {}, {})
+        if not answer.ok or answer.body.get("kind") not in HOME:
+            return await self.sign_in_form(request, "sign_in.bad", 401)
+        session = self.sessions.create(key, answer.body["kind"], answer.body["id"])
+        response = web.HTTPSeeOther(HOME[session.kind], headers=HEADERS)
+        response.set_cookie(SESSION_COOKIE, session.id, httponly=True, samesite="Strict", path="/portal",
+                            secure=request.secure)
+        response.del_cookie(SIGN_IN_COOKIE, path="/portal")
+        raise response
+
+    async def sign_out(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, tuple(HOME))
+        self.sessions.drop(session.id)
+        response = web.HTTPSeeOther("/portal/sign-in", headers=HEADERS)
+        response.del_cookie(SESSION_COOKIE, path="/portal")
+        raise response
+
+    async def stylesheet(self, request: web.Request) -> web.Response:
+        return web.Response(body=STYLESHEET, content_type="text/css",
+                            headers={**HEADERS, "Cache-Control": "public, max-age=3600"})
+
+    # -- the enterprise -------------------------------------------------------------------------------
+    async def me(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("enterprise",))
+        me = await self.api(session, "GET", "/v1/me")
+        row = me.body.get("row") if me.ok else None
+        return self.page(request, "me.html", session, row=row, indicators=explained(row) if row else [],
+                         updated_at=me.body.get("updated_at") if me.ok else None)
+
+    async def records(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("enterprise",))
+        me = await self.api(session, "GET", "/v1/me")
+        disputes = me.body.get("disputes", []) if me.ok else []
+        open_keys = {(d["record"], tuple(sorted(d["key"].items()))) for d in disputes if d["state"] == "OPEN"}
+        groups: dict[str, list] = {}
+        for item in me.body.get("records", []) if me.ok else []:
+            category = CATEGORY_OF_RECORD.get(item["record"], "other")
+            groups.setdefault(category, []).append(record_view(item, open_keys))
+        return self.page(request, "records.html", session, groups=groups, names=CATEGORY_NAMES,
+                         statements=me.body.get("statements", {}) if me.ok else {})
+
+    async def file_dispute(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("enterprise",))
+        form = await request.post()
+        key = {name[4:]: str(value) for name, value in form.items() if name.startswith("key.")}
+        answer = await self.api(session, "POST", "/v1/me/disputes", json={
+            "topic": str(form.get("topic", "")), "key": key, "statement": str(form.get("statement", ""))})
+        raise self.outcome(answer, "/portal/me/cases", session, "done")
+
+    async def consents(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("enterprise",))
+        consents = await self.api(session, "GET", "/v1/me/consents")
+        lenders = await self.api(session, "GET", "/v1/lenders")
+        default_expiry = (dt.date.today() + dt.timedelta(days=365)).isoformat()
+        return self.page(request, "consents.html", session, consents=consents.body.get("items", []),
+                         lenders=lenders.body.get("items", []), scopes=SCOPES, default_expiry=default_expiry)
+
+    async def grant(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("enterprise",))
+        form = await request.post()
+        expires = str(form.get("expires_on", ""))
+        answer = await self.api(session, "POST", "/v1/me/consents", json={
+            "lender_id": str(form.get("lender_id", "")), "scopes": [str(s) for s in form.getall("scopes", [])],
+            "expires_at": f"{expires}T23:59:59+08:00" if expires else ""})
+        raise self.outcome(answer, "/portal/me/consents", session, "done")
+
+    async def revoke(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("enterprise",))
+        lender = request.match_info["lender_id"]
+        answer = await self.api(session, "DELETE", f"/v1/me/consents/{quote(lender, safe='')}")
+        raise self.outcome(answer, "/portal/me/consents", session, "done")
+
+    async def lookups(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("enterprise",))
+        answer = await self.api(session, "GET", "/v1/me/lookups", params={"limit": "100"})
+        return self.page(request, "lookups.html", session, items=answer.body.get("items", []) if answer.ok else [])
+
+    async def my_reports(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("enterprise",))
+        answer = await self.api(session, "GET", "/v1/me/reports")
+        return self.page(request, "my_reports.html", session, items=answer.body.get("items", []) if answer.ok else [])
+
+    async def issue_own_report(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("enterprise",))
+        answer = await self.api(session, "POST", f"/v1/enterprises/{session.principal_id}/reports")
+        raise self.outcome(answer, "/portal/me/reports", session,
+                           f"{answer.body.get('number', '')}" if answer.ok else "")
+
+    async def cases(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("enterprise",))
+        disputes = await self.api(session, "GET", "/v1/me/disputes")
+        repairs = await self.api(session, "GET", "/v1/me/repairs")
+        me = await self.api(session, "GET", "/v1/me")
+        penalties = [r for r in me.body.get("records", []) if r["record"] == "AdminPenalty"] if me.ok else []
+        return self.page(request, "cases.html", session, disputes=disputes.body.get("items", []),
+                         repairs=repairs.body.get("items", []), penalties=penalties, now=now_text())
+
+    async def withdraw(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("enterprise",))
+        dispute = quote(request.match_info["dispute_id"], safe="")
+        answer = await self.api(session, "POST", f"/v1/me/disputes/{dispute}/withdraw")
+        raise self.outcome(answer, "/portal/me/cases", session, "done")
+
+    async def apply_repair(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("enterprise",))
+        form = await request.post()
+        answer = await self.api(session, "POST", "/v1/me/repairs", json={
+            name: str(form.get(name, "")) for name in ("decision_no", "pledge", "statement")})
+        raise self.outcome(answer, "/portal/me/cases", session, "done")
+
+    # -- the loan officer -----------------------------------------------------------------------------
+    async def lookup(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("lender",))
+        uscc = normalise_uscc(request.query.get("uscc", ""))[:40]
+        row = records = problem = None
+        if uscc:
+            answer = await self.api(session, "GET", f"/v1/enterprises/{quote(uscc, safe='')}/aggregates")
+            if answer.ok:
+                row = answer.body
+                records = {}
+                for category in REGISTER_CATEGORIES:
+                    found = await self.api(session, "GET", f"/v1/enterprises/{uscc}/records/{category}")
+                    records[category] = found.body if found.ok else {"withheld": found.problem()}
+            else:
+                problem = answer.problem()
+        return self.page(request, "lookup.html", session, uscc=uscc, row=row, records=records, problem=problem,
+                         names=CATEGORY_NAMES, sections=SECTIONS)
+
+    async def issue_report(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("lender",))
+        uscc = normalise_uscc(request.match_info["uscc"])
+        answer = await self.api(session, "POST", f"/v1/enterprises/{quote(uscc, safe='')}/reports")
+        raise self.outcome(answer, "/portal/reports", session, answer.body.get("number", "") if answer.ok else "")
+
+    async def reports(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("lender",))
+        answer = await self.api(session, "GET", "/v1/reports")
+        return self.page(request, "reports.html", session, items=answer.body.get("items", []) if answer.ok else [])
+
+    async def report_pdf(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("lender", "enterprise", "operator"))
+        number = request.match_info["number"]
+        answer = await self.api(session, "GET", f"/v1/reports/{quote(number, safe='')}/pdf")
+        if not answer.ok:
+            return self.page(request, "error.html", session, status=answer.status if answer.status < 500 else 503,
+                             message="error.api", detail=answer.problem())
+        return web.Response(body=answer.body, content_type="application/pdf", headers={
+            **HEADERS, "Content-Disposition": f'attachment; filename="{number}.pdf"'})
+
+    async def verify(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("lender",))
+        results = problem = None
+        uscc = ""
+        if request.method == "POST":
+            form = await request.post()
+            uscc = normalise_uscc(str(form.get("uscc", "")))[:40]
+            claims = claims_of(form)
+            answer = await self.api(session, "POST", f"/v1/enterprises/{quote(uscc, safe='')}/verify",
+                                    json={"claims": claims})
+            results, problem = (answer.body.get("results"), None) if answer.ok else (None, answer.problem())
+        return self.page(request, "verify.html", session, claims=CLAIMS, results=results, problem=problem, uscc=uscc)
+
+    async def whitelist(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("lender", "operator"))
+        grade = request.query.get("grade", "")
+        params = {"limit": "200", **({"grade": grade} if grade else {})}
+        members = await self.api(session, "GET", "/v1/whitelist", params=params)
+        changes = await self.api(session, "GET", "/v1/whitelist/changes", params={"recent": "30"})
+        return self.page(request, "whitelist.html", session, members=members.body if members.ok else {},
+                         changes=changes.body.get("changes", []) if changes.ok else [], grade=grade)
+
+    # -- platform staff ---------------------------------------------------------------------------------
+    async def queue(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("operator",))
+        disputes = await self.api(session, "GET", "/v1/disputes", params={"state": "OPEN"})
+        repairs = await self.api(session, "GET", "/v1/repairs", params={"state": "APPLIED"})
+        return self.page(request, "queue.html", session, disputes=disputes.body.get("items", []),
+                         repairs=repairs.body.get("items", []), now=now_text(),
+                         today=dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat())
+
+    async def answer_dispute(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("operator",))
+        form = await request.post()
+        dispute = quote(request.match_info["dispute_id"], safe="")
+        answer = await self.api(session, "POST", f"/v1/disputes/{dispute}/answer", json={
+            "outcome": str(form.get("outcome", "")), "note": str(form.get("note", ""))})
+        raise self.outcome(answer, "/portal/queue", session, "done")
+
+    async def decide_repair(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("operator",))
+        form = await request.post()
+        application = quote(request.match_info["application_id"], safe="")
+        answer = await self.api(session, "POST", f"/v1/repairs/{application}/decide", json={
+            "outcome": str(form.get("outcome", "")), "note": str(form.get("note", ""))})
+        raise self.outcome(answer, "/portal/queue", session, "done")
+
+    async def audit(self, request: web.Request) -> web.Response:
+        session = await self.guarded(request, ("operator",))
+        filters = {name: request.query[name][:64] for name in ("uscc", "principal_id", "route", "decision")
+                   if request.query.get(name)}
+        answer = await self.api(session, "GET", "/v1/audit", params={**filters, "limit": "100"})
+        return self.page(request, "audit.html", session, filters=filters,
+                         items=answer.body.get("items", []) if answer.ok else [],
+                         problem=None if answer.ok else answer.problem())
+
+    def routes(self) -> list:
+        return [
+            web.get("/portal", self.index), web.get("/portal/", self.index),
+            web.get("/portal/static/portal.css", self.stylesheet),
+            web.get("/portal/sign-in", self.sign_in_form), web.post("/portal/sign-in", self.sign_in),
+            web.post("/portal/sign-out", self.sign_out),
+            web.get("/portal/me", self.me), web.get("/portal/me/records", self.records),
+            web.post("/portal/me/disputes", self.file_dispute),
+            web.get("/portal/me/consents", self.consents), web.post("/portal/me/consents", self.grant),
+            web.post("/portal/me/consents/{lender_id}/revoke", self.revoke),
+            web.get("/portal/me/lookups", self.lookups),
+            web.get("/portal/me/reports", self.my_reports), web.post("/portal/me/reports", self.issue_own_report),
+            web.get("/portal/me/cases", self.cases),
+            web.post("/portal/me/disputes/{dispute_id}/withdraw", self.withdraw),
+            web.post("/portal/me/repairs", self.apply_repair),
+            web.get("/portal/lookup", self.lookup), web.post("/portal/lookup/{uscc}/report", self.issue_report),
+            web.get("/portal/reports", self.reports), web.get("/portal/reports/{number}.pdf", self.report_pdf),
+            web.get("/portal/verify", self.verify), web.post("/portal/verify", self.verify),
+            web.get("/portal/whitelist", self.whitelist),
+            web.get("/portal/queue", self.queue), web.post("/portal/disputes/{dispute_id}/answer", self.answer_dispute),
+            web.post("/portal/repairs/{application_id}/decide", self.decide_repair),
+            web.get("/portal/audit", self.audit),
+        ]
+
+
+def shown(value, t) -> str:
+    """A value as a person reads it: yes/no in the page's language, a dash for nothing."""
+    if value is None or value == "" or value == "null":
+        return "—"
+    if value is True or value == "true":
+        return t("yes")
+    if value is False or value == "false":
+        return t("no")
+    if isinstance(value, list):
+        return "、".join(map(str, value)) or "—"
+    if isinstance(value, dict):
+        return "；".join(f"{k} {v}" for k, v in value.items())
+    return str(value)
+
+
+def now_text() -> str:
+    return dt.datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def explained(row: dict) -> list[dict]:
+    """Each cs-eval-1 indicator of the row: what it reads, the band the enterprise is in, its
+    points and the most it could give (the model's own table, so words and score never differ)."""
+    out = []
+    for indicator in INDICATORS:
+        try:
+            band = indicator.band_of(row)
+        except (KeyError, ValueError, TypeError):
+            continue
+        condition, points = indicator.bands[band]
+        out.append({"id": indicator.id, "input": indicator.input, "band": condition, "points": points,
+                    "best": max(p for _c, p in indicator.bands)})
+    return out
+
+
+def record_view(item: dict, open_keys: set) -> dict:
+    """A record as the enterprise's page shows it, with what a dispute form needs to name it."""
+    record = item["record"]
+    names = DISPUTE_KEYS.get(record, ())
+    key = {name: "" if item.get(name) is None else str(item[name]) for name in names}
+    fields = {k: v for k, v in item.items() if k not in SHOWN_FIELDS_SKIP}
+    return {"record": record, "topic": TOPIC_OF_RECORD.get(record, ""), "key": key, "fields": fields,
+            "disputed": (record, tuple(sorted(key.items()))) in open_keys}
+
+
+def claims_of(form) -> list[dict]:
+    """The claim forms that were filled in, as the verification API takes them."""
+    claims = []
+    for claim, (_scope, params) in CLAIMS.items():
+        if not form.get(f"use.{claim}"):
+            continue
+        body: dict = {"type": claim}
+        for name in params:
+            value = str(form.get(f"{claim}.{name}", "")).strip()
+            body[name] = [g.strip() for g in value.split(",") if g.strip()] if name == "grades" else value
+        claims.append(body)
+    return claims
+
+
+def missing_translations() -> list[str]:
+    """Keys the templates use that the text table lacks (a test keeps this empty)."""
+    import re
+    used: set[str] = set()
+    for path in (Path(__file__).parent / "templates" / "portal").glob("*.html"):
+        used.update(re.findall(r"""(?<![\w.])t\(['"]([a-z_.A-Z0-9]+)['"]\)""", path.read_text()))
+    return sorted(k for k in used if k not in TEXT)
