@@ -415,18 +415,17 @@ class Portal:
                          today=dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat())
 
     async def answer_dispute(self, request: web.Request) -> web.Response:
-        session = await self.guarded(request, ("operator",))
-        form = await request.post()
-        dispute = quote(request.match_info["dispute_id"], safe="")
-        answer = await self.api(session, "POST", f"/v1/disputes/{dispute}/answer", json={
-            "outcome": str(form.get("outcome", "")), "note": str(form.get("note", ""))})
-        raise self.outcome(answer, "/portal/queue", session, "done")
+        return await self.decide(request, f"/v1/disputes/{quote(request.match_info['dispute_id'], safe='')}/answer")
 
     async def decide_repair(self, request: web.Request) -> web.Response:
+        return await self.decide(request,
+                                 f"/v1/repairs/{quote(request.match_info['application_id'], safe='')}/decide")
+
+    async def decide(self, request: web.Request, api_path: str) -> web.Response:
+        """A queue's form: the outcome button pressed and the note, to the API's decision route."""
         session = await self.guarded(request, ("operator",))
         form = await request.post()
-        application = quote(request.match_info["application_id"], safe="")
-        answer = await self.api(session, "POST", f"/v1/repairs/{application}/decide", json={
+        answer = await self.api(session, "POST", api_path, json={
             "outcome": str(form.get("outcome", "")), "note": str(form.get("note", ""))})
         raise self.outcome(answer, "/portal/queue", session, "done")
 

@@ -78,7 +78,9 @@ def test_the_wheel_installs_one_top_level_package_with_its_data(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert {name.split("/")[0] for name in names} == {"creditstream", wheel.name.split("-py3")[0] + ".dist-info"}
     for needed in ("creditstream/schemas/avro/WaterStatement/v1.avsc", "creditstream/sinks/migrations/001_initial.sql",
-                   "creditstream/broker/kafka.sh", "creditstream/broker/pom.xml", "creditstream/streams/app.py"):
+                   "creditstream/broker/kafka.sh", "creditstream/broker/pom.xml", "creditstream/streams/app.py",
+                   "creditstream/api/templates/report.html", "creditstream/api/templates/portal.css",
+                   "creditstream/api/templates/portal/base.html"):
         assert needed in names
 
 
