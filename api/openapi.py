@@ -312,3 +312,19 @@ OPENAPI["paths"].update({
                       "400": {"description": "a code longer than 64 characters",
                               "content": {"application/json": {"schema": _RIGHTS_ERROR}}}}}},
 })
+
+OPENAPI["paths"].update({
+    "/v1/providers/events": {"post": {**_rights(
+        "Push a batch of records (the HTTP gateway for providers)", "provider", "202",
+        {"type": "object", "required": ["records"], "properties": {"records": {
+            "type": "array", "minItems": 1, "maxItems": 1000, "items": {
+                "type": "object", "required": ["topic", "value"], "properties": {
+                    "topic": {"type": "string"}, "value": {"type": "object"}}}}}}),
+        "description": "Each record in the contract's JSON form (the replay format), on a topic the key may push to "
+                       "and with the key's provider_id. 202 once Kafka acknowledged every accepted record; the answer "
+                       "lists each record's outcome (accepted with partition and offset, or rejected with code, field "
+                       "and reason). 422 when none was accepted; 413 above 1,000 records or 8 MiB; 503 with "
+                       "Retry-After when Kafka cannot acknowledge (send the batch again: event ids make it harmless)."}},
+})
+OPENAPI["paths"]["/v1/providers/events"]["post"]["responses"]["413"] = {
+    "description": "more than 1,000 records or 8 MiB", "content": {"application/json": {"schema": _RIGHTS_ERROR}}}

@@ -25,6 +25,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from creditstream.api.access import SCOPES, Decision, Principal, decide
 from creditstream.api.audit import AuditLog, AuditUnavailable
 from creditstream.api.config import ApiConfig
+from creditstream.api.gateway import MAX_BYTES, Gateway
 from creditstream.api.limits import RateLimiter
 from creditstream.api.openapi import OPENAPI
 from creditstream.api.portal import Portal
@@ -537,7 +538,8 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
                     config.portal_idle_minutes, config.portal_max_hours)
     deliveries = WebhookDeliveries(view, writer, config, api.ready, clock)
     logging.getLogger("aiohttp.server").addFilter(QuietBadRequests())
-    app = web.Application(middlewares=[api.size_limits], handler_args=PARSER_LIMITS)
+    app = web.Application(middlewares=[api.size_limits], handler_args=PARSER_LIMITS,
+                          client_max_size=MAX_BYTES + 65536)  # the gateway's batches; it answers 413 beyond
 
     async def health(request: web.Request) -> web.Response:
         if not api.ready():
@@ -555,6 +557,7 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
         *whitelist_routes(api, whitelist),
         *report_routes(api, reports),
         *portal.routes(),
+        action_route(api, "POST", "/v1/providers/events", "gateway", Gateway(view, writer).events),
         web.get("/openapi.json", openapi),
         web.get("/metrics", prometheus),
         web.get("/healthz", health),

@@ -32,13 +32,13 @@ class KafkaWriter:
 
     def send_soon(self, loop: asyncio.AbstractEventLoop, topic: str, key: Optional[bytes], value: bytes,
                   settled: asyncio.Future) -> None:
-        """Produce now; ``settled`` gets None once acknowledged, or KafkaUnavailable."""
-        def delivered(err: KafkaError | None, _message) -> None:  # inside producer.poll, on the loop
+        """Produce now; ``settled`` gets (partition, offset) once acknowledged, or KafkaUnavailable."""
+        def delivered(err: KafkaError | None, message) -> None:  # inside producer.poll, on the loop
             self._in_flight -= 1
             if settled.done():
                 return
             if err is None:
-                settled.set_result(None)
+                settled.set_result((message.partition(), message.offset()))
             else:
                 settled.set_exception(KafkaUnavailable(f"{topic}: not acknowledged: {err.str()}"))
 
@@ -52,11 +52,12 @@ class KafkaWriter:
             self._polling = True
             loop.call_later(self.POLL_SECONDS, self._poll, loop)
 
-    async def send(self, topic: str, key: Optional[bytes], value: bytes) -> None:
+    async def send(self, topic: str, key: Optional[bytes], value: bytes) -> tuple[int, int]:
+        """(partition, offset) once Kafka acknowledged the message; KafkaUnavailable otherwise."""
         loop = asyncio.get_running_loop()
         settled = loop.create_future()
         self.send_soon(loop, topic, key, value, settled)
-        await settled
+        return await settled
 
     def _poll(self, loop: asyncio.AbstractEventLoop) -> None:
         self.producer.poll(0)

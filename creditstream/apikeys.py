@@ -38,11 +38,12 @@ def send_key_event(kafka: KafkaConnection, event: KeyEvent) -> None:
         raise RuntimeError(f"could not publish the key event to {API_KEYS_TOPIC}: {errors or 'timeout'}")
 
 
-def issue(kafka: KafkaConnection, principal_kind: str, principal_id: str, name: str = "") -> tuple[str, str]:
+def issue(kafka: KafkaConnection, principal_kind: str, principal_id: str, name: str = "",
+          topics: tuple[str, ...] = ()) -> tuple[str, str]:
     """Publish a new key for a principal; return (key id, key). The key is shown once."""
     key_id, key = new_key()
     send_key_event(kafka, KeyEvent(key_id, key_hash(key), principal_kind, principal_id,
-                                   dt.datetime.now(dt.timezone.utc), False, name))
+                                   dt.datetime.now(dt.timezone.utc), False, name, tuple(topics)))
     return key_id, key
 
 
@@ -71,14 +72,19 @@ def add_named(kafka: KafkaConnection, kind: str, name: str) -> tuple[str, str, s
     return principal_id, key_id, key
 
 
-def add_provider(kafka: KafkaConnection, provider_id: str) -> tuple[str, str]:
-    """A data provider's first key; it is named by the provider_id its records carry."""
+def add_provider(kafka: KafkaConnection, provider_id: str, topics: tuple[str, ...] = ()) -> tuple[str, str]:
+    """A data provider's first key; it is named by the provider_id its records carry, and may push
+    to ``topics`` (its own categories) through the HTTP gateway."""
+    from creditstream.schemas.topics import PROVIDER_TOPICS
     shown = provider_id.strip()
     if not shown or len(shown) > NAME_LIMIT or not shown.isprintable() or " " in shown:
         raise KeyRefused("a provider is named by its provider_id as its records carry it, e.g. heihe-water")
+    unknown = [t for t in topics if t not in PROVIDER_TOPICS]
+    if unknown:
+        raise KeyRefused(f"unknown topics {', '.join(unknown)}; provider topics: {', '.join(PROVIDER_TOPICS)}")
     if any(e.principal_kind == "provider" and e.principal_id == shown for e in current_keys(kafka).values()):
         raise KeyRefused(f"provider {shown} has a key; another one is `creditstream providers add-key {shown}`")
-    return issue(kafka, "provider", shown, shown)
+    return issue(kafka, "provider", shown, shown, tuple(topics))
 
 
 def wait_until_live(settings, key: str, timeout: float = 2.0) -> str:
@@ -113,7 +119,7 @@ def add_key(kafka: KafkaConnection, principal_kind: str, principal_id: str) -> t
     known = [e for e in current_keys(kafka).values() if e.principal_kind == principal_kind and e.principal_id == principal_id]
     if not known:
         raise KeyRefused(f"no {principal_kind} with id {principal_id!r}; `creditstream {principal_kind}s list` shows them")
-    return issue(kafka, principal_kind, principal_id, known[0].name)
+    return issue(kafka, principal_kind, principal_id, known[0].name, known[0].topics)
 
 
 def revoke_key(kafka: KafkaConnection, principal_kind: str, key_id: str) -> KeyEvent:

@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         if kind == "providers":
             add = keys_sub.add_parser("add", help="a key for a data provider, named by its provider_id, printed once")
             add.add_argument("principal", metavar="PROVIDER_ID", help="as its records carry it, e.g. heihe-water")
+            add.add_argument("--topics", default="", help="comma-separated provider topics it may push to through "
+                                                          "the HTTP gateway, e.g. credit.utility.water.v1")
             more = keys_sub.add_parser("add-key", help="another key for a provider")
             more.add_argument("principal", metavar="PROVIDER_ID")
             more.set_defaults(run=cmd_key_add_more, principal_kind=principal_kind)
@@ -208,7 +210,9 @@ def cmd_key_add(args, settings: Settings) -> int:
         principal_id, key_id, key = apikeys.add_named(settings.kafka, args.principal_kind, args.principal)
         print(f"{args.principal_kind} id: {principal_id}")
     elif args.principal_kind == "provider":
-        key_id, key = apikeys.add_provider(settings.kafka, args.principal)
+        topics = tuple(t.strip() for t in args.topics.split(",") if t.strip())
+        key_id, key = apikeys.add_provider(settings.kafka, args.principal, topics)
+        print(f"may push to: {', '.join(topics) or 'no topic (answer disputes only)'}")
     else:
         uscc = normalise_uscc(args.principal)
         if uscc_problem(uscc):

@@ -134,3 +134,11 @@ REPORTS_ISSUED = Counter("creditstream_reports_issued_total", "Standardised cred
 REPORT_VERIFICATIONS = Counter("creditstream_report_verifications_total",
                                "Report verification requests, by outcome (genuine, not_genuine).", ["outcome"],
                                registry=SERVICE)
+GATEWAY_RECORDS = Counter("creditstream_gateway_records_total",
+                          "Records pushed through the HTTP gateway, by provider and outcome (accepted, rejected, "
+                          "unavailable: Kafka could not acknowledge, the batch was refused 503).",
+                          ["provider", "outcome"], registry=SERVICE)
+GATEWAY_SECONDS = Histogram("creditstream_gateway_request_seconds",
+                            "Gateway requests from arrival to the answer (every accepted record acknowledged).",
+                            ["provider"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+                            registry=SERVICE)

@@ -173,17 +173,21 @@ class KeyEvent:
     created_at: dt.datetime
     revoked: bool
     name: str = ""  # a lender's display name, as given to `lenders add`
+    topics: tuple[str, ...] = ()  # a provider's: the provider topics it may publish to (the gateway)
 
     def to_bytes(self) -> bytes:
-        return json.dumps(to_json(asdict(self)), ensure_ascii=False).encode()
+        return json.dumps({**to_json(asdict(self)), "topics": list(self.topics)}, ensure_ascii=False).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes | str) -> "KeyEvent":
         doc = _load(data, "key event")
         _require(doc, [f.name for f in fields(cls)][:6], "key event")
+        topics = doc.get("topics") or []
+        if not isinstance(topics, list):
+            raise ModelError("key event.topics: a list of topics")
         return cls(doc["key_id"], doc["key_hash"], doc["principal_kind"], doc["principal_id"],
                    parse_instant(doc["created_at"], "key event.created_at"), bool(doc["revoked"]),
-                   str(doc.get("name") or ""))
+                   str(doc.get("name") or ""), tuple(map(str, topics)))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from creditstream.api.view import ServingView
 from creditstream.schemas import apikeys
 from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.models import KeyEvent
+from creditstream.schemas.records import to_json
 from creditstream.schemas.topics import API_KEYS_TOPIC
 from tests.support import builders
 
@@ -36,3 +37,24 @@ def test_writes_and_lookups_are_refused_503_while_kafka_cannot_acknowledge(tmp_p
 
     for status, retry_after, body in asyncio.run(scenario()):
         assert status == 503 and int(retry_after) >= 1 and body["error"] == "unavailable", body
+
+
+def test_the_gateway_answers_503_while_kafka_cannot_acknowledge_and_accepts_nothing(tmp_path):
+    view = ServingView()
+    key_id, key = apikeys.new_key()
+    now = dt.datetime.now(dt.timezone.utc)
+    view.apply(API_KEYS_TOPIC, key_id.encode(), KeyEvent(key_id, apikeys.key_hash(key), "provider", "gw-water", now,
+                                                        False, "gw-water", ("credit.utility.water.v1",)).to_bytes(), 0)
+    config = ApiConfig(kafka=KafkaConnection("127.0.0.1:9"), clickhouse_url=f"chdb:{tmp_path / 'ch'}",
+                       audit_timeout_seconds=1.0)
+    _record, value = builders.statement("water", "W1", "2025-06", "12.000", "48.00", provider="gw-water")
+    batch = {"records": [{"topic": "credit.utility.water.v1", "value": to_json(value)}]}
+
+    async def scenario():
+        async with TestClient(TestServer(create_app(config, view=view))) as client:
+            response = await client.post("/v1/providers/events", json=batch, headers={"Authorization": f"Bearer {key}"})
+            return response.status, response.headers.get("Retry-After"), await response.json()
+
+    status, retry_after, body = asyncio.run(scenario())
+    assert status == 503 and int(retry_after) >= 1 and body["error"] == "unavailable", body
+    assert "accepted" not in body  # no record is reported as taken
