@@ -249,7 +249,8 @@ def cmd_key_list(args, settings: Settings) -> int:
     for event in apikeys.list_keys(settings.kafka, args.principal_kind):
         state = "revoked" if event.revoked else "active"
         name = f"  {event.name}" if event.name else ""
-        print(f"{event.principal_id}  {event.key_id}  {state:7}  {event.created_at:%Y-%m-%d %H:%M}{name}")
+        topics = f"  may push to {','.join(event.topics)}" if event.topics else ""
+        print(f"{event.principal_id}  {event.key_id}  {state:7}  {event.created_at:%Y-%m-%d %H:%M}{name}{topics}")
     return 0
 
 
