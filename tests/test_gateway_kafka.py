@@ -29,6 +29,7 @@ def test_a_mixed_batch_lands_exactly_its_valid_records_and_a_repeat_changes_noth
     june = record(builders.statement("water", "W1", "2025-06", "12.000", "48.00", occurred="2025-06-25T00:00:00"))
     broken = copy.deepcopy(june)
     del broken["value"]["usage"]
+    broken["value"]["event_id"] = "gw-broken-1"
     foreign = record(builders.rating(2024, "A", "2025-04-01T00:00:00"))
     impostor = record(builders.statement("water", "W2", "2025-06", "1.000", "4.00"), provider="someone-else")
     batch = {"records": [may, broken, foreign, impostor, june, {"topic": "nope", "value": {}}]}
