@@ -264,8 +264,10 @@ def cmd_topics_create(args, settings: Settings) -> int:
     from creditstream.kafka_admin import create_topics
 
     settings = settings.replace(partitions=args.partitions, replication_factor=args.replication_factor)
-    for topic, outcome in create_topics(settings.kafka, settings.partitions, settings.replication_factor).items():
+    for topic, outcome in create_topics(settings.kafka, settings.partitions, settings.replication_factor,
+                                        dead_letter_retention_ms=settings.dead_letter_retention_ms).items():
         print(f"{topic}: {outcome}")
+    print(f"dead letters are kept {settings.dead_letter_retention_days:g} days (CREDITSTREAM_DEAD_LETTER_RETENTION_DAYS)")
     return 0
 
 

@@ -163,7 +163,8 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
             # owned from the moment it is launched: a Ctrl-C while it starts must stop it too
             started_broker = True
             broker.run("start", home=broker_home)
-        created = create_topics(settings.kafka, settings.partitions, settings.replication_factor)
+        created = create_topics(settings.kafka, settings.partitions, settings.replication_factor,
+                                dead_letter_retention_ms=settings.dead_letter_retention_ms)
         print(f"demo: topics ready ({sum(v == 'created' for v in created.values())} created)", flush=True)
         log_path = home / "demo" / "worker.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)

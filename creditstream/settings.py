@@ -98,6 +98,10 @@ class Settings:
                                                maximum=86400)
     webhook_pause_after: int = setting(10, "consecutive failed deliveries after which a webhook is paused (its "
                                            "lender resumes it)", minimum=1, maximum=1000)
+    dead_letter_retention_days: float = setting(7.0, "how long credit.deadletter.v1 keeps rejected records (their "
+                                                     "original bytes may carry personal data); applied by topic "
+                                                     "creation, also to an existing topic", minimum=0.01,
+                                                maximum=3650)
     portal_idle_minutes: float = setting(30.0, "a portal session unused this long is signed out", minimum=1,
                                          maximum=1440)
     portal_max_hours: float = setting(8.0, "every portal session ends this long after sign-in", minimum=0.1,
@@ -192,6 +196,10 @@ class Settings:
     def sink(self) -> SinkConfig:
         return SinkConfig(kafka=self.kafka, group_id=f"{self.app_id}-sink", clickhouse_url=self.clickhouse_url,
                           batch_rows=self.sink_batch_rows, batch_seconds=self.sink_batch_seconds)
+
+    @property
+    def dead_letter_retention_ms(self) -> int:
+        return int(self.dead_letter_retention_days * 24 * 3600 * 1000)
 
     def api(self) -> ApiConfig:
         return ApiConfig(kafka=self.kafka, clickhouse_url=self.clickhouse_url, host=self.api_host, port=self.api_port,

@@ -6,16 +6,19 @@ import subprocess
 import sys
 from collections import Counter
 
+from confluent_kafka import KafkaException
+
+from creditstream.kafka_admin import topic_config
 from creditstream.schemas.codec import Codec
 from creditstream.schemas.records import to_json
-from creditstream.schemas.topics import ALL_TOPICS, PROVIDER_TOPICS
-from tests.support.kafka import BOOTSTRAP, ROOT, read_topic
+from creditstream.schemas.topics import AGGREGATES_TOPIC, ALL_TOPICS, DEAD_LETTER_TOPIC, PROVIDER_TOPICS
+from tests.support.kafka import BOOTSTRAP, ROOT, read_topic, wait_for
 
 CODEC = Codec()
 
 
-def cli(*args, check=True):
-    env = {**os.environ, "CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP}
+def cli(*args, check=True, **env_overrides):
+    env = {**os.environ, "CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP, **env_overrides}
     result = subprocess.run([sys.executable, "-m", "creditstream.cli", *args], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     if check and result.returncode != 0:
@@ -23,11 +26,28 @@ def cli(*args, check=True):
     return result
 
 
-def test_topics_create_is_idempotent(kafka_settings):
+def test_topics_create_is_idempotent_and_bounds_the_dead_letters_retention(kafka_settings):
     first = cli("topics", "create").stdout.splitlines()
     second = cli("topics", "create").stdout.splitlines()
-    assert first == [f"{t}: exists" for t in ALL_TOPICS]  # the fixture created them
-    assert second == first
+    assert first[:-1] == [f"{t}: exists" for t in ALL_TOPICS]  # the fixture created them
+    assert first[-1].startswith("dead letters are kept 7 days") and second == first
+    def config(topic, name):  # the broker may answer a new topic's or a changed config a moment late
+        try:
+            return topic_config(kafka_settings.kafka, topic, name)
+        except KafkaException:
+            return None
+
+    def becomes(topic, name, value):
+        wait_for(lambda: config(topic, name) == value, 30, f"{topic} {name}={value}")
+
+    week = str(7 * 24 * 3600 * 1000)
+    becomes(DEAD_LETTER_TOPIC, "retention.ms", week)
+    # the operator's setting reaches the existing topic, and only that topic
+    cli("topics", "create", CREDITSTREAM_DEAD_LETTER_RETENTION_DAYS="1")
+    becomes(DEAD_LETTER_TOPIC, "retention.ms", str(24 * 3600 * 1000))
+    assert config(AGGREGATES_TOPIC, "cleanup.policy") == "compact"
+    cli("topics", "create")
+    becomes(DEAD_LETTER_TOPIC, "retention.ms", week)
 
 
 def test_simulated_events_for_every_topic_roundtrip_through_kafka(kafka_settings, tmp_path):
