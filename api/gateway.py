@@ -23,7 +23,7 @@ import time
 from aiohttp import web
 
 from creditstream.api.access import Principal
-from creditstream.api.rights import Refused
+from creditstream.api.rights import Refused, json_body
 from creditstream.api.view import ServingView
 from creditstream.api.writer import KafkaUnavailable, KafkaWriter
 from creditstream.monitoring import metrics
@@ -47,8 +47,7 @@ class Gateway:
         started = time.perf_counter()
         if (request.content_length or 0) > MAX_BYTES:
             raise Refused(413, "too_large", f"the body has {request.content_length} bytes; at most {MAX_BYTES}", "body")
-        body = await read_json(request)
-        records = body.get("records") if isinstance(body, dict) else None
+        records = (await json_body(request)).get("records")
         if not isinstance(records, list) or not records:
             raise Refused(400, "bad_request", 'a JSON object {"records": [{"topic": …, "value": {…}}, …]}', "records")
         if len(records) > MAX_RECORDS:
@@ -105,11 +104,3 @@ class Gateway:
         return {"index": index, "status": "accepted", "topic": topic, "event_id": typed["event_id"],
                 "_key": normalise_uscc(str(typed["uscc"])).encode(), "_value": self.codec.encode(record, typed)}
 
-
-async def read_json(request: web.Request):
-    try:
-        return await request.json()
-    except web.HTTPRequestEntityTooLarge:  # sent without a Content-Length (chunked)
-        raise Refused(413, "too_large", f"the body is larger than {MAX_BYTES} bytes", "body") from None
-    except (ValueError, UnicodeDecodeError):
-        raise Refused(400, "bad_request", "the body is not JSON", "body") from None

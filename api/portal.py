@@ -32,11 +32,12 @@ import jinja2
 from aiohttp import web
 
 from creditstream.api.portal_text import LANGUAGES, TEXT, translator
+from creditstream.api.reports import show
 from creditstream.schemas.cs_eval_1 import INDICATORS
 from creditstream.schemas.models import SCOPES
 from creditstream.schemas.report import SECTIONS
 from creditstream.schemas.services import DISPUTE_KEYS
-from creditstream.schemas.topics import REGISTER_CATEGORIES
+from creditstream.schemas.topics import RECORD, REGISTER_CATEGORIES, TOPIC_OF
 from creditstream.schemas.uscc import normalise_uscc
 from creditstream.schemas.verification import CLAIMS
 
@@ -61,15 +62,6 @@ CATEGORY_NAMES = {"environment": ("环境信用", "Environmental credit"), "real
                   "licences": ("行政许可", "Licences"), "penalties": ("行政处罚与信用修复", "Penalties and repairs"),
                   "enforcement": ("行政强制", "Enforcement"), "rd": ("科技研发", "R&D"), "agri": ("涉农", "Agriculture"),
                   "tax": ("纳税信用、欠税与纳税人状态", "Tax rating, arrears and status")}
-TOPIC_OF_RECORD = {"EnvCreditRating": "credit.env.rating.v1", "RealEstateRight": "credit.realestate.right.v1",
-                   "RealEstateMortgage": "credit.realestate.mortgage.v1", "AdminLicence": "credit.admin.licence.v1",
-                   "AdminPenalty": "credit.admin.penalty.v1", "AdminEnforcement": "credit.admin.enforcement.v1",
-                   "CreditRepair": "credit.admin.repair.v1", "RdRecognition": "credit.rd.recognition.v1",
-                   "AgriOperator": "credit.agri.operator.v1", "RuralLandRight": "credit.agri.landright.v1",
-                   "FarmerHousingRight": "credit.agri.housingright.v1", "TaxCreditRating": "credit.tax.rating.v1",
-                   "TaxArrears": "credit.tax.arrears.v1", "TaxpayerStatus": "credit.tax.status.v1"}
-CATEGORY_OF_RECORD = {**{r: c for c, (records, _s) in REGISTER_CATEGORIES.items() for r in records},
-                      "TaxCreditRating": "tax", "TaxArrears": "tax", "TaxpayerStatus": "tax"}
 SHOWN_FIELDS_SKIP = ("record", "event_id", "received_at", "legal_rep_id_type", "enterprise_name", "authority_uscc")
 
 
@@ -270,7 +262,7 @@ class Portal:
         open_keys = {(d["record"], tuple(sorted(d["key"].items()))) for d in disputes if d["state"] == "OPEN"}
         groups: dict[str, list] = {}
         for item in me.body.get("records", []) if me.ok else []:
-            category = CATEGORY_OF_RECORD.get(item["record"], "other")
+            category = RECORD[item["record"]].category if item["record"] in RECORD else "other"
             groups.setdefault(category, []).append(record_view(item, open_keys))
         return self.page(request, "records.html", session, groups=groups, names=CATEGORY_NAMES,
                          statements=me.body.get("statements", {}) if me.ok else {})
@@ -464,18 +456,10 @@ class Portal:
 
 
 def shown(value, t) -> str:
-    """A value as a person reads it: yes/no in the page's language, a dash for nothing."""
-    if value is None or value == "" or value == "null":
-        return "—"
-    if value is True or value == "true":
-        return t("yes")
-    if value is False or value == "false":
-        return t("no")
-    if isinstance(value, list):
-        return "、".join(map(str, value)) or "—"
-    if isinstance(value, dict):
-        return "；".join(f"{k} {v}" for k, v in value.items())
-    return str(value)
+    """A value as a person reads it, yes/no in the page's language; the evaluation's bands also
+    name values as text ("true", "null")."""
+    value = {"true": True, "false": False, "null": None}.get(value, value) if isinstance(value, str) else value
+    return show(value, t("yes"), t("no"))
 
 
 def now_text() -> str:
@@ -503,7 +487,7 @@ def record_view(item: dict, open_keys: set) -> dict:
     names = DISPUTE_KEYS.get(record, ())
     key = {name: "" if item.get(name) is None else str(item[name]) for name in names}
     fields = {k: v for k, v in item.items() if k not in SHOWN_FIELDS_SKIP}
-    return {"record": record, "topic": TOPIC_OF_RECORD.get(record, ""), "key": key, "fields": fields,
+    return {"record": record, "topic": TOPIC_OF.get(record, ""), "key": key, "fields": fields,
             "disputed": (record, tuple(sorted(key.items()))) in open_keys}
 
 

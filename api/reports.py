@@ -81,14 +81,14 @@ def code_hash(code: str) -> str:
     return hashlib.sha256(code.strip().upper().encode()).hexdigest()
 
 
-def show(value) -> str:
-    """A value as a person reads it on the page."""
+def show(value, yes: str = "是 yes", no: str = "否 no") -> str:
+    """A value as a person reads it on a page (the report's, bilingual; the portal's, in its language)."""
     if value is None or value == "":
         return "—"
     if value is True:
-        return "是 yes"
+        return yes
     if value is False:
-        return "否 no"
+        return no
     if isinstance(value, list):
         return "、".join(map(str, value)) or "—"
     if isinstance(value, dict):

@@ -355,6 +355,8 @@ def stable_id(kind: str, uscc: str, request: web.Request) -> str | None:
 async def json_body(request: web.Request) -> dict:
     try:
         body = await request.json()
+    except web.HTTPRequestEntityTooLarge as exc:  # above the app's client_max_size: not our 500
+        raise Refused(413, "too_large", exc.text or "the body is too large", "body") from None
     except (ValueError, UnicodeDecodeError):
         raise Refused(400, "bad_request", "the body must be a JSON object", "body") from None
     if not isinstance(body, dict):

@@ -21,7 +21,8 @@ from creditstream.schemas.models import PUBLIC, SCOPES, UTILITY_AND_TAX
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.records import to_json
 from creditstream.schemas.services import DISPUTE_KEYS, penalty_in_publicity, record_key
-from creditstream.schemas.topics import RECORDS, UTILITIES
+from creditstream.schemas.topics import TOPIC_OF, UTILITIES
+from creditstream.schemas.verification import ADMINISTRATIVE  # the records that name a legal representative
 
 FORMAT = "creditstream-report/1"
 
@@ -59,7 +60,6 @@ HEADINGS = {
     "as_of": ("数据时点与来源", "As of, and sources"),
     "object": ("异议与信用修复途径", "How to object and how to apply for credit repair"),
 }
-TOPIC_OF = {r.name: r.topic for r in RECORDS}
 HOW_TO_OBJECT = (
     "对本报告所列信息有异议的，企业可通过平台提出异议（POST /v1/me/disputes，或企业页面中的“对此记录提出异议”）；"
     "信息提供单位或平台应在20日内答复，异议期间相关记录标注“异议中”。"
@@ -70,7 +70,6 @@ HOW_TO_REPAIR = (
     "平台在10个工作日内作出决定，修复后的处罚不再出现在报告中。"
     " After fulfilling a penalty's obligations and its minimum publicity period, the enterprise may pledge and apply "
     "for credit repair; the platform decides within 10 working days, and a repaired penalty leaves the report.")
-LEGAL_REP_RECORDS = ("AdminLicence", "AdminPenalty", "AdminEnforcement")
 
 
 class ReportInput(NamedTuple):
@@ -140,7 +139,7 @@ def _may_see(scope: str, allowed: frozenset[str]) -> bool:
 
 def _subject(data: ReportInput, by_record: dict[str, list[dict]]) -> dict:
     """Name, USCC and the legal representative named by the latest administrative record."""
-    naming = [r for name in LEGAL_REP_RECORDS for r in by_record.get(name, []) if r.get("legal_rep_name")]
+    naming = [r for name in ADMINISTRATIVE for r in by_record.get(name, []) if r.get("legal_rep_name")]
     latest = max(naming, key=lambda r: (str(r["occurred_at"]), r["event_id"]), default=None)
     names = [r for items in by_record.values() for r in items if r.get("enterprise_name")]
     name = data.enterprise_name or (max(names, key=lambda r: str(r["occurred_at"]))["enterprise_name"] if names else "")
@@ -235,18 +234,20 @@ def _utility(data: ReportInput, by_record: dict, row: dict):
     return [], _fields(UTILITIES, row)
 
 
+def _whole(item: dict) -> dict:
+    """An item with every field of its own (for the sections that list records as they are)."""
+    return _strip(item, *(k for k in item if k not in ("record", "provider_id", "occurred_at", "event_id", "uscc",
+                                                       "enterprise_name", "received_at")))
+
+
 def _tax(data: ReportInput, by_record: dict, row: dict):
-    items = [_strip(i, *(k for k in i if k not in ("record", "provider_id", "occurred_at", "event_id", "uscc",
-                                                    "enterprise_name", "received_at")))
-             for name in ("TaxCreditRating", "TaxArrears", "TaxpayerStatus") for i in by_record.get(name, [])]
+    items = [_whole(i) for name in ("TaxCreditRating", "TaxArrears", "TaxpayerStatus") for i in by_record.get(name, [])]
     return items, _fields(("vat_", "cit_", "tax_", "taxpayer_"), row)
 
 
 def _registers(*records: str, facts: tuple[str, ...] = ()):
     def listed(data: ReportInput, by_record: dict, row: dict):
-        items = [_strip(i, *(k for k in i if k not in ("record", "provider_id", "occurred_at", "event_id", "uscc",
-                                                        "enterprise_name", "received_at")))
-                 for name in records for i in by_record.get(name, [])]
+        items = [_whole(i) for name in records for i in by_record.get(name, [])]
         return items, {name: row.get(name) for name in facts}
     return listed
 
