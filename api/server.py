@@ -456,6 +456,12 @@ def action_route(api: LenderApi, method: str, path: str, name: str, handler):
     return web.route(method, path, serve)
 
 
+def gateway_routes(api: LenderApi, gateway: Gateway) -> list:
+    """The push gateway for providers that do not speak Kafka (api.gateway)."""
+    return [action_route(api, "POST", "/v1/providers/events", "gateway", gateway.events),
+            action_route(api, "POST", "/v1/providers/files", "gateway.files", gateway.files)]
+
+
 def whitelist_routes(api: LenderApi, whitelist: Whitelist) -> list:
     """The whitelist, its change feed and the lenders' webhooks (api.whitelist)."""
     route = functools.partial(action_route, api)
@@ -557,7 +563,7 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
         *whitelist_routes(api, whitelist),
         *report_routes(api, reports),
         *portal.routes(),
-        action_route(api, "POST", "/v1/providers/events", "gateway", Gateway(view, writer).events),
+        *gateway_routes(api, Gateway(view, writer)),
         web.get("/openapi.json", openapi),
         web.get("/metrics", prometheus),
         web.get("/healthz", health),

@@ -51,6 +51,8 @@ log = logging.getLogger("creditstream.api.view")
 UTC = dt.timezone.utc
 VIEW_TOPICS = (API_KEYS_TOPIC, CONSENT_STATE_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, WEBHOOK_TOPIC, WHITELIST_TOPIC,
                REPORT_TOPIC, AGGREGATES_TOPIC)
+# the view's consumers read from assigned partitions and never commit; their group ids only name them
+VIEW_GROUP_PREFIX = "creditstream-api-view-"
 GROUPS = (PUBLIC, *SCOPES, UTILITY_AND_TAX)  # who may see a field of a row
 
 
@@ -263,7 +265,7 @@ class ViewFeed(threading.Thread):
     def run(self) -> None:
         started = time.monotonic()
         consumer = Consumer(self.kafka.consumer(
-            f"creditstream-api-view-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True, "fetch.wait.max.ms": 50,
+            f"{VIEW_GROUP_PREFIX}{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True, "fetch.wait.max.ms": 50,
                                                                  "log_level": 3}))
         try:
             pending = self._assign(consumer)

@@ -8,9 +8,9 @@ from typing import IO, Optional
 
 from tqdm import tqdm
 
-from creditstream.connectors.files import read_file
-from creditstream.connectors.kafka_producer import DeliveryReport, produce, provider_producer
+from creditstream.connectors.kafka_producer import DeliveryReport, produce, provider_producer, settle
 from creditstream.schemas.codec import default_codec
+from creditstream.schemas.exports import read_file
 from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.uscc import normalise_uscc
 
@@ -28,11 +28,13 @@ class PublishResult:
 
 def publish_file(kafka: KafkaConnection, path: Path, topic: Optional[str], err: IO[str] = sys.stderr) -> PublishResult:
     codec = default_codec()
-    producer = provider_producer(kafka)
     result = PublishResult()
+    producer = provider_producer(kafka, result.report)
     try:
         with tqdm(desc=f"publish {path.name}", unit="rec", file=err, disable=None) as bar:
             for item in read_file(path, codec, topic):
+                if result.report.refused:
+                    break
                 result.read += 1
                 bar.update()
                 if item.error:
@@ -44,10 +46,7 @@ def publish_file(kafka: KafkaConnection, path: Path, topic: Optional[str], err: 
                 produce(producer, result.report, item.topic, key, codec.encode(item.record, item.value))
                 producer.poll(0)
     finally:  # whatever stops the reading, what was accepted before it is delivered
-        remaining = producer.flush(60)
-    if remaining:
-        result.report.failed += remaining
-        result.report.errors.append(f"{remaining} messages still undelivered after 60 s")
+        settle(producer, result.report)
     for error in result.report.errors:
         err.write(f"delivery failed: {error}\n")
     return result

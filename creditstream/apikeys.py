@@ -139,6 +139,16 @@ def revoke_key(kafka: KafkaConnection, principal_kind: str, key_id: str) -> KeyE
     return event
 
 
+def revoke_provider(kafka: KafkaConnection, provider_id: str) -> list[str]:
+    """Revoke every active key of a provider; return their ids (none is not an error: the
+    provider's Kafka credential may still need removing)."""
+    active = [e for e in current_keys(kafka).values()
+              if e.principal_kind == "provider" and e.principal_id == provider_id and not e.revoked]
+    for event in active:
+        revoke(kafka, event.key_id, "provider", provider_id, event.name)
+    return [e.key_id for e in active]
+
+
 def list_keys(kafka: KafkaConnection, principal_kind: str) -> list[KeyEvent]:
     return sorted((e for e in current_keys(kafka).values() if e.principal_kind == principal_kind),
                   key=lambda e: (e.principal_id, e.created_at))

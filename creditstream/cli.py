@@ -120,11 +120,30 @@ def build_parser() -> argparse.ArgumentParser:
             add = keys_sub.add_parser("add", help="issue a new API key for an enterprise and print it once")
             add.add_argument("principal", metavar="USCC")
         add.set_defaults(run=cmd_key_add, principal_kind=principal_kind)
-        revoke = keys_sub.add_parser("revoke", help="revoke a key by its key id (not the key itself)")
-        revoke.add_argument("key_id", metavar="KEY_ID")
+        revoke = keys_sub.add_parser("revoke", help="revoke a key by its key id (not the key itself)" + (
+            "; --provider ID: every key of the provider, and its Kafka credential and ACLs" if kind == "providers"
+            else ""))
+        revoke.add_argument("key_id", metavar="KEY_ID", nargs="?" if kind == "providers" else None)
+        if kind == "providers":
+            revoke.add_argument("--provider", metavar="PROVIDER_ID", help="revoke everything of this provider")
         revoke.set_defaults(run=cmd_key_revoke, principal_kind=principal_kind)
         listing = keys_sub.add_parser("list", help=f"{kind} and their key ids (never the keys)")
         listing.set_defaults(run=cmd_key_list, principal_kind=principal_kind)
+
+    kafka = sub.add_parser("kafka", help="Kafka principals and their ACLs (as the broker's administrator)")
+    kafka_sub = kafka.add_subparsers(dest="kafka_command", required=True, metavar="ACTION")
+    setup = kafka_sub.add_parser("setup", help="make (or renew) the worker, sink, api and operator principals of "
+                                               "CREDITSTREAM_APP_ID with their ACLs; print their passwords once")
+    setup.add_argument("--app-id-prefix", action="store_true",
+                       help="grant every app id that begins with CREDITSTREAM_APP_ID (blue/green deployments)")
+    setup.add_argument("--simulator", action="store_true",
+                       help="also a provider principal `provider-simulator` that may write every provider topic")
+    setup.add_argument("--env-dir", type=Path, help="write <service>.env files (mode 600) there instead of printing "
+                                                    "the passwords (docker-compose's services source them)")
+    setup.set_defaults(run=cmd_kafka_setup)
+    acls = kafka_sub.add_parser("acls", help="the ACLs of a principal")
+    acls.add_argument("user", metavar="USER", help="e.g. creditstream-worker or provider-heihe-water")
+    acls.set_defaults(run=cmd_kafka_acls)
 
     show = sub.add_parser("settings", help="every setting: its environment variable, value and meaning")
     show.set_defaults(run=cmd_settings)
@@ -210,9 +229,15 @@ def cmd_key_add(args, settings: Settings) -> int:
         principal_id, key_id, key = apikeys.add_named(settings.kafka, args.principal_kind, args.principal)
         print(f"{args.principal_kind} id: {principal_id}")
     elif args.principal_kind == "provider":
+        from creditstream.kafka_admin import setup_provider
+
         topics = tuple(t.strip() for t in args.topics.split(",") if t.strip())
         key_id, key = apikeys.add_provider(settings.kafka, args.principal, topics)
         print(f"may push to: {', '.join(topics) or 'no topic (answer disputes only)'}")
+        if topics and settings.kafka.sasl:
+            user, password = setup_provider(settings.kafka, args.principal, topics)
+            print(f"Kafka ({settings.kafka_sasl_mechanism}, may write only those topics): user {user}\n"
+                  f"Kafka password (shown once, store it now): {password}")
     else:
         uscc = normalise_uscc(args.principal)
         if uscc_problem(uscc):
@@ -237,8 +262,68 @@ def cmd_key_add_more(args, settings: Settings) -> int:
 def cmd_key_revoke(args, settings: Settings) -> int:
     from creditstream import apikeys
 
+    if getattr(args, "provider", None):
+        return revoke_provider(args.provider, settings)
+    if not args.key_id:
+        raise apikeys.KeyRefused("name a KEY_ID, or --provider PROVIDER_ID for everything of a provider")
     event = apikeys.revoke_key(settings.kafka, args.principal_kind, args.key_id)
     print(f"revoked key {args.key_id} of {args.principal_kind} {event.principal_id}")
+    return 0
+
+
+def revoke_provider(provider_id: str, settings: Settings) -> int:
+    """Every active key of a provider, then its Kafka credential and ACLs: it can push nothing."""
+    from creditstream import apikeys
+    from creditstream.kafka_access import provider_user
+    from creditstream.kafka_admin import remove_principal
+
+    revoked = apikeys.revoke_provider(settings.kafka, provider_id)
+    print(f"revoked {len(revoked)} key(s) of provider {provider_id}" + (f": {', '.join(revoked)}" if revoked else ""))
+    if settings.kafka.sasl:
+        had, acls = remove_principal(settings.kafka, provider_user(provider_id))
+        print(f"Kafka user {provider_user(provider_id)}: {'credential deleted' if had else 'had no credential'}, "
+              f"{acls} ACL(s) deleted")
+    return 0
+
+
+def cmd_kafka_setup(args, settings: Settings) -> int:
+    from creditstream.kafka_admin import setup_provider, setup_services
+    from creditstream.schemas.topics import PROVIDER_TOPICS
+
+    made = setup_services(settings.kafka, settings.app_id, args.app_id_prefix)
+    if args.simulator:
+        made["simulator"] = setup_provider(settings.kafka, "simulator", PROVIDER_TOPICS)
+    files = {  # which variables each process gets: the worker starts its sink, so it has both
+        "worker": {"KAFKA": made["worker"], "SINK_KAFKA": made["sink"]},
+        "api": {"KAFKA": made["api"]}, "operator": {"KAFKA": made["operator"]},
+        **({"simulator": {"KAFKA": made["simulator"]}} if "simulator" in made else {})}
+    if args.env_dir:
+        args.env_dir.mkdir(parents=True, exist_ok=True)
+        for name, variables in files.items():
+            path = args.env_dir / f"{name}.env"
+            path.touch(mode=0o600)
+            path.chmod(0o600)
+            path.write_text("".join(f"CREDITSTREAM_{v}_USERNAME={user}\nCREDITSTREAM_{v}_PASSWORD={password}\n"
+                                    for v, (user, password) in variables.items()))
+            print(f"{path}: {', '.join(user for user, _ in variables.values())}")
+        return 0
+    print(f"# Kafka principals of app {settings.app_id}{'*' if args.app_id_prefix else ''}; passwords shown once. "
+          "Give each process its own:")
+    for name, variables in files.items():
+        print(f"# {name}")
+        for variable, (user, password) in variables.items():
+            print(f"CREDITSTREAM_{variable}_USERNAME={user}\nCREDITSTREAM_{variable}_PASSWORD={password}")
+    return 0
+
+
+def cmd_kafka_acls(args, settings: Settings) -> int:
+    from creditstream.kafka_admin import acls_of
+
+    grants = acls_of(settings.kafka, args.user)
+    for g in grants:
+        print(f"ALLOW User:{args.user} {g.operation.upper()} {g.resource} {g.name}{'*' if g.pattern == 'prefixed' else ''}")
+    if not grants:
+        print(f"User:{args.user} has no ACL")
     return 0
 
 
@@ -301,17 +386,22 @@ def cmd_simulate(args, settings: Settings) -> int:
             count = sum(1 for e in events if fh.write(event_line(e) + "\n"))
         print(f"wrote {count} events to {args.out}")
         return 0
-    from creditstream.connectors.kafka_producer import DeliveryReport, produce, provider_producer
+    from creditstream.connectors.kafka_producer import DeliveryReport, produce, provider_producer, settle
     from creditstream.schemas.codec import default_codec
 
-    codec, producer, report = default_codec(), provider_producer(settings.kafka), DeliveryReport()
+    codec, report = default_codec(), DeliveryReport()
+    producer = provider_producer(settings.kafka, report)
     count = 0
     for event in events:
+        if report.refused:
+            break
         key, value = event_bytes(codec, event)
         produce(producer, report, event.topic, key, value)
         producer.poll(0)
         count += 1
-    producer.flush(60)
+    settle(producer, report)
+    for error in report.errors:
+        print(f"delivery failed: {error}", file=sys.stderr)
     print(f"sent {count} events, delivered {report.delivered}, failed {report.failed}")
     return 0 if report.failed == 0 else 1
 
@@ -350,7 +440,14 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"creditstream: {exc}", file=sys.stderr)
         return 2
-    return args.run(args, settings)
+    from creditstream.kafka_admin import KafkaRefused
+    from creditstream.schemas.kafka import KafkaCredentialsMissing
+
+    try:
+        return args.run(args, settings)
+    except (KafkaCredentialsMissing, KafkaRefused) as exc:
+        print(f"creditstream {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from creditstream import broker
-from creditstream.kafka_admin import broker_answers, group_caught_up, group_lag
+from creditstream.kafka_admin import broker_answers, group_caught_up, group_lag, setup_provider, setup_services
 from creditstream.runtime import free_port
+from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.models import SCOPES
 from creditstream.schemas.topics import AGGREGATES_TOPIC, PROVIDER_TOPICS, REGISTER_CATEGORIES, TOPIC_OF
 from creditstream.schemas.uscc import normalise_uscc
@@ -56,6 +57,40 @@ def issue_demo_report(api: str, uscc: str, key: str) -> dict:
                                      headers={"Authorization": f"Bearer {key}", "Idempotency-Key": "demo-report"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
+
+
+def demo_principals(settings: Settings) -> tuple[Settings, KafkaConnection]:
+    """Each process its own Kafka principal, made by the administrator: the worker's settings (its
+    sink's and API's principals included) and the simulated providers' connection (one provider
+    for all their topics). Without security, everyone is the same anonymous client."""
+    if not settings.kafka.sasl:
+        return settings, settings.kafka
+    made = setup_services(settings.kafka, settings.app_id)
+    simulator = settings.kafka.as_user(*setup_provider(settings.kafka, "demo-simulator", PROVIDER_TOPICS))
+    print(f"demo: Kafka principals ready ({', '.join(user for user, _ in made.values())}, {simulator.username})",
+          flush=True)
+    services = settings.replace(kafka_username=made["worker"][0], kafka_password=made["worker"][1],
+                                sink_kafka_username=made["sink"][0], sink_kafka_password=made["sink"][1],
+                                api_kafka_username=made["api"][0], api_kafka_password=made["api"][1])
+    return services, simulator
+
+
+def kafka_env(kafka: KafkaConnection) -> dict[str, str]:
+    """The CREDITSTREAM_* variables of a connection, for a child process (nothing else of ours)."""
+    env = {"CREDITSTREAM_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+           "CREDITSTREAM_KAFKA_SECURITY_PROTOCOL": kafka.security_protocol,
+           "CREDITSTREAM_KAFKA_SASL_MECHANISM": kafka.sasl_mechanism}
+    if kafka.sasl:
+        env.update({"CREDITSTREAM_KAFKA_USERNAME": kafka.username, "CREDITSTREAM_KAFKA_PASSWORD": kafka.password})
+    return env
+
+
+def kafka_security(settings: Settings, broker_home: Path) -> str:
+    if not settings.kafka.sasl:
+        return "NO AUTHENTICATION (CREDITSTREAM_KAFKA_SECURITY_PROTOCOL=PLAINTEXT)"
+    where = broker_home / "admin.credentials"
+    admin = f"administrator credential in {where}" if where.exists() else f"administrator {settings.kafka_username}"
+    return f"{settings.kafka_security_protocol} {settings.kafka_sasl_mechanism}; {admin}"
 
 
 def demo_broker_pid(broker_home: Path) -> int | None:
@@ -137,6 +172,8 @@ def wait_for_lookup(url: str, key: str, settings: Settings, timeout: float, work
         except (urllib.error.HTTPError, OSError):
             pass
         time.sleep(1)
+    if worker.poll() is not None:
+        raise RuntimeError(f"the worker exited with status {worker.returncode}; its log: {log_path}")
     raise RuntimeError(f"the platform did not catch up and answer {url} in {timeout:.0f} s (worker log: {log_path})")
 
 
@@ -151,6 +188,10 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
     broker_home = (home / "kafka").resolve()
     started_broker, worker, prometheus = False, None, None
     try:
+        if settings.kafka_security_protocol != "PLAINTEXT" and not settings.kafka_username:
+            # the demo's own broker's administrator (the password is made before the broker is)
+            user, password = broker.admin_credential(broker_home)
+            settings = settings.replace(kafka_username=user, kafka_password=password)
         if broker_answers(settings.kafka):
             leftover = demo_broker_pid(broker_home)
             if leftover:  # an earlier demo's broker that outlived it: this demo owns it now, and stops it
@@ -162,7 +203,7 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
                   flush=True)
             # owned from the moment it is launched: a Ctrl-C while it starts must stop it too
             started_broker = True
-            broker.run("start", home=broker_home)
+            broker.run("start", home=broker_home, plaintext=settings.kafka_security_protocol == "PLAINTEXT")
         created = create_topics(settings.kafka, settings.partitions, settings.replication_factor,
                                 dead_letter_retention_ms=settings.dead_letter_retention_ms)
         print(f"demo: topics ready ({sum(v == 'created' for v in created.values())} created)", flush=True)
@@ -170,15 +211,16 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         if not settings.personal_data_key:
             settings = settings.replace(personal_data_key=demo_key(home / "demo" / "personal-data.key"))
+        services, simulator = demo_principals(settings)
         with log_path.open("ab") as log:
             worker = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "worker"],
-                                      env={**os.environ, **settings.to_env()},
+                                      env={**os.environ, **services.to_env()},
                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         print(f"demo: worker started (pid {worker.pid}, log {log_path})", flush=True)
         as_of = live_as_of_month()
-        subprocess.run([sys.executable, "-m", "creditstream.cli", "--bootstrap-servers", settings.bootstrap_servers,
-                        "simulate", "--kafka", "--enterprises", str(enterprises), "--months", str(months),
-                        "--end-month", format_month(as_of)], check=True)
+        subprocess.run([sys.executable, "-m", "creditstream.cli", "simulate", "--kafka", "--enterprises",
+                        str(enterprises), "--months", str(months), "--end-month", format_month(as_of)], check=True,
+                       env={**os.environ, **kafka_env(simulator)})
         firm = Simulator(enterprises, months, as_of, seed=1).firms()[0]
         uscc = normalise_uscc(firm["uscc"])
         key_id, key = apikeys.issue(settings.kafka, "lender", DEMO_LENDER)
@@ -217,6 +259,7 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
             f"  worker metrics    http://{settings.web_host}:{settings.web_port}/metrics\n"
             f"  API metrics       {api}/metrics\n"
             f"  Prometheus        {prometheus_at}\n"
+            f"  Kafka             {settings.bootstrap_servers}, {kafka_security(settings, broker_home)}\n"
             f"  ClickHouse        {settings.clickhouse_url} (owned by the worker process; read it through the API:)\n"
             f"                    CREDITSTREAM_OPERATOR_KEY={operator_key} creditstream sql "
             f"'SELECT route, status, count() FROM lookup_audit GROUP BY ALL'\n"

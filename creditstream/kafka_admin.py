@@ -1,22 +1,68 @@
-"""``creditstream topics create``: every contract topic plus the platform's own; idempotent."""
+"""Kafka administration through the Admin API: topics (``creditstream topics create``, every
+contract topic plus the platform's own; idempotent), consumer-group progress, and principals
+(SCRAM credentials and their ACLs, ``creditstream kafka``/``providers``)."""
 from __future__ import annotations
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
+import secrets
 
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
+
+from creditstream.kafka_access import SERVICES, Grant, provider_grants, provider_user, service_grants, service_user
 from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.topics import ALL_TOPICS, DEAD_LETTER_TOPIC, SINGLE_PARTITION_TOPICS, TOPIC_CONFIG
 
 DEAD_LETTER_RETENTION_MS = 7 * 24 * 3600 * 1000  # the default: a week to look into a rejected record
 
 
+SCRAM_ITERATIONS = 4096  # Kafka's minimum for SCRAM-SHA-512; each connection pays for them once
+
+
+class KafkaRefused(RuntimeError):
+    """The broker answered but refused the credentials; the message names the user."""
+
+
+def _admin(kafka: KafkaConnection) -> AdminClient:
+    # log_level 3: errors are raised to the caller; librdkafka's notices would only be noise
+    return AdminClient({**kafka.client(), "log_level": 3})
+
+
 def broker_answers(kafka: KafkaConnection, timeout: float = 3.0) -> bool:
-    """True when a Kafka broker answers a metadata request."""
+    """True when a Kafka broker answers a metadata request; False when none answers. Raises
+    KafkaRefused when one answers but refuses the credentials (a broker is there: starting
+    another would be wrong)."""
+    refusals = []
+
+    def on_error(error: KafkaError) -> None:
+        if error.code() == KafkaError._AUTHENTICATION:
+            refusals.append(error.str())
+
+    # log_level 0: a probe that finds no broker is an answer, not an error to print
+    admin = AdminClient({**kafka.client(), "log_level": 0, "error_cb": on_error})
     try:
-        # log_level 0: a probe that finds no broker is an answer, not an error to print
-        AdminClient({**kafka.client(), "log_level": 0}).list_topics(timeout=timeout)
+        admin.list_topics(timeout=timeout)
         return True
     except KafkaException:
+        admin.poll(0.5)  # the error callback runs only when polled
+        if refusals:
+            raise KafkaRefused(f"Kafka at {kafka.bootstrap_servers} refused {kafka.principal}: "
+                               f"{refusals[0].split(': ', 1)[-1]}") from None
         return False
 
 
@@ -58,7 +104,7 @@ def create_topics(kafka: KafkaConnection, partitions: int, replication_factor: i
     """Create missing topics; return {topic: "created" | "exists"}. Raises on any other error.
     The dead-letter topic's retention is set on an existing topic too: its records keep original
     bytes, which may carry personal data, so how long they stay is the operator's setting."""
-    admin = AdminClient(kafka.client())
+    admin = _admin(kafka)
     configs = {**TOPIC_CONFIG, DEAD_LETTER_TOPIC: {"retention.ms": str(dead_letter_retention_ms)}}
     wanted = [NewTopic(name, 1 if name in SINGLE_PARTITION_TOPICS else partitions, replication_factor,
                        config=configs.get(name, {})) for name in ALL_TOPICS]
@@ -85,7 +131,116 @@ def create_topics(kafka: KafkaConnection, partitions: int, replication_factor: i
 
 def topic_config(kafka: KafkaConnection, topic: str, name: str, timeout: float = 30.0) -> str:
     """One configuration value of a topic, as the broker has it."""
-    admin = AdminClient(kafka.client())
+    admin = _admin(kafka)
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
     entries = admin.describe_configs([resource], request_timeout=timeout)[resource].result(timeout)
     return entries[name].value
+
+
+# -- principals ---------------------------------------------------------------------------------
+_RESOURCE = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP}
+_PATTERN = {"literal": ResourcePatternType.LITERAL, "prefixed": ResourcePatternType.PREFIXED}
+_OPERATION = {"read": AclOperation.READ, "write": AclOperation.WRITE, "all": AclOperation.ALL}
+_MECHANISM = {"SCRAM-SHA-512": ScramMechanism.SCRAM_SHA_512, "SCRAM-SHA-256": ScramMechanism.SCRAM_SHA_256}
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _wait_all(futures: dict, what: str, timeout: float) -> None:
+    for future in futures.values():
+        try:
+            future.result(timeout)
+        except KafkaException as exc:
+            raise RuntimeError(f"{what} failed: {exc.args[0].str()}") from None
+
+
+def upsert_user(kafka: KafkaConnection, user: str, password: str, timeout: float = 30.0) -> None:
+    """Create the SCRAM credential of ``user``, or replace its password (the broker keeps only a
+    salted hash)."""
+    admin = _admin(kafka)
+    info = ScramCredentialInfo(_MECHANISM[kafka.sasl_mechanism], SCRAM_ITERATIONS)
+    _wait_all(admin.alter_user_scram_credentials([UserScramCredentialUpsertion(user, info, password.encode())],
+                                                 request_timeout=timeout), f"creating the Kafka user {user}", timeout)
+
+
+def delete_user(kafka: KafkaConnection, user: str, timeout: float = 30.0) -> bool:
+    """Remove every SCRAM credential of ``user``; False when it had none."""
+    admin = _admin(kafka)
+    mechanism = _MECHANISM[kafka.sasl_mechanism]
+    try:
+        _wait_all(admin.alter_user_scram_credentials([UserScramCredentialDeletion(user, mechanism)],
+                                                     request_timeout=timeout), f"deleting the Kafka user {user}",
+                  timeout)
+    except RuntimeError as exc:
+        if "RESOURCE_NOT_FOUND" in str(exc) or "not found" in str(exc).lower():
+            return False
+        raise
+    return True
+
+
+def _binding(user: str, grant: Grant) -> AclBinding:
+    return AclBinding(_RESOURCE[grant.resource], grant.name, _PATTERN[grant.pattern], f"User:{user}", "*",
+                      _OPERATION[grant.operation], AclPermissionType.ALLOW)
+
+
+def grant(kafka: KafkaConnection, user: str, grants: list[Grant], timeout: float = 30.0) -> None:
+    """Create the ALLOW ACLs of ``user`` (creating one that exists is harmless)."""
+    if grants:
+        admin = _admin(kafka)
+        _wait_all(admin.create_acls([_binding(user, g) for g in grants], request_timeout=timeout),
+                  f"granting {user} its ACLs", timeout)
+
+
+def _user_filter(user: str) -> AclBindingFilter:
+    return AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, f"User:{user}", None, AclOperation.ANY,
+                            AclPermissionType.ANY)
+
+
+def revoke_all(kafka: KafkaConnection, user: str, timeout: float = 30.0) -> int:
+    """Delete every ACL that names ``user``; return how many there were."""
+    admin = _admin(kafka)
+    deleted = 0
+    for future in admin.delete_acls([_user_filter(user)], request_timeout=timeout).values():
+        deleted += len(future.result(timeout))
+    return deleted
+
+
+def acls_of(kafka: KafkaConnection, user: str, timeout: float = 30.0) -> list[Grant]:
+    """The ALLOW ACLs that name ``user``, as grants."""
+    admin = _admin(kafka)
+    names = {v: k for k, v in _OPERATION.items()}
+    found = admin.describe_acls(_user_filter(user), request_timeout=timeout).result(timeout)
+    return sorted(Grant(b.restype.name.lower(), b.name, b.resource_pattern_type.name.lower(),
+                        names.get(b.operation, b.operation.name.lower())) for b in found)
+
+
+def make_principal(kafka: KafkaConnection, user: str, grants: list[Grant], password: str | None = None) -> str:
+    """A principal with exactly these ACLs (others it had are removed); return its password."""
+    password = password or new_password()
+    upsert_user(kafka, user, password)
+    revoke_all(kafka, user)
+    grant(kafka, user, grants)
+    return password
+
+
+def remove_principal(kafka: KafkaConnection, user: str) -> tuple[bool, int]:
+    """Delete the credential and every ACL of ``user``: (had a credential, ACLs deleted)."""
+    return delete_user(kafka, user), revoke_all(kafka, user)
+
+
+def setup_services(kafka: KafkaConnection, app_id: str, app_id_prefix: bool = False) -> dict[str, tuple[str, str]]:
+    """The platform's service principals (worker, sink, api, operator) with their ACLs for the app
+    ``app_id``, each with a new password: {service: (user, password)}. Run as an administrator."""
+    made = {}
+    for role in SERVICES:
+        user = service_user(role, app_id)
+        made[role] = user, make_principal(kafka, user, service_grants(role, app_id, app_id_prefix))
+    return made
+
+
+def setup_provider(kafka: KafkaConnection, provider_id: str, topics) -> tuple[str, str]:
+    """A provider's principal, allowed to write exactly ``topics``: (user, new password)."""
+    user = provider_user(provider_id)
+    return user, make_principal(kafka, user, provider_grants(topics))

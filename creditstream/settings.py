@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional, get_type_hints
 
 from creditstream.api.config import ApiConfig
-from creditstream.schemas.kafka import KafkaConnection
+from creditstream.schemas.kafka import SASL_MECHANISMS, SECURITY_PROTOCOLS, KafkaConnection
 from creditstream.schemas.months import parse_month
 from creditstream.sinks.config import SinkConfig
 from creditstream.streams.config import StreamConfig
 
 ENV_PREFIX = "CREDITSTREAM_"
+KAFKA_PASSWORDS = ("kafka_password", "sink_kafka_password", "api_kafka_password")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -40,6 +42,23 @@ def setting(default: Any, doc: str, *, minimum: float | None = None, maximum: fl
 class Settings:
     home: str = setting(".local", "data directory: worker state, embedded ClickHouse, the demo's broker and logs")
     bootstrap_servers: str = setting("127.0.0.1:19092", "Kafka bootstrap servers (the local broker: broker/kafka.sh)")
+    kafka_security_protocol: str = setting("SASL_PLAINTEXT", "how clients reach Kafka: SASL_PLAINTEXT or SASL_SSL "
+                                                             "(authenticated); PLAINTEXT is the explicit opt-out, "
+                                                             "logged by every process", choices=SECURITY_PROTOCOLS)
+    kafka_sasl_mechanism: str = setting("SCRAM-SHA-512", "SASL mechanism of the Kafka credentials",
+                                        choices=SASL_MECHANISMS)
+    kafka_ssl_ca_location: Optional[str] = setting(None, "SASL_SSL: file of the CA that signed the brokers' "
+                                                         "certificates (default: the system's)")
+    kafka_username: Optional[str] = setting(None, "this process's Kafka principal: the worker's for `worker`, a "
+                                                  "provider's for `publish`/`simulate`, an administrator's for "
+                                                  "`topics`, `kafka`, key and provider commands")
+    kafka_password: Optional[str] = setting(None, "its password (SCRAM; the broker keeps only a salted hash)")
+    sink_kafka_username: Optional[str] = setting(None, "the sink service's Kafka principal (default: "
+                                                       "CREDITSTREAM_KAFKA_USERNAME)")
+    sink_kafka_password: Optional[str] = setting(None, "its password")
+    api_kafka_username: Optional[str] = setting(None, "the API process's Kafka principal (default: "
+                                                      "CREDITSTREAM_KAFKA_USERNAME)")
+    api_kafka_password: Optional[str] = setting(None, "its password")
     partitions: int = setting(4, "partitions per topic (`topics create`, the worker's table)", minimum=1, maximum=1000)
     replication_factor: int = setting(1, "replication of created topics", minimum=1, maximum=10)
     app_id: str = setting("creditstream", "Faust app id: consumer group and changelog prefix (the sink's group "
@@ -155,7 +174,7 @@ class Settings:
 
     def __repr__(self) -> str:  # never print the personal-data key
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
-        for secret in ("personal_data_key", "operator_key", "query_token"):
+        for secret in ("personal_data_key", "operator_key", "query_token", *KAFKA_PASSWORDS):
             if shown[secret]:
                 shown[secret] = "***"
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
@@ -180,7 +199,19 @@ class Settings:
     # -- what each component is given ----------------------------------------------------------
     @property
     def kafka(self) -> KafkaConnection:
-        return KafkaConnection(self.bootstrap_servers)
+        """This process's connection (CREDITSTREAM_KAFKA_USERNAME)."""
+        if self.kafka_security_protocol == "PLAINTEXT":
+            _warn_plaintext(self.bootstrap_servers)
+        return KafkaConnection(self.bootstrap_servers, self.kafka_security_protocol, self.kafka_sasl_mechanism,
+                               self.kafka_username, self.kafka_password, self.kafka_ssl_ca_location)
+
+    @property
+    def sink_kafka(self) -> KafkaConnection:
+        return self.kafka.as_user(self.sink_kafka_username, self.sink_kafka_password)
+
+    @property
+    def api_kafka(self) -> KafkaConnection:
+        return self.kafka.as_user(self.api_kafka_username, self.api_kafka_password)
 
     def stream(self) -> StreamConfig:
         return StreamConfig(
@@ -194,7 +225,7 @@ class Settings:
             future_skew_seconds=self.future_skew_seconds)
 
     def sink(self) -> SinkConfig:
-        return SinkConfig(kafka=self.kafka, group_id=f"{self.app_id}-sink", clickhouse_url=self.clickhouse_url,
+        return SinkConfig(kafka=self.sink_kafka, group_id=f"{self.app_id}-sink", clickhouse_url=self.clickhouse_url,
                           batch_rows=self.sink_batch_rows, batch_seconds=self.sink_batch_seconds)
 
     @property
@@ -202,7 +233,7 @@ class Settings:
         return int(self.dead_letter_retention_days * 24 * 3600 * 1000)
 
     def api(self) -> ApiConfig:
-        return ApiConfig(kafka=self.kafka, clickhouse_url=self.clickhouse_url, host=self.api_host, port=self.api_port,
+        return ApiConfig(kafka=self.api_kafka, clickhouse_url=self.clickhouse_url, host=self.api_host, port=self.api_port,
                          threads=self.api_threads, rate_per_second=self.api_rate_per_second,
                          rate_burst=self.api_rate_burst, audit_timeout_seconds=self.api_audit_timeout_seconds,
                          holidays=self.holiday_dates(), webhook_retry_seconds=self.webhook_retry_seconds,
@@ -211,6 +242,18 @@ class Settings:
                          webhook_timeout_seconds=self.webhook_timeout_seconds, chromium=self.chromium,
                          portal_idle_minutes=self.portal_idle_minutes, portal_max_hours=self.portal_max_hours,
                          personal_data_key=self.personal_data_key.encode() if self.personal_data_key else None)
+
+
+_plaintext_warned = set()
+
+
+def _warn_plaintext(servers: str) -> None:
+    """Once per process: connecting without authentication is an opt-out, said out loud."""
+    if servers not in _plaintext_warned:
+        _plaintext_warned.add(servers)
+        logging.getLogger("creditstream.kafka").warning(
+            "Kafka security OFF: connecting to %s without authentication (CREDITSTREAM_KAFKA_SECURITY_PROTOCOL="
+            "PLAINTEXT)", servers)
 
 
 def _env(name: str) -> str:

@@ -63,6 +63,12 @@ class App(faust.App):
         return services
 
 
+def _credentials(kafka) -> Optional[faust.SASLCredentials]:
+    """The worker's SASL/SCRAM principal for Faust's aiokafka clients (None: plaintext)."""
+    auth = kafka.aiokafka_auth()
+    return faust.SASLCredentials(**auth) if auth else None
+
+
 def _refuse(reason: str) -> NoReturn:
     raise RuntimeError(reason)
 
@@ -86,6 +92,7 @@ class CreditStream:
         self.app = App(
             config.app_id,
             broker=config.kafka.faust_broker(),
+            broker_credentials=_credentials(config.kafka),
             store=config.store,
             topic_partitions=config.partitions,
             topic_replication_factor=config.replication_factor,

@@ -14,10 +14,12 @@ from tests.support.kafka import (
     PERSONAL_DATA_KEY,
     ROOT,
     STREAM_AS_OF,
+    TEST_APP_PREFIX,
     WorkerProcess,
     broker_reachable,
     free_port,
     reset_topics,
+    test_settings,
 )
 
 
@@ -38,7 +40,7 @@ def broker():
 
 @pytest.fixture
 def kafka_settings(broker) -> Settings:
-    settings = Settings(bootstrap_servers=broker, partitions=4)
+    settings = test_settings(bootstrap_servers=broker, partitions=4)
     reset_topics(settings)
     return settings
 
@@ -113,7 +115,7 @@ def platform_factory(kafka_settings, clickhouse, chdb_url, tmp_path):
     started = []
 
     def start(as_of, **overrides):
-        settings = Settings(**{"bootstrap_servers": BOOTSTRAP, "app_id": f"api-{time.time_ns()}",
+        settings = test_settings(**{"app_id": f"{TEST_APP_PREFIX}api-{time.time_ns()}",
                                "clickhouse_url": chdb_url, "api_port": free_port(), "sink_batch_seconds": 0.2,
                                "as_of": as_of, "personal_data_key": PERSONAL_DATA_KEY, **overrides})
         env = {"CREDITSTREAM_SINK_ENABLED": "false", "CREDITSTREAM_API_ENABLED": "false"}

@@ -15,19 +15,17 @@ from confluent_kafka import Producer
 from creditstream import apikeys
 from creditstream.api.server import ApiThread
 from creditstream.schemas.codec import default_codec
-from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.models import SCOPES, field_scope
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.personal import mask_id
 from creditstream.schemas.records import to_json
 from creditstream.schemas.uscc import uscc_check_char
-from creditstream.settings import Settings
 from creditstream.sinks.rows import SINK_TOPICS
 from creditstream.sinks.sink import ClickHouseSink
 from creditstream.streams.replay import aggregate_rows, fold_lines
 from tests.support import builders
 from tests.support.api import Http
-from tests.support.kafka import BOOTSTRAP, WorkerProcess, free_port, group_caught_up, wait_for
+from tests.support.kafka import WorkerProcess, admin_kafka, free_port, group_caught_up, test_settings, wait_for
 
 CODEC = default_codec()
 AS_OF = "2025-06"
@@ -72,7 +70,7 @@ def dataset(now):
 
 
 def send_events(facts):
-    producer = Producer(KafkaConnection(BOOTSTRAP).producer())
+    producer = Producer(admin_kafka().producer())
     from creditstream.schemas.topics import PROVIDER_TOPICS
     for topic, value in facts:
         producer.produce(topic, key=value["uscc"].encode(), value=CODEC.encode(PROVIDER_TOPICS[topic], value))
@@ -293,7 +291,7 @@ def test_worker_serves_lookups_from_its_embedded_clickhouse(kafka_settings, tmp_
     """Production wiring: the worker runs Faust and starts its sink service (sink and API) on embedded
     ClickHouse."""
     port = free_port()
-    settings = Settings(bootstrap_servers=BOOTSTRAP)
+    settings = test_settings()
     worker = WorkerProcess(tmp_path, f"embedded-{time.time_ns()}", CREDITSTREAM_AS_OF=AS_OF,
                            CREDITSTREAM_CLICKHOUSE_URL=f"chdb:{tmp_path / 'ch'}", CREDITSTREAM_API_PORT=str(port),
                            CREDITSTREAM_SINK_BATCH_SECONDS="0.2").start()

@@ -12,13 +12,13 @@ from creditstream.kafka_admin import topic_config
 from creditstream.schemas.codec import Codec
 from creditstream.schemas.records import to_json
 from creditstream.schemas.topics import AGGREGATES_TOPIC, ALL_TOPICS, DEAD_LETTER_TOPIC, PROVIDER_TOPICS
-from tests.support.kafka import BOOTSTRAP, ROOT, read_topic, wait_for
+from tests.support.kafka import ROOT, admin_env, read_topic, wait_for
 
 CODEC = Codec()
 
 
 def cli(*args, check=True, **env_overrides):
-    env = {**os.environ, "CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP, **env_overrides}
+    env = {**os.environ, **admin_env(), **env_overrides}
     result = subprocess.run([sys.executable, "-m", "creditstream.cli", *args], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     if check and result.returncode != 0:

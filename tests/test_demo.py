@@ -11,16 +11,17 @@ import sys
 import time
 import urllib.request
 
-from tests.support.kafka import BOOTSTRAP, free_port
+from tests.support.kafka import TEST_APP_PREFIX, admin_env, free_port
 
 
 def test_demo_serves_a_lookup_and_stops_cleanly(kafka_settings, wheel_site, tmp_path):
     api_port, web_port = free_port(), free_port()
     home, elsewhere = tmp_path / "home", tmp_path / "cwd"
     elsewhere.mkdir()
-    env = {**os.environ, "CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP, "CREDITSTREAM_API_PORT": str(api_port),
+    env = {**os.environ, **admin_env(), "CREDITSTREAM_API_PORT": str(api_port),
            "CREDITSTREAM_WEB_PORT": str(web_port), "CREDITSTREAM_HOME": str(home),
-           "CREDITSTREAM_APP_ID": f"demo-{time.time_ns()}", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(wheel_site)}
+           "CREDITSTREAM_APP_ID": f"{TEST_APP_PREFIX}demo-{time.time_ns()}", "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": str(wheel_site)}
     demo = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "demo", "--enterprises", "10", "--months", "4"],
                             cwd=elsewhere, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)

@@ -8,11 +8,11 @@ import sys
 
 from creditstream.schemas.models import KeyEvent
 from creditstream.schemas.topics import API_KEYS_TOPIC
-from tests.support.kafka import BOOTSTRAP, ROOT, read_topic
+from tests.support.kafka import ROOT, admin_env, read_topic
 
 
 def cli(*args):
-    env = {**os.environ, "CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP}
+    env = {**os.environ, **admin_env()}
     return subprocess.run([sys.executable, "-m", "creditstream.cli", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
 

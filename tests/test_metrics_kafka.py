@@ -6,10 +6,9 @@ from collections import Counter
 
 from creditstream import apikeys
 from creditstream.connectors.simulate import Simulator
-from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.topics import PROVIDER_TOPICS
-from tests.support.kafka import BOOTSTRAP, WorkerProcess, free_port, scrape_metrics, wait_for
+from tests.support.kafka import WorkerProcess, admin_kafka, free_port, scrape_metrics, wait_for
 from tests.support.stream import publish
 
 
@@ -36,7 +35,7 @@ def test_counters_move_by_exactly_the_expected_amounts(kafka_settings, tmp_path)
     try:
         wait_for(lambda: get(api_port, "/healthz") == 200, 120, "the worker's API")
         publish(events)
-        key = apikeys.issue(KafkaConnection(BOOTSTRAP), "lender", "metrics-lender")[1]
+        key = apikeys.issue(admin_kafka(), "lender", "metrics-lender")[1]
         dead = sum(reasons.values())
         # the worker's /metrics carries its own series and its sink service's
         wait_for(lambda: worker.metrics().get('creditstream_sink_rows_total{table="dead_letters"}') == dead

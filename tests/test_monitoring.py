@@ -47,15 +47,29 @@ def test_alert_rule_unit_tests_can_fail(tmp_path):
     assert result.returncode != 0
 
 
+COMPOSE_SECRETS = ("CREDITSTREAM_PERSONAL_DATA_KEY", "KAFKA_ADMIN_PASSWORD", "KAFKA_CONTROLLER_PASSWORD")
+
+
 def test_compose_file_is_valid_and_complete():
     compose = [tool("docker-compose"), "config"]
-    refused = subprocess.run(compose, cwd=ROOT, capture_output=True, text=True,
-                             env={k: v for k, v in os.environ.items() if k != "CREDITSTREAM_PERSONAL_DATA_KEY"})
-    assert refused.returncode != 0 and "CREDITSTREAM_PERSONAL_DATA_KEY" in refused.stderr  # no key, no stack
-    result = subprocess.run(compose, cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, "CREDITSTREAM_PERSONAL_DATA_KEY": "k" * 64})
+    secrets = {name: "k" * 64 for name in COMPOSE_SECRETS}
+    for missing in COMPOSE_SECRETS:  # no secret, no stack
+        env = {**{k: v for k, v in os.environ.items() if k not in COMPOSE_SECRETS}, **secrets}
+        del env[missing]
+        refused = subprocess.run(compose, cwd=ROOT, capture_output=True, text=True, env=env)
+        assert refused.returncode != 0 and missing in refused.stderr, missing
+    result = subprocess.run(compose, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **secrets})
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
+    # Kafka is secured, and each service connects as its own principal: only the one-shot setup
+    # holds the administrator's password; the others source their own credential file
+    services = config["services"]
+    assert "StandardAuthorizer" in (ROOT / "broker" / "compose-kafka.sh").read_text()
+    holders = {name for name, s in services.items() if "KAFKA_ADMIN_PASSWORD" in str(s.get("environment", {}))
+               or "admin" == (s.get("environment") or {}).get("CREDITSTREAM_KAFKA_USERNAME")}
+    assert holders == {"kafka", "kafka-setup"}
+    for name, own in (("worker", "worker"), ("api", "api"), ("simulator", "simulator")):
+        assert f"/run/creditstream-kafka/{own}.env" in " ".join(services[name]["command"]), name
     assert set(config["services"]) >= {"kafka", "clickhouse", "worker", "api", "simulator", "prometheus", "grafana"}
     for name in ("kafka", "clickhouse", "worker", "api", "prometheus", "grafana"):
         assert "healthcheck" in config["services"][name], name

@@ -16,6 +16,9 @@ from tests.support.builders import statement
 
 UTC = dt.timezone.utc
 
+# never connects: these tests hand the stream a recorder instead of a producer
+UNIT_SETTINGS = Settings(personal_data_key="test-key", kafka_username="worker", kafka_password="unused")
+
 
 def test_live_as_of_month_is_the_last_complete_month_in_shanghai():
     # 2024-12-31T15:59:59Z is 23:59:59 on Dec 31 in Shanghai; one second later it is January 1st.
@@ -40,7 +43,7 @@ async def rollover_then_publish(stream):
 def test_rollover_republishes_every_enterprise_with_the_new_month():
     now = [dt.datetime(2025, 1, 15, tzinfo=UTC)]
     output = CapturingOutput()
-    stream = CreditStream(Settings(personal_data_key="test-key").stream(), clock=lambda: now[0], output=output)
+    stream = CreditStream(UNIT_SETTINGS.stream(), clock=lambda: now[0], output=output)
     ledgers = {}
     for uscc, usage in (("91350100M000100Y43", "10"), ("91110000MA01ABCD8Q", "30")):
         ledger = Ledger()
@@ -69,7 +72,7 @@ def test_midnight_republishes_only_the_rows_whose_date_dependent_fields_changed(
 
     now = [dt.datetime(2025, 7, 14, 15, 59, tzinfo=UTC)]  # 23:59 on 14 July in Shanghai
     output = CapturingOutput()
-    stream = CreditStream(Settings(personal_data_key="test-key").stream(), clock=lambda: now[0], output=output)
+    stream = CreditStream(UNIT_SETTINGS.stream(), clock=lambda: now[0], output=output)
     penalised, licensed, utility_only = b"91350100M000100Y43", b"91110000MA01ABCD8Q", b"91440300MA5DC12340"
     facts = {penalised: [b.penalty("P", "2024-07-15")],  # a year in publicity: ends on 15 July
              licensed: [b.licence("L", "VALID", "2024-01-01", "2025-12-31")],

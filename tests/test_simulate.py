@@ -36,7 +36,7 @@ def test_the_first_firm_has_data_in_every_category():
 def test_a_register_export_in_csv_reads_into_typed_records(tmp_path):
     """`creditstream publish` takes the new topics' CSV exports too: arrays `|`-separated, empty
     cells null (the same reader as JSON Lines; sending is covered against the broker)."""
-    from creditstream.connectors.files import read_file
+    from creditstream.schemas.exports import read_file
     from tests.support import builders as b
 
     path = tmp_path / "penalties.csv"

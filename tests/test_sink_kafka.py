@@ -5,7 +5,6 @@ import time
 
 from confluent_kafka.admin import AdminClient
 
-from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.models import AggregateRow, DeadLetter
 from creditstream.schemas.topics import AGGREGATES_TOPIC, API_KEYS_TOPIC, DEAD_LETTER_TOPIC
 from creditstream.schemas.uscc import uscc_check_char
@@ -14,7 +13,7 @@ from creditstream.sinks.rows import SINK_TOPICS
 from creditstream.sinks.sink import ClickHouseSink
 from creditstream.streams.aggregates import compute
 from creditstream.streams.ledger import Ledger
-from tests.support.kafka import BOOTSTRAP, group_caught_up, read_topic, wait_for
+from tests.support.kafka import TEST_APP_PREFIX, admin_kafka, group_caught_up, read_topic, service_kafka, wait_for
 from tests.support.stream import produce_all
 
 AS_OF = 24305  # 2025-06
@@ -31,7 +30,7 @@ def aggregate_message(i: int) -> tuple[str, bytes, bytes]:
 
 
 def start_sink(chdb_url: str, group: str) -> ClickHouseSink:
-    config = SinkConfig(KafkaConnection(BOOTSTRAP), group_id=group, clickhouse_url=chdb_url, batch_seconds=0.1)
+    config = SinkConfig(service_kafka("sink"), group_id=group, clickhouse_url=chdb_url, batch_seconds=0.1)
     sink = ClickHouseSink(config)
     sink.start()
     assert sink.ready.wait(60), sink.error
@@ -43,7 +42,7 @@ def test_a_message_the_sink_cannot_convert_becomes_a_dead_letter(kafka_settings,
     positions = produce_all([aggregate_message(1), (AGGREGATES_TOPIC, b"x", bad_row),
                              (API_KEYS_TOPIC, b"k", b"not json")])
     bad = {(t, p, o): v for t, p, o, v in positions[1:]}
-    group = f"sink-dead-letter-{time.time_ns()}"
+    group = f"{TEST_APP_PREFIX}sink-dead-letter-{time.time_ns()}"
     sink = start_sink(chdb_url, group)
     try:
         letters = wait_for(lambda: [DeadLetter.from_bytes(m.value()) for m in read_topic(DEAD_LETTER_TOPIC)
@@ -76,12 +75,12 @@ def test_a_rebalance_while_clickhouse_fails_loses_no_message(kafka_settings, cli
     def failures():
         return metrics.SERVICE.get_sample_value("creditstream_sink_failures_total") or 0
 
-    group = f"sink-rebalance-{time.time_ns()}"
+    group = f"{TEST_APP_PREFIX}sink-rebalance-{time.time_ns()}"
     clickhouse.command("DETACH TABLE enterprise_aggregates")  # ClickHouse refuses every aggregate insert
     staying = leaving = None
     try:
         staying, leaving = start_sink(chdb_url, group), start_sink(chdb_url, group)
-        total = sum(len(topic.partitions) for name, topic in AdminClient({"bootstrap.servers": BOOTSTRAP}).list_topics(
+        total = sum(len(topic.partitions) for name, topic in AdminClient(admin_kafka().client()).list_topics(
             timeout=10).topics.items() if name in SINK_TOPICS)
         wait_for(lambda: staying.assigned and leaving.assigned and len(staying.assigned) + len(leaving.assigned) == total,
                  60, "the two sinks to share the partitions", interval=0.05)

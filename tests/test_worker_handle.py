@@ -28,7 +28,7 @@ class Recorder:
 
 @pytest.fixture
 def stream():
-    settings = Settings(personal_data_key="test-key")
+    settings = Settings(personal_data_key="test-key", kafka_username="worker", kafka_password="unused")
     stream = stream_app.CreditStream(settings.stream(), clock=lambda: dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc),
                                      output=Recorder())
     stream.router.assigned({WATER: 4})

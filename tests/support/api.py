@@ -18,6 +18,16 @@ class Http:
         except OSError:  # not listening yet
             return 0, {}, None
 
+    def upload(self, path, key, data: bytes, content_type: str):
+        """(status, JSON body) of a POST of raw bytes (a provider's export)."""
+        request = urllib.request.Request(self.base + path, data=data, method="POST", headers={
+            "Authorization": f"Bearer {key}", "Content-Type": content_type})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
     def send(self, method, path, key=None, body=None, headers=None):
         """(status, JSON body) of any request; ``body`` goes as JSON."""
         data = json.dumps(body).encode() if body is not None else None

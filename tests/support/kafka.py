@@ -1,6 +1,7 @@
 """Helpers for tests against the real broker (started by .ci/run with broker/kafka.sh)."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -15,7 +16,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from creditstream import kafka_admin
-from creditstream.kafka_admin import broker_answers, create_topics
+from creditstream.broker import admin_credential
+from creditstream.kafka_admin import broker_answers, create_topics, setup_services
 from creditstream.runtime import free_port as free_port_on
 from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.topics import ALL_TOPICS
@@ -25,15 +27,69 @@ ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = os.environ.get("CREDITSTREAM_TEST_BOOTSTRAP", "127.0.0.1:19092")
 STREAM_AS_OF = "2025-06"  # the as-of month stream tests pin their workers to
 PERSONAL_DATA_KEY = "test-personal-data-key"  # the workers' HMAC key over identity numbers
+KAFKA_HOME = Path(os.environ.get("KAFKA_HOME_DIR") or ROOT / ".local" / "kafka")  # the test broker's (kafka.sh)
+TEST_APP_PREFIX = "t-"  # every test app id begins with it: the service principals are granted that prefix
+
+
+@functools.lru_cache(maxsize=None)
+def admin_kafka() -> KafkaConnection:
+    """The test broker as its administrator: what the tests themselves use to set up and look."""
+    user, password = admin_credential(KAFKA_HOME)
+    return KafkaConnection(BOOTSTRAP, "SASL_PLAINTEXT", "SCRAM-SHA-512", user, password)
+
+
+def as_user(user: str, password: str) -> KafkaConnection:
+    return admin_kafka().as_user(user, password)
+
+
+def service_kafka(role: str) -> KafkaConnection:
+    """The test broker as a platform service (worker, sink, api, operator)."""
+    return as_user(*service_principals()[role])
+
+
+@functools.lru_cache(maxsize=None)
+def service_principals() -> dict[str, tuple[str, str]]:
+    """The platform's service principals (worker, sink, api, operator), made once per test process
+    with their production ACLs for every app id beginning with TEST_APP_PREFIX."""
+    return setup_services(admin_kafka(), TEST_APP_PREFIX, app_id_prefix=True)
+
+
+def admin_env() -> dict[str, str]:
+    """CREDITSTREAM_* variables of a command run as the test broker's administrator."""
+    return {"CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP, "CREDITSTREAM_KAFKA_USERNAME": "admin",
+            "CREDITSTREAM_KAFKA_PASSWORD": admin_kafka().password}
+
+
+def credential_settings() -> dict:
+    """Settings fields for a test platform: the test acts as administrator, the sink and the API
+    it runs as their own principals."""
+    made = service_principals()
+    return {"bootstrap_servers": BOOTSTRAP, "kafka_username": "admin", "kafka_password": admin_kafka().password,
+            "sink_kafka_username": made["sink"][0], "sink_kafka_password": made["sink"][1],
+            "api_kafka_username": made["api"][0], "api_kafka_password": made["api"][1]}
+
+
+def worker_env() -> dict[str, str]:
+    """A worker process's Kafka settings: its own principal, and its sink's and API's."""
+    made = service_principals()
+    return {"CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP,
+            "CREDITSTREAM_KAFKA_USERNAME": made["worker"][0], "CREDITSTREAM_KAFKA_PASSWORD": made["worker"][1],
+            "CREDITSTREAM_SINK_KAFKA_USERNAME": made["sink"][0], "CREDITSTREAM_SINK_KAFKA_PASSWORD": made["sink"][1],
+            "CREDITSTREAM_API_KAFKA_USERNAME": made["api"][0], "CREDITSTREAM_API_KAFKA_PASSWORD": made["api"][1]}
+
+
+def test_settings(**overrides) -> Settings:
+    """Settings of a test platform on the test broker (see credential_settings)."""
+    return Settings(**{**credential_settings(), **overrides})
 
 
 def broker_reachable(timeout: float = 5.0) -> bool:
-    return broker_answers(KafkaConnection(BOOTSTRAP), timeout)
+    return broker_answers(admin_kafka(), timeout)
 
 
 def reset_topics(settings: Settings) -> None:
     """Delete every platform topic and create it anew, so each test starts from empty topics."""
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin = AdminClient(admin_kafka().client())
     existing = set(admin.list_topics(timeout=10).topics)
     doomed = [t for t in ALL_TOPICS if t in existing]
     for future in admin.delete_topics(doomed, operation_timeout=30).values() if doomed else []:
@@ -76,8 +132,7 @@ def _high_watermark(consumer: Consumer, tp: TopicPartition, timeout: float = 30.
 
 def read_topic(topic: str, idle_seconds: float = 2.0, timeout: float = 60.0) -> list:
     """Every message currently in ``topic`` (all partitions, from the beginning)."""
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"test-reader-{time.time_ns()}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer = Consumer(admin_kafka().consumer(f"test-reader-{time.time_ns()}"))
     metadata = consumer.list_topics(topic, timeout=10).topics[topic]
     partitions = [TopicPartition(topic, p) for p in metadata.partitions]
     ends = {}
@@ -119,10 +174,13 @@ class WorkerProcess:
     """``creditstream worker`` as a real OS process, so it can be SIGKILLed."""
 
     def __init__(self, tmp: Path, app_id: str, **env: str):
-        self.app_id = env.get("CREDITSTREAM_APP_ID", app_id)
+        app_id = env.pop("CREDITSTREAM_APP_ID", app_id)
+        if not app_id.startswith(TEST_APP_PREFIX):
+            app_id = TEST_APP_PREFIX + app_id
+        self.app_id = app_id
         self.port = free_port()
         self.log_path = tmp / f"worker-{app_id}-{time.time_ns()}.log"
-        self.env = {**os.environ, "CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP, "CREDITSTREAM_APP_ID": app_id,
+        self.env = {**os.environ, **worker_env(), "CREDITSTREAM_APP_ID": app_id,
                     "CREDITSTREAM_WEB_PORT": str(self.port), "CREDITSTREAM_DATA_DIR": str(tmp / f"data-{app_id}"),
                     "CREDITSTREAM_CLICKHOUSE_URL": f"chdb:{tmp / f'clickhouse-{app_id}'}",
                     "CREDITSTREAM_API_PORT": str(free_port()),
@@ -173,4 +231,4 @@ def latest_by_key(messages) -> dict[str, dict]:
 
 def group_caught_up(group: str, topics) -> bool:
     """The consumer group has committed the end of every non-empty partition of ``topics``."""
-    return kafka_admin.group_caught_up(KafkaConnection(BOOTSTRAP), group, topics)
+    return kafka_admin.group_caught_up(admin_kafka(), group, topics)

@@ -6,19 +6,18 @@ from confluent_kafka import Producer
 
 from creditstream.connectors.simulate import Simulator, event_bytes, event_line
 from creditstream.schemas.codec import default_codec
-from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.topics import AGGREGATES_TOPIC
 from creditstream.streams.replay import aggregate_rows, fold_lines
-from tests.support.kafka import BOOTSTRAP, latest_by_key, read_topic, wait_for
 from tests.support.kafka import STREAM_AS_OF as AS_OF
+from tests.support.kafka import admin_kafka, latest_by_key, read_topic, wait_for
 
 CODEC = default_codec()
 
 
 def produce_all(items) -> list[tuple[str, int, int, bytes]]:
     """Send (topic, key, value) synchronously in order; return (topic, partition, offset, value)."""
-    producer = Producer(KafkaConnection(BOOTSTRAP).producer(**{"linger.ms": 5}))
+    producer = Producer(admin_kafka().producer(**{"linger.ms": 5}))
     positions = []
 
     def delivered(err, msg):

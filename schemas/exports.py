@@ -1,10 +1,13 @@
-"""Reading provider export files: JSON Lines (the replay line format) or CSV with a header row."""
+"""Provider exports: JSON Lines (the replay line format) or CSV with a header row, read record by
+record with each record's line number. The same reader serves ``creditstream publish FILE`` and
+the gateway's ``POST /v1/providers/files``, so a file is judged the same whichever way it comes."""
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import IO, Iterator, Optional
 
 from creditstream.schemas.codec import Codec
 from creditstream.schemas.records import RecordError, csv_cells_to_json, parse_line, record_from_json
@@ -26,14 +29,29 @@ def is_csv(path: Path) -> bool:
 
 
 def read_file(path: Path, codec: Codec, topic: Optional[str]) -> Iterator[FileRecord]:
+    """The records of an export file (CSV by its suffix, else JSON Lines)."""
+    check_topic(topic, is_csv(path))
+    with path.open("rb") as fh:
+        yield from read_export(fh, codec, topic, is_csv(path), str(path))
+
+
+def check_topic(topic: Optional[str], csv_format: bool) -> None:
+    """ValueError when the topic given for an export cannot be right."""
     if topic is not None and topic not in PROVIDER_TOPICS:
         raise ValueError(f"unknown topic {topic!r}; known: {', '.join(PROVIDER_TOPICS)}")
-    if is_csv(path):
-        if topic is None:
-            raise ValueError("a CSV file needs --topic")
-        yield from _read_csv(path, codec, topic)
+    if csv_format and topic is None:
+        raise ValueError("a CSV file needs its topic (--topic, or ?topic= for the gateway)")
+
+
+def read_export(stream: IO[bytes], codec: Codec, topic: Optional[str], csv_format: bool,
+                source: str = "the file") -> Iterator[FileRecord]:
+    """The records of an export read from a binary stream; ``topic``: every record's (required
+    for CSV; for JSON Lines each line names its own, checked against it when given)."""
+    check_topic(topic, csv_format)
+    if csv_format:
+        yield from _read_csv(stream, codec, topic, source)
     else:
-        yield from _read_jsonl(path, codec, topic)
+        yield from _read_jsonl(stream, codec, topic)
 
 
 def _typed(codec: Codec, topic: str, line: int, value) -> FileRecord:
@@ -45,31 +63,30 @@ def _typed(codec: Codec, topic: str, line: int, value) -> FileRecord:
     return FileRecord(line, topic, record, typed)
 
 
-def _read_jsonl(path: Path, codec: Codec, topic: Optional[str]) -> Iterator[FileRecord]:
-    with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:  # the same line parser as `creditstream replay`
-                line_topic, record, value = parse_line(codec, raw)
-            except Invalid as exc:
-                yield FileRecord(number, error=exc.message)
-                continue
-            if topic is not None and line_topic != topic:
-                yield FileRecord(number, error=f"line is for {line_topic}, publishing to {topic}")
-            else:
-                yield FileRecord(number, line_topic, record, value)
+def _read_jsonl(stream: IO[bytes], codec: Codec, topic: Optional[str]) -> Iterator[FileRecord]:
+    for number, raw in enumerate(stream, start=1):
+        if not raw.strip():
+            continue
+        try:  # the same line parser as `creditstream replay`
+            line_topic, record, value = parse_line(codec, raw)
+        except Invalid as exc:
+            yield FileRecord(number, error=exc.message)
+            continue
+        if topic is not None and line_topic != topic:
+            yield FileRecord(number, error=f"line is for {line_topic}, publishing to {topic}")
+        else:
+            yield FileRecord(number, line_topic, record, value)
 
 
-def _read_csv(path: Path, codec: Codec, topic: str) -> Iterator[FileRecord]:
+def _read_csv(stream: IO[bytes], codec: Codec, topic: str, source: str) -> Iterator[FileRecord]:
     schema = codec.current(PROVIDER_TOPICS[topic]).raw
     # surrogateescape: a byte that is not UTF-8 becomes a marker in its cell, so that line is
     # rejected with its number and every other line still goes through
-    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
+    with io.TextIOWrapper(stream, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
         reader = csv.DictReader(fh)
         start = reader.line_num + 1
         if reader.fieldnames and any(_not_utf8(name) for name in reader.fieldnames):
-            raise ValueError(f"{path}:1: the header row is not UTF-8 text")
+            raise ValueError(f"{source}:1: the header row is not UTF-8 text")
         for row in reader:
             bad = next((name for name, cell in row.items() if name is not None and _not_utf8(cell)), None)
             if bad is not None:

@@ -1,0 +1,103 @@
+"""Who may do what on Kafka: the ACLs of every principal, as plain data (no I/O), so the CLI, the
+demo, the tests and the documentation use one table. ``kafka_admin.grant`` applies them.
+
+Principals (docs/kafka-security.md); a service's is named ``<app id>-<service>``:
+
+1. ``admin``: the broker's one super user, made when its log dir is formatted; creates topics,
+   principals and ACLs, issues API keys. People and scripts that administer use it, nothing else.
+2. ``worker``: reads the provider topics, writes the normalised, aggregate, dead-letter, consent,
+   whitelist and repartition topics, owns its Faust group and the topics Faust makes (changelog,
+   leader: all named ``<app id>-…``).
+3. ``sink``: reads what it stores, writes the dead letters of what it cannot store.
+4. ``api``: reads what it serves, writes audit records, reports, disputes, repair applications,
+   webhooks, consents and repair records of enterprises, and the gateway's provider records (the
+   gateway checks each provider's topics itself: its API key lists them).
+5. ``operator``: reads the dead-letter topic. It is the only principal that may (the sink, which
+   copies them into ClickHouse for operators, aside): rejected records keep their original bytes.
+6. one ``provider-<id>`` per provider: writes its own topics and nothing else.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from creditstream.api.view import VIEW_GROUP_PREFIX, VIEW_TOPICS
+from creditstream.schemas.topics import (
+    AGGREGATES_TOPIC,
+    AUDIT_TOPIC,
+    CONSENT_STATE_TOPIC,
+    DEAD_LETTER_TOPIC,
+    DISPUTE_TOPIC,
+    NORMALIZED_TOPIC,
+    PROVIDER_TOPICS,
+    REPAIR_TOPIC,
+    REPARTITION_TOPIC,
+    REPORT_TOPIC,
+    WEBHOOK_TOPIC,
+    WHITELIST_TOPIC,
+)
+from creditstream.sinks.rows import SINK_TOPICS
+
+ADMIN = "admin"
+SERVICES = ("worker", "sink", "api", "operator")  # `creditstream kafka setup` makes these
+PROVIDER_PREFIX = "provider-"
+OPERATOR_GROUP_PREFIX = "creditstream-operator-"
+
+WORKER_READS = (*PROVIDER_TOPICS, REPARTITION_TOPIC)
+WORKER_WRITES = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, REPARTITION_TOPIC, CONSENT_STATE_TOPIC,
+                 WHITELIST_TOPIC)
+SINK_WRITES = (DEAD_LETTER_TOPIC,)
+API_WRITES = (*PROVIDER_TOPICS, AUDIT_TOPIC, REPORT_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, WEBHOOK_TOPIC)
+OPERATOR_READS = (DEAD_LETTER_TOPIC,)
+
+
+class Grant(NamedTuple):
+    """One ALLOW ACL: ``operation`` on the ``resource`` (topic, group) named ``name``, literally
+    or as a prefix. Kafka lets READ and WRITE imply DESCRIBE."""
+    resource: str  # "topic" | "group"
+    name: str
+    pattern: str  # "literal" | "prefixed"
+    operation: str  # "read" | "write" | "all"
+
+
+def service_user(role: str, app_id: str) -> str:
+    """A service's principal is named after its app, so deployments (app ids) sharing a cluster
+    each have their own: ``creditstream-worker``, ``creditstream-sink``…"""
+    return f"{app_id.rstrip('-')}-{role}"
+
+
+def provider_user(provider_id: str) -> str:
+    return PROVIDER_PREFIX + provider_id
+
+
+def provider_grants(topics) -> list[Grant]:
+    """A provider writes its own topics and nothing else."""
+    return [Grant("topic", t, "literal", "write") for t in sorted(set(topics))]
+
+
+def service_grants(role: str, app_id: str, app_id_prefix: bool = False) -> list[Grant]:
+    """The ACLs of a platform service for the app ``app_id`` (the worker's Faust app id; the sink's
+    group is ``<app_id>-sink``). ``app_id_prefix``: for every app id that begins with ``app_id``
+    instead (blue/green deployments under new app ids; the tests' many apps)."""
+    reads = lambda topics: [Grant("topic", t, "literal", "read") for t in dict.fromkeys(topics)]  # noqa: E731
+    writes = lambda topics: [Grant("topic", t, "literal", "write") for t in dict.fromkeys(topics)]  # noqa: E731
+    if role == "worker":
+        own = [Grant("group", app_id, "prefixed", "read"), Grant("topic", app_id, "prefixed", "all")] \
+            if app_id_prefix else [Grant("group", app_id, "literal", "read"),
+                                   Grant("topic", f"{app_id}-", "prefixed", "all")]
+        return reads(WORKER_READS) + writes(WORKER_WRITES) + own
+    if role == "sink":
+        group = Grant("group", app_id, "prefixed", "read") if app_id_prefix \
+            else Grant("group", f"{app_id}-sink", "literal", "read")
+        return reads(SINK_TOPICS) + writes(SINK_WRITES) + [group]
+    if role == "api":
+        return reads(VIEW_TOPICS) + writes(API_WRITES) + [Grant("group", VIEW_GROUP_PREFIX, "prefixed", "read")]
+    if role == "operator":
+        return reads(OPERATOR_READS) + [Grant("group", OPERATOR_GROUP_PREFIX, "prefixed", "read")]
+    raise ValueError(f"unknown service {role!r}; known: {', '.join(SERVICES)}")
+
+
+def readers_of(topic: str, app_id: str) -> set[str]:
+    """The services that may read ``topic`` (for the documentation and its test)."""
+    return {role for role in SERVICES
+            if any(g.resource == "topic" and g.name == topic and g.operation == "read"
+                   for g in service_grants(role, app_id))}

@@ -1,0 +1,167 @@
+"""Kafka security against the real, secured broker (SASL/SCRAM-SHA-512, StandardAuthorizer): a
+provider writes only its own topics and reads nothing, nobody gets in without a credential, a
+removed provider is refused, and only operators read the dead letters."""
+import json
+import re
+import time
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+
+from creditstream.kafka_access import SERVICES, provider_grants, readers_of, service_grants
+from creditstream.kafka_admin import KafkaRefused, broker_answers
+from creditstream.schemas.kafka import KafkaConnection, KafkaCredentialsMissing
+from creditstream.schemas.records import to_json
+from creditstream.schemas.topics import (
+    AGGREGATES_TOPIC,
+    DEAD_LETTER_TOPIC,
+    NORMALIZED_TOPIC,
+    PROVIDER_TOPICS,
+    TOPIC_OF,
+    UTILITY_TOPICS,
+)
+from tests.support import builders
+from tests.support.kafka import BOOTSTRAP, TEST_APP_PREFIX, admin_kafka, as_user, read_topic, service_kafka
+from tests.test_connectors_kafka import cli
+
+WATER = UTILITY_TOPICS["water"]
+TAX = TOPIC_OF["TaxPayment"]
+
+
+def jsonl(path, *built) -> None:
+    """A provider export of builders' (record, value) pairs, in the contract's JSON form."""
+    path.write_text("".join(json.dumps({"topic": TOPIC_OF[record], "value": to_json(value)}, ensure_ascii=False) + "\n"
+                            for record, value in built), encoding="utf-8")
+
+
+def a_water_statement(provider: str):
+    return builders.statement("water", "W-1", "2025-05", "10.5", "35.70", provider=provider,
+                              event_id=f"w-{time.time_ns()}", occurred="2025-05-31T12:00:00")
+
+
+def a_tax_payment(provider: str):
+    return builders.payment("VAT", "2025-05-01", "2025-05-31", "100.00", "100.00", "2025-06-15", "2025-06-10",
+                            provider=provider, event_id=f"t-{time.time_ns()}", occurred="2025-06-10T12:00:00")
+
+
+def seed(*topics: str) -> None:
+    """One message in partition 0 of each topic (as the administrator), so a reader gets either it
+    or a refusal."""
+    producer = Producer(admin_kafka().producer())
+    for topic in topics:
+        producer.produce(topic, b"probe", partition=0)
+    assert producer.flush(30) == 0
+
+
+def read_error(kafka: KafkaConnection, topic: str) -> KafkaError | None:
+    """The error a consumer of ``kafka`` meets reading partition 0 of ``topic`` (seeded) from its
+    start; None when it reads a message."""
+    consumer = Consumer({**kafka.consumer(f"{TEST_APP_PREFIX}probe-{time.time_ns()}"), "log_level": 0})
+    try:
+        described = consumer.list_topics(topic, timeout=10).topics[topic]
+        if described.error is not None:  # not even allowed to describe it
+            return described.error
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            # a principal without a group is refused the coordinator too; the topic is the question
+            if message is None or (message.error() and
+                                   message.error().code() == KafkaError.GROUP_AUTHORIZATION_FAILED):
+                continue
+            return message.error()
+        raise AssertionError(f"no answer reading {topic} as {kafka.principal}")
+    finally:
+        consumer.close()
+
+
+def test_a_provider_writes_its_own_topics_only_and_reads_nothing(kafka_settings, tmp_path):
+    provider = f"water-{time.time_ns()}"
+    added = cli("providers", "add", provider, "--topics", WATER).stdout
+    user = re.search(r"^Kafka .*: user (\S+)$", added, re.M).group(1)
+    password = re.search(r"^Kafka password \(shown once, store it now\): (\S+)$", added, re.M).group(1)
+    assert user == f"provider-{provider}"
+    water = as_user(user, password)
+    as_provider = {"CREDITSTREAM_KAFKA_USERNAME": user, "CREDITSTREAM_KAFKA_PASSWORD": password}
+
+    own = tmp_path / "water.jsonl"
+    jsonl(own, a_water_statement(provider))
+    assert "published 1, rejected 0, delivery failures 0" in cli("publish", str(own), **as_provider).stdout
+    assert [m.value() for m in read_topic(WATER)] and len(read_topic(WATER)) == 1
+
+    foreign = tmp_path / "tax.jsonl"
+    jsonl(foreign, a_tax_payment(provider))
+    refused = cli("publish", str(foreign), check=False, **as_provider)
+    assert refused.returncode != 0
+    assert (f"{TAX}: not authorised: User:{user} may not write this topic (TOPIC_AUTHORIZATION_FAILED)"
+            in refused.stderr), refused.stderr
+    assert read_topic(TAX) == []
+
+    seed(AGGREGATES_TOPIC, NORMALIZED_TOPIC, DEAD_LETTER_TOPIC)
+    for topic in (AGGREGATES_TOPIC, NORMALIZED_TOPIC, DEAD_LETTER_TOPIC, WATER):
+        error = read_error(water, topic)
+        assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, (topic, error)
+
+
+def test_no_credential_no_access(kafka_settings):
+    # a client without SASL does not even get metadata from the secured listener
+    assert broker_answers(KafkaConnection(BOOTSTRAP), timeout=5) is False
+    # a wrong password is refused, and said to be
+    with pytest.raises(KafkaRefused, match="refused User:admin"):
+        broker_answers(admin_kafka().as_user("admin", "not-the-password"), timeout=10)
+    with pytest.raises(KafkaRefused, match="refused User:nobody"):
+        broker_answers(admin_kafka().as_user("nobody", "whatever"), timeout=10)
+    # settings without a credential say what to set before trying
+    with pytest.raises(KafkaCredentialsMissing, match="CREDITSTREAM_KAFKA_USERNAME"):
+        KafkaConnection(BOOTSTRAP, "SASL_PLAINTEXT").client()
+
+
+def test_a_removed_provider_is_refused(kafka_settings, tmp_path):
+    provider = f"gone-{time.time_ns()}"
+    added = cli("providers", "add", provider, "--topics", WATER).stdout
+    user = re.search(r"^Kafka .*: user (\S+)$", added, re.M).group(1)
+    password = re.search(r"^Kafka password \(shown once, store it now\): (\S+)$", added, re.M).group(1)
+    assert broker_answers(as_user(user, password), timeout=10)
+
+    removed = cli("providers", "revoke", "--provider", provider).stdout
+    assert f"revoked 1 key(s) of provider {provider}" in removed
+    assert f"Kafka user {user}: credential deleted, 1 ACL(s) deleted" in removed
+    with pytest.raises(KafkaRefused, match=f"refused User:{user}"):
+        broker_answers(as_user(user, password), timeout=10)
+    path = tmp_path / "water.jsonl"
+    jsonl(path, a_water_statement(provider))
+    refused = cli("publish", str(path), check=False, CREDITSTREAM_KAFKA_USERNAME=user,
+                  CREDITSTREAM_KAFKA_PASSWORD=password)
+    assert refused.returncode != 0 and f"Kafka refused User:{user}" in refused.stderr, refused.stderr
+    assert read_topic(WATER) == []
+
+
+def test_only_operators_and_the_sink_read_the_dead_letters(kafka_settings):
+    seed(DEAD_LETTER_TOPIC, AGGREGATES_TOPIC)
+    for role in ("worker", "api"):
+        error = read_error(service_kafka(role), DEAD_LETTER_TOPIC)
+        assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, (role, error)
+    for role in ("operator", "sink"):
+        assert read_error(service_kafka(role), DEAD_LETTER_TOPIC) is None, role
+    # an operator reads nothing else
+    assert read_error(service_kafka("operator"), AGGREGATES_TOPIC).code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+# -- the ACL table itself (no broker) -------------------------------------------------------------
+
+def test_the_dead_letters_are_read_by_operators_and_the_sink_only():
+    assert readers_of(DEAD_LETTER_TOPIC, "creditstream") == {"operator", "sink"}
+
+
+def test_a_provider_is_granted_writes_to_its_topics_and_nothing_else():
+    grants = provider_grants([WATER, WATER])
+    assert [(g.resource, g.name, g.pattern, g.operation) for g in grants] == [("topic", WATER, "literal", "write")]
+
+
+def test_only_the_api_gateway_writes_provider_topics_and_no_service_writes_everything():
+    for role in SERVICES:
+        writes = {g.name for g in service_grants(role, "creditstream") if g.operation in ("write", "all")}
+        assert bool(writes & set(PROVIDER_TOPICS)) == (role == "api"), role
+        # a prefix grant covers only the platform's own names, never a provider's or another app's topics
+        assert all(g.pattern == "literal" or g.name.startswith("creditstream")
+                   for g in service_grants(role, "creditstream")), role
