@@ -328,3 +328,25 @@ OPENAPI["paths"].update({
 })
 OPENAPI["paths"]["/v1/providers/events"]["post"]["responses"]["413"] = {
     "description": "more than 1,000 records or 8 MiB", "content": {"application/json": {"schema": _RIGHTS_ERROR}}}
+
+_FILES = _rights("Upload a provider export: CSV or JSON Lines (the HTTP gateway for providers)", "provider", "202",
+                 params=[{"name": "topic", "in": "query", "required": False, "schema": {"type": "string"},
+                          "description": "the topic of every record: required for CSV; for JSON Lines, checked "
+                                         "against each line's"},
+                         {"name": "format", "in": "query", "required": False,
+                          "schema": {"type": "string", "enum": ["csv", "jsonl"]},
+                          "description": "default: from the Content-Type"}])
+_FILES["requestBody"] = {"required": True, "content": {
+    media: {"schema": {"type": "string", "format": "binary"}}
+    for media in ("text/csv", "application/x-ndjson", "application/jsonl")}}
+_FILES["description"] = (
+    "The rules of `creditstream publish`: CSV with a header row of the schema's fields (empty cell = null, arrays "
+    "`|`-separated) or JSON Lines in the replay format; then the gateway's checks (the key's topics, its "
+    "provider_id). Streamed to a spool file (at most 256 MiB, else 413) and sent 1,000 records at a time, each "
+    "chunk acknowledged by Kafka before the next is read. 202 with `accepted`, every rejected line as `{line, code, "
+    "field, reason}` (at most 10,000 listed; `rejections_truncated`), and the accepted records' offsets per "
+    "partition; 422 when no line was accepted; 503 with Retry-After when Kafka cannot acknowledge (upload again: "
+    "event ids make it harmless).")
+_FILES["responses"]["413"] = {"description": "a file over 256 MiB",
+                              "content": {"application/json": {"schema": _RIGHTS_ERROR}}}
+OPENAPI["paths"]["/v1/providers/files"] = {"post": _FILES}

@@ -41,7 +41,7 @@ from creditstream.schemas.models import PUBLIC, UTILITY_AND_TAX
 from creditstream.schemas.months import parse_month, shorten
 from creditstream.schemas.services import RightsError, record_key
 from creditstream.schemas.tables import LookupAuditRow
-from creditstream.schemas.topics import REGISTER_CATEGORIES, UTILITIES, UTILITY_KINDS
+from creditstream.schemas.topics import API_KEYS_TOPIC, REGISTER_CATEGORIES, UTILITIES, UTILITY_KINDS
 from creditstream.schemas.uscc import normalise_uscc, uscc_problem
 from creditstream.schemas.verification import ANY_SCOPE, FACT_RECORDS, REFUSED, Facts, judge, parse_claims
 from creditstream.sinks.clickhouse import ThreadClients  # the declared seam: the sink's ClickHouse access
@@ -640,11 +640,47 @@ class ApiThread(threading.Thread):
             self.join(30)
 
 
-def serve(config: ApiConfig, exit_with_parent: bool = False) -> int:
+def create_gateway_app(config: ApiConfig) -> web.Application:
+    """The provider push gateway alone (``creditstream gateway``), for a network the providers
+    reach and lenders do not: it reads only the API keys from Kafka and never opens ClickHouse;
+    requests are authenticated, rate-limited and audited like the API's."""
+    view = ServingView()
+    feed = ViewFeed(config.kafka, view, topics=(API_KEYS_TOPIC,))
+    writer = KafkaWriter(config.kafka, config.audit_timeout_seconds)
+    executor = ThreadPoolExecutor(1, thread_name_prefix="gateway")
+    api = LenderApi(config, Store(ThreadClients(config.clickhouse_url)), executor, view, AuditLog(writer),
+                    feed.ready.is_set)  # the store's clients connect lazily: the gateway's routes use none
+    logging.getLogger("aiohttp.server").addFilter(QuietBadRequests())
+    app = web.Application(middlewares=[api.size_limits], handler_args=PARSER_LIMITS,
+                          client_max_size=MAX_BYTES + 65536)
+
+    async def health(request: web.Request) -> web.Response:
+        if not api.ready():
+            return web.json_response({"status": "loading", "reason": "reading API keys from Kafka"}, status=503,
+                                     headers={"Retry-After": "1"})
+        return web.json_response({"status": "ok"})
+
+    async def start(_app) -> None:
+        feed.start()
+
+    async def stop(_app) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, feed.stop)
+        await loop.run_in_executor(None, writer.close)
+        await loop.run_in_executor(None, executor.shutdown)
+
+    app.add_routes([*gateway_routes(api, Gateway(view, writer)), web.get("/openapi.json", openapi),
+                    web.get("/metrics", prometheus), web.get("/healthz", health)])
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+    return app
+
+
+def serve(config: ApiConfig, exit_with_parent: bool = False, gateway_only: bool = False) -> int:
     """The API alone on this thread's event loop (``creditstream api``): started by the worker, or
     by hand with a ClickHouse server. ``exit_with_parent``: stop when the process that started it
-    is gone (a worker killed outright cannot stop it)."""
-    app = create_app(config)
+    is gone (a worker killed outright cannot stop it). ``gateway_only``: the provider gateway alone."""
+    app = create_gateway_app(config) if gateway_only else create_app(config)
     if exit_with_parent:
         parent = os.getppid()
 

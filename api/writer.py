@@ -10,11 +10,14 @@ is answered 503 with Retry-After: nothing is accepted that could then be lost.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Optional
 
 from confluent_kafka import KafkaError, Producer
 
 from creditstream.schemas.kafka import KafkaConnection
+
+log = logging.getLogger(__name__)
 
 
 class KafkaUnavailable(RuntimeError):
@@ -27,6 +30,7 @@ class KafkaWriter:
     def __init__(self, kafka: KafkaConnection, timeout_seconds: float, linger_ms: int = 0):
         self.producer = Producer(kafka.producer(**{
             "linger.ms": linger_ms, "message.timeout.ms": int(timeout_seconds * 1000), "log_level": 3}))
+        self.principal = kafka.principal
         self._in_flight = 0
         self._polling = False
 
@@ -40,6 +44,9 @@ class KafkaWriter:
             if err is None:
                 settled.set_result((message.partition(), message.offset()))
             else:
+                if err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:  # a deployment fault, not a busy broker
+                    log.error("%s may not write %s: give it its ACLs (`creditstream kafka setup`)", self.principal,
+                              topic)
                 settled.set_exception(KafkaUnavailable(f"{topic}: not acknowledged: {err.str()}"))
 
         try:

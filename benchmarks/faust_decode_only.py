@@ -17,6 +17,7 @@ import faust
 from creditstream.schemas.codec import DecodeError, default_codec
 from creditstream.schemas.rules import Invalid
 from creditstream.schemas.topics import PROVIDER_TOPICS
+from creditstream.settings import Settings
 from creditstream.streams.ledger import Ledger
 from creditstream.streams.pipeline import accept, decode_avro, fold_into
 
@@ -25,7 +26,10 @@ def main():
     bootstrap, expected, result_file, app_id = sys.argv[1:5]
     expected, fold = int(expected), "--fold" in sys.argv[5:]
     registry = default_codec()
+    # the same secured broker as the worker: credentials from CREDITSTREAM_KAFKA_USERNAME/PASSWORD
+    auth = Settings.from_env(bootstrap_servers=bootstrap).kafka.aiokafka_auth()
     app = faust.App(app_id, broker=f"kafka://{bootstrap}", store="memory://", producer_linger=0.01,
+                    broker_credentials=faust.SASLCredentials(**auth) if auth else None,
                     consumer_auto_offset_reset="earliest", web_enabled=False)
     schema = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     state = {"count": 0, "first": None, "last": None, "errors": 0}

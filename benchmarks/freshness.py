@@ -18,10 +18,8 @@ from confluent_kafka import Producer
 
 from creditstream.connectors.simulate import Simulator, event_bytes
 from creditstream.schemas.codec import default_codec
-from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.months import parse_month
-from creditstream.settings import Settings
-from tests.support.kafka import BOOTSTRAP, WorkerProcess, reset_topics, wait_for
+from tests.support.kafka import WorkerProcess, admin_kafka, platform_settings, reset_topics, wait_for
 
 
 def quantile(q: float, buckets: list[tuple[float, float]]) -> float:
@@ -43,7 +41,7 @@ def main():
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=60)
     args = parser.parse_args()
-    reset_topics(Settings(bootstrap_servers=BOOTSTRAP))
+    reset_topics(platform_settings())
     registry = default_codec()
     wanted = args.rate * args.seconds
     events = []
@@ -58,7 +56,7 @@ def main():
         try:
             wait_for(lambda: worker.metrics().get("creditstream_sink_target_up") == 1, 120, "the worker")
             time.sleep(8)  # group joins settle
-            producer = Producer(KafkaConnection(BOOTSTRAP).producer(**{"linger.ms": 5}))
+            producer = Producer(admin_kafka().producer(**{"linger.ms": 5}))
             started = time.perf_counter()
             for i, (key, value, topic) in enumerate(events):
                 target = started + i / args.rate

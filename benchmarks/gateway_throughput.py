@@ -32,6 +32,7 @@ import aiohttp
 
 from benchmarks.common import synthetic_uscc
 from creditstream import apikeys
+from creditstream.broker import admin_credential
 from creditstream.kafka_admin import create_topics
 from creditstream.schemas.records import to_json
 from creditstream.settings import Settings
@@ -98,8 +99,8 @@ def publish_reference(settings: Settings, records: Records, total: int, home: Pa
         for item in records.take(total):
             fh.write(json.dumps(item, ensure_ascii=False) + "\n")
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "creditstream.cli", "--bootstrap-servers", settings.bootstrap_servers,
-                    "publish", str(path)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "creditstream.cli", "publish", str(path)], check=True, capture_output=True,
+                   env={**os.environ, **settings.to_env()})
     elapsed = time.perf_counter() - started
     return {"records": total, "seconds": round(elapsed, 2), "records_per_s": round(total / elapsed)}
 
@@ -114,9 +115,11 @@ def main() -> None:
     broker_env = {**os.environ, "KAFKA_PORT": str(PORT), "KAFKA_CONTROLLER_PORT": str(CONTROLLER_PORT),
                   "KAFKA_HOME_DIR": str(home / "kafka"), "KAFKA_HEAP": "1g"}
     subprocess.run(["bash", str(ROOT / "broker" / "kafka.sh"), "start"], env=broker_env, check=True)
+    admin_user, admin_password = admin_credential(home / "kafka")  # the benchmark administers its own broker
     api = None
     try:
         settings = Settings(home=str(home), bootstrap_servers=f"127.0.0.1:{PORT}", api_port=free_port(),
+                            kafka_username=admin_user, kafka_password=admin_password,
                             # the gateway never reads ClickHouse; `creditstream api` alone wants a server URL
                             clickhouse_url="http://127.0.0.1:9", personal_data_key="bench",
                             api_rate_per_second=1e6, api_rate_burst=1_000_000)

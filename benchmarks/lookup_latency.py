@@ -40,6 +40,7 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from benchmarks.common import synthetic_uscc as uscc
+from creditstream.broker import admin_credential
 from creditstream.kafka_admin import create_topics, group_caught_up
 from creditstream.schemas import apikeys
 from creditstream.schemas.kafka import KafkaConnection
@@ -251,9 +252,11 @@ def main() -> None:
                   "KAFKA_HOME_DIR": str(home / "kafka"), "KAFKA_HEAP": "1g"}
     script = ROOT / "broker" / "kafka.sh"
     subprocess.run(["bash", str(script), "start"], env=broker_env, check=True)
+    admin_user, admin_password = admin_credential(home / "kafka")  # the benchmark administers its own broker
     worker = None
     try:
         settings = Settings(home=str(home), bootstrap_servers=f"127.0.0.1:{PORT}", api_port=free_port(),
+                            kafka_username=admin_user, kafka_password=admin_password,
                             web_port=free_port(), personal_data_key="bench", api_rate_per_second=1e6,
                             api_rate_burst=1_000_000)
         create_topics(settings.kafka, settings.partitions, 1)

@@ -13,6 +13,7 @@ Needs the local broker (broker/kafka.sh start); RECREATES the platform topics. P
 """
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -26,10 +27,9 @@ from creditstream.schemas.codec import default_codec
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.rules import Invalid
 from creditstream.schemas.topics import PROVIDER_TOPICS
-from creditstream.settings import Settings
 from creditstream.streams.aggregates import compute
 from creditstream.streams.pipeline import accept, decode_avro, fold_into
-from tests.support.kafka import BOOTSTRAP, ROOT, WorkerProcess, reset_topics
+from tests.support.kafka import BOOTSTRAP, ROOT, WorkerProcess, admin_env, admin_kafka, platform_settings, reset_topics
 from tests.test_stream_kafka import publish
 
 AS_OF = "2025-06"
@@ -37,8 +37,7 @@ AS_OF = "2025-06"
 
 def bare_consumer(expected: int) -> dict:
     registry = default_codec()
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"bench-bare-{time.time_ns()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(admin_kafka().consumer(f"bench-bare-{time.time_ns()}"))
     consumer.subscribe(list(PROVIDER_TOPICS))
     ledgers, count, first = {}, 0, None
     while count < expected:
@@ -64,7 +63,7 @@ def faust_decode_only(expected: int, *flags: str) -> dict:
     result = Path(tempfile.mkdtemp()) / "result.json"
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "faust_decode_only.py"), BOOTSTRAP, str(expected),
                     str(result), f"bench-decode-{time.time_ns()}", *flags], cwd=ROOT, timeout=1800,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **admin_env()})
     data = json.loads(result.read_text())
     return {**data, "seconds": round(data["seconds"], 2), "events_per_second": round(data["events"] / data["seconds"])}
 
@@ -105,7 +104,7 @@ def main():
     parser.add_argument("--enterprises", type=int, default=2500)
     parser.add_argument("--months", type=int, default=12)
     args = parser.parse_args()
-    reset_topics(Settings(bootstrap_servers=BOOTSTRAP))
+    reset_topics(platform_settings())
     events = list(Simulator(args.enterprises, args.months, parse_month(AS_OF), seed=2, invalid_share=0.01).events())
     valid = sum(e.expect is None for e in events)
     started = time.perf_counter()

@@ -15,16 +15,15 @@ from creditstream.connectors.simulate import Simulator, event_line
 from creditstream.schemas.codec import default_codec
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.topics import AGGREGATES_TOPIC
-from creditstream.settings import Settings
 from creditstream.streams.replay import aggregate_rows, fold_lines
-from tests.support.kafka import BOOTSTRAP, WorkerProcess, latest_by_key, read_topic, reset_topics, wait_for
+from tests.support.kafka import WorkerProcess, latest_by_key, platform_settings, read_topic, reset_topics, wait_for
 from tests.test_stream_kafka import publish
 
 AS_OF = "2025-06"
 
 
 def run(workers: int, events, valid: int, expected: dict, tmp: Path) -> dict:
-    reset_topics(Settings(bootstrap_servers=BOOTSTRAP))
+    reset_topics(platform_settings())
     publish(events)
     app_id = f"bench-scale-{workers}-{time.time_ns()}"
     procs = [WorkerProcess(tmp, app_id, CREDITSTREAM_AS_OF=AS_OF, CREDITSTREAM_SINK_ENABLED="false",

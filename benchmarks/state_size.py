@@ -26,7 +26,7 @@ from creditstream.connectors.simulate import Simulator, event_line
 from creditstream.schemas.codec import default_codec
 from creditstream.schemas.months import parse_month
 from creditstream.streams.replay import fold_lines
-from tests.support.kafka import BOOTSTRAP, WorkerProcess
+from tests.support.kafka import WorkerProcess, admin_kafka
 
 AS_OF = "2025-06"
 
@@ -51,9 +51,9 @@ def main():
 
     app_id = f"bench-state-{time.time_ns()}"
     topic = f"{app_id}-ledger-changelog"
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin = AdminClient(admin_kafka().client())
     admin.create_topics([NewTopic(topic, args.partitions, 1, config={"cleanup.policy": "compact"})])[topic].result()
-    producer = Producer({"bootstrap.servers": BOOTSTRAP, "partitioner": "murmur2_random", "linger.ms": 50,
+    producer = Producer({**admin_kafka().client(), "partitioner": "murmur2_random", "linger.ms": 50,
                          "compression.type": "lz4"})
     for i in range(args.enterprises):
         while True:

@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)  # started by a worker
     api.set_defaults(run=cmd_api)
 
+    gateway = sub.add_parser("gateway", help="run the provider push gateway alone (POST /v1/providers/events and "
+                                              "/files) on its own address, as its own Kafka principal")
+    gateway.add_argument("--port", type=int, help="(CREDITSTREAM_GATEWAY_PORT)")
+    gateway.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)  # started by the demo
+    gateway.set_defaults(run=cmd_gateway)
+
     for kind in ("lenders", "enterprises", "operators", "providers"):
         principal_kind = kind[:-1]
         keys = sub.add_parser(kind, help=f"{kind} and their API keys")
@@ -132,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     kafka = sub.add_parser("kafka", help="Kafka principals and their ACLs (as the broker's administrator)")
     kafka_sub = kafka.add_subparsers(dest="kafka_command", required=True, metavar="ACTION")
-    setup = kafka_sub.add_parser("setup", help="make (or renew) the worker, sink, api and operator principals of "
+    setup = kafka_sub.add_parser("setup", help="make (or renew) the worker, sink, api, gateway and operator principals of "
                                                "CREDITSTREAM_APP_ID with their ACLs; print their passwords once")
     setup.add_argument("--app-id-prefix", action="store_true",
                        help="grant every app id that begins with CREDITSTREAM_APP_ID (blue/green deployments)")
@@ -205,6 +211,12 @@ def cmd_api(args, settings: Settings) -> int:
               "the API itself; set CREDITSTREAM_CLICKHOUSE_URL to a server to run the API alone", file=sys.stderr)
         return 2
     return run_api(settings.replace(api_port=args.port), exit_with_parent=args.exit_with_parent)
+
+
+def cmd_gateway(args, settings: Settings) -> int:
+    from creditstream.runtime import run_gateway
+
+    return run_gateway(settings.replace(gateway_port=args.port), exit_with_parent=args.exit_with_parent)
 
 
 def key_command(run):
@@ -295,7 +307,7 @@ def cmd_kafka_setup(args, settings: Settings) -> int:
         made["simulator"] = setup_provider(settings.kafka, "simulator", PROVIDER_TOPICS)
     files = {  # which variables each process gets: the worker starts its sink, so it has both
         "worker": {"KAFKA": made["worker"], "SINK_KAFKA": made["sink"]},
-        "api": {"KAFKA": made["api"]}, "operator": {"KAFKA": made["operator"]},
+        "api": {"KAFKA": made["api"]}, "gateway": {"KAFKA": made["gateway"]}, "operator": {"KAFKA": made["operator"]},
         **({"simulator": {"KAFKA": made["simulator"]}} if "simulator" in made else {})}
     if args.env_dir:
         args.env_dir.mkdir(parents=True, exist_ok=True)

@@ -30,11 +30,18 @@ from creditstream.kafka_admin import broker_answers, group_caught_up, group_lag,
 from creditstream.runtime import free_port
 from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.models import SCOPES
-from creditstream.schemas.topics import AGGREGATES_TOPIC, PROVIDER_TOPICS, REGISTER_CATEGORIES, TOPIC_OF
+from creditstream.schemas.topics import (
+    AGGREGATES_TOPIC,
+    PROVIDER_TOPICS,
+    REGISTER_CATEGORIES,
+    TOPIC_OF,
+    UTILITY_TOPICS,
+)
 from creditstream.schemas.uscc import normalise_uscc
 from creditstream.settings import Settings
 
 DEMO_LENDER = "demo-lender"
+DEMO_PROVIDER = "demo-water"  # a provider key for the HTTP gateway
 
 
 def grant_demo_consent(settings: Settings, uscc: str, name: str) -> None:
@@ -59,12 +66,12 @@ def issue_demo_report(api: str, uscc: str, key: str) -> dict:
         return json.loads(response.read())
 
 
-def demo_principals(settings: Settings) -> tuple[Settings, KafkaConnection]:
+def demo_principals(settings: Settings) -> tuple[Settings, Settings, KafkaConnection]:
     """Each process its own Kafka principal, made by the administrator: the worker's settings (its
-    sink's and API's principals included) and the simulated providers' connection (one provider
-    for all their topics). Without security, everyone is the same anonymous client."""
+    sink's and API's principals included), the gateway's, and the simulated providers' connection
+    (one provider for all their topics). Without security, everyone is the same anonymous client."""
     if not settings.kafka.sasl:
-        return settings, settings.kafka
+        return settings, settings, settings.kafka
     made = setup_services(settings.kafka, settings.app_id)
     simulator = settings.kafka.as_user(*setup_provider(settings.kafka, "demo-simulator", PROVIDER_TOPICS))
     print(f"demo: Kafka principals ready ({', '.join(user for user, _ in made.values())}, {simulator.username})",
@@ -72,7 +79,8 @@ def demo_principals(settings: Settings) -> tuple[Settings, KafkaConnection]:
     services = settings.replace(kafka_username=made["worker"][0], kafka_password=made["worker"][1],
                                 sink_kafka_username=made["sink"][0], sink_kafka_password=made["sink"][1],
                                 api_kafka_username=made["api"][0], api_kafka_password=made["api"][1])
-    return services, simulator
+    gateway = settings.replace(kafka_username=made["gateway"][0], kafka_password=made["gateway"][1])
+    return services, gateway, simulator
 
 
 def kafka_env(kafka: KafkaConnection) -> dict[str, str]:
@@ -186,7 +194,7 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     home = Path(settings.home)
     broker_home = (home / "kafka").resolve()
-    started_broker, worker, prometheus = False, None, None
+    started_broker, worker, gateway, prometheus = False, None, None, None
     try:
         if settings.kafka_security_protocol != "PLAINTEXT" and not settings.kafka_username:
             # the demo's own broker's administrator (the password is made before the broker is)
@@ -211,12 +219,16 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         if not settings.personal_data_key:
             settings = settings.replace(personal_data_key=demo_key(home / "demo" / "personal-data.key"))
-        services, simulator = demo_principals(settings)
+        services, gateway_settings, simulator = demo_principals(settings)
         with log_path.open("ab") as log:
             worker = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "worker"],
                                       env={**os.environ, **services.to_env()},
                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         print(f"demo: worker started (pid {worker.pid}, log {log_path})", flush=True)
+        with (home / "demo" / "gateway.log").open("ab") as log:
+            gateway = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "gateway", "--exit-with-parent"],
+                                       env={**os.environ, **gateway_settings.to_env()}, stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
         as_of = live_as_of_month()
         subprocess.run([sys.executable, "-m", "creditstream.cli", "simulate", "--kafka", "--enterprises",
                         str(enterprises), "--months", str(months), "--end-month", format_month(as_of)], check=True,
@@ -229,6 +241,8 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
         url = f"{api}/v1/enterprises/{uscc}/aggregates"
         operator_key = apikeys.issue(settings.kafka, "operator", "demo-operator", "demo operator")[1]
         enterprise_key = apikeys.issue(settings.kafka, "enterprise", uscc)[1]
+        provider_key = apikeys.issue(settings.kafka, "provider", DEMO_PROVIDER, DEMO_PROVIDER,
+                                     (UTILITY_TOPICS["water"],))[1]
         row = wait_for_lookup(url, key, settings, 300, worker, log_path)
         report = issue_demo_report(api, uscc, key)
         prometheus, prometheus_at = start_prometheus(settings, home)
@@ -256,6 +270,9 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
             f"                    curl -H 'Authorization: Bearer {enterprise_key}' {api}/v1/me   (everything held, free;\n"
             f"                    consents, disputes, repair: README, \"An enterprise's day\")\n"
             f"  operator key      {operator_key}\n"
+            f"  provider gateway  http://{settings.gateway_host}:{settings.gateway_port}   (POST /v1/providers/events "
+            f"or /v1/providers/files; docs/gateway.md)\n"
+            f"  provider key      {provider_key}   ({DEMO_PROVIDER}: may push {UTILITY_TOPICS['water']})\n"
             f"  worker metrics    http://{settings.web_host}:{settings.web_port}/metrics\n"
             f"  API metrics       {api}/metrics\n"
             f"  Prometheus        {prometheus_at}\n"
@@ -275,6 +292,9 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
         if prometheus is not None:
             prometheus.terminate()
             prometheus.wait(30)
+        if gateway is not None and gateway.poll() is None:
+            gateway.terminate()
+            gateway.wait(30)
         if worker is not None and worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
             try:

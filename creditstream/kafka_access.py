@@ -12,9 +12,11 @@ Principals (docs/kafka-security.md); a service's is named ``<app id>-<service>``
 4. ``api``: reads what it serves, writes audit records, reports, disputes, repair applications,
    webhooks, consents and repair records of enterprises, and the gateway's provider records (the
    gateway checks each provider's topics itself: its API key lists them).
-5. ``operator``: reads the dead-letter topic. It is the only principal that may (the sink, which
+5. ``gateway``: ``creditstream gateway``, the provider push gateway alone: reads the API keys,
+   writes provider records and its audit records.
+6. ``operator``: reads the dead-letter topic. It is the only principal that may (the sink, which
    copies them into ClickHouse for operators, aside): rejected records keep their original bytes.
-6. one ``provider-<id>`` per provider: writes its own topics and nothing else.
+7. one ``provider-<id>`` per provider: writes its own topics and nothing else.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from typing import NamedTuple
 from creditstream.api.view import VIEW_GROUP_PREFIX, VIEW_TOPICS
 from creditstream.schemas.topics import (
     AGGREGATES_TOPIC,
+    API_KEYS_TOPIC,
     AUDIT_TOPIC,
     CONSENT_STATE_TOPIC,
     DEAD_LETTER_TOPIC,
@@ -38,7 +41,7 @@ from creditstream.schemas.topics import (
 from creditstream.sinks.rows import SINK_TOPICS
 
 ADMIN = "admin"
-SERVICES = ("worker", "sink", "api", "operator")  # `creditstream kafka setup` makes these
+SERVICES = ("worker", "sink", "api", "gateway", "operator")  # `creditstream kafka setup` makes these
 PROVIDER_PREFIX = "provider-"
 OPERATOR_GROUP_PREFIX = "creditstream-operator-"
 
@@ -47,6 +50,8 @@ WORKER_WRITES = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, REPARTIT
                  WHITELIST_TOPIC)
 SINK_WRITES = (DEAD_LETTER_TOPIC,)
 API_WRITES = (*PROVIDER_TOPICS, AUDIT_TOPIC, REPORT_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, WEBHOOK_TOPIC)
+GATEWAY_READS = (API_KEYS_TOPIC,)
+GATEWAY_WRITES = (*PROVIDER_TOPICS, AUDIT_TOPIC)
 OPERATOR_READS = (DEAD_LETTER_TOPIC,)
 
 
@@ -91,6 +96,8 @@ def service_grants(role: str, app_id: str, app_id_prefix: bool = False) -> list[
         return reads(SINK_TOPICS) + writes(SINK_WRITES) + [group]
     if role == "api":
         return reads(VIEW_TOPICS) + writes(API_WRITES) + [Grant("group", VIEW_GROUP_PREFIX, "prefixed", "read")]
+    if role == "gateway":
+        return reads(GATEWAY_READS) + writes(GATEWAY_WRITES) + [Grant("group", VIEW_GROUP_PREFIX, "prefixed", "read")]
     if role == "operator":
         return reads(OPERATOR_READS) + [Grant("group", OPERATOR_GROUP_PREFIX, "prefixed", "read")]
     raise ValueError(f"unknown service {role!r}; known: {', '.join(SERVICES)}")

@@ -223,6 +223,16 @@ def run_api(settings: Settings, exit_with_parent: bool = False) -> int:
     return serve(settings.api(), exit_with_parent=exit_with_parent)
 
 
+def run_gateway(settings: Settings, exit_with_parent: bool = False) -> int:
+    from creditstream.api.server import serve
+
+    configure_logging(settings)
+    config = settings.gateway()
+    logging.getLogger("creditstream.gateway").info("provider gateway on http://%s:%s as %s", config.host, config.port,
+                                                   config.kafka.principal)
+    return serve(config, exit_with_parent=exit_with_parent, gateway_only=True)
+
+
 def sql_through_api(settings: Settings, query: str) -> tuple[list[str], list[list]]:
     """``creditstream sql`` with an operator key: the running API runs the query read-only."""
     import json

@@ -101,6 +101,9 @@ class Settings:
                                                "process (the worker makes one per start)")
     api_host: str = setting("127.0.0.1", "lender API address; loopback unless configured")
     api_port: int = setting(8080, "lender API port", minimum=1, maximum=65535)
+    gateway_host: str = setting("127.0.0.1", "`creditstream gateway` (the provider push gateway alone) address; "
+                                             "loopback unless configured")
+    gateway_port: int = setting(8090, "`creditstream gateway` port", minimum=1, maximum=65535)
     api_threads: int = setting(4, "lender API query threads, one ClickHouse client each", minimum=1, maximum=256)
     operator_key: Optional[str] = setting(None, "an operator's API key: `creditstream sql` then asks the running API "
                                                 "(read-only) instead of opening ClickHouse itself")
@@ -119,7 +122,8 @@ class Settings:
                                            "lender resumes it)", minimum=1, maximum=1000)
     dead_letter_retention_days: float = setting(7.0, "how long credit.deadletter.v1 keeps rejected records (their "
                                                      "original bytes may carry personal data); applied by topic "
-                                                     "creation, also to an existing topic", minimum=0.01,
+                                                     "creation, also to an existing topic, and by the sink to "
+                                                     "ClickHouse's copy of the bytes", minimum=0.01,
                                                 maximum=3650)
     portal_idle_minutes: float = setting(30.0, "a portal session unused this long is signed out", minimum=1,
                                          maximum=1440)
@@ -226,11 +230,17 @@ class Settings:
 
     def sink(self) -> SinkConfig:
         return SinkConfig(kafka=self.sink_kafka, group_id=f"{self.app_id}-sink", clickhouse_url=self.clickhouse_url,
-                          batch_rows=self.sink_batch_rows, batch_seconds=self.sink_batch_seconds)
+                          batch_rows=self.sink_batch_rows, batch_seconds=self.sink_batch_seconds,
+                          dead_letter_retention_seconds=self.dead_letter_retention_ms // 1000)
 
     @property
     def dead_letter_retention_ms(self) -> int:
         return int(self.dead_letter_retention_days * 24 * 3600 * 1000)
+
+    def gateway(self) -> ApiConfig:
+        """``creditstream gateway``: the API's configuration on the gateway's address, as this
+        process's own principal (CREDITSTREAM_KAFKA_USERNAME: a gateway principal)."""
+        return dataclasses.replace(self.api(), kafka=self.kafka, host=self.gateway_host, port=self.gateway_port)
 
     def api(self) -> ApiConfig:
         return ApiConfig(kafka=self.api_kafka, clickhouse_url=self.clickhouse_url, host=self.api_host, port=self.api_port,

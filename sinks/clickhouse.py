@@ -72,3 +72,16 @@ def migrate(client) -> list[str]:
 def _statements(sql: str) -> list[str]:
     lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def bound_dead_letter_bytes(client, seconds: int) -> bool:
+    """Keep the original bytes of a dead letter (``value_base64``, which may carry personal data)
+    only ``seconds`` after it arrived, as the dead-letter topic keeps them; the row, with its
+    reason, stays. A column TTL, applied by merges; changed only when it differs. True if changed."""
+    expression = f"toDateTime(received_at) + toIntervalSecond({int(seconds)})"
+    current = client.query("SELECT create_table_query FROM system.tables WHERE database = currentDatabase() "
+                           "AND name = 'dead_letters'").result_rows[0][0]
+    if f"TTL {expression}" in current:
+        return False
+    client.command(f"ALTER TABLE dead_letters MODIFY COLUMN value_base64 Nullable(String) TTL {expression}")
+    return True

@@ -13,3 +13,5 @@ class SinkConfig:
     clickhouse_url: str = "chdb:.local/clickhouse"
     batch_rows: int = 5000  # a batch is inserted at this many messages…
     batch_seconds: float = 0.1  # …or this long after its first message
+    # dead letters' original bytes are kept this long in ClickHouse too (then null; the row stays)
+    dead_letter_retention_seconds: int = 7 * 24 * 3600

@@ -25,7 +25,7 @@ from creditstream.schemas.models import DeadLetter
 from creditstream.schemas.rules import SINK_UNCONVERTIBLE
 from creditstream.schemas.tables import columns
 from creditstream.schemas.topics import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, SOURCE_PRODUCED_HEADER
-from creditstream.sinks.clickhouse import connect, migrate
+from creditstream.sinks.clickhouse import bound_dead_letter_bytes, connect, migrate
 from creditstream.sinks.config import SinkConfig
 from creditstream.sinks.rows import SINK_TOPICS, message_time, to_rows
 
@@ -96,6 +96,8 @@ class ClickHouseSink(threading.Thread):
     def consume(self) -> None:
         self.client = self.client_factory()
         self.retry(lambda: migrate(self.client), "apply migrations")
+        self.retry(lambda: bound_dead_letter_bytes(self.client, self.config.dead_letter_retention_seconds),
+                   "bound the dead letters' kept bytes")
         self.producer = Producer(self.config.kafka.producer())
         self.consumer = Consumer(self.config.kafka.consumer(self.config.group_id))
         self.consumer.subscribe(list(SINK_TOPICS), on_assign=self.on_assign, on_revoke=self.on_revoke)

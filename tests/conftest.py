@@ -18,8 +18,8 @@ from tests.support.kafka import (
     WorkerProcess,
     broker_reachable,
     free_port,
+    platform_settings,
     reset_topics,
-    test_settings,
 )
 
 
@@ -40,7 +40,7 @@ def broker():
 
 @pytest.fixture
 def kafka_settings(broker) -> Settings:
-    settings = test_settings(bootstrap_servers=broker, partitions=4)
+    settings = platform_settings(bootstrap_servers=broker, partitions=4)
     reset_topics(settings)
     return settings
 
@@ -115,7 +115,7 @@ def platform_factory(kafka_settings, clickhouse, chdb_url, tmp_path):
     started = []
 
     def start(as_of, **overrides):
-        settings = test_settings(**{"app_id": f"{TEST_APP_PREFIX}api-{time.time_ns()}",
+        settings = platform_settings(**{"app_id": f"{TEST_APP_PREFIX}api-{time.time_ns()}",
                                "clickhouse_url": chdb_url, "api_port": free_port(), "sink_batch_seconds": 0.2,
                                "as_of": as_of, "personal_data_key": PERSONAL_DATA_KEY, **overrides})
         env = {"CREDITSTREAM_SINK_ENABLED": "false", "CREDITSTREAM_API_ENABLED": "false"}

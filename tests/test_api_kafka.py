@@ -25,7 +25,7 @@ from creditstream.sinks.sink import ClickHouseSink
 from creditstream.streams.replay import aggregate_rows, fold_lines
 from tests.support import builders
 from tests.support.api import Http
-from tests.support.kafka import WorkerProcess, admin_kafka, free_port, group_caught_up, test_settings, wait_for
+from tests.support.kafka import WorkerProcess, admin_kafka, free_port, group_caught_up, platform_settings, wait_for
 
 CODEC = default_codec()
 AS_OF = "2025-06"
@@ -291,7 +291,7 @@ def test_worker_serves_lookups_from_its_embedded_clickhouse(kafka_settings, tmp_
     """Production wiring: the worker runs Faust and starts its sink service (sink and API) on embedded
     ClickHouse."""
     port = free_port()
-    settings = test_settings()
+    settings = platform_settings()
     worker = WorkerProcess(tmp_path, f"embedded-{time.time_ns()}", CREDITSTREAM_AS_OF=AS_OF,
                            CREDITSTREAM_CLICKHOUSE_URL=f"chdb:{tmp_path / 'ch'}", CREDITSTREAM_API_PORT=str(port),
                            CREDITSTREAM_SINK_BATCH_SECONDS="0.2").start()

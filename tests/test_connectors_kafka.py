@@ -1,9 +1,6 @@
 """Provider connectors against the real broker: topics, publish (JSON Lines and CSV), simulate."""
 import csv
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 
 from confluent_kafka import KafkaException
@@ -12,18 +9,9 @@ from creditstream.kafka_admin import topic_config
 from creditstream.schemas.codec import Codec
 from creditstream.schemas.records import to_json
 from creditstream.schemas.topics import AGGREGATES_TOPIC, ALL_TOPICS, DEAD_LETTER_TOPIC, PROVIDER_TOPICS
-from tests.support.kafka import ROOT, admin_env, read_topic, wait_for
+from tests.support.kafka import cli, read_topic, wait_for
 
 CODEC = Codec()
-
-
-def cli(*args, check=True, **env_overrides):
-    env = {**os.environ, **admin_env(), **env_overrides}
-    result = subprocess.run([sys.executable, "-m", "creditstream.cli", *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
-    if check and result.returncode != 0:
-        raise AssertionError(f"creditstream {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
-    return result
 
 
 def test_topics_create_is_idempotent_and_bounds_the_dead_letters_retention(kafka_settings):

@@ -9,16 +9,20 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
+from creditstream.schemas.records import to_json
+from tests.support import builders
 from tests.support.kafka import TEST_APP_PREFIX, admin_env, free_port
 
 
 def test_demo_serves_a_lookup_and_stops_cleanly(kafka_settings, wheel_site, tmp_path):
-    api_port, web_port = free_port(), free_port()
+    api_port, web_port, gateway_port = free_port(), free_port(), free_port()
     home, elsewhere = tmp_path / "home", tmp_path / "cwd"
     elsewhere.mkdir()
     env = {**os.environ, **admin_env(), "CREDITSTREAM_API_PORT": str(api_port),
+           "CREDITSTREAM_GATEWAY_PORT": str(gateway_port),
            "CREDITSTREAM_WEB_PORT": str(web_port), "CREDITSTREAM_HOME": str(home),
            "CREDITSTREAM_APP_ID": f"{TEST_APP_PREFIX}demo-{time.time_ns()}", "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": str(wheel_site)}
@@ -56,6 +60,15 @@ def test_demo_serves_a_lookup_and_stops_cleanly(kafka_settings, wheel_site, tmp_
         html = urllib.request.urlopen(urllib.request.Request(page, headers={"Authorization": f"Bearer {key}"}),
                                       timeout=10).read().decode()
         assert "公共信用信息报告" in html and "行政处罚信息" in html
+        # the provider gateway it started takes a record with the provider key it printed
+        gateway = re.search(r"provider gateway\s+(\S+)", text).group(1)
+        provider_key = re.search(r"provider key\s+(\S+)", text).group(1)
+        record, value = builders.statement("water", "W-DEMO", "2025-05", "1.000", "4.00", provider="demo-water")
+        pushed = urllib.request.Request(f"{gateway}/v1/providers/events", method="POST", data=json.dumps(
+            {"records": [{"topic": "credit.utility.water.v1", "value": to_json(value)}]}).encode(), headers={
+            "Authorization": f"Bearer {provider_key}", "Content-Type": "application/json"})
+        answer = wait_until_answered(pushed)
+        assert answer["accepted"] == 1 and answer["results"][0]["offset"] >= 0, answer
         verify = re.search(r"verify it\s+curl '(\S+)'", text).group(1)
         assert json.loads(urllib.request.urlopen(verify, timeout=10).read())["genuine"] is True
         assert b"creditstream_events_consumed_total" in urllib.request.urlopen(
@@ -109,6 +122,22 @@ def alive(pid: int) -> bool:
         return "zombie" not in open(f"/proc/{pid}/status").read()
     except (ProcessLookupError, FileNotFoundError):
         return False
+
+
+def wait_until_answered(request, timeout=60):
+    """The JSON answer once the service has read its keys (503 while loading, 401 until the new key
+    is read)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return json.loads(urllib.request.urlopen(request, timeout=10).read())
+        except urllib.error.HTTPError as exc:
+            if exc.code not in (401, 503) or time.monotonic() > deadline:
+                raise
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
 
 
 def test_ctrl_c_while_the_demo_starts_its_broker_leaves_no_broker_behind(kafka_settings, tmp_path):

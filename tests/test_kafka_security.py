@@ -2,7 +2,9 @@
 provider writes only its own topics and reads nothing, nobody gets in without a credential, a
 removed provider is refused, and only operators read the dead letters."""
 import json
+import os
 import re
+import subprocess
 import time
 
 import pytest
@@ -20,9 +22,9 @@ from creditstream.schemas.topics import (
     TOPIC_OF,
     UTILITY_TOPICS,
 )
+from creditstream.settings import Settings
 from tests.support import builders
-from tests.support.kafka import BOOTSTRAP, TEST_APP_PREFIX, admin_kafka, as_user, read_topic, service_kafka
-from tests.test_connectors_kafka import cli
+from tests.support.kafka import BOOTSTRAP, ROOT, TEST_APP_PREFIX, admin_kafka, as_user, cli, read_topic, service_kafka
 
 WATER = UTILITY_TOPICS["water"]
 TAX = TOPIC_OF["TaxPayment"]
@@ -158,10 +160,53 @@ def test_a_provider_is_granted_writes_to_its_topics_and_nothing_else():
     assert [(g.resource, g.name, g.pattern, g.operation) for g in grants] == [("topic", WATER, "literal", "write")]
 
 
-def test_only_the_api_gateway_writes_provider_topics_and_no_service_writes_everything():
+def test_only_the_gateways_write_provider_topics_and_prefixes_stay_in_the_platform_s_names():
     for role in SERVICES:
         writes = {g.name for g in service_grants(role, "creditstream") if g.operation in ("write", "all")}
-        assert bool(writes & set(PROVIDER_TOPICS)) == (role == "api"), role
+        assert bool(writes & set(PROVIDER_TOPICS)) == (role in ("api", "gateway")), role
         # a prefix grant covers only the platform's own names, never a provider's or another app's topics
         assert all(g.pattern == "literal" or g.name.startswith("creditstream")
                    for g in service_grants(role, "creditstream")), role
+
+
+def test_kafka_setup_writes_each_service_its_own_credential(kafka_settings, tmp_path):
+    app_id = f"{TEST_APP_PREFIX}setup-{time.time_ns()}"
+    out = cli("kafka", "setup", "--simulator", "--env-dir", str(tmp_path / "env"), CREDITSTREAM_APP_ID=app_id).stdout
+    files = {path.stem: path for path in (tmp_path / "env").glob("*.env")}
+    assert set(files) == {"worker", "api", "gateway", "operator", "simulator"}, out
+    assert all(path.stat().st_mode & 0o777 == 0o600 for path in files.values())
+    worker = dict(line.split("=", 1) for line in files["worker"].read_text().splitlines())
+    assert worker["CREDITSTREAM_KAFKA_USERNAME"] == f"{app_id}-worker"
+    assert worker["CREDITSTREAM_SINK_KAFKA_USERNAME"] == f"{app_id}-sink"
+    assert "PASSWORD" not in out  # the passwords went to the files only
+    # each credential works, and each principal has exactly its grants
+    assert broker_answers(as_user(worker["CREDITSTREAM_KAFKA_USERNAME"], worker["CREDITSTREAM_KAFKA_PASSWORD"]), 10)
+    listed = cli("kafka", "acls", f"{app_id}-operator").stdout.splitlines()
+    assert sorted(listed) == sorted([f"ALLOW User:{app_id}-operator READ topic {DEAD_LETTER_TOPIC}",
+                                     f"ALLOW User:{app_id}-operator READ group creditstream-operator-*"])
+    seed(DEAD_LETTER_TOPIC)
+    operator = dict(line.split("=", 1) for line in files["operator"].read_text().splitlines())
+    reader = as_user(operator["CREDITSTREAM_KAFKA_USERNAME"], operator["CREDITSTREAM_KAFKA_PASSWORD"])
+    assert read_error(reader, DEAD_LETTER_TOPIC) is None
+
+
+@pytest.mark.kafka
+def test_plaintext_is_an_explicit_opt_out_said_out_loud(tmp_path, caplog):
+    """A broker started with KAFKA_SECURITY=plaintext says so, and so does every client that
+    connects without authentication; without the opt-out a client refuses to try unauthenticated."""
+    env = {**os.environ, "KAFKA_PORT": "19492", "KAFKA_CONTROLLER_PORT": "19493", "KAFKA_HOME_DIR": str(tmp_path),
+           "KAFKA_LIB_DIR": str(ROOT / "broker" / "lib")}
+    script = str(ROOT / "broker" / "kafka.sh")
+    result = subprocess.run(["bash", script, "start"], capture_output=True, text=True,
+                            env={**env, "KAFKA_SECURITY": "plaintext"})
+    try:
+        assert result.returncode == 0, result.stderr
+        assert "SECURITY OFF (KAFKA_SECURITY=plaintext): no authentication and no ACLs" in result.stderr
+        settings = Settings(bootstrap_servers="127.0.0.1:19492", kafka_security_protocol="PLAINTEXT")
+        with caplog.at_level("WARNING", logger="creditstream.kafka"):
+            assert broker_answers(settings.kafka, timeout=10)
+        assert "Kafka security OFF: connecting to 127.0.0.1:19492 without authentication" in caplog.text
+        with pytest.raises(KafkaCredentialsMissing):
+            Settings(bootstrap_servers="127.0.0.1:19492").kafka.client()
+    finally:
+        subprocess.run(["bash", script, "stop"], capture_output=True, env=env)

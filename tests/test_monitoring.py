@@ -68,7 +68,7 @@ def test_compose_file_is_valid_and_complete():
     holders = {name for name, s in services.items() if "KAFKA_ADMIN_PASSWORD" in str(s.get("environment", {}))
                or "admin" == (s.get("environment") or {}).get("CREDITSTREAM_KAFKA_USERNAME")}
     assert holders == {"kafka", "kafka-setup"}
-    for name, own in (("worker", "worker"), ("api", "api"), ("simulator", "simulator")):
+    for name, own in (("worker", "worker"), ("api", "api"), ("gateway", "gateway"), ("simulator", "simulator")):
         assert f"/run/creditstream-kafka/{own}.env" in " ".join(services[name]["command"]), name
     assert set(config["services"]) >= {"kafka", "clickhouse", "worker", "api", "simulator", "prometheus", "grafana"}
     for name in ("kafka", "clickhouse", "worker", "api", "prometheus", "grafana"):

@@ -78,7 +78,7 @@ def worker_env() -> dict[str, str]:
             "CREDITSTREAM_API_KAFKA_USERNAME": made["api"][0], "CREDITSTREAM_API_KAFKA_PASSWORD": made["api"][1]}
 
 
-def test_settings(**overrides) -> Settings:
+def platform_settings(**overrides) -> Settings:
     """Settings of a test platform on the test broker (see credential_settings)."""
     return Settings(**{**credential_settings(), **overrides})
 
@@ -232,3 +232,13 @@ def latest_by_key(messages) -> dict[str, dict]:
 def group_caught_up(group: str, topics) -> bool:
     """The consumer group has committed the end of every non-empty partition of ``topics``."""
     return kafka_admin.group_caught_up(admin_kafka(), group, topics)
+
+
+def cli(*args, check=True, **env_overrides) -> subprocess.CompletedProcess:
+    """``creditstream ARGS`` as the test broker's administrator (``env_overrides`` win)."""
+    env = {**os.environ, **admin_env(), **env_overrides}
+    result = subprocess.run([sys.executable, "-m", "creditstream.cli", *args], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"creditstream {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+    return result
