@@ -250,6 +250,8 @@ def cmd_key_add(args, settings: Settings) -> int:
             user, password = setup_provider(settings.kafka, args.principal, topics)
             print(f"Kafka ({settings.kafka_sasl_mechanism}, may write only those topics): user {user}\n"
                   f"Kafka password (shown once, store it now): {password}")
+        elif topics:
+            print("Kafka: no credential made (CREDITSTREAM_KAFKA_SECURITY_PROTOCOL=PLAINTEXT: the broker checks no one)")
     else:
         uscc = normalise_uscc(args.principal)
         if uscc_problem(uscc):

@@ -138,9 +138,6 @@ def topic_config(kafka: KafkaConnection, topic: str, name: str, timeout: float =
 
 
 # -- principals ---------------------------------------------------------------------------------
-_RESOURCE = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP}
-_PATTERN = {"literal": ResourcePatternType.LITERAL, "prefixed": ResourcePatternType.PREFIXED}
-_OPERATION = {"read": AclOperation.READ, "write": AclOperation.WRITE, "all": AclOperation.ALL}
 _MECHANISM = {"SCRAM-SHA-512": ScramMechanism.SCRAM_SHA_512, "SCRAM-SHA-256": ScramMechanism.SCRAM_SHA_256}
 
 
@@ -166,23 +163,23 @@ def upsert_user(kafka: KafkaConnection, user: str, password: str, timeout: float
 
 
 def delete_user(kafka: KafkaConnection, user: str, timeout: float = 30.0) -> bool:
-    """Remove every SCRAM credential of ``user``; False when it had none."""
+    """Remove the SCRAM credential of ``user`` (of the configured mechanism); False when it had none."""
     admin = _admin(kafka)
-    mechanism = _MECHANISM[kafka.sasl_mechanism]
-    try:
-        _wait_all(admin.alter_user_scram_credentials([UserScramCredentialDeletion(user, mechanism)],
-                                                     request_timeout=timeout), f"deleting the Kafka user {user}",
-                  timeout)
-    except RuntimeError as exc:
-        if "RESOURCE_NOT_FOUND" in str(exc) or "not found" in str(exc).lower():
-            return False
-        raise
+    deletion = UserScramCredentialDeletion(user, _MECHANISM[kafka.sasl_mechanism])
+    for future in admin.alter_user_scram_credentials([deletion], request_timeout=timeout).values():
+        try:
+            future.result(timeout)
+        except KafkaException as exc:
+            if exc.args[0].code() == KafkaError.RESOURCE_NOT_FOUND:
+                return False
+            raise RuntimeError(f"deleting the Kafka user {user} failed: {exc.args[0].str()}") from None
     return True
 
 
 def _binding(user: str, grant: Grant) -> AclBinding:
-    return AclBinding(_RESOURCE[grant.resource], grant.name, _PATTERN[grant.pattern], f"User:{user}", "*",
-                      _OPERATION[grant.operation], AclPermissionType.ALLOW)
+    """A grant as Kafka's ACL (a grant's words are the enums' names, lower-case)."""
+    return AclBinding(ResourceType[grant.resource.upper()], grant.name, ResourcePatternType[grant.pattern.upper()],
+                      f"User:{user}", "*", AclOperation[grant.operation.upper()], AclPermissionType.ALLOW)
 
 
 def grant(kafka: KafkaConnection, user: str, grants: list[Grant], timeout: float = 30.0) -> None:
@@ -191,6 +188,15 @@ def grant(kafka: KafkaConnection, user: str, grants: list[Grant], timeout: float
         admin = _admin(kafka)
         _wait_all(admin.create_acls([_binding(user, g) for g in grants], request_timeout=timeout),
                   f"granting {user} its ACLs", timeout)
+
+
+def ungrant(kafka: KafkaConnection, user: str, grants: list[Grant], timeout: float = 30.0) -> None:
+    """Delete exactly these ALLOW ACLs of ``user``."""
+    if grants:
+        admin = _admin(kafka)
+        filters = [AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation,
+                                    b.permission_type) for b in (_binding(user, g) for g in grants)]
+        _wait_all(admin.delete_acls(filters, request_timeout=timeout), f"removing ACLs of {user}", timeout)
 
 
 def _user_filter(user: str) -> AclBindingFilter:
@@ -210,18 +216,20 @@ def revoke_all(kafka: KafkaConnection, user: str, timeout: float = 30.0) -> int:
 def acls_of(kafka: KafkaConnection, user: str, timeout: float = 30.0) -> list[Grant]:
     """The ALLOW ACLs that name ``user``, as grants."""
     admin = _admin(kafka)
-    names = {v: k for k, v in _OPERATION.items()}
     found = admin.describe_acls(_user_filter(user), request_timeout=timeout).result(timeout)
-    return sorted(Grant(b.restype.name.lower(), b.name, b.resource_pattern_type.name.lower(),
-                        names.get(b.operation, b.operation.name.lower())) for b in found)
+    return sorted(Grant(b.restype.name.lower(), b.name, b.resource_pattern_type.name.lower(), b.operation.name.lower())
+                  for b in found if b.permission_type == AclPermissionType.ALLOW)
 
 
 def make_principal(kafka: KafkaConnection, user: str, grants: list[Grant], password: str | None = None) -> str:
-    """A principal with exactly these ACLs (others it had are removed); return its password."""
+    """A principal with exactly these ACLs, and a new password; return it. The ACLs it keeps are
+    never withdrawn on the way (only those it must lose are), so renewing a principal's ACLs after
+    an upgrade does not refuse it for a moment; a new password does need its processes restarted."""
     password = password or new_password()
     upsert_user(kafka, user, password)
-    revoke_all(kafka, user)
-    grant(kafka, user, grants)
+    wanted, held = set(grants), set(acls_of(kafka, user))
+    grant(kafka, user, sorted(wanted - held))
+    ungrant(kafka, user, sorted(held - wanted))
     return password
 
 

@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from creditstream.kafka_access import SERVICES, provider_grants, readers_of, service_grants
-from creditstream.kafka_admin import KafkaRefused, broker_answers
+from creditstream.kafka_admin import KafkaRefused, acls_of, broker_answers, make_principal, remove_principal
 from creditstream.schemas.kafka import KafkaConnection, KafkaCredentialsMissing
 from creditstream.schemas.records import to_json
 from creditstream.schemas.topics import (
@@ -210,3 +210,17 @@ def test_plaintext_is_an_explicit_opt_out_said_out_loud(tmp_path, caplog):
             Settings(bootstrap_servers="127.0.0.1:19492").kafka.client()
     finally:
         subprocess.run(["bash", script, "stop"], capture_output=True, env=env)
+
+
+def test_renewing_a_principal_leaves_it_exactly_its_new_grants(kafka_settings):
+    user = f"{TEST_APP_PREFIX}renewed-{time.time_ns()}"
+    water, tax = provider_grants([WATER]), provider_grants([TAX])
+    first = make_principal(admin_kafka(), user, water + tax)
+    assert acls_of(admin_kafka(), user) == sorted(water + tax)
+    second = make_principal(admin_kafka(), user, tax)
+    assert acls_of(admin_kafka(), user) == tax and second != first
+    with pytest.raises(KafkaRefused):  # the old password is gone
+        broker_answers(as_user(user, first), timeout=10)
+    assert broker_answers(as_user(user, second), timeout=10)
+    assert remove_principal(admin_kafka(), user) == (True, 1)
+    assert remove_principal(admin_kafka(), user) == (False, 0)

@@ -109,3 +109,17 @@ def test_dashboard_and_alerts_only_use_defined_metrics():
     for name in used:
         base = next((name[: -len(s)] for s in suffixes if name.endswith(s) and name[: -len(s)] in known), name)
         assert base in known, f"{name} is not a metric of monitoring/metrics.py"
+
+
+def test_the_compose_broker_is_secured_like_the_local_one():
+    """broker/compose-kafka.sh repeats broker/kafka.sh's security properties for the apache/kafka
+    image (other listeners, passwords from the environment): the two must not drift apart."""
+    keys = ("sasl.enabled.mechanisms", "sasl.mechanism.inter.broker.protocol", "sasl.mechanism.controller.protocol",
+            "listener.name.controller.sasl.enabled.mechanisms", "authorizer.class.name",
+            "allow.everyone.if.no.acl.found", "super.users")
+
+    def settings(name):
+        lines = (ROOT / "broker" / name).read_text().splitlines()
+        return {key: next(line for line in lines if line.startswith(key + "=")) for key in keys}
+
+    assert settings("compose-kafka.sh") == settings("kafka.sh")
