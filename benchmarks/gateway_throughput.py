@@ -10,7 +10,9 @@ On its own broker (port 19292, a temporary directory; the development broker is 
    pushed to POST /v1/providers/events by keep-alive asyncio clients, as fast as the answers
    come; records/s, and p50/p99 of the request (which answers once Kafka acknowledged every
    accepted record). Every answer is checked: 202 with every record accepted.
-3. The reference: the same number of records written as a JSON Lines file and sent with
+3. An export upload: the same number of records as one JSON Lines file to
+   POST /v1/providers/files (streamed; acknowledged 1,000 records at a time), timed per request.
+4. The reference: the same number of records written as a JSON Lines file and sent with
    `creditstream publish` (a Kafka producer, batched and compressed), timed from start to exit.
 """
 from __future__ import annotations
@@ -93,6 +95,20 @@ async def level(base: str, key: str, records: Records, clients: int, batch: int,
             "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1)}
 
 
+async def upload(base: str, key: str, records: Records, total: int) -> dict:
+    """One JSON Lines export of ``total`` records to POST /v1/providers/files."""
+    body = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in records.take(total)).encode()
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
+        started = time.perf_counter()
+        async with session.post(f"{base}/v1/providers/files", data=body, headers=headers) as response:
+            answer = await response.json()
+        elapsed = time.perf_counter() - started
+    if response.status != 202 or answer["accepted"] != total:
+        raise RuntimeError(f"the upload was answered {response.status}: {str(answer)[:300]}")
+    return {"records": total, "bytes": len(body), "seconds": round(elapsed, 2), "records_per_s": round(total / elapsed)}
+
+
 def publish_reference(settings: Settings, records: Records, total: int, home: Path) -> dict:
     path = home / "records.jsonl"
     with path.open("w") as fh:
@@ -147,10 +163,13 @@ def main() -> None:
                 outcome = asyncio.run(level(base, key, records, clients, batch, total))
                 log(json.dumps(outcome))
                 results.append(outcome)
+        uploaded = asyncio.run(upload(base, key, records, args.records))
+        log(f"file upload: {json.dumps(uploaded)}")
         reference = publish_reference(settings, records, args.records, home)
         log(f"publish: {json.dumps(reference)}")
         print(json.dumps({"benchmark": "gateway_throughput", "at": dt.datetime.now(dt.timezone.utc).isoformat(),
-                          "gateway": results, "publish_reference": reference}, indent=2))
+                          "security": settings.kafka_security_protocol, "gateway": results, "file_upload": uploaded,
+                          "publish_reference": reference}, indent=2))
     finally:
         if api is not None:
             api.terminate()

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from creditstream.schemas.months import parse_month
-from creditstream.settings import Settings, SettingsError
+from creditstream.settings import Settings, SettingsError, hide_url_password
 
 
 def month_arg(text: str) -> int:
@@ -165,8 +165,9 @@ def cmd_settings(args, settings: Settings) -> int:
     current = settings.to_env()
     for variable, default, doc in Settings.describe():
         value = current.get(variable, "")
-        if (variable.endswith(("_KEY", "_TOKEN")) or value.startswith("sinkservice://")) and value:
+        if (variable.endswith(("_KEY", "_TOKEN", "_PASSWORD")) or value.startswith("sinkservice://")) and value:
             value = "*** (set)"
+        value = hide_url_password(value)
         print(f"{variable}={value}\n    {doc} (default: {default})")
     return 0
 

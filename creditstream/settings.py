@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import logging
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional, get_type_hints
@@ -176,11 +177,12 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
-    def __repr__(self) -> str:  # never print the personal-data key
+    def __repr__(self) -> str:  # never print a secret: keys, tokens, passwords (also inside a URL)
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
         for secret in ("personal_data_key", "operator_key", "query_token", *KAFKA_PASSWORDS):
             if shown[secret]:
                 shown[secret] = "***"
+        shown["clickhouse_url"] = hide_url_password(shown["clickhouse_url"])
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     def to_env(self) -> dict[str, str]:
@@ -252,6 +254,11 @@ class Settings:
                          webhook_timeout_seconds=self.webhook_timeout_seconds, chromium=self.chromium,
                          portal_idle_minutes=self.portal_idle_minutes, portal_max_hours=self.portal_max_hours,
                          personal_data_key=self.personal_data_key.encode() if self.personal_data_key else None)
+
+
+def hide_url_password(url: str) -> str:
+    """``http://user:secret@host`` → ``http://user:***@host``."""
+    return re.sub(r"://([^:/@]+):[^@/]+@", r"://\1:***@", url)
 
 
 _plaintext_warned = set()

@@ -43,3 +43,18 @@ def test_the_readme_documents_every_setting_with_its_default():
     readme = (ROOT / "README.md").read_text()
     table = dict(re.findall(r"^\| `(CREDITSTREAM_[A-Z_]+)` \| `?([^`|]*?)`? \|", readme, re.M))
     assert table == {variable: default for variable, default, _doc in Settings.describe()}
+
+
+def test_secrets_are_never_printed():
+    """`creditstream settings` and a Settings' repr show that a secret is set, never the secret."""
+    secrets = {"CREDITSTREAM_KAFKA_PASSWORD": "kafka-secret-1", "CREDITSTREAM_SINK_KAFKA_PASSWORD": "sink-secret-2",
+               "CREDITSTREAM_API_KAFKA_PASSWORD": "api-secret-3", "CREDITSTREAM_PERSONAL_DATA_KEY": "pd-secret-4",
+               "CREDITSTREAM_CLICKHOUSE_URL": "http://reader:url-secret-5@clickhouse:8123/creditstream"}
+    result = subprocess.run([sys.executable, "-m", "creditstream.cli", "settings"], capture_output=True, text=True,
+                            env={**secrets, "PATH": "/usr/bin:/bin"}, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "CREDITSTREAM_KAFKA_PASSWORD=*** (set)" in result.stdout
+    assert "CREDITSTREAM_CLICKHOUSE_URL=http://reader:***@clickhouse:8123/creditstream" in result.stdout
+    shown = result.stdout + repr(Settings.from_env(secrets))
+    assert not [secret for secret in ("kafka-secret-1", "sink-secret-2", "api-secret-3", "pd-secret-4", "url-secret-5")
+                if secret in shown]

@@ -17,6 +17,7 @@ from confluent_kafka.admin import AdminClient
 
 from creditstream import kafka_admin
 from creditstream.broker import admin_credential
+from creditstream.kafka_access import SERVICES
 from creditstream.kafka_admin import broker_answers, create_topics, setup_services
 from creditstream.runtime import free_port as free_port_on
 from creditstream.schemas.kafka import KafkaConnection
@@ -29,13 +30,18 @@ STREAM_AS_OF = "2025-06"  # the as-of month stream tests pin their workers to
 PERSONAL_DATA_KEY = "test-personal-data-key"  # the workers' HMAC key over identity numbers
 KAFKA_HOME = Path(os.environ.get("KAFKA_HOME_DIR") or ROOT / ".local" / "kafka")  # the test broker's (kafka.sh)
 TEST_APP_PREFIX = "t-"  # every test app id begins with it: the service principals are granted that prefix
+# PLAINTEXT: a broker started with KAFKA_SECURITY=plaintext, for benchmarks that measure what
+# security costs (the security tests themselves need the secured broker)
+SECURITY = os.environ.get("CREDITSTREAM_TEST_KAFKA_SECURITY", "SASL_PLAINTEXT")
 
 
 @functools.lru_cache(maxsize=None)
 def admin_kafka() -> KafkaConnection:
     """The test broker as its administrator: what the tests themselves use to set up and look."""
+    if SECURITY == "PLAINTEXT":
+        return KafkaConnection(BOOTSTRAP)
     user, password = admin_credential(KAFKA_HOME)
-    return KafkaConnection(BOOTSTRAP, "SASL_PLAINTEXT", "SCRAM-SHA-512", user, password)
+    return KafkaConnection(BOOTSTRAP, SECURITY, "SCRAM-SHA-512", user, password)
 
 
 def as_user(user: str, password: str) -> KafkaConnection:
@@ -51,20 +57,24 @@ def service_kafka(role: str) -> KafkaConnection:
 def service_principals() -> dict[str, tuple[str, str]]:
     """The platform's service principals (worker, sink, api, operator), made once per test process
     with their production ACLs for every app id beginning with TEST_APP_PREFIX."""
+    if SECURITY == "PLAINTEXT":
+        return {role: ("", "") for role in SERVICES}
     return setup_services(admin_kafka(), TEST_APP_PREFIX, app_id_prefix=True)
 
 
 def admin_env() -> dict[str, str]:
     """CREDITSTREAM_* variables of a command run as the test broker's administrator."""
-    return {"CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP, "CREDITSTREAM_KAFKA_USERNAME": "admin",
-            "CREDITSTREAM_KAFKA_PASSWORD": admin_kafka().password}
+    return {"CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP, "CREDITSTREAM_KAFKA_SECURITY_PROTOCOL": SECURITY,
+            "CREDITSTREAM_KAFKA_USERNAME": admin_kafka().username or "",
+            "CREDITSTREAM_KAFKA_PASSWORD": admin_kafka().password or ""}
 
 
 def credential_settings() -> dict:
     """Settings fields for a test platform: the test acts as administrator, the sink and the API
     it runs as their own principals."""
     made = service_principals()
-    return {"bootstrap_servers": BOOTSTRAP, "kafka_username": "admin", "kafka_password": admin_kafka().password,
+    return {"bootstrap_servers": BOOTSTRAP, "kafka_security_protocol": SECURITY,
+            "kafka_username": admin_kafka().username, "kafka_password": admin_kafka().password,
             "sink_kafka_username": made["sink"][0], "sink_kafka_password": made["sink"][1],
             "api_kafka_username": made["api"][0], "api_kafka_password": made["api"][1]}
 
@@ -72,7 +82,7 @@ def credential_settings() -> dict:
 def worker_env() -> dict[str, str]:
     """A worker process's Kafka settings: its own principal, and its sink's and API's."""
     made = service_principals()
-    return {"CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP,
+    return {"CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP, "CREDITSTREAM_KAFKA_SECURITY_PROTOCOL": SECURITY,
             "CREDITSTREAM_KAFKA_USERNAME": made["worker"][0], "CREDITSTREAM_KAFKA_PASSWORD": made["worker"][1],
             "CREDITSTREAM_SINK_KAFKA_USERNAME": made["sink"][0], "CREDITSTREAM_SINK_KAFKA_PASSWORD": made["sink"][1],
             "CREDITSTREAM_API_KAFKA_USERNAME": made["api"][0], "CREDITSTREAM_API_KAFKA_PASSWORD": made["api"][1]}
