@@ -38,7 +38,7 @@ from creditstream.monitoring import metrics
 from creditstream.schemas.codec import default_codec
 from creditstream.schemas.exports import check_topic, read_export
 from creditstream.schemas.records import RecordError, record_from_json
-from creditstream.schemas.topics import PROVIDER_TOPICS
+from creditstream.schemas.topics import PROVIDER_TOPICS, PUSHABLE_TOPICS
 from creditstream.schemas.uscc import normalise_uscc
 
 MAX_RECORDS = 1000  # per request: more is 413
@@ -197,7 +197,7 @@ class Gateway:
 def refusal(topic: str, record_provider, provider_id: str, allowed: set[str]) -> Optional[tuple[str, str]]:
     """(field, reason) when a provider's key may not push this record: a topic it was not given, or
     a record in another provider's name."""
-    if topic not in allowed:
+    if topic not in allowed or topic not in PUSHABLE_TOPICS:  # a key made before consent was excluded
         return "topic", (f"provider {provider_id} may not publish to {topic}"
                          + ("" if allowed else " (this key was given no topics)"))
     if record_provider != provider_id:

@@ -75,13 +75,16 @@ def add_named(kafka: KafkaConnection, kind: str, name: str) -> tuple[str, str, s
 def add_provider(kafka: KafkaConnection, provider_id: str, topics: tuple[str, ...] = ()) -> tuple[str, str]:
     """A data provider's first key; it is named by the provider_id its records carry, and may push
     to ``topics`` (its own categories) through the HTTP gateway."""
-    from creditstream.schemas.topics import PROVIDER_TOPICS
+    from creditstream.schemas.topics import CONSENT_RECORD, PROVIDER_TOPICS, PUSHABLE_TOPICS, TOPIC_OF
     shown = provider_id.strip()
     if not shown or len(shown) > NAME_LIMIT or not shown.isprintable() or " " in shown:
         raise KeyRefused("a provider is named by its provider_id as its records carry it, e.g. heihe-water")
     unknown = [t for t in topics if t not in PROVIDER_TOPICS]
     if unknown:
-        raise KeyRefused(f"unknown topics {', '.join(unknown)}; provider topics: {', '.join(PROVIDER_TOPICS)}")
+        raise KeyRefused(f"unknown topics {', '.join(unknown)}; provider topics: {', '.join(PUSHABLE_TOPICS)}")
+    if TOPIC_OF[CONSENT_RECORD] in topics:
+        raise KeyRefused(f"no provider may write {TOPIC_OF[CONSENT_RECORD]}: consents are the enterprises' own, "
+                         "given through the platform (/v1/me/consents)")
     if any(e.principal_kind == "provider" and e.principal_id == shown for e in current_keys(kafka).values()):
         raise KeyRefused(f"provider {shown} has a key; another one is `creditstream providers add-key {shown}`")
     return issue(kafka, "provider", shown, shown, tuple(topics))

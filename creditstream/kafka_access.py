@@ -32,6 +32,7 @@ from creditstream.schemas.topics import (
     DISPUTE_TOPIC,
     NORMALIZED_TOPIC,
     PROVIDER_TOPICS,
+    PUSHABLE_TOPICS,
     REPAIR_TOPIC,
     REPARTITION_TOPIC,
     REPORT_TOPIC,
@@ -51,7 +52,7 @@ WORKER_WRITES = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, REPARTIT
 SINK_WRITES = (DEAD_LETTER_TOPIC,)
 API_WRITES = (*PROVIDER_TOPICS, AUDIT_TOPIC, REPORT_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, WEBHOOK_TOPIC)
 GATEWAY_READS = (API_KEYS_TOPIC,)
-GATEWAY_WRITES = (*PROVIDER_TOPICS, AUDIT_TOPIC)
+GATEWAY_WRITES = (*PUSHABLE_TOPICS, AUDIT_TOPIC)  # not consent: only the API writes an enterprise's
 OPERATOR_READS = (DEAD_LETTER_TOPIC,)
 
 
@@ -75,7 +76,9 @@ def provider_user(provider_id: str) -> str:
 
 
 def provider_grants(topics) -> list[Grant]:
-    """A provider writes its own topics and nothing else."""
+    """A provider writes its own topics and nothing else (``providers add`` refuses the consent
+    topic; the demo's and compose's simulator, which plays every provider and the platform, gets
+    it)."""
     return [Grant("topic", t, "literal", "write") for t in sorted(set(topics))]
 
 

@@ -66,6 +66,9 @@ TAX_TYPES = ("VAT", "CIT", "OTHER")  # TaxPayment.tax_type
 CONSENT_RECORD = "ConsentGrant"  # a permission, not a ledger fact
 REPAIR_RECORD = "CreditRepair"  # changes a penalty's publicity, but gives no enterprise a row on its own
 REGISTERS: tuple[str, ...] = tuple(r.name for r in RECORDS if r.register)
+# what a data provider may be given (its key's topics, its Kafka ACLs): every provider topic but
+# consent, which enterprises give through the platform (/v1/me/consents), never a provider
+PUSHABLE_TOPICS: tuple[str, ...] = tuple(r.topic for r in RECORDS if r.name != CONSENT_RECORD)
 
 # Platform topics (not named by the contract; see docs/contract-notes.md).
 NORMALIZED_TOPIC = "credit.normalized.v1"  # valid, normalised events (single-object Avro), keyed by USCC

@@ -43,3 +43,20 @@ def test_a_provider_key_carries_its_topics_and_older_key_events_still_read():
     assert KeyEvent.from_bytes(event.to_bytes()) == event
     older = event.to_bytes().replace(b', "topics": ["credit.utility.water.v1"]', b"")
     assert b"topics" not in older and KeyEvent.from_bytes(older).topics == ()
+
+
+def test_no_provider_may_push_consents():
+    """Consents are the enterprises' own: a provider key is refused the consent topic when it is
+    made, and the gateway refuses it even for a key that carries it."""
+    import pytest
+
+    from creditstream import apikeys
+    from creditstream.api.gateway import refusal
+    from creditstream.schemas.kafka import KafkaConnection
+    from creditstream.schemas.topics import CONSENT_RECORD, TOPIC_OF
+
+    consent = TOPIC_OF[CONSENT_RECORD]
+    with pytest.raises(apikeys.KeyRefused, match="consents are the enterprises' own"):
+        apikeys.add_provider(KafkaConnection("127.0.0.1:9"), "heihe-water", (WATER, consent))  # refused before Kafka
+    assert refusal(consent, "heihe-water", "heihe-water", {WATER, consent})[0] == "topic"
+    assert refusal(WATER, "heihe-water", "heihe-water", {WATER, consent}) is None

@@ -224,3 +224,9 @@ def test_renewing_a_principal_leaves_it_exactly_its_new_grants(kafka_settings):
     assert broker_answers(as_user(user, second), timeout=10)
     assert remove_principal(admin_kafka(), user) == (True, 1)
     assert remove_principal(admin_kafka(), user) == (False, 0)
+
+
+def test_the_gateway_principal_cannot_write_consents():
+    consent = TOPIC_OF["ConsentGrant"]
+    writes = {g.name for g in service_grants("gateway", "creditstream") if g.operation == "write"}
+    assert consent not in writes and writes >= set(PROVIDER_TOPICS) - {consent}
