@@ -84,10 +84,19 @@ def _read_csv(stream: IO[bytes], codec: Codec, topic: str, source: str) -> Itera
     # rejected with its number and every other line still goes through
     with io.TextIOWrapper(stream, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
         reader = csv.DictReader(fh)
+        header = reader.fieldnames  # reads the header row, so the first record is counted from line 2
         start = reader.line_num + 1
-        if reader.fieldnames and any(_not_utf8(name) for name in reader.fieldnames):
+        if header and any(_not_utf8(name) for name in header):
             raise ValueError(f"{source}:1: the header row is not UTF-8 text")
-        for row in reader:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # e.g. a field over the csv module's limit: that record only
+                yield FileRecord(start, topic, error=f"not CSV: {exc}")
+                start = max(reader.line_num, start) + 1  # the reader does not count the line it failed on
+                continue
             bad = next((name for name, cell in row.items() if name is not None and _not_utf8(cell)), None)
             if bad is not None:
                 yield FileRecord(start, topic, error=f"column {bad}: byte 0x{_not_utf8(row[bad]):02X} is not UTF-8")
