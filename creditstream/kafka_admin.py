@@ -4,6 +4,7 @@ contract topic plus the platform's own; idempotent), consumer-group progress, an
 from __future__ import annotations
 
 import secrets
+import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import (
@@ -230,12 +231,26 @@ def make_principal(kafka: KafkaConnection, user: str, grants: list[Grant], passw
     wanted, held = set(grants), set(acls_of(kafka, user))
     grant(kafka, user, sorted(wanted - held))
     ungrant(kafka, user, sorted(held - wanted))
+    wait_for_acls(kafka, user, wanted)
     return password
+
+
+def wait_for_acls(kafka: KafkaConnection, user: str, wanted: set[Grant], timeout: float = 30.0) -> None:
+    """Return once the broker enforces exactly ``wanted`` for ``user``. The controller commits an
+    ACL change before the broker applies it, so without this a principal used at once could be
+    refused (and a renewal that read ACLs at once would see old ones)."""
+    deadline = time.monotonic() + timeout
+    while set(acls_of(kafka, user)) != wanted:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the broker did not apply the ACLs of {user} within {timeout:.0f} s")
+        time.sleep(0.1)
 
 
 def remove_principal(kafka: KafkaConnection, user: str) -> tuple[bool, int]:
     """Delete the credential and every ACL of ``user``: (had a credential, ACLs deleted)."""
-    return delete_user(kafka, user), revoke_all(kafka, user)
+    had, deleted = delete_user(kafka, user), revoke_all(kafka, user)
+    wait_for_acls(kafka, user, set())
+    return had, deleted
 
 
 def setup_services(kafka: KafkaConnection, app_id: str, app_id_prefix: bool = False) -> dict[str, tuple[str, str]]:
