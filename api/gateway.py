@@ -55,9 +55,26 @@ class Gateway:
         self.view, self.writer = view, writer
         self.codec = default_codec()
 
-    async def events(self, principal: Principal, request: web.Request, audit: dict):
+    def allowed_topics(self, principal: Principal) -> set[str]:
+        """The topics a provider's key may push to; 403 for any other kind of key."""
         if principal.kind != "provider":
             raise Refused(403, "forbidden", f"the gateway takes provider keys, not {principal.kind}")
+        key = self.view.key(principal.key_id)
+        return set(key.topics) if key is not None else set()
+
+    @staticmethod
+    async def acknowledged(provider_id: str, sent: list[asyncio.Future]) -> list[tuple[int, int]]:
+        """(partition, offset) of each sent record once Kafka acknowledged them all; if it could
+        not acknowledge one, KafkaUnavailable (503), and the records count as unavailable."""
+        done = await asyncio.gather(*sent, return_exceptions=True)
+        failed = [r for r in done if isinstance(r, BaseException)]
+        if failed:
+            metrics.GATEWAY_RECORDS.labels(provider_id, "unavailable").inc(len(sent))
+            raise failed[0] if isinstance(failed[0], KafkaUnavailable) else KafkaUnavailable(str(failed[0]))
+        return done
+
+    async def events(self, principal: Principal, request: web.Request, audit: dict):
+        allowed = self.allowed_topics(principal)
         started = time.perf_counter()
         if (request.content_length or 0) > MAX_BYTES:
             raise Refused(413, "too_large", f"the body has {request.content_length} bytes; at most {MAX_BYTES}", "body")
@@ -66,8 +83,6 @@ class Gateway:
             raise Refused(400, "bad_request", 'a JSON object {"records": [{"topic": …, "value": {…}}, …]}', "records")
         if len(records) > MAX_RECORDS:
             raise Refused(413, "too_large", f"{len(records)} records; at most {MAX_RECORDS} per request", "records")
-        key = self.view.key(principal.key_id)
-        allowed = set(key.topics) if key is not None else set()
         results, pending = [], []
         loop = asyncio.get_running_loop()
         for index, item in enumerate(records):
@@ -77,15 +92,10 @@ class Gateway:
                 settled = loop.create_future()
                 self.writer.send_soon(loop, outcome["topic"], outcome.pop("_key"), outcome.pop("_value"), settled)
                 pending.append((outcome, settled))
-        done = await asyncio.gather(*(settled for _o, settled in pending), return_exceptions=True)
-        failed = [r for r in done if isinstance(r, BaseException)]
         accepted = len(pending)
         rejected = len(results) - accepted
         metrics.GATEWAY_RECORDS.labels(principal.id, "rejected").inc(rejected)
-        if failed:
-            metrics.GATEWAY_RECORDS.labels(principal.id, "unavailable").inc(accepted)
-            error = failed[0] if isinstance(failed[0], KafkaUnavailable) else KafkaUnavailable(str(failed[0]))
-            raise error
+        done = await self.acknowledged(principal.id, [settled for _o, settled in pending])
         for (outcome, _settled), (partition, offset) in zip(pending, done):
             outcome.update(partition=partition, offset=offset)
         metrics.GATEWAY_RECORDS.labels(principal.id, "accepted").inc(accepted)
@@ -118,8 +128,7 @@ class Gateway:
 
     async def files(self, principal: Principal, request: web.Request, audit: dict):
         """A provider export (CSV or JSON Lines), streamed; every rejected line named by number."""
-        if principal.kind != "provider":
-            raise Refused(403, "forbidden", f"the gateway takes provider keys, not {principal.kind}")
+        allowed = self.allowed_topics(principal)
         started = time.perf_counter()
         csv_format = self.file_format(request)
         topic = request.query.get("topic") or None
@@ -130,8 +139,6 @@ class Gateway:
         if (request.content_length or 0) > MAX_FILE_BYTES:
             raise Refused(413, "too_large", f"the file has {request.content_length} bytes; at most {MAX_FILE_BYTES}",
                           "body")
-        key = self.view.key(principal.key_id)
-        allowed = set(key.topics) if key is not None else set()
         with await self.receive(request) as spool:
             upload = FileUpload(principal.id, allowed)
             records = read_export(spool, self.codec, topic, csv_format, "the file")
@@ -185,11 +192,7 @@ class Gateway:
             self.writer.send_soon(loop, item.topic, normalise_uscc(str(item.value["uscc"])).encode(),
                                   self.codec.encode(item.record, item.value), settled)
             pending.append((item.topic, settled))
-        done = await asyncio.gather(*(settled for _t, settled in pending), return_exceptions=True)
-        failed = [r for r in done if isinstance(r, BaseException)]
-        if failed:
-            metrics.GATEWAY_RECORDS.labels(upload.provider_id, "unavailable").inc(len(pending))
-            raise failed[0] if isinstance(failed[0], KafkaUnavailable) else KafkaUnavailable(str(failed[0]))
+        done = await self.acknowledged(upload.provider_id, [settled for _t, settled in pending])
         for (topic, _settled), (partition, offset) in zip(pending, done):
             upload.landed(topic, partition, offset)
 

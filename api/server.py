@@ -450,6 +450,13 @@ class QuietBadRequests(logging.Filter):
         return True
 
 
+def application(api: LenderApi) -> web.Application:
+    """An aiohttp app with the API's request limits and quiet parser errors (the API, the gateway)."""
+    logging.getLogger("aiohttp.server").addFilter(QuietBadRequests())
+    return web.Application(middlewares=[api.size_limits], handler_args=PARSER_LIMITS,
+                           client_max_size=MAX_BYTES + 65536)  # the gateway's batches; it answers 413 beyond
+
+
 def action_route(api: LenderApi, method: str, path: str, name: str, handler):
     async def serve(request: web.Request) -> web.Response:
         return await api.action(request, name, handler)
@@ -543,9 +550,7 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
     portal = Portal(f"http://{'[' + loopback + ']' if ':' in loopback else loopback}:{config.port}",
                     config.portal_idle_minutes, config.portal_max_hours)
     deliveries = WebhookDeliveries(view, writer, config, api.ready, clock)
-    logging.getLogger("aiohttp.server").addFilter(QuietBadRequests())
-    app = web.Application(middlewares=[api.size_limits], handler_args=PARSER_LIMITS,
-                          client_max_size=MAX_BYTES + 65536)  # the gateway's batches; it answers 413 beyond
+    app = application(api)
 
     async def health(request: web.Request) -> web.Response:
         if not api.ready():
@@ -650,9 +655,7 @@ def create_gateway_app(config: ApiConfig) -> web.Application:
     executor = ThreadPoolExecutor(1, thread_name_prefix="gateway")
     api = LenderApi(config, Store(ThreadClients(config.clickhouse_url)), executor, view, AuditLog(writer),
                     feed.ready.is_set)  # the store's clients connect lazily: the gateway's routes use none
-    logging.getLogger("aiohttp.server").addFilter(QuietBadRequests())
-    app = web.Application(middlewares=[api.size_limits], handler_args=PARSER_LIMITS,
-                          client_max_size=MAX_BYTES + 65536)
+    app = application(api)
 
     async def health(request: web.Request) -> web.Response:
         if not api.ready():

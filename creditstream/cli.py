@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from creditstream.schemas.months import parse_month
-from creditstream.settings import Settings, SettingsError, hide_url_password
+from creditstream.settings import Settings, SettingsError, credential_env, hide_url_password
 
 
 def month_arg(text: str) -> int:
@@ -309,25 +309,23 @@ def cmd_kafka_setup(args, settings: Settings) -> int:
     if args.simulator:
         made["simulator"] = setup_provider(settings.kafka, "simulator", PROVIDER_TOPICS)
     files = {  # which variables each process gets: the worker starts its sink, so it has both
-        "worker": {"KAFKA": made["worker"], "SINK_KAFKA": made["sink"]},
-        "api": {"KAFKA": made["api"]}, "gateway": {"KAFKA": made["gateway"]}, "operator": {"KAFKA": made["operator"]},
-        **({"simulator": {"KAFKA": made["simulator"]}} if "simulator" in made else {})}
+        "worker": {**credential_env(*made["worker"]), **credential_env(*made["sink"], "sink")},
+        **{name: credential_env(*made[name]) for name in ("api", "gateway", "operator", "simulator") if name in made}}
     if args.env_dir:
         args.env_dir.mkdir(parents=True, exist_ok=True)
         for name, variables in files.items():
             path = args.env_dir / f"{name}.env"
             path.touch(mode=0o600)
             path.chmod(0o600)
-            path.write_text("".join(f"CREDITSTREAM_{v}_USERNAME={user}\nCREDITSTREAM_{v}_PASSWORD={password}\n"
-                                    for v, (user, password) in variables.items()))
-            print(f"{path}: {', '.join(user for user, _ in variables.values())}")
+            path.write_text("".join(f"{variable}={value}\n" for variable, value in variables.items()))
+            print(f"{path}: {', '.join(v for k, v in variables.items() if k.endswith('_USERNAME'))}")
         return 0
     print(f"# Kafka principals of app {settings.app_id}{'*' if args.app_id_prefix else ''}; passwords shown once. "
           "Give each process its own:")
     for name, variables in files.items():
         print(f"# {name}")
-        for variable, (user, password) in variables.items():
-            print(f"CREDITSTREAM_{variable}_USERNAME={user}\nCREDITSTREAM_{variable}_PASSWORD={password}")
+        for variable, value in variables.items():
+            print(f"{variable}={value}")
     return 0
 
 

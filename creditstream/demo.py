@@ -38,7 +38,7 @@ from creditstream.schemas.topics import (
     UTILITY_TOPICS,
 )
 from creditstream.schemas.uscc import normalise_uscc
-from creditstream.settings import Settings
+from creditstream.settings import Settings, connection_env
 
 DEMO_LENDER = "demo-lender"
 DEMO_PROVIDER = "demo-water"  # a provider key for the HTTP gateway
@@ -81,16 +81,6 @@ def demo_principals(settings: Settings) -> tuple[Settings, Settings, KafkaConnec
                                 api_kafka_username=made["api"][0], api_kafka_password=made["api"][1])
     gateway = settings.replace(kafka_username=made["gateway"][0], kafka_password=made["gateway"][1])
     return services, gateway, simulator
-
-
-def kafka_env(kafka: KafkaConnection) -> dict[str, str]:
-    """The CREDITSTREAM_* variables of a connection, for a child process (nothing else of ours)."""
-    env = {"CREDITSTREAM_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-           "CREDITSTREAM_KAFKA_SECURITY_PROTOCOL": kafka.security_protocol,
-           "CREDITSTREAM_KAFKA_SASL_MECHANISM": kafka.sasl_mechanism}
-    if kafka.sasl:
-        env.update({"CREDITSTREAM_KAFKA_USERNAME": kafka.username, "CREDITSTREAM_KAFKA_PASSWORD": kafka.password})
-    return env
 
 
 def kafka_security(settings: Settings, broker_home: Path) -> str:
@@ -232,7 +222,7 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
         as_of = live_as_of_month()
         subprocess.run([sys.executable, "-m", "creditstream.cli", "simulate", "--kafka", "--enterprises",
                         str(enterprises), "--months", str(months), "--end-month", format_month(as_of)], check=True,
-                       env={**os.environ, **kafka_env(simulator)})
+                       env={**os.environ, **connection_env(simulator)})
         firm = Simulator(enterprises, months, as_of, seed=1).firms()[0]
         uscc = normalise_uscc(firm["uscc"])
         key_id, key = apikeys.issue(settings.kafka, "lender", DEMO_LENDER)

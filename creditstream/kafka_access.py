@@ -79,30 +79,34 @@ def provider_grants(topics) -> list[Grant]:
     """A provider writes its own topics and nothing else (``providers add`` refuses the consent
     topic; the demo's and compose's simulator, which plays every provider and the platform, gets
     it)."""
-    return [Grant("topic", t, "literal", "write") for t in sorted(set(topics))]
+    return on_topics("write", sorted(set(topics)))
+
+
+def on_topics(operation: str, topics) -> list[Grant]:
+    """``operation`` on each of ``topics`` (named literally, each once, in order)."""
+    return [Grant("topic", t, "literal", operation) for t in dict.fromkeys(topics)]
 
 
 def service_grants(role: str, app_id: str, app_id_prefix: bool = False) -> list[Grant]:
     """The ACLs of a platform service for the app ``app_id`` (the worker's Faust app id; the sink's
     group is ``<app_id>-sink``). ``app_id_prefix``: for every app id that begins with ``app_id``
     instead (blue/green deployments under new app ids; the tests' many apps)."""
-    reads = lambda topics: [Grant("topic", t, "literal", "read") for t in dict.fromkeys(topics)]  # noqa: E731
-    writes = lambda topics: [Grant("topic", t, "literal", "write") for t in dict.fromkeys(topics)]  # noqa: E731
+    view_group = Grant("group", VIEW_GROUP_PREFIX, "prefixed", "read")  # the API's and gateway's key readers
     if role == "worker":
         own = [Grant("group", app_id, "prefixed", "read"), Grant("topic", app_id, "prefixed", "all")] \
             if app_id_prefix else [Grant("group", app_id, "literal", "read"),
                                    Grant("topic", f"{app_id}-", "prefixed", "all")]
-        return reads(WORKER_READS) + writes(WORKER_WRITES) + own
+        return on_topics("read", WORKER_READS) + on_topics("write", WORKER_WRITES) + own
     if role == "sink":
         group = Grant("group", app_id, "prefixed", "read") if app_id_prefix \
             else Grant("group", f"{app_id}-sink", "literal", "read")
-        return reads(SINK_TOPICS) + writes(SINK_WRITES) + [group]
+        return on_topics("read", SINK_TOPICS) + on_topics("write", SINK_WRITES) + [group]
     if role == "api":
-        return reads(VIEW_TOPICS) + writes(API_WRITES) + [Grant("group", VIEW_GROUP_PREFIX, "prefixed", "read")]
+        return on_topics("read", VIEW_TOPICS) + on_topics("write", API_WRITES) + [view_group]
     if role == "gateway":
-        return reads(GATEWAY_READS) + writes(GATEWAY_WRITES) + [Grant("group", VIEW_GROUP_PREFIX, "prefixed", "read")]
+        return on_topics("read", GATEWAY_READS) + on_topics("write", GATEWAY_WRITES) + [view_group]
     if role == "operator":
-        return reads(OPERATOR_READS) + [Grant("group", OPERATOR_GROUP_PREFIX, "prefixed", "read")]
+        return on_topics("read", OPERATOR_READS) + [Grant("group", OPERATOR_GROUP_PREFIX, "prefixed", "read")]
     raise ValueError(f"unknown service {role!r}; known: {', '.join(SERVICES)}")
 
 

@@ -256,6 +256,20 @@ class Settings:
                          personal_data_key=self.personal_data_key.encode() if self.personal_data_key else None)
 
 
+def credential_env(user: str, password: str, component: str = "") -> dict[str, str]:
+    """The variables of a Kafka principal: CREDITSTREAM_KAFKA_USERNAME/PASSWORD, or those of a
+    component the worker starts (``component`` "sink", "api": CREDITSTREAM_SINK_KAFKA_…)."""
+    prefix = f"{component}_" if component else ""
+    return {_env(f"{prefix}kafka_username"): user, _env(f"{prefix}kafka_password"): password}
+
+
+def connection_env(kafka: KafkaConnection) -> dict[str, str]:
+    """The variables of a whole connection, for a child process that needs nothing else of ours."""
+    env = {_env("bootstrap_servers"): kafka.bootstrap_servers, _env("kafka_security_protocol"): kafka.security_protocol,
+           _env("kafka_sasl_mechanism"): kafka.sasl_mechanism}
+    return {**env, **(credential_env(kafka.username, kafka.password) if kafka.sasl else {})}
+
+
 def hide_url_password(url: str) -> str:
     """``http://user:secret@host`` → ``http://user:***@host``."""
     return re.sub(r"://([^:/@]+):[^@/]+@", r"://\1:***@", url)

@@ -14,7 +14,7 @@ import urllib.request
 
 from creditstream.schemas.records import to_json
 from tests.support import builders
-from tests.support.kafka import TEST_APP_PREFIX, admin_env, free_port
+from tests.support.kafka import TEST_APP_PREFIX, admin_env, free_port, wait_for
 
 
 def test_demo_serves_a_lookup_and_stops_cleanly(kafka_settings, wheel_site, tmp_path):
@@ -67,7 +67,7 @@ def test_demo_serves_a_lookup_and_stops_cleanly(kafka_settings, wheel_site, tmp_
         pushed = urllib.request.Request(f"{gateway}/v1/providers/events", method="POST", data=json.dumps(
             {"records": [{"topic": "credit.utility.water.v1", "value": to_json(value)}]}).encode(), headers={
             "Authorization": f"Bearer {provider_key}", "Content-Type": "application/json"})
-        answer = wait_until_answered(pushed)
+        answer = wait_for(lambda: answered(pushed), 60, "the gateway to take the record")
         assert answer["accepted"] == 1 and answer["results"][0]["offset"] >= 0, answer
         verify = re.search(r"verify it\s+curl '(\S+)'", text).group(1)
         assert json.loads(urllib.request.urlopen(verify, timeout=10).read())["genuine"] is True
@@ -124,20 +124,17 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_until_answered(request, timeout=60):
-    """The JSON answer once the service has read its keys (503 while loading, 401 until the new key
-    is read)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return json.loads(urllib.request.urlopen(request, timeout=10).read())
-        except urllib.error.HTTPError as exc:
-            if exc.code not in (401, 503) or time.monotonic() > deadline:
-                raise
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-        time.sleep(0.5)
+def answered(request):
+    """The JSON answer, or None while the service still reads its keys (503 while loading, 401
+    until the new key is read) or does not listen yet."""
+    try:
+        return json.loads(urllib.request.urlopen(request, timeout=10).read())
+    except urllib.error.HTTPError as exc:
+        if exc.code not in (401, 503):
+            raise
+    except OSError:
+        pass
+    return None
 
 
 def test_ctrl_c_while_the_demo_starts_its_broker_leaves_no_broker_behind(kafka_settings, tmp_path):

@@ -1,20 +1,16 @@
 """Key commands against the real broker: what the probe found (a full key given to `revoke`, an
 unknown key id, an empty or repeated lender name) is refused with a clear message, and nothing
 derived from a secret but its hash ever reaches the keys topic."""
-import os
 import re
-import subprocess
-import sys
 
 from creditstream.schemas.models import KeyEvent
 from creditstream.schemas.topics import API_KEYS_TOPIC
-from tests.support.kafka import ROOT, admin_env, read_topic
+from tests.support.kafka import cli as run_as_admin
+from tests.support.kafka import read_topic
 
 
 def cli(*args):
-    env = {**os.environ, **admin_env()}
-    return subprocess.run([sys.executable, "-m", "creditstream.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return run_as_admin(*args, check=False, timeout=120)  # these tests look at the refusals themselves
 
 
 def key_events():

@@ -22,7 +22,7 @@ from creditstream.kafka_admin import broker_answers, create_topics, setup_servic
 from creditstream.runtime import free_port as free_port_on
 from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.topics import ALL_TOPICS
-from creditstream.settings import Settings
+from creditstream.settings import Settings, connection_env, credential_env
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = os.environ.get("CREDITSTREAM_TEST_BOOTSTRAP", "127.0.0.1:19092")
@@ -64,9 +64,7 @@ def service_principals() -> dict[str, tuple[str, str]]:
 
 def admin_env() -> dict[str, str]:
     """CREDITSTREAM_* variables of a command run as the test broker's administrator."""
-    return {"CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP, "CREDITSTREAM_KAFKA_SECURITY_PROTOCOL": SECURITY,
-            "CREDITSTREAM_KAFKA_USERNAME": admin_kafka().username or "",
-            "CREDITSTREAM_KAFKA_PASSWORD": admin_kafka().password or ""}
+    return connection_env(admin_kafka())
 
 
 def credential_settings() -> dict:
@@ -82,10 +80,8 @@ def credential_settings() -> dict:
 def worker_env() -> dict[str, str]:
     """A worker process's Kafka settings: its own principal, and its sink's and API's."""
     made = service_principals()
-    return {"CREDITSTREAM_BOOTSTRAP_SERVERS": BOOTSTRAP, "CREDITSTREAM_KAFKA_SECURITY_PROTOCOL": SECURITY,
-            "CREDITSTREAM_KAFKA_USERNAME": made["worker"][0], "CREDITSTREAM_KAFKA_PASSWORD": made["worker"][1],
-            "CREDITSTREAM_SINK_KAFKA_USERNAME": made["sink"][0], "CREDITSTREAM_SINK_KAFKA_PASSWORD": made["sink"][1],
-            "CREDITSTREAM_API_KAFKA_USERNAME": made["api"][0], "CREDITSTREAM_API_KAFKA_PASSWORD": made["api"][1]}
+    worker = admin_kafka().as_user(*made["worker"])
+    return {**connection_env(worker), **credential_env(*made["sink"], "sink"), **credential_env(*made["api"], "api")}
 
 
 def platform_settings(**overrides) -> Settings:
@@ -244,11 +240,11 @@ def group_caught_up(group: str, topics) -> bool:
     return kafka_admin.group_caught_up(admin_kafka(), group, topics)
 
 
-def cli(*args, check=True, **env_overrides) -> subprocess.CompletedProcess:
+def cli(*args, check=True, timeout=300, **env_overrides) -> subprocess.CompletedProcess:
     """``creditstream ARGS`` as the test broker's administrator (``env_overrides`` win)."""
     env = {**os.environ, **admin_env(), **env_overrides}
     result = subprocess.run([sys.executable, "-m", "creditstream.cli", *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"creditstream {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
     return result
