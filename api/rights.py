@@ -359,6 +359,8 @@ async def json_body(request: web.Request) -> dict:
         raise Refused(413, "too_large", exc.text or "the body is too large", "body") from None
     except (ValueError, UnicodeDecodeError):
         raise Refused(400, "bad_request", "the body must be a JSON object", "body") from None
+    except RecursionError:  # json's parser recurses per level: 200,000 '[' exhaust the stack
+        raise Refused(400, "bad_request", "the body nests too deep to be read", "body") from None
     if not isinstance(body, dict):
         raise Refused(400, "bad_request", "the body must be a JSON object", "body")
     return body

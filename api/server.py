@@ -28,9 +28,10 @@ from creditstream.api.config import ApiConfig
 from creditstream.api.gateway import MAX_BYTES, Gateway
 from creditstream.api.limits import RateLimiter
 from creditstream.api.openapi import OPENAPI
+from creditstream.api.operator import OperatorSql, OperatorSqlBusy
 from creditstream.api.portal import Portal
 from creditstream.api.reports import Reports
-from creditstream.api.rights import Refused, Rights
+from creditstream.api.rights import Refused, Rights, json_body
 from creditstream.api.store import HISTORY_KINDS, RightsStore, Store
 from creditstream.api.view import ServingView, ViewFeed
 from creditstream.api.whitelist import WebhookDeliveries, Whitelist
@@ -45,6 +46,7 @@ from creditstream.schemas.topics import API_KEYS_TOPIC, REGISTER_CATEGORIES, UTI
 from creditstream.schemas.uscc import normalise_uscc, uscc_problem
 from creditstream.schemas.verification import ANY_SCOPE, FACT_RECORDS, REFUSED, Facts, judge, parse_claims
 from creditstream.sinks.clickhouse import ThreadClients  # the declared seam: the sink's ClickHouse access
+from creditstream.sinks.operator_sql import MAX_RESULT_ROWS, SqlRefused, audit_text
 
 log = logging.getLogger("creditstream.api")
 UTC = dt.timezone.utc
@@ -69,6 +71,7 @@ class LenderApi:
         self.limiter = RateLimiter(config.rate_per_second, config.rate_burst)
         self.idempotency = IdempotencyCache()
         self.rights: Rights | None = None  # set by create_app (its store answers verification's facts)
+        self.operator_sql = OperatorSql(config.clickhouse_url)
         self.clock = clock or (lambda: dt.datetime.now(UTC))
 
     async def run(self, fn, *args):
@@ -108,11 +111,7 @@ class LenderApi:
     async def _verify(self, principal: Principal, uscc: str, request: web.Request, audit: dict):
         """Claims answered MATCH / NO_MATCH / NO_DATA, never with the values; a claim whose scope
         the lender's consent lacks is REFUSED unjudged (schemas.verification)."""
-        try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            body = None
-        claims = parse_claims(body)
+        claims = parse_claims(await json_body(request))
         audit["reason"] = "claims: " + ", ".join(c.type for c in claims)  # the types, never the values
         decisions = await self.decisions(principal, uscc, SCOPES)
         if principal.kind == "enterprise" and not decisions[SCOPES[0]].allowed:
@@ -142,22 +141,23 @@ class LenderApi:
         return await self.lookup(request, "sql", self._sql)
 
     async def _sql(self, principal: Principal, uscc: str, request: web.Request, audit: dict):
-        """A read-only query for operators (the embedded ClickHouse belongs to this process, so
-        this is how to look into it while the platform runs): JSON {"query": "..."}."""
+        """One read-only SELECT over the platform's tables, for operators (sinks.operator_sql):
+        JSON {"query": "..."}. On a pool of its own, so look-ups never wait behind it."""
         if principal.kind != "operator":
             raise LookupError_(403, "forbidden", "only operator keys may run SQL")
+        query = (await json_body(request)).get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise Refused(400, "bad_request", 'send a JSON object {"query": "SELECT ..."}', "query")
+        audit["reason"] = audit_text(query)
         try:
-            query = (await request.json())["query"]
-            if not isinstance(query, str) or not query.strip():
-                raise ValueError
-        except (ValueError, KeyError, TypeError):
-            raise LookupError_(400, "bad_request", 'query: send a JSON object {"query": "SELECT ..."}') from None
-        audit["reason"] = shorten(" ".join(query.split()), 300)
-        try:
-            columns, rows = await self.run(self.store.read_only, query)
+            columns, rows = await self.operator_sql.run(query)
+        except SqlRefused as exc:
+            raise Refused(400, "refused_query", str(exc), "query") from None
+        except OperatorSqlBusy as exc:
+            raise LookupError_(429, "too_many_requests", str(exc), retry_after=5) from None
         except Exception as exc:  # ClickHouse refused it: the operator's query, not our fault
             raise LookupError_(400, "bad_query", str(exc).strip().splitlines()[0][:500]) from None
-        return {"columns": columns, "rows": rows}
+        return {"columns": columns, "rows": rows, "truncated": len(rows) >= MAX_RESULT_ROWS}
 
     async def _records(self, principal: Principal, uscc: str, request: web.Request, audit: dict):
         category = request.match_info["category"].lower()
@@ -598,6 +598,7 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
             await loop.run_in_executor(None, feed.stop)
         await loop.run_in_executor(None, writer.close)
         await loop.run_in_executor(None, executor.shutdown)
+        api.operator_sql.close()
 
     app.on_startup.append(start_feed)
     app.on_startup.append(portal.start)

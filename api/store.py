@@ -42,12 +42,6 @@ class Store:
                 parameters=params).named_results()
         return [{k: _plain(v) for k, v in row.items()} for row in rows]
 
-    def read_only(self, query: str, limit: int = 10_000) -> tuple[list[str], list[list]]:
-        """An operator's query, read-only, at most ``limit`` rows and 30 s."""
-        result = self.clients.get().query(query, settings={
-            "readonly": 1, "max_result_rows": limit, "result_overflow_mode": "break", "max_execution_time": 30})
-        return list(result.column_names), [[_plain(v) for v in row] for row in result.result_rows]
-
     def records(self, uscc: str, records: tuple[str, ...]) -> list[dict]:
         """The record in force per natural key of these registers (latest occurred_at, ties the
         greater event_id), with its source and received time. The keyed hash of an identity number

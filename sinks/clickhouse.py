@@ -21,32 +21,34 @@ def chdb_dsn(url: str) -> str:
     return "chdb://" + str(Path(rest).resolve())
 
 
-def connect(url: str):
+def connect(url: str, session: dict | None = None):
+    """A client; ``session``: settings of its session, applied in order (operators' read-only
+    connection, sinks.operator_sql.SESSION_LIMITS); through the sink service, its operator endpoint."""
     if url.startswith("sinkservice:"):  # the sink service's read-only query endpoint (sinks.query_service)
         from creditstream.sinks.query_service import RemoteClient
 
-        return RemoteClient(url)
+        return RemoteClient(url, operator=session is not None)
     if url.startswith("chdb:"):
-        return clickhouse_connect.get_client(dsn=chdb_dsn(url))
+        return clickhouse_connect.get_client(dsn=chdb_dsn(url), settings=session)
     parts = urlparse(url)
     return clickhouse_connect.get_client(
         host=parts.hostname, port=parts.port, username=unquote(parts.username or "default"),
         password=unquote(parts.password or ""), database=parts.path.strip("/") or None,
-        secure=parts.scheme == "https",
+        secure=parts.scheme == "https", settings=session,
     )
 
 
 class ThreadClients:
     """One client per thread (chdb requires it; for a server it avoids sharing a session)."""
 
-    def __init__(self, url: str):
-        self.url = url
+    def __init__(self, url: str, session: dict | None = None):
+        self.url, self.session = url, session
         self._local = threading.local()
 
     def get(self):
         client = getattr(self._local, "client", None)
         if client is None:
-            client = self._local.client = connect(self.url)
+            client = self._local.client = connect(self.url, self.session)
         return client
 
 

@@ -5,7 +5,10 @@ served from memory); history, records, rights and operators' SQL use this.
 
 ``sinkservice://:<token>@127.0.0.1:<port>`` is the URL the API is given (sinks.clickhouse.connect
 turns it into a RemoteClient); every request carries the token, and the service binds to loopback
-only. Queries run with readonly=1 on a pool of threads, one chdb client each.
+only. Queries run with readonly=1 on a pool of threads, one chdb client each. Operators' SQL has
+an endpoint of its own (``/operator``): clients whose session is read-only with the operator limits
+(sinks.operator_sql), at most ``OPERATOR_CONCURRENCY`` at a time, so the API's own queries never
+queue behind an operator's.
 """
 from __future__ import annotations
 
@@ -16,10 +19,12 @@ import logging
 import threading
 import urllib.error
 import urllib.request
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
 from urllib.parse import urlparse
+
+from creditstream.sinks.clickhouse import ThreadClients
+from creditstream.sinks.operator_sql import SESSION_LIMITS, json_value
 
 log = logging.getLogger("creditstream.sink.query")
 SCHEME = "sinkservice"
@@ -27,27 +32,20 @@ UTC = dt.timezone.utc
 
 
 def plain(value: Any) -> Any:
-    """A ClickHouse value as JSON can carry it (instants in UTC with Z, dates ISO, Decimals as text)."""
-    if isinstance(value, dt.datetime):
-        stamp = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value
+    """A ClickHouse value as JSON can carry it (instants in UTC with Z, dates ISO, Decimals, UUIDs
+    and IP addresses as text)."""
+    return json_value(value)
+
+
+OPERATOR_CONCURRENCY = 2  # operators' queries running at once in the sink service
 
 
 class QueryService(threading.Thread):
-    def __init__(self, clients, token: str, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, clients: ThreadClients, token: str, host: str = "127.0.0.1", port: int = 0):
         super().__init__(name="sink-query-service", daemon=True)
         service = self
+        operator_clients = ThreadClients(clients.url, session=SESSION_LIMITS)
+        operator_slots = threading.BoundedSemaphore(OPERATOR_CONCURRENCY)
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
@@ -55,9 +53,13 @@ class QueryService(threading.Thread):
                     return self.answer(403, {"error": "bad token"})
                 try:
                     request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-                    settings = {**(request.get("settings") or {}), "readonly": 1}
-                    result = clients.get().query(request["sql"], parameters=request.get("parameters"),
-                                                 settings=settings)
+                    if self.path == "/operator":  # the session's settings are the limits; none from the request
+                        with operator_slots:
+                            result = operator_clients.get().query(request["sql"])
+                    else:
+                        settings = {**(request.get("settings") or {}), "readonly": 1}
+                        result = clients.get().query(request["sql"], parameters=request.get("parameters"),
+                                                     settings=settings)
                     body = {"columns": list(result.column_names), "rows": [plain(list(r)) for r in result.result_rows]}
                 except Exception as exc:  # the query's own error, for the caller to report
                     return self.answer(400, {"error": str(exc).strip().splitlines()[0][:1000] if str(exc).strip()
@@ -99,9 +101,9 @@ class RemoteResult:
 class RemoteClient:
     """The part of a clickhouse-connect client the API uses (``query``), through a QueryService."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, operator: bool = False):
         parts = urlparse(url)
-        self.endpoint = f"http://{parts.hostname}:{parts.port}/query"
+        self.endpoint = f"http://{parts.hostname}:{parts.port}/{'operator' if operator else 'query'}"
         self.token = parts.password or ""
 
     def query(self, sql: str, parameters: Optional[dict] = None, settings: Optional[dict] = None) -> RemoteResult:

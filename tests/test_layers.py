@@ -22,9 +22,10 @@ ALLOWED = {
     "streams": ("creditstream.schemas", "creditstream.streams", "creditstream.monitoring.metrics"),
     "sinks": ("creditstream.schemas", "creditstream.sinks", "creditstream.monitoring.metrics"),
     "connectors": ("creditstream.schemas", "creditstream.connectors"),
-    # the API reads what the sink wrote, through the sink's ClickHouse access
+    # the API reads what the sink wrote, through the sink's ClickHouse access (operators' SQL
+    # through its read-only session and statement check)
     "api": ("creditstream.schemas", "creditstream.api", "creditstream.monitoring.metrics",
-            "creditstream.sinks.clickhouse"),
+            "creditstream.sinks.clickhouse", "creditstream.sinks.operator_sql"),
     "broker": (),
 }
 
