@@ -39,12 +39,21 @@ from creditstream.api.writer import KafkaUnavailable, KafkaWriter
 from creditstream.monitoring import metrics
 from creditstream.schemas import apikeys
 from creditstream.schemas.models import PUBLIC, UTILITY_AND_TAX
-from creditstream.schemas.months import parse_month, shorten
+from creditstream.schemas.months import SHANGHAI, parse_month, shorten
 from creditstream.schemas.services import RightsError, record_key
 from creditstream.schemas.tables import LookupAuditRow
 from creditstream.schemas.topics import API_KEYS_TOPIC, REGISTER_CATEGORIES, UTILITIES, UTILITY_KINDS
 from creditstream.schemas.uscc import normalise_uscc, uscc_problem
-from creditstream.schemas.verification import ANY_SCOPE, FACT_RECORDS, REFUSED, Facts, judge, parse_claims
+from creditstream.schemas.verification import (
+    ANY_SCOPE,
+    FACT_RECORDS,
+    IDENTITY_CLAIM,
+    REFUSED,
+    Facts,
+    IdentityClaimBudget,
+    judge,
+    parse_claims,
+)
 from creditstream.sinks.clickhouse import ThreadClients  # the declared seam: the sink's ClickHouse access
 from creditstream.sinks.operator_sql import MAX_RESULT_ROWS, SqlRefused, audit_text
 
@@ -72,6 +81,7 @@ class LenderApi:
         self.idempotency = IdempotencyCache()
         self.rights: Rights | None = None  # set by create_app (its store answers verification's facts)
         self.operator_sql = OperatorSql(config.clickhouse_url)
+        self.identity_claims = IdentityClaimBudget()  # in memory: a restart renews at most one day's budget
         self.clock = clock or (lambda: dt.datetime.now(UTC))
 
     async def run(self, fn, *args):
@@ -120,6 +130,7 @@ class LenderApi:
         audit["scope"] = "+".join(allowed)
         facts = None
         results = []
+        today = self.clock().astimezone(SHANGHAI).date()
         for claim in claims:
             scope_ok = bool(allowed) if claim.scope == ANY_SCOPE else claim.scope in allowed
             if not scope_ok:
@@ -127,6 +138,14 @@ class LenderApi:
                           else decisions[claim.scope].reason)
                 results.append({"type": claim.type, "outcome": REFUSED, "reason": reason})
                 metrics.VERIFICATIONS.labels(claim.type, REFUSED).inc()
+                continue
+            if claim.type == IDENTITY_CLAIM and not self.identity_claims.take(principal.id, uscc, today):
+                reason = (f"at most {self.identity_claims.per_day} {IDENTITY_CLAIM} claims per enterprise a day "
+                          "(Asia/Shanghai); the budget renews tomorrow")
+                results.append({"type": claim.type, "outcome": REFUSED, "reason": reason})
+                metrics.VERIFICATIONS.labels(claim.type, REFUSED).inc()
+                metrics.IDENTITY_CLAIMS_REFUSED.labels(principal.id).inc()
+                audit["reason"] += f"; {IDENTITY_CLAIM} daily limit reached"
                 continue
             if facts is None:
                 records, taxed = await self.run(self.rights.rights_store.verification_facts, uscc, FACT_RECORDS)

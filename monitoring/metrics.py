@@ -120,6 +120,10 @@ REPAIRS_OVERDUE = Gauge("creditstream_repairs_overdue",
                         "Repair applications undecided past their due day (10 working days).", registry=SERVICE)
 VERIFICATIONS = Counter("creditstream_verifications_total", "Verification claims answered, by claim type and outcome.",
                         ["claim", "outcome"], registry=SERVICE)
+IDENTITY_CLAIMS_REFUSED = Counter(
+    "creditstream_verification_identity_limit_total",
+    "legal_representative_id claims refused because the principal used its daily budget for that enterprise, "
+    "by principal (a lender guessing an identity number hits it).", ["principal"], registry=SERVICE)
 WHITELIST_SIZE = Gauge("creditstream_whitelist_size", "Enterprises on the whitelist, as the API's feed holds it.",
                        registry=SERVICE)
 WEBHOOK_DELIVERIES = Counter("creditstream_webhook_deliveries_total",

@@ -183,6 +183,14 @@ def test_verification_answers_claims_without_disclosing_values(platform_factory)
         assert refused_true == refused_false and refused_true["results"][0]["outcome"] == "REFUSED"
     assert verify(consented, E1, {"type": "no_tax_arrears"}) == ["MATCH"]
     assert verify(consented, E2, {"type": "no_tax_arrears"}) == ["NO_DATA"]
+    # identity numbers cannot be guessed from their masked form: 5 claims per enterprise a day,
+    # 2 of them used above; a true claim past the budget is refused like a false one
+    wrong, right = ({"type": "legal_representative_id", "id_no": number}
+                    for number in ("110105194912310029", builders.LEGAL_REP_ID))
+    assert verify(consented, E1, wrong, wrong, wrong, wrong) == ["NO_MATCH"] * 3 + ["REFUSED"]
+    status, body = http.send("POST", f"/v1/enterprises/{E1}/verify", consented, {"claims": [right]})
+    assert body["results"][0]["outcome"] == "REFUSED" and "a day" in body["results"][0]["reason"]
+    assert verify(consented, E2, right) == ["NO_DATA"]  # each enterprise has its own budget
     assert http.send("POST", f"/v1/enterprises/{E1}/verify", consented, {"claims": [{"type": "net_worth"}]})[1][
         "field"] == "claims[0].type"
 

@@ -1,10 +1,21 @@
 """Verification without disclosure, as plain rules: each claim type gives MATCH, NO_MATCH and
 NO_DATA in a hand-built case; bad claims name the claim and the field."""
+import datetime as dt
+
 import pytest
 
 from creditstream.schemas.personal import id_hmac
 from creditstream.schemas.services import RightsError
-from creditstream.schemas.verification import MATCH, NO_DATA, NO_MATCH, Facts, judge, parse_claims
+from creditstream.schemas.verification import (
+    IDENTITY_CLAIMS_PER_DAY,
+    MATCH,
+    NO_DATA,
+    NO_MATCH,
+    Facts,
+    IdentityClaimBudget,
+    judge,
+    parse_claims,
+)
 
 KEY = b"test-key"
 ROW = {"vat_paid_12m": "1200.00", "tax_rating_grade": "B"}
@@ -57,3 +68,13 @@ def test_bad_claims_name_the_claim_and_the_field(body, field):
     with pytest.raises(RightsError) as refused:
         parse_claims(body)
     assert refused.value.field == field
+
+
+def test_identity_claims_are_bounded_per_principal_and_enterprise_a_day():
+    budget = IdentityClaimBudget(per_day=5)
+    day, next_day = dt.date(2026, 12, 2), dt.date(2026, 12, 3)
+    assert [budget.take("bank-a", "E1", day) for _ in range(7)] == [True] * 5 + [False] * 2
+    assert budget.take("bank-b", "E1", day) and budget.take("bank-a", "E2", day)  # others have their own
+    assert budget.take("bank-a", "E1", next_day)  # renewed the next day
+    # the masked form leaves ~33,000 candidates: at the default budget a search takes years
+    assert 33_000 / IDENTITY_CLAIMS_PER_DAY / 365 > 10
