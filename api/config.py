@@ -25,6 +25,8 @@ class ApiConfig:
     webhook_retry_max_seconds: float = 300.0
     webhook_pause_after: int = 10  # consecutive failures that pause a webhook
     webhook_timeout_seconds: float = 10.0
+    webhooks_per_lender: int = 5  # webhooks a lender may have (not deleted)
+    webhook_local_test_targets: bool = False  # http:// and loopback receivers: tests and the one-machine demo only
     chromium: str = "chromium"  # the browser that prints reports to PDF
     portal_idle_minutes: float = 30.0  # a portal session unused this long ends
     portal_max_hours: float = 8.0  # and every session ends this long after sign-in

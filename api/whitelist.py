@@ -22,7 +22,6 @@ import time
 import uuid
 from bisect import bisect_right
 from typing import Optional
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -31,6 +30,7 @@ from creditstream.api.access import Principal
 from creditstream.api.config import ApiConfig
 from creditstream.api.rights import Refused, json_body, stable_id
 from creditstream.api.view import ServingView
+from creditstream.api.webhook_targets import CheckedResolver, Resolver, TargetRefused, checked_addresses, system_resolver
 from creditstream.api.writer import KafkaUnavailable, KafkaWriter
 from creditstream.monitoring import metrics
 from creditstream.schemas.models import WebhookState, WhitelistChange
@@ -44,7 +44,6 @@ GRADES = ("AAA", "AA", "A", "B", "C")
 CURSOR_PREFIX = "wl1."
 FEED_LIMIT = 500  # changes per page at most
 LIST_LIMIT = 500  # members per page at most
-MAX_URL = 2000
 
 
 def encode_cursor(offset: int) -> str:
@@ -90,8 +89,9 @@ def webhook_json(webhook: WebhookState, view: ServingView) -> dict:
 class Whitelist:
     """The lender-facing routes (wrapped by LenderApi.action: authenticated, limited, audited)."""
 
-    def __init__(self, view: ServingView, writer: KafkaWriter, config: ApiConfig, clock=None):
-        self.view, self.writer, self.config = view, writer, config
+    def __init__(self, view: ServingView, writer: KafkaWriter, config: ApiConfig, clock=None,
+                 resolve: Resolver = system_resolver):
+        self.view, self.writer, self.config, self.resolve = view, writer, config, resolve
         self.clock = clock or (lambda: dt.datetime.now(UTC))
         self._sorted: Optional[list[str]] = None  # members by USCC, rebuilt when membership changed
         self._sorted_size = -1
@@ -167,9 +167,10 @@ class Whitelist:
         key = self.platform_key()
         body = await json_body(request)
         url = body.get("url")
-        problem = url_problem(url)
-        if problem:
-            raise Refused(400, "bad_request", problem, "url")
+        try:
+            await checked_addresses(url, self.resolve, self.config.webhook_local_test_targets)
+        except TargetRefused as exc:
+            raise Refused(400, "bad_request", str(exc), "url") from None
         after = body.get("after")
         if after is not None and not isinstance(after, str):
             raise Refused(400, "bad_request", "a cursor (text) from the change feed", "after")
@@ -179,6 +180,10 @@ class Whitelist:
         now = self.clock()
         known = self.view.webhooks.get(webhook_id)
         if known is None or known.state == "DELETED":
+            held = sum(w.lender_id == lender and w.state != "DELETED" for w in self.view.webhooks.values())
+            if held >= self.config.webhooks_per_lender:
+                raise Refused(409, "conflict", f"lender {lender} has {held} webhooks, the most it may have; "
+                                               "delete one first", "url")
             known = WebhookState(webhook_id, lender, url, "ACTIVE", offset, 0, "", now, now)
             await self.save(known)
         audit["reason"] = f"webhook {webhook_id} registered"
@@ -231,19 +236,6 @@ def bounded_int(request: web.Request, name: str, default: int, most: int) -> int
     return int(raw)
 
 
-def url_problem(url) -> Optional[str]:
-    if not isinstance(url, str) or not url:
-        return "the URL the changes are posted to"
-    if len(url) > MAX_URL:
-        return f"at most {MAX_URL} characters"
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "an absolute http:// or https:// URL"
-    if parts.username or parts.password:
-        return "no credentials in the URL: verify the signature instead"
-    return None
-
-
 class WebhookDeliveries:
     """Delivers every change after each active webhook's offset, in order, one at a time: signed,
     retried with exponential back-off (config.webhook_retry_seconds doubling up to
@@ -252,14 +244,18 @@ class WebhookDeliveries:
 
     TICK = 0.2  # seconds between looks for new changes and webhooks
 
-    def __init__(self, view: ServingView, writer: KafkaWriter, config: ApiConfig, ready, clock=None):
+    def __init__(self, view: ServingView, writer: KafkaWriter, config: ApiConfig, ready, clock=None,
+                 resolve: Resolver = system_resolver):
         self.view, self.writer, self.config, self.ready = view, writer, config, ready
         self.clock = clock or (lambda: dt.datetime.now(UTC))
+        self.resolve = resolve
         self.running: dict[str, asyncio.Task] = {}
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.config.webhook_timeout_seconds)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        connector = aiohttp.TCPConnector(resolver=CheckedResolver(self.resolve, self.config.webhook_local_test_targets),
+                                         use_dns_cache=False)  # every delivery resolves, and checks, afresh
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector, trust_env=False) as session:
             try:
                 while True:
                     if self.ready() and self.config.personal_data_key:
@@ -319,6 +315,10 @@ class WebhookDeliveries:
         headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(timestamp),
                    SIGNATURE_HEADER: sign(secret, timestamp, body), CHANGE_ID_HEADER: change.change_id,
                    "User-Agent": "creditstream-webhook/1"}
+        try:  # checked before any connection: the answer of DNS now, not at registration
+            await checked_addresses(webhook.url, self.resolve, self.config.webhook_local_test_targets)
+        except TargetRefused as exc:
+            return f"refused: {exc}"
         try:
             async with session.post(webhook.url, data=body, headers=headers, allow_redirects=False) as response:
                 if 200 <= response.status < 300:

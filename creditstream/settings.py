@@ -133,6 +133,10 @@ class Settings:
     chromium: str = setting("chromium", "the headless browser that prints credit reports to PDF (Debian's chromium)")
     webhook_timeout_seconds: float = setting(10.0, "a webhook delivery not answered within this long has failed",
                                              minimum=0.5, maximum=120)
+    webhooks_per_lender: int = setting(5, "webhooks a lender may have at once (409 beyond)", minimum=1, maximum=100)
+    webhook_local_test_targets: bool = setting(False, "let webhooks use plain http:// and loopback receivers, for "
+                                                      "tests and a demo on one machine; never in production (https "
+                                                      "to public addresses only otherwise)")
 
     def __post_init__(self):
         home = Path(self.home)
@@ -252,6 +256,8 @@ class Settings:
                          webhook_retry_max_seconds=self.webhook_retry_max_seconds,
                          webhook_pause_after=self.webhook_pause_after,
                          webhook_timeout_seconds=self.webhook_timeout_seconds, chromium=self.chromium,
+                         webhooks_per_lender=self.webhooks_per_lender,
+                         webhook_local_test_targets=self.webhook_local_test_targets,
                          portal_idle_minutes=self.portal_idle_minutes, portal_max_hours=self.portal_max_hours,
                          personal_data_key=self.personal_data_key.encode() if self.personal_data_key else None)
 

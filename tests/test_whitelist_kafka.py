@@ -44,7 +44,8 @@ def delivered_ids(receiver):
 
 def test_whitelist_changes_arrive_once_each_in_the_feed_and_at_a_webhook(platform_factory):
     settings, _sink, http, client, _worker = platform_factory("2025-06", webhook_retry_seconds=0.2,
-                                                               webhook_retry_max_seconds=5.0, webhook_pause_after=6)
+                                                               webhook_retry_max_seconds=5.0, webhook_pause_after=6,
+                                                               webhook_local_test_targets=True, webhooks_per_lender=2)
     bank = apikeys.issue(settings.kafka, "lender", "bank-1")[1]
     firm = apikeys.issue(settings.kafka, "enterprise", E1)[1]
     wait_for(lambda: http.get("/v1/whitelist", bank)[0] == 200 and http.get("/v1/whoami", firm)[0] == 200, 30,
@@ -57,6 +58,10 @@ def test_whitelist_changes_arrive_once_each_in_the_feed_and_at_a_webhook(platfor
     secret = hook["secret"]
     broken = http.send("POST", "/v1/webhooks", bank, {"url": f"http://127.0.0.1:{free_port()}/nobody"})[1]
     assert http.send("POST", "/v1/webhooks", bank, {"url": "ftp://x"})[0] == 400
+    third = http.send("POST", "/v1/webhooks", bank, {"url": receiver.url})  # the cap (here 2 a lender)
+    assert third[0] == 409 and third[1]["field"] == "url"
+    refused = http.send("POST", "/v1/webhooks", bank, {"url": "http://10.0.0.1/x"})  # local tests: loopback only
+    assert refused[0] == 400 and "private" in refused[1]["reason"]
 
     # joins
     send(*a_firm_in_good_standing())
