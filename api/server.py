@@ -62,6 +62,10 @@ UTC = dt.timezone.utc
 UTILITY_RECORDS = {kind: record for record, kind in UTILITY_KINDS.items()}  # water → WaterStatement
 LOOKUP_PREFIX = "/v1/enterprises/"
 STORED_USCC_LIMIT = 40  # what an audit row keeps of a USCC that is not one
+# the principal kinds an enterprise's data may be looked up by (a lender under consent, an
+# enterprise its own): providers and operators are refused, not served as if they were lenders
+LOOKUP_KINDS = ("lender", "enterprise")
+LOOKUP_ROUTES = frozenset({"aggregates", "history", "records", "verify", "report.issue"})
 
 
 class LookupError_(Exception):
@@ -306,6 +310,9 @@ class LenderApi:
                 metrics.API_RATE_LIMITED.inc()
                 raise LookupError_(429, "too_many_requests", f"API key {principal.key_id} exceeded "
                                    f"{self.config.rate_per_second:g} requests per second", retry_after=wait)
+            if route in LOOKUP_ROUTES and principal.kind not in LOOKUP_KINDS:
+                raise LookupError_(403, "forbidden", f"enterprise look-ups are for {' and '.join(LOOKUP_KINDS)} keys, "
+                                                     f"not {principal.kind} keys")
             problem = uscc_problem(uscc) if "uscc" in request.match_info else None
             if problem:
                 raise LookupError_(400, "invalid_uscc", problem)

@@ -5,6 +5,7 @@ cycle that moves the evaluation, who looked me up, and every principal confined 
 The worker follows the calendar here (no pinned as-of month): a repair is dated now, and the
 registers must be read at today for it to take effect."""
 import datetime as dt
+import threading
 import time
 
 from creditstream import apikeys
@@ -50,6 +51,22 @@ def test_an_enterprises_rights_end_to_end(platform_factory):
     for method, path in (("GET", "/v1/disputes"), ("GET", "/v1/repairs"), ("POST", "/v1/sql")):
         assert http.send(method, path, key["e2"], {"query": "SELECT 1"} if method == "POST" else None)[0] == 403, path
     assert http.send("GET", "/v1/me", key["bank"])[0] == 403
+    # providers and operators are not lenders: no look-up serves them public fields as if they were
+    wait_for(lambda: all(http.get("/v1/whoami", key[name])[0] == 200 for name in ("water", "op")), 30, "the keys")
+    for name in ("water", "op"):
+        for path in ("aggregates", "records/penalties", "history/water"):
+            status, body = http.get(f"/v1/enterprises/{E1}/{path}", key[name])[:2]
+            assert status == 403 and "not" in body["reason"], (name, path, body)
+        assert http.send("POST", f"/v1/enterprises/{E1}/verify", key[name], {"claims": [{"type": "no_tax_arrears"}]})[0] == 403
+    # slow operator queries do not hold an enterprise's self-query (operators' SQL has its own pool)
+    slow = [threading.Thread(target=http.send, args=("POST", "/v1/sql", key["op"], {
+        "query": "SELECT count() FROM numbers(300000000) WHERE sipHash64(number) = 1"})) for _ in range(3)]
+    for thread in slow:
+        thread.start()
+    assert [http.send("GET", "/v1/me", key["e1"])[0] for _ in range(3)] == [200] * 3
+    assert any(thread.is_alive() for thread in slow), "the operator queries ended before the self-queries"
+    for thread in slow:
+        thread.join(60)
     assert http.send("GET", "/v1/audit", key["e1"])[0] == 403
 
     # consent: granted and revoked by the enterprise, in force for the lender within 2 seconds
