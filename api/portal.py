@@ -130,6 +130,7 @@ class Portal:
         self.api_base = api_base
         self.sessions = Sessions(idle_minutes * 60, max_hours * 3600)
         self.http: Optional[aiohttp.ClientSession] = None
+        self.audit_refusal = None  # async (route, reason, response) → response, once audited (set by the app)
 
     async def start(self, _app) -> None:
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
@@ -173,6 +174,19 @@ class Portal:
                                 secure=request.secure, max_age=365 * 86400)
         return response
 
+    async def form(self, request: web.Request):
+        """The posted form; a body that is not a UTF-8 form is answered 400, audited, and changes
+        nothing (aiohttp raised UnicodeDecodeError, a 500, even on sign-in)."""
+        try:
+            return await request.post()
+        except (UnicodeDecodeError, ValueError) as exc:
+            reason = f"the form could not be read: {type(exc).__name__}"
+        response = self.page(request, "error.html", self.session_of(request), status=400, message="form.bad")
+        if self.audit_refusal is not None:
+            response = await self.audit_refusal("portal.form", reason, response)
+        raise web.HTTPBadRequest(text=response.text, content_type="text/html", headers={
+            **HEADERS, **({"X-Request-Id": response.headers["X-Request-Id"]} if "X-Request-Id" in response.headers else {})})
+
     def session_of(self, request: web.Request) -> Optional[Session]:
         return self.sessions.get(request.cookies.get(SESSION_COOKIE))
 
@@ -183,7 +197,7 @@ class Portal:
         if session is None:
             raise web.HTTPSeeOther("/portal/sign-in?expired=1", headers=HEADERS)
         if request.method == "POST":
-            form = await request.post()
+            form = await self.form(request)
             if not hmac.compare_digest(str(form.get("csrf", "")), session.csrf):
                 raise self.refusal(request, session, "csrf")
         if session.kind not in kinds:
@@ -220,7 +234,7 @@ class Portal:
         return response
 
     async def sign_in(self, request: web.Request) -> web.Response:
-        form = await request.post()
+        form = await self.form(request)
         cookie = request.cookies.get(SIGN_IN_COOKIE, "")
         if not cookie or not hmac.compare_digest(str(form.get("csrf", "")), cookie):
             return await self.sign_in_form(request, "csrf", 403)
@@ -269,7 +283,7 @@ class Portal:
 
     async def file_dispute(self, request: web.Request) -> web.Response:
         session = await self.guarded(request, ("enterprise",))
-        form = await request.post()
+        form = await self.form(request)
         key = {name[4:]: str(value) for name, value in form.items() if name.startswith("key.")}
         answer = await self.api(session, "POST", "/v1/me/disputes", json={
             "topic": str(form.get("topic", "")), "key": key, "statement": str(form.get("statement", ""))})
@@ -285,7 +299,7 @@ class Portal:
 
     async def grant(self, request: web.Request) -> web.Response:
         session = await self.guarded(request, ("enterprise",))
-        form = await request.post()
+        form = await self.form(request)
         expires = str(form.get("expires_on", ""))
         answer = await self.api(session, "POST", "/v1/me/consents", json={
             "lender_id": str(form.get("lender_id", "")), "scopes": [str(s) for s in form.getall("scopes", [])],
@@ -331,7 +345,7 @@ class Portal:
 
     async def apply_repair(self, request: web.Request) -> web.Response:
         session = await self.guarded(request, ("enterprise",))
-        form = await request.post()
+        form = await self.form(request)
         answer = await self.api(session, "POST", "/v1/me/repairs", json={
             name: str(form.get(name, "")) for name in ("decision_no", "pledge", "statement")})
         raise self.outcome(answer, "/portal/me/cases", session, "done")
@@ -380,7 +394,7 @@ class Portal:
         results = problem = None
         uscc = ""
         if request.method == "POST":
-            form = await request.post()
+            form = await self.form(request)
             uscc = normalise_uscc(str(form.get("uscc", "")))[:40]
             claims = claims_of(form)
             answer = await self.api(session, "POST", f"/v1/enterprises/{quote(uscc, safe='')}/verify",
@@ -394,7 +408,9 @@ class Portal:
         params = {"limit": "200", **({"grade": grade} if grade else {})}
         members = await self.api(session, "GET", "/v1/whitelist", params=params)
         changes = await self.api(session, "GET", "/v1/whitelist/changes", params={"recent": "30"})
-        return self.page(request, "whitelist.html", session, members=members.body if members.ok else {},
+        return self.page(request, "whitelist.html", session, status=200 if members.ok else members.status,
+                         members=members.body if members.ok else {"items": [], "size": 0},
+                         problem=None if members.ok else members.problem(),
                          changes=changes.body.get("changes", []) if changes.ok else [], grade=grade)
 
     # -- platform staff ---------------------------------------------------------------------------------
@@ -416,7 +432,7 @@ class Portal:
     async def decide(self, request: web.Request, api_path: str) -> web.Response:
         """A queue's form: the outcome button pressed and the note, to the API's decision route."""
         session = await self.guarded(request, ("operator",))
-        form = await request.post()
+        form = await self.form(request)
         answer = await self.api(session, "POST", api_path, json={
             "outcome": str(form.get("outcome", "")), "note": str(form.get("note", ""))})
         raise self.outcome(answer, "/portal/queue", session, "done")

@@ -18,6 +18,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "kind.operator": ("平台工作人员", "Platform staff"),
     "kind.provider": ("数据提供单位", "Data provider"),
     "forbidden": ("无权访问此页面", "You may not open this page"),
+    "error.bad_request": ("请求无效", "Bad request"),
+    "form.bad": ("表单无法读取（内容不是 UTF-8 编码的表单），未作任何更改。", "The form could not be read (its body is not a "
+                                                                 "UTF-8 form); nothing was changed."),
     "forbidden.detail": ("此页面不属于当前登录身份。", "This page does not belong to the signed-in principal."),
     "not_found": ("页面不存在", "Page not found"),
     "error.api": ("平台未接受此操作", "The platform did not accept this"),

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from creditstream.api.access import SCOPES, Principal
 from creditstream.api.config import ApiConfig
+from creditstream.api.http.answers import json_answer
 from creditstream.api.rights import Refused, stable_id
 from creditstream.api.store import RightsStore
 from creditstream.api.view import ServingView
@@ -36,6 +37,15 @@ from creditstream.schemas.models import IssuedReport
 from creditstream.schemas.months import SHANGHAI
 from creditstream.schemas.topics import REPORT_TOPIC
 
+# the portal's security headers; the report's one stylesheet is inline in the page (it is also
+# printed to PDF on its own), so styles may be inline and nothing else may load or run
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                               "form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
 log = logging.getLogger("creditstream.api.reports")
 UTC = dt.timezone.utc
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off paper
@@ -192,12 +202,13 @@ class Reports:
 
     async def json(self, principal: Principal, request: web.Request, audit: dict) -> web.Response:
         issued = self.readable(principal, request, audit)
-        return web.Response(text=issued.content, content_type="application/json",
+        return web.Response(text=issued.content, content_type="application/json", charset="utf-8",
                             headers={"X-Content-SHA256": issued.sha256})
 
     async def html(self, principal: Principal, request: web.Request, audit: dict) -> web.Response:
         issued = self.readable(principal, request, audit)
-        return web.Response(text=render_html(issued, self.code_of(issued), self.verify_url(issued)), content_type="text/html")
+        return web.Response(text=render_html(issued, self.code_of(issued), self.verify_url(issued)),
+                            content_type="text/html", headers=PAGE_HEADERS)
 
     async def pdf(self, principal: Principal, request: web.Request, audit: dict) -> web.Response:
         issued = self.readable(principal, request, audit)
@@ -254,15 +265,15 @@ class Reports:
         same answer, so numbers cannot be probed."""
         number, code = request.match_info["number"], request.query.get("code", "")
         if len(code) > 64:
-            return web.json_response({"error": "bad_request", "reason": "a verification code has 12 characters",
+            return json_answer({"error": "bad_request", "reason": "a verification code has 12 characters",
                                       "field": "code"}, status=400)
         issued = self.view.reports.get(number)
         genuine = issued is not None and bool(code) and hmac.compare_digest(code_hash(code), issued.code_sha256)
         metrics.REPORT_VERIFICATIONS.labels("genuine" if genuine else "not_genuine").inc()
         if not genuine:
-            return web.json_response({"genuine": False, "number": number[:64],
+            return json_answer({"genuine": False, "number": number[:64],
                                       "reason": "no report with this number and verification code"})
-        return web.json_response({"genuine": True, "number": number, "uscc": issued.uscc,
+        return json_answer({"genuine": True, "number": number, "uscc": issued.uscc,
                                   "issued_at": issued.listing()["issued_at"], "sha256": issued.sha256})
 
     async def mine(self, principal: Principal, request: web.Request, audit: dict) -> dict:

@@ -26,6 +26,7 @@ from creditstream.api.access import SCOPES, Decision, Principal, decide
 from creditstream.api.audit import AuditLog, AuditUnavailable
 from creditstream.api.config import ApiConfig
 from creditstream.api.gateway import MAX_BYTES, Gateway
+from creditstream.api.http.answers import json_answer, request_ids
 from creditstream.api.limits import RateLimiter
 from creditstream.api.openapi import OPENAPI
 from creditstream.api.operator import OperatorSql, OperatorSqlBusy
@@ -330,15 +331,15 @@ class LenderApi:
             if isinstance(body, web.Response):  # a page or a file (a report's HTML or PDF)
                 response = body
             elif isinstance(body, bytes):
-                response = web.Response(body=body, content_type="application/json")
+                response = json_answer(body)
             else:
-                response = web.json_response(body, status=status)
+                response = json_answer(body, status=status)
         except (Refused, RightsError) as exc:
             if isinstance(exc, RightsError):  # a rule refused the input: the field and why
                 exc = Refused(400, "bad_request", exc.message, exc.field)
             audit.update(status=exc.status, reason=exc.reason)
             body = {"error": exc.error, "reason": exc.reason, **({"field": exc.field} if exc.field else {})}
-            response = web.json_response(body, status=exc.status)
+            response = json_answer(body, status=exc.status)
             if exc.status < 500 and exc.status not in (401, 429):
                 self.idempotency.put(principal, request, exc.status, body)
         except KafkaUnavailable as exc:
@@ -354,7 +355,7 @@ class LenderApi:
         except Exception:  # a platform bug: answered and audited all the same, logged once
             log.exception("look-up %s %s failed", route, audit["request_id"])
             audit.update(status=500, decision="deny", reason="internal error")
-            response = web.json_response({"error": "internal", "reason": "internal error; it was logged with "
+            response = json_answer({"error": "internal", "reason": "internal error; it was logged with "
                                                                            f"request id {audit['request_id']}"},
                                          status=500)
         response = await self.audited(audit, response)
@@ -446,14 +447,14 @@ class IdempotencyCache:
 
 
 def error_response(exc: LookupError_) -> web.Response:
-    response = web.json_response({"error": exc.error, "reason": exc.reason}, status=exc.status)
+    response = json_answer({"error": exc.error, "reason": exc.reason}, status=exc.status)
     if exc.retry_after is not None:
         response.headers["Retry-After"] = str(max(1, round(exc.retry_after + 0.499)))
     return response
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(OPENAPI)
+    return json_answer(OPENAPI)
 
 
 async def prometheus(request: web.Request) -> web.Response:
@@ -479,7 +480,7 @@ class QuietBadRequests(logging.Filter):
 def application(api: LenderApi) -> web.Application:
     """An aiohttp app with the API's request limits and quiet parser errors (the API, the gateway)."""
     logging.getLogger("aiohttp.server").addFilter(QuietBadRequests())
-    return web.Application(middlewares=[api.size_limits], handler_args=PARSER_LIMITS,
+    return web.Application(middlewares=[request_ids, api.size_limits], handler_args=PARSER_LIMITS,
                            client_max_size=MAX_BYTES + 65536)  # the gateway's batches; it answers 413 beyond
 
 
@@ -575,14 +576,20 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
     loopback = "127.0.0.1" if config.host in ("", "0.0.0.0", "::") else config.host
     portal = Portal(f"http://{'[' + loopback + ']' if ':' in loopback else loopback}:{config.port}",
                     config.portal_idle_minutes, config.portal_max_hours)
+
+    async def audit_refusal(route: str, reason: str, response: web.Response) -> web.Response:
+        audit = api.audit_row(route, "")
+        audit.update(reason=reason, status=response.status)
+        return await api.audited(audit, response)
+    portal.audit_refusal = audit_refusal
     deliveries = WebhookDeliveries(view, writer, config, api.ready, clock)
     app = application(api)
 
     async def health(request: web.Request) -> web.Response:
         if not api.ready():
-            return web.json_response({"status": "loading", "reason": "reading keys, consents and rows from Kafka"},
+            return json_answer({"status": "loading", "reason": "reading keys, consents and rows from Kafka"},
                                      status=503, headers={"Retry-After": "1"})
-        return web.json_response({"status": "ok", "enterprises": len(view.rows)})
+        return json_answer({"status": "ok", "enterprises": len(view.rows)})
 
     app.add_routes([
         web.get("/v1/enterprises/{uscc}/aggregates", api.aggregates),
@@ -686,9 +693,9 @@ def create_gateway_app(config: ApiConfig) -> web.Application:
 
     async def health(request: web.Request) -> web.Response:
         if not api.ready():
-            return web.json_response({"status": "loading", "reason": "reading API keys from Kafka"}, status=503,
+            return json_answer({"status": "loading", "reason": "reading API keys from Kafka"}, status=503,
                                      headers={"Retry-After": "1"})
-        return web.json_response({"status": "ok"})
+        return json_answer({"status": "ok"})
 
     async def start(_app) -> None:
         feed.start()

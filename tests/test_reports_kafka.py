@@ -119,6 +119,9 @@ def test_reports_for_a_lender_and_for_the_enterprise(platform, tmp_path):
     # the printable page and the PDF printed from it
     status, headers, page = raw(http, f"/v1/reports/{number}/html", bank)
     assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"] and "script" not in headers[
+        "Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "no-referrer"
     assert code in page.decode() and number in page.decode()
     status, headers, pdf = raw(http, f"/v1/reports/{own['number']}/pdf", firm)
     assert status == 200 and headers["Content-Type"] == "application/pdf" and pdf.startswith(b"%PDF")
