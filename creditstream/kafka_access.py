@@ -6,7 +6,7 @@ Principals (docs/kafka-security.md); a service's is named ``<app id>-<service>``
 1. ``admin``: the broker's one super user, made when its log dir is formatted; creates topics,
    principals and ACLs, issues API keys. People and scripts that administer use it, nothing else.
 2. ``worker``: reads the provider topics, writes the normalised, aggregate, dead-letter, consent,
-   whitelist and repartition topics, owns its Faust group and the topics Faust makes (changelog,
+   whitelist, repartition and masked topics (reading the last two as well), owns its Faust group and the topics Faust makes (changelog,
    leader: all named ``<app id>-…``).
 3. ``sink``: reads what it stores, writes the dead letters of what it cannot store.
 4. ``api``: reads what it serves, writes audit records, reports, disputes, repair applications,
@@ -30,6 +30,7 @@ from creditstream.schemas.topics import (
     CONSENT_STATE_TOPIC,
     DEAD_LETTER_TOPIC,
     DISPUTE_TOPIC,
+    MASKED_TOPIC,
     NORMALIZED_TOPIC,
     PROVIDER_TOPICS,
     PUSHABLE_TOPICS,
@@ -46,9 +47,9 @@ SERVICES = ("worker", "sink", "api", "gateway", "operator")  # `creditstream kaf
 PROVIDER_PREFIX = "provider-"
 OPERATOR_GROUP_PREFIX = "creditstream-operator-"
 
-WORKER_READS = (*PROVIDER_TOPICS, REPARTITION_TOPIC)
-WORKER_WRITES = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, REPARTITION_TOPIC, CONSENT_STATE_TOPIC,
-                 WHITELIST_TOPIC)
+WORKER_READS = (*PROVIDER_TOPICS, REPARTITION_TOPIC, MASKED_TOPIC)
+WORKER_WRITES = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, REPARTITION_TOPIC, MASKED_TOPIC,
+                 CONSENT_STATE_TOPIC, WHITELIST_TOPIC)
 SINK_WRITES = (DEAD_LETTER_TOPIC,)
 API_WRITES = (*PROVIDER_TOPICS, AUDIT_TOPIC, REPORT_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, WEBHOOK_TOPIC)
 GATEWAY_READS = (API_KEYS_TOPIC,)

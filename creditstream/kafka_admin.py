@@ -27,7 +27,13 @@ from confluent_kafka.admin import (
 
 from creditstream.kafka_access import SERVICES, Grant, provider_grants, provider_user, service_grants, service_user
 from creditstream.schemas.kafka import KafkaConnection
-from creditstream.schemas.topics import ALL_TOPICS, DEAD_LETTER_TOPIC, SINGLE_PARTITION_TOPICS, TOPIC_CONFIG
+from creditstream.schemas.topics import (
+    ALL_TOPICS,
+    DEAD_LETTER_TOPIC,
+    PERSONAL_TOPICS,
+    SINGLE_PARTITION_TOPICS,
+    TOPIC_CONFIG,
+)
 
 DEAD_LETTER_RETENTION_MS = 7 * 24 * 3600 * 1000  # the default: a week to look into a rejected record
 
@@ -103,10 +109,12 @@ def group_caught_up(kafka: KafkaConnection, group: str, topics) -> bool:
 def create_topics(kafka: KafkaConnection, partitions: int, replication_factor: int, timeout: float = 30.0,
                   dead_letter_retention_ms: int = DEAD_LETTER_RETENTION_MS) -> dict[str, str]:
     """Create missing topics; return {topic: "created" | "exists"}. Raises on any other error.
-    The dead-letter topic's retention is set on an existing topic too: its records keep original
-    bytes, which may carry personal data, so how long they stay is the operator's setting."""
+    The dead-letter topic and the provider topics that carry clear identity numbers
+    (PERSONAL_TOPICS) keep records ``dead_letter_retention_ms``, set on existing topics too: how
+    long personal data stays is the operator's setting (the masked copy on MASKED_TOPIC stays)."""
     admin = _admin(kafka)
-    configs = {**TOPIC_CONFIG, DEAD_LETTER_TOPIC: {"retention.ms": str(dead_letter_retention_ms)}}
+    bounded = (DEAD_LETTER_TOPIC, *PERSONAL_TOPICS)
+    configs = {**TOPIC_CONFIG, **{t: {"retention.ms": str(dead_letter_retention_ms)} for t in bounded}}
     wanted = [NewTopic(name, 1 if name in SINGLE_PARTITION_TOPICS else partitions, replication_factor,
                        config=configs.get(name, {})) for name in ALL_TOPICS]
     outcome = {}
@@ -118,15 +126,16 @@ def create_topics(kafka: KafkaConnection, partitions: int, replication_factor: i
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise RuntimeError(f"creating topic {name} failed: {exc.args[0].str()}") from None
             outcome[name] = "exists"
-    if outcome.get(DEAD_LETTER_TOPIC) == "exists":
-        resource = ConfigResource(ConfigResource.Type.TOPIC, DEAD_LETTER_TOPIC, incremental_configs=[
-            ConfigEntry("retention.ms", str(dead_letter_retention_ms),
-                        incremental_operation=AlterConfigOpType.SET)])
-        for future in admin.incremental_alter_configs([resource], request_timeout=timeout).values():
-            try:
-                future.result(timeout)
-            except KafkaException as exc:  # e.g. the topic is being deleted: the caller may retry
-                raise RuntimeError(f"setting the retention of {DEAD_LETTER_TOPIC} failed: {exc.args[0].str()}") from None
+    existing = [t for t in bounded if outcome.get(t) == "exists"]
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+        ConfigEntry("retention.ms", str(dead_letter_retention_ms), incremental_operation=AlterConfigOpType.SET)])
+        for topic in existing]
+    for resource, future in (admin.incremental_alter_configs(resources, request_timeout=timeout).items()
+                             if resources else ()):
+        try:
+            future.result(timeout)
+        except KafkaException as exc:  # e.g. the topic is being deleted: the caller may retry
+            raise RuntimeError(f"setting the retention of {resource.name} failed: {exc.args[0].str()}") from None
     return outcome
 
 

@@ -14,6 +14,9 @@ class RecordType(NamedTuple):
     natural_key: tuple[str, ...] = ()  # registers (v1.1): the fields naming the thing it describes
     utility: Optional[str] = None  # utility kind for the three statement records
     register: bool = False  # v1.1 register: latest occurred_at per natural key wins (ties: greater event_id)
+    # carries a legal representative's identity number in clear: its provider topic keeps records
+    # only the dead-letter window; the durable copy is the masked one on MASKED_TOPIC
+    personal: bool = False
 
 
 PUBLIC = "PUBLIC"  # public credit information: every authenticated lender, no consent needed
@@ -33,10 +36,12 @@ RECORDS: tuple[RecordType, ...] = (
                register=True),
     RecordType("RealEstateMortgage", "credit.realestate.mortgage.v1", "REAL_ESTATE", "real_estate",
                ("registration_no",), register=True),
-    RecordType("AdminLicence", "credit.admin.licence.v1", PUBLIC, "licences", ("decision_no",), register=True),
-    RecordType("AdminPenalty", "credit.admin.penalty.v1", PUBLIC, "penalties", ("decision_no",), register=True),
+    RecordType("AdminLicence", "credit.admin.licence.v1", PUBLIC, "licences", ("decision_no",), register=True,
+               personal=True),
+    RecordType("AdminPenalty", "credit.admin.penalty.v1", PUBLIC, "penalties", ("decision_no",), register=True,
+               personal=True),
     RecordType("AdminEnforcement", "credit.admin.enforcement.v1", PUBLIC, "enforcement", ("decision_no",),
-               register=True),
+               register=True, personal=True),
     RecordType("CreditRepair", "credit.admin.repair.v1", PUBLIC, "penalties", ("decision_no",), register=True),
     RecordType("RdRecognition", "credit.rd.recognition.v1", "RD", "rd", ("kind", "reference_no"), register=True),
     RecordType("AgriOperator", "credit.agri.operator.v1", "AGRI", "agri", (), register=True),
@@ -66,6 +71,8 @@ TAX_TYPES = ("VAT", "CIT", "OTHER")  # TaxPayment.tax_type
 CONSENT_RECORD = "ConsentGrant"  # a permission, not a ledger fact
 REPAIR_RECORD = "CreditRepair"  # changes a penalty's publicity, but gives no enterprise a row on its own
 REGISTERS: tuple[str, ...] = tuple(r.name for r in RECORDS if r.register)
+# the provider topics whose records carry clear identity numbers (bounded retention, see MASKED_TOPIC)
+PERSONAL_TOPICS: tuple[str, ...] = tuple(r.topic for r in RECORDS if r.personal)
 # what a data provider may be given (its key's topics, its Kafka ACLs): every provider topic but
 # consent, which enterprises give through the platform (/v1/me/consents), never a provider
 PUSHABLE_TOPICS: tuple[str, ...] = tuple(r.topic for r in RECORDS if r.name != CONSENT_RECORD)
@@ -77,6 +84,11 @@ DEAD_LETTER_TOPIC = "credit.deadletter.v1"  # rejected records (models.DeadLette
 API_KEYS_TOPIC = "credit.apikeys.v1"  # API key issue/revoke events (models.KeyEvent), keyed by key id
 # valid events that arrived on a partition other than their normalised USCC's (internal)
 REPARTITION_TOPIC = "credit.ledger-repartition.v1"
+# the valid records of PERSONAL_TOPICS with their identity numbers masked (keyed hash kept), keyed
+# by USCC and kept forever: the worker folds them from here, so a rebuild (a new worker, a lost
+# changelog) reads them here once their provider topic, which keeps clear numbers only the
+# dead-letter window, has let them go
+MASKED_TOPIC = "credit.masked.v1"
 # consent grants the worker accepted, in the consent topic's order, keyed "USCC/lender id"
 # (models.ConsentState): compaction keeps the grant in force for each pair
 CONSENT_STATE_TOPIC = "credit.consent.accepted.v1"
@@ -95,7 +107,7 @@ REPORT_TOPIC = "credit.reports.v1"
 WEBHOOK_TOPIC = "credit.webhooks.v1"
 
 PLATFORM_TOPICS = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC, REPARTITION_TOPIC,
-                   CONSENT_STATE_TOPIC, AUDIT_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, WHITELIST_TOPIC, WEBHOOK_TOPIC,
+                   MASKED_TOPIC, CONSENT_STATE_TOPIC, AUDIT_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, WHITELIST_TOPIC, WEBHOOK_TOPIC,
                    REPORT_TOPIC)
 ALL_TOPICS = (*PROVIDER_TOPICS, *PLATFORM_TOPICS)
 
@@ -109,6 +121,7 @@ TOPIC_CONFIG: dict[str, dict[str, str]] = {
     WEBHOOK_TOPIC: {"cleanup.policy": "compact"},
     REPORT_TOPIC: {"cleanup.policy": "compact"},
     WHITELIST_TOPIC: {"retention.ms": "-1"},
+    MASKED_TOPIC: {"retention.ms": "-1"},
 }
 SINGLE_PARTITION_TOPICS = (WHITELIST_TOPIC,)  # created with one partition, whatever the default
 

@@ -2,10 +2,14 @@
 into the enterprise's ledger; one more agent folds the events that arrive on the "wrong" partition.
 
     provider topics ──validate──▶ ledger (memory, write-behind) ──▶ credit.aggregates.v1
-         │      │            │                    └──────▶ ledger table (changelog-backed)
-         │      │            └──▶ credit.normalized.v1 (every valid event, Avro; the sink's history)
+         │      │  │         │                    └──────▶ ledger table (changelog-backed)
+         │      │  │         └──▶ credit.normalized.v1 (every valid event, Avro; the sink's history)
+         │      │  └──(identity numbers, masked)──▶ credit.masked.v1 ──fold──▶ ledger
          │      └──▶ credit.deadletter.v1
-         └─(partition ≠ murmur2(USCC))──▶ credit.ledger-repartition.v1 ──repartition──▶ ledger
+         └─(partition ≠ murmur2(USCC))──▶ credit.ledger-repartition.v1 ──fold──▶ ledger
+
+The provider topics that carry clear identity numbers keep them only the dead-letter window; their
+records are folded from the masked copy (kept forever), so a rebuild reads that copy.
 
 Each event crosses Faust once. The parts, each testable on its own: routing (``Router``: is the
 ledger here?), write-behind state (``LedgerState``), publishing (``Publisher``: rows and when)
@@ -31,7 +35,9 @@ from creditstream.schemas.topics import (
     CONSENT_RECORD,
     CONSENT_STATE_TOPIC,
     DEAD_LETTER_TOPIC,
+    MASKED_TOPIC,
     NORMALIZED_TOPIC,
+    PERSONAL_TOPICS,
     PROVIDER_TOPICS,
     REPARTITION_TOPIC,
 )
@@ -127,7 +133,9 @@ class CreditStream:
         self.forwarded = {t: metrics.EVENTS_FORWARDED.labels(t) for t in PROVIDER_TOPICS}
         # one agent over every provider topic: one stream and one task to wake per fetched batch
         self.app.agent(self.app.topic(*PROVIDER_TOPICS, **raw()), name="validate")(self.validate_agent)
-        self.app.agent(self.app.topic(REPARTITION_TOPIC, **raw()), name="repartition")(self.repartition_agent)
+        # validated events folded where their ledger lives: re-keyed ones, and every masked one
+        self.app.agent(self.app.topic(REPARTITION_TOPIC, MASKED_TOPIC, **raw()), name="repartition")(
+            self.repartition_agent)
         self.app.task(self.flusher)
         self.app.timer(config.month_check_seconds)(self.calendar_check)
         self.app.page("/metrics")(metrics_page(extra_metrics))
@@ -180,7 +188,9 @@ class CreditStream:
         if record == CONSENT_RECORD:  # in force for the API and the sink: the last accepted, in topic order
             state = ConsentState.of_grant(value)
             self.output.send(CONSENT_STATE_TOPIC, state.key, state.to_bytes(), int(produced * 1000))
-        if record == CONSENT_RECORD or self.router.ledger_is_here(topic, message.partition, key):
+        if topic in PERSONAL_TOPICS:  # folded from the masked copy, the one that outlives this topic's retention
+            self.output.send(MASKED_TOPIC, key, data, int(produced * 1000))
+        elif record == CONSENT_RECORD or self.router.ledger_is_here(topic, message.partition, key):
             self.fold(key, record, value, produced)
         else:  # the ledger lives on another partition, maybe another worker: re-key it there
             self.output.send(REPARTITION_TOPIC, key, data, int(produced * 1000))
