@@ -14,9 +14,15 @@ class ApiConfig:
     clickhouse_url: str = "chdb:.local/clickhouse"
     host: str = "127.0.0.1"  # loopback unless configured
     port: int = 8080
+    # /metrics is served apart from the API, on its own address (loopback unless configured): it
+    # names every provider and lender with their counts, so the lenders' port does not serve it
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 8081  # 0: any free port (tests)
     threads: int = 4  # query threads, one ClickHouse client each
     rate_per_second: float = 200.0  # per API key, token bucket
     rate_burst: int = 400
+    auth_failures_limit: int = 20  # failed authentications per address a minute before it is refused…
+    auth_block_seconds: float = 60.0  # …this long
     audit_timeout_seconds: float = 5.0  # an answer whose audit is not durable by then becomes 503
     max_url_bytes: int = 2048  # longer request targets: 414
     max_header_bytes: int = 8192  # a longer header field: 431

@@ -31,8 +31,10 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
+from creditstream.api.limits import FailureThrottle
 from creditstream.api.portal_text import LANGUAGES, TEXT, translator
 from creditstream.api.reports import show
+from creditstream.monitoring import metrics
 from creditstream.schemas.cs_eval_1 import INDICATORS
 from creditstream.schemas.models import SCOPES
 from creditstream.schemas.report import SECTIONS
@@ -131,6 +133,8 @@ class Portal:
         self.sessions = Sessions(idle_minutes * 60, max_hours * 3600)
         self.http: Optional[aiohttp.ClientSession] = None
         self.audit_refusal = None  # async (route, reason, response) → response, once audited (set by the app)
+        self.identify = lambda key: None  # API key → its Principal, or None (set by the app)
+        self.throttle = FailureThrottle()  # failed sign-ins per address (the app hands in the API's)
 
     async def start(self, _app) -> None:
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
@@ -238,12 +242,16 @@ class Portal:
         cookie = request.cookies.get(SIGN_IN_COOKIE, "")
         if not cookie or not hmac.compare_digest(str(form.get("csrf", "")), cookie):
             return await self.sign_in_form(request, "csrf", 403)
+        address = request.remote or ""
+        if self.throttle.wait_needed(address):  # too many wrong keys from this address: not even tried
+            metrics.API_AUTH_THROTTLED.inc()
+            return await self.sign_in_form(request, "sign_in.throttled", 429)
         key = str(form.get("key", "")).strip()
-        probe = Session("", key, "", "", "", 0, 0)
-        answer = await self.api(probe, "GET", "/v1/whoami") if key else ApiAnswer(401, {}, {})
-        if not answer.ok or answer.body.get("kind") not in HOME:
+        principal = self.identify(key) if key else None
+        if principal is None or principal.kind not in HOME:
+            self.throttle.failed(address)
             return await self.sign_in_form(request, "sign_in.bad", 401)
-        session = self.sessions.create(key, answer.body["kind"], answer.body["id"])
+        session = self.sessions.create(key, principal.kind, principal.id)
         response = web.HTTPSeeOther(HOME[session.kind], headers=HEADERS)
         response.set_cookie(SESSION_COOKIE, session.id, httponly=True, samesite="Strict", path="/portal",
                             secure=request.secure)

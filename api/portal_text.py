@@ -33,6 +33,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "sign_in.key": ("平台密钥（API key）", "Platform key (API key)"),
     "sign_in.help": ("密钥只用于本次登录，页面和网址中不会出现。", "The key is used for this sign-in only and never "
                                                           "appears in a page or an address."),
+    "sign_in.throttled": ("此地址登录失败次数过多，请稍后再试。", "Too many failed sign-ins from this address; try again "
+                                                             "later."),
     "sign_in.bad": ("密钥无效、已吊销或格式不正确。", "The key is unknown, revoked or malformed."),
     "sign_in.expired": ("登录已过期，请重新登录。", "Your session expired; please sign in again."),
     "csrf": ("表单已失效（缺少或错误的安全令牌），请重新提交。", "The form is stale (its security token is missing or "

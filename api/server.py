@@ -27,7 +27,7 @@ from creditstream.api.audit import AuditLog, AuditUnavailable
 from creditstream.api.config import ApiConfig
 from creditstream.api.gateway import MAX_BYTES, Gateway
 from creditstream.api.http.answers import json_answer, request_ids
-from creditstream.api.limits import RateLimiter
+from creditstream.api.limits import FailureThrottle, RateLimiter
 from creditstream.api.openapi import OPENAPI
 from creditstream.api.operator import OperatorSql, OperatorSqlBusy
 from creditstream.api.portal import Portal
@@ -83,6 +83,7 @@ class LenderApi:
         self.config, self.store, self.executor, self.view, self.audit = config, store, executor, view, audit
         self.ready = ready or (lambda: True)
         self.limiter = RateLimiter(config.rate_per_second, config.rate_burst)
+        self.failures = FailureThrottle(config.auth_failures_limit, 60.0, config.auth_block_seconds)
         self.idempotency = IdempotencyCache()
         self.rights: Rights | None = None  # set by create_app (its store answers verification's facts)
         self.operator_sql = OperatorSql(config.clickhouse_url)
@@ -93,11 +94,30 @@ class LenderApi:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     # -- authentication ----------------------------------------------------------------------
+    def authenticated(self, request: web.Request) -> Principal:
+        """The request's principal, unless its address is blocked for failing too often (429)."""
+        address = request.remote or ""
+        wait = self.failures.wait_needed(address)
+        if wait:
+            metrics.API_AUTH_THROTTLED.inc()
+            raise LookupError_(429, "too_many_requests", "too many failed authentications from this address; "
+                                                         "try again later", retry_after=wait)
+        try:
+            return self.principal(request)
+        except LookupError_:
+            if self.failures.failed(address):
+                log.warning("authentication failures from %s: refused for %g s", address, self.config.auth_block_seconds)
+            raise
+
     def principal(self, request: web.Request) -> Principal:
         header = request.headers.get("Authorization", "")
         key = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("X-API-Key", "")
         if not key:
             raise LookupError_(401, "unauthorized", "no API key: send Authorization: Bearer <key>")
+        return self.key_principal(key)
+
+    def key_principal(self, key: str) -> Principal:
+        """The principal of an API key; LookupError_ 401 saying why not."""
         if not key.isascii() or not key.isprintable():
             raise LookupError_(401, "unauthorized", "malformed API key: keys are printable ASCII")
         key_id = apikeys.key_id_of(key)
@@ -304,7 +324,7 @@ class LenderApi:
             if not self.ready():
                 raise LookupError_(503, "unavailable", "the API is still loading keys, consents and rows",
                                    retry_after=1)
-            principal = self.principal(request)
+            principal = self.authenticated(request)
             audit.update(principal_kind=principal.kind, principal_id=principal.id, key_prefix=principal.key_id)
             wait = self.limiter.wait_needed(principal.key_id)
             if wait:
@@ -462,6 +482,31 @@ async def prometheus(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
+def serve_metrics_beside(app: web.Application, host: str, port: int) -> None:
+    """``/metrics`` on an address of its own, started and stopped with ``app``: the series name
+    every provider and lender with their counts, which is the operators' business, not what the
+    lenders' or providers' port should hand to anyone who asks. The bound port is in
+    ``app["metrics_port"]`` once started (port 0 picks a free one)."""
+    runners: list[web.AppRunner] = []
+
+    async def start(_app) -> None:
+        metrics_app = web.Application()
+        metrics_app.router.add_get("/metrics", prometheus)
+        runner = web.AppRunner(metrics_app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        runners.append(runner)
+        app["metrics_port"] = runner.addresses[0][1]
+        log.info("metrics on http://%s:%d/metrics", host, app["metrics_port"])
+
+    async def stop(_app) -> None:
+        for runner in runners:
+            await runner.cleanup()
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+
+
 PARSER_LIMITS = {"max_line_size": 65536, "max_field_size": 65536}  # above ours: the size middleware answers
 
 
@@ -582,6 +627,14 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
         audit.update(reason=reason, status=response.status)
         return await api.audited(audit, response)
     portal.audit_refusal = audit_refusal
+    portal.throttle = api.failures
+
+    def identify(key: str) -> Optional[Principal]:  # the portal's sign-in, in this process: no HTTP round trip
+        try:
+            return api.key_principal(key)
+        except LookupError_:
+            return None
+    portal.identify = identify
     deliveries = WebhookDeliveries(view, writer, config, api.ready, clock)
     app = application(api)
 
@@ -603,9 +656,9 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
         *portal.routes(),
         *gateway_routes(api, Gateway(view, writer)),
         web.get("/openapi.json", openapi),
-        web.get("/metrics", prometheus),
         web.get("/healthz", health),
     ])
+    serve_metrics_beside(app, config.metrics_host, config.metrics_port)
 
     background: list[asyncio.Task] = []  # held, so the task is not garbage-collected
 
@@ -707,7 +760,8 @@ def create_gateway_app(config: ApiConfig) -> web.Application:
         await loop.run_in_executor(None, executor.shutdown)
 
     app.add_routes([*gateway_routes(api, Gateway(view, writer)), web.get("/openapi.json", openapi),
-                    web.get("/metrics", prometheus), web.get("/healthz", health)])
+                    web.get("/healthz", health)])
+    serve_metrics_beside(app, config.metrics_host, config.metrics_port)
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
     return app

@@ -136,12 +136,14 @@ def start_prometheus(settings: Settings, home: Path) -> tuple[subprocess.Popen |
     folder = home / "demo" / "prometheus"
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "prometheus.yml"
+    jobs = {"creditstream-worker": settings.web_port, "creditstream-api": settings.api_metrics_port,
+            "creditstream-gateway": settings.gateway_metrics_port}  # the API's and gateway's metrics ports
     config.write_text(
         "global: {scrape_interval: 5s, evaluation_interval: 5s}\n"
         f"rule_files: ['{rules}']\n"
-        "scrape_configs:\n"
-        f"  - job_name: creditstream-worker\n    static_configs: [{{targets: ['{settings.web_host}:{settings.web_port}']}}]\n"
-        f"  - job_name: creditstream-api\n    static_configs: [{{targets: ['{settings.api_host}:{settings.api_port}']}}]\n")
+        "scrape_configs:\n" + "".join(
+            f"  - job_name: {job}\n    static_configs: [{{targets: ['{settings.web_host}:{metrics_port}']}}]\n"
+            for job, metrics_port in jobs.items()))
     with (folder / "prometheus.log").open("ab") as log:
         process = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
                                     f"--web.listen-address={settings.web_host}:{port}"], stdout=log,
@@ -264,7 +266,8 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
             f"or /v1/providers/files; docs/gateway.md)\n"
             f"  provider key      {provider_key}   ({DEMO_PROVIDER}: may push {UTILITY_TOPICS['water']})\n"
             f"  worker metrics    http://{settings.web_host}:{settings.web_port}/metrics\n"
-            f"  API metrics       {api}/metrics\n"
+            f"  API metrics       http://{settings.web_host}:{settings.api_metrics_port}/metrics   (not on the API's port)\n"
+            f"  gateway metrics   http://{settings.web_host}:{settings.gateway_metrics_port}/metrics\n"
             f"  Prometheus        {prometheus_at}\n"
             f"  Kafka             {settings.bootstrap_servers}, {kafka_security(settings, broker_home)}\n"
             f"  ClickHouse        {settings.clickhouse_url} (owned by the worker process; read it through the API:)\n"

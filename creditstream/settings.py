@@ -102,9 +102,13 @@ class Settings:
                                                "process (the worker makes one per start)")
     api_host: str = setting("127.0.0.1", "lender API address; loopback unless configured")
     api_port: int = setting(8080, "lender API port", minimum=1, maximum=65535)
+    api_metrics_port: int = setting(8081, "the lender API's `/metrics`, on web_host (not on the lenders' port); "
+                                          "0: any free port", minimum=0, maximum=65535)
     gateway_host: str = setting("127.0.0.1", "`creditstream gateway` (the provider push gateway alone) address; "
                                              "loopback unless configured")
     gateway_port: int = setting(8090, "`creditstream gateway` port", minimum=1, maximum=65535)
+    gateway_metrics_port: int = setting(8091, "`creditstream gateway`'s `/metrics`, on web_host (not on the "
+                                              "providers' port); 0: any free port", minimum=0, maximum=65535)
     api_threads: int = setting(4, "lender API query threads, one ClickHouse client each", minimum=1, maximum=256)
     operator_key: Optional[str] = setting(None, "an operator's API key: `creditstream sql` then asks the running API "
                                                 "(read-only) instead of opening ClickHouse itself")
@@ -113,6 +117,10 @@ class Settings:
     api_rate_per_second: float = setting(200.0, "requests per second each API key may make on average (429 beyond)",
                                          minimum=0.1, maximum=1e6)
     api_rate_burst: int = setting(400, "requests an API key may make at once above its rate", minimum=1)
+    api_auth_failures_limit: int = setting(20, "failed authentications (unknown keys, wrong portal sign-ins) a "
+                                               "client address may have within a minute; then it is refused 429…",
+                                           minimum=1, maximum=100_000)
+    api_auth_block_seconds: float = setting(60.0, "…for this long", minimum=1, maximum=86400)
     api_audit_timeout_seconds: float = setting(5.0, "an answer waits this long for its audit record to be durable "
                                                     "in Kafka, then becomes 503", minimum=0.5, maximum=120)
     webhook_retry_seconds: float = setting(1.0, "first wait before a failed whitelist webhook delivery is retried; "
@@ -246,12 +254,16 @@ class Settings:
     def gateway(self) -> ApiConfig:
         """``creditstream gateway``: the API's configuration on the gateway's address, as this
         process's own principal (CREDITSTREAM_KAFKA_USERNAME: a gateway principal)."""
-        return dataclasses.replace(self.api(), kafka=self.kafka, host=self.gateway_host, port=self.gateway_port)
+        return dataclasses.replace(self.api(), kafka=self.kafka, host=self.gateway_host, port=self.gateway_port,
+                                   metrics_port=self.gateway_metrics_port)
 
     def api(self) -> ApiConfig:
         return ApiConfig(kafka=self.api_kafka, clickhouse_url=self.clickhouse_url, host=self.api_host, port=self.api_port,
+                         metrics_host=self.web_host, metrics_port=self.api_metrics_port,
                          threads=self.api_threads, rate_per_second=self.api_rate_per_second,
                          rate_burst=self.api_rate_burst, audit_timeout_seconds=self.api_audit_timeout_seconds,
+                         auth_failures_limit=self.api_auth_failures_limit,
+                         auth_block_seconds=self.api_auth_block_seconds,
                          holidays=self.holiday_dates(), webhook_retry_seconds=self.webhook_retry_seconds,
                          webhook_retry_max_seconds=self.webhook_retry_max_seconds,
                          webhook_pause_after=self.webhook_pause_after,

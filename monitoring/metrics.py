@@ -112,6 +112,10 @@ API_VIEW_SKIPPED = Counter("creditstream_api_view_skipped_total",
 API_AUDIT_FAILURES = Counter("creditstream_api_audit_failures_total",
                              "Look-ups answered 503 because their audit record was not acknowledged by Kafka.",
                              registry=SERVICE)
+API_AUTH_THROTTLED = Counter(
+    "creditstream_api_auth_throttled_total",
+    "Requests refused 429 because their address failed to authenticate too often (API keys, portal sign-ins).",
+    registry=SERVICE)
 API_RATE_LIMITED = Counter("creditstream_api_rate_limited_total", "Requests refused 429 by the per-key rate limit.",
                            registry=SERVICE)
 DISPUTES_OVERDUE = Gauge("creditstream_disputes_overdue",

@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
 from confluent_kafka import Producer
 
 from creditstream import apikeys
@@ -290,10 +291,11 @@ def _metric(samples, name):
 def test_worker_serves_lookups_from_its_embedded_clickhouse(kafka_settings, tmp_path):
     """Production wiring: the worker runs Faust and starts its sink service (sink and API) on embedded
     ClickHouse."""
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     settings = platform_settings()
     worker = WorkerProcess(tmp_path, f"embedded-{time.time_ns()}", CREDITSTREAM_AS_OF=AS_OF,
                            CREDITSTREAM_CLICKHOUSE_URL=f"chdb:{tmp_path / 'ch'}", CREDITSTREAM_API_PORT=str(port),
+                           CREDITSTREAM_API_METRICS_PORT=str(metrics_port),
                            CREDITSTREAM_SINK_BATCH_SECONDS="0.2").start()
     try:
         facts = dataset(dt.datetime.now(UTC))
@@ -308,8 +310,11 @@ def test_worker_serves_lookups_from_its_embedded_clickhouse(kafka_settings, tmp_
                                     } == visible(expected, ("UTILITY", "TAX"))
 
         wait_for(looked_up, 120, "the worker's API to serve E1's aggregates")
-        metrics_page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        metrics_page = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
         assert 'creditstream_api_requests_total{route="aggregates",status="200"}' in metrics_page
+        # not on the lenders' port: it names every lender and provider with their counts
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10)
     except AssertionError:
         raise AssertionError(worker.tail()) from None
     finally:

@@ -22,7 +22,8 @@ def test_demo_serves_a_lookup_and_stops_cleanly(kafka_settings, wheel_site, tmp_
     home, elsewhere = tmp_path / "home", tmp_path / "cwd"
     elsewhere.mkdir()
     env = {**os.environ, **admin_env(), "CREDITSTREAM_API_PORT": str(api_port),
-           "CREDITSTREAM_GATEWAY_PORT": str(gateway_port),
+           "CREDITSTREAM_GATEWAY_PORT": str(gateway_port), "CREDITSTREAM_API_METRICS_PORT": str(free_port()),
+           "CREDITSTREAM_GATEWAY_METRICS_PORT": str(free_port()),
            "CREDITSTREAM_WEB_PORT": str(web_port), "CREDITSTREAM_HOME": str(home),
            "CREDITSTREAM_APP_ID": f"{TEST_APP_PREFIX}demo-{time.time_ns()}", "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": str(wheel_site)}
@@ -145,6 +146,7 @@ def test_ctrl_c_while_the_demo_starts_its_broker_leaves_no_broker_behind(kafka_s
     home = tmp_path / "home"
     env = {**os.environ, "CREDITSTREAM_BOOTSTRAP_SERVERS": "127.0.0.1:19392", "CREDITSTREAM_HOME": str(home),
            "CREDITSTREAM_API_PORT": str(free_port()), "CREDITSTREAM_WEB_PORT": str(free_port()),
+           "CREDITSTREAM_API_METRICS_PORT": str(free_port()), "CREDITSTREAM_GATEWAY_METRICS_PORT": str(free_port()),
            "KAFKA_PORT": "19392", "KAFKA_CONTROLLER_PORT": "19393", "KAFKA_LIB_DIR": str(ROOT / "broker" / "lib"),
            "PYTHONUNBUFFERED": "1"}
     # .ci/run exports its broker's KAFKA_HOME_DIR: the demo must use its own home whatever that says

@@ -12,7 +12,7 @@ import pytest
 from creditstream import apikeys
 from creditstream.schemas.topics import TOPIC_OF
 from tests.support import builders
-from tests.support.kafka import STREAM_AS_OF, wait_for
+from tests.support.kafka import STREAM_AS_OF, scrape_metrics, wait_for
 from tests.support.stream import CODEC, produce_all
 
 pytestmark = pytest.mark.kafka
@@ -93,3 +93,23 @@ def test_bad_bodies_and_queries_are_4xx_and_every_answer_is_utf8_json_with_a_req
     assert status == 400, page[:300]
     wait_for(lambda: client.query("SELECT count() FROM lookup_audit WHERE route = 'portal.form' AND status = 400"
                                   ).result_rows[0][0] >= 1, 30, "the refused form in the audit")
+
+
+def test_an_address_that_keeps_failing_to_authenticate_is_slowed_down(platform_factory):
+    settings, _sink, http, _client, _worker = platform_factory("2025-06", api_auth_failures_limit=5,
+                                                                api_auth_block_seconds=600)
+    lender = apikeys.issue(settings.kafka, "lender", "bank-t")[1]
+    wait_for(lambda: http.get("/v1/whoami", lender)[0] == 200, 60, "the key")
+    base = http.base
+    statuses = [raw(base, "/v1/whoami", headers={"Authorization": f"Bearer cs_nokey{i}.wrong"})[0] for i in range(7)]
+    assert statuses == [401] * 5 + [429] * 2
+    status, headers, _ = raw(base, "/v1/whoami", headers={"Authorization": f"Bearer {lender}"})
+    assert status == 429 and int(headers["Retry-After"]) > 500  # a right key from that address waits too
+    assert scrape_metrics(settings.api_metrics_port).get("creditstream_api_auth_throttled_total", 0) >= 3
+    # the portal's sign-in counts the same failures for the browser's address, before any key is tried
+    status, headers, page = raw(base, "/portal/sign-in")
+    cookie = re.search(r"cs_signin=([^;]+)", headers["Set-Cookie"]).group(1)
+    token = re.search(rb'name="csrf" value="([^"]+)"', page).group(1).decode()
+    status, _, page = raw(base, "/portal/sign-in", urllib.parse.urlencode({"csrf": token, "key": lender}).encode(),
+                          {"Cookie": f"cs_signin={cookie}"}, "POST")
+    assert status == 429 and "登录失败次数过多" in page.decode()

@@ -29,9 +29,10 @@ def test_counters_move_by_exactly_the_expected_amounts(kafka_settings, tmp_path)
     valid_per_topic = Counter(e.topic for e in events if e.expect is None)
     reasons = Counter(e.expect for e in events if e.expect)
     assert len(reasons) >= 3  # the run exercises several reasons
-    api_port = free_port()
+    api_port, api_metrics_port = free_port(), free_port()
     worker = WorkerProcess(tmp_path, f"metrics-{time.time_ns()}", CREDITSTREAM_AS_OF="2025-06",
-                           CREDITSTREAM_API_PORT=str(api_port), CREDITSTREAM_SINK_BATCH_SECONDS="0.2").start()
+                           CREDITSTREAM_API_PORT=str(api_port), CREDITSTREAM_SINK_BATCH_SECONDS="0.2",
+                           CREDITSTREAM_API_METRICS_PORT=str(api_metrics_port)).start()
     try:
         wait_for(lambda: get(api_port, "/healthz") == 200, 120, "the worker's API")
         publish(events)
@@ -49,7 +50,7 @@ def test_counters_move_by_exactly_the_expected_amounts(kafka_settings, tmp_path)
                     get(api_port, f"/v1/enterprises/{uscc}/aggregates"),  # no key: 401
                     get(api_port, f"/v1/enterprises/{uscc[:17]}Z/aggregates", key)]  # Z is never valid: 400
         metrics = worker.metrics()
-        api_metrics = scrape_metrics(api_port)  # the API is a process of its own, with its own /metrics
+        api_metrics = scrape_metrics(api_metrics_port)  # the API is a process of its own, with its own /metrics
     except AssertionError:
         raise AssertionError(worker.tail()) from None
     finally:

@@ -82,3 +82,20 @@ def test_an_audit_record_round_trips_through_its_topic_form():
     row = LookupAuditRow(NOW, "r1", "lender", "bank-1", "k1", "aggregates", builders.USCC, "UTILITY", "allow",
                          "consent c1", "c1", 200)
     assert LookupAuditRow.from_bytes(row.to_bytes()) == row
+
+
+def test_the_failure_throttle_blocks_an_address_for_a_while_and_forgets_old_ones():
+    from creditstream.api.limits import FailureThrottle
+
+    now = [0.0]
+    throttle = FailureThrottle(limit=3, window=60, block=100, max_clients=2, clock=lambda: now[0])
+    assert [throttle.failed("a") for _ in range(3)] == [False, False, True]
+    assert throttle.wait_needed("a") == 100 and throttle.wait_needed("b") == 0
+    now[0] = 100.0
+    assert throttle.wait_needed("a") == 0  # the block has passed
+    throttle.failed("b")
+    now[0] = 300.0  # failures older than the window no longer count
+    assert [throttle.failed("b") for _ in range(2)] == [False, False]
+    for address in ("c", "d", "e"):
+        throttle.failed(address)
+    assert len(throttle._failures) <= 2

@@ -124,8 +124,8 @@ def test_whitelist_changes_arrive_once_each_in_the_feed_and_at_a_webhook(platfor
     # the webhook that keeps failing is paused, and counted
     wait_for(lambda: any(w["webhook_id"] == broken["webhook_id"] and w["state"] == "PAUSED"
                          for w in http.get("/v1/webhooks", bank)[1]["items"]), 60, "the broken webhook paused")
-    wait_for(lambda: scrape_metrics(settings.api_port).get("creditstream_webhooks_paused") == 1.0, 10, "the gauge")
-    assert scrape_metrics(settings.api_port)["creditstream_whitelist_size"] == listed["size"]
+    wait_for(lambda: scrape_metrics(settings.api_metrics_port).get("creditstream_webhooks_paused") == 1.0, 10, "the gauge")
+    assert scrape_metrics(settings.api_metrics_port)["creditstream_whitelist_size"] == listed["size"]
     status, resumed = http.send("POST", f"/v1/webhooks/{broken['webhook_id']}/resume", bank)
     assert status == 200 and resumed["state"] == "ACTIVE" and resumed["failures"] == 0
     assert http.send("DELETE", f"/v1/webhooks/{broken['webhook_id']}", bank)[0] == 200

@@ -189,7 +189,7 @@ class WorkerProcess:
         self.env = {**os.environ, **worker_env(), "CREDITSTREAM_APP_ID": app_id,
                     "CREDITSTREAM_WEB_PORT": str(self.port), "CREDITSTREAM_DATA_DIR": str(tmp / f"data-{app_id}"),
                     "CREDITSTREAM_CLICKHOUSE_URL": f"chdb:{tmp / f'clickhouse-{app_id}'}",
-                    "CREDITSTREAM_API_PORT": str(free_port()),
+                    "CREDITSTREAM_API_PORT": str(free_port()), "CREDITSTREAM_API_METRICS_PORT": str(free_port()),
                     "CREDITSTREAM_PERSONAL_DATA_KEY": PERSONAL_DATA_KEY,
                     **env}
         self.proc: subprocess.Popen | None = None
