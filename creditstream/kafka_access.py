@@ -6,8 +6,8 @@ Principals (docs/kafka-security.md); a service's is named ``<app id>-<service>``
 1. ``admin``: the broker's one super user, made when its log dir is formatted; creates topics,
    principals and ACLs, issues API keys. People and scripts that administer use it, nothing else.
 2. ``worker``: reads the provider topics, writes the normalised, aggregate, dead-letter, consent,
-   whitelist, repartition and masked topics (reading the last two as well), owns its Faust group and the topics Faust makes (changelog,
-   leader: all named ``<app id>-…``).
+   whitelist, repartition and masked topics (reading the last two as well), owns its Faust group
+   and the topics Faust makes (changelog, leader: all named ``<app id>-…``).
 3. ``sink``: reads what it stores, writes the dead letters of what it cannot store.
 4. ``api``: reads what it serves, writes audit records, reports, disputes, repair applications,
    webhooks, consents and repair records of enterprises, and the gateway's provider records (the
