@@ -706,7 +706,8 @@ class ApiThread(threading.Thread):
     def run(self) -> None:
         self.loop = uvloop.new_event_loop()
         asyncio.set_event_loop(self.loop)
-        runner = web.AppRunner(create_app(self.config, self.clients), access_log=None)
+        self.app = create_app(self.config, self.clients)
+        runner = web.AppRunner(self.app, access_log=None)
         try:
             self.loop.run_until_complete(runner.setup())
             self.loop.run_until_complete(web.TCPSite(runner, self.config.host, self.config.port).start())
@@ -718,6 +719,11 @@ class ApiThread(threading.Thread):
         self.started.set()
         self.loop.run_forever()
         self.loop.run_until_complete(runner.cleanup())
+
+    @property
+    def metrics_port(self) -> int:
+        """The port its /metrics listens on (config.metrics_port, or the one picked for 0)."""
+        return self.app["metrics_port"]
 
     def start_and_wait(self) -> "ApiThread":
         self.start()

@@ -117,7 +117,7 @@ def platform_factory(kafka_settings, clickhouse, chdb_url, tmp_path):
     def start(as_of, **overrides):
         settings = platform_settings(**{"app_id": f"{TEST_APP_PREFIX}api-{time.time_ns()}",
                                "clickhouse_url": chdb_url, "api_port": free_port(),
-                               "api_metrics_port": free_port(), "sink_batch_seconds": 0.2,
+                               "api_metrics_port": 0, "sink_batch_seconds": 0.2,
                                "as_of": as_of, "personal_data_key": PERSONAL_DATA_KEY, **overrides})
         env = {"CREDITSTREAM_SINK_ENABLED": "false", "CREDITSTREAM_API_ENABLED": "false"}
         if as_of:
@@ -127,6 +127,7 @@ def platform_factory(kafka_settings, clickhouse, chdb_url, tmp_path):
         sink.start()
         assert sink.ready.wait(60)
         api = ApiThread(settings.api()).start_and_wait()
+        settings = settings.replace(api_metrics_port=api.metrics_port)  # the one it picked
         started.append((api, sink, worker))
         return settings, sink, Http(settings.api_port), clickhouse, worker
 

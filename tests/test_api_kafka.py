@@ -366,7 +366,8 @@ def test_hostile_requests_are_answered_4xx_as_json_and_audited(platform):
         assert rows[request_ids[name]][0] == status, name
     assert len(rows[request_ids["long-uscc"]][1]) < 80  # 8 kB USCCs are not stored whole
 
-    limited = ApiThread(settings.replace(api_port=free_port(), api_rate_per_second=1.0, api_rate_burst=2).api())
+    limited = ApiThread(settings.replace(api_port=free_port(), api_metrics_port=0, api_rate_per_second=1.0,
+                                         api_rate_burst=2).api())
     limited.start_and_wait()
     try:
         limited_http = Http(limited.config.port)

@@ -158,8 +158,17 @@ def read_topic(topic: str, idle_seconds: float = 2.0, timeout: float = 60.0) -> 
     return messages
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    return free_port_on("127.0.0.1")
+    """A free loopback port not handed out before in this test process (two calls in a row may
+    otherwise get the same port, both still free until the first is bound)."""
+    while True:
+        port = free_port_on("127.0.0.1")
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def scrape_metrics(port: int) -> dict[str, float]:
