@@ -44,7 +44,9 @@ fetch() {
   if [ -f "$lib/.complete" ]; then return 0; fi
   log "fetching Kafka broker jars with Maven (first run only)"
   rm -rf "$lib"
-  mvn -B -q -f "$here/pom.xml" "-Dbroker.lib=$lib" dependency:copy-dependencies
+  # batch mode, no colours: Maven's ANSI codes leaked into the demo's output
+  mvn -B -q -Dstyle.color=never -f "$here/pom.xml" "-Dbroker.lib=$lib" dependency:copy-dependencies 2>&1 \
+    | sed 's/\x1b\[[0-9;]*m//g' >&2
   touch "$lib/.complete"
 }
 

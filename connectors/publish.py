@@ -26,7 +26,10 @@ class PublishResult:
         return not self.rejected and not self.report.failed
 
 
-def publish_file(kafka: KafkaConnection, path: Path, topic: Optional[str], err: IO[str] = sys.stderr) -> PublishResult:
+def publish_file(kafka: KafkaConnection, path: Path, topic: Optional[str], err: IO[str] = sys.stderr,
+                 settle_seconds: float = 60.0) -> PublishResult:
+    """Every record of the file to Kafka; what could not be delivered is named by file:line (the
+    first 20, then a count), so a re-send can be targeted."""
     codec = default_codec()
     result = PublishResult()
     producer = provider_producer(kafka, result.report)
@@ -43,10 +46,16 @@ def publish_file(kafka: KafkaConnection, path: Path, topic: Optional[str], err: 
                     bar.write(message, file=err)
                     continue
                 key = normalise_uscc(item.value["uscc"]).encode()
-                produce(producer, result.report, item.topic, key, codec.encode(item.record, item.value))
+                produce(producer, result.report, item.topic, key, codec.encode(item.record, item.value),
+                        f"{path}:{item.line}")
                 producer.poll(0)
     finally:  # whatever stops the reading, what was accepted before it is delivered
-        settle(producer, result.report)
+        settle(producer, result.report, settle_seconds)
     for error in result.report.errors:
         err.write(f"delivery failed: {error}\n")
+    if result.report.unshown():
+        err.write(f"delivery failed: … and {result.report.unshown()} more records\n")
+    if result.report.failed:
+        err.write("Re-sending the whole file is safe: every record carries its event_id and a revision, and the "
+                  "platform counts a record delivered twice once; or re-send only the lines named above.\n")
     return result

@@ -177,12 +177,30 @@ def wait_for_lookup(url: str, key: str, settings: Settings, timeout: float, work
     raise RuntimeError(f"the platform did not catch up and answer {url} in {timeout:.0f} s (worker log: {log_path})")
 
 
+def command_name() -> str:
+    """How to run ``creditstream`` from a shell as printed: the bare name if that is this
+    installation's, else the path of this environment's script (a checkout's ``.venv/bin``)."""
+    here = Path(sys.executable).parent / "creditstream"
+    on_path = shutil.which("creditstream")
+    if on_path and Path(on_path).resolve() == here.resolve():
+        return "creditstream"
+    if here.exists():
+        try:
+            return str(here.relative_to(Path.cwd()))
+        except ValueError:
+            return str(here)
+    return f"{sys.executable} -m creditstream.cli"
+
+
 def run_demo(settings: Settings, enterprises: int, months: int) -> int:
     from creditstream import apikeys
     from creditstream.connectors.simulate import Simulator
     from creditstream.kafka_admin import create_topics
     from creditstream.schemas.months import format_month, live_as_of_month
 
+    # a demo started from a script or in the background inherits SIGINT ignored: Ctrl-C (SIGINT)
+    # and SIGTERM both stop everything it started
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     home = Path(settings.home)
     broker_home = (home / "kafka").resolve()
@@ -271,7 +289,7 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
             f"  Prometheus        {prometheus_at}\n"
             f"  Kafka             {settings.bootstrap_servers}, {kafka_security(settings, broker_home)}\n"
             f"  ClickHouse        {settings.clickhouse_url} (owned by the worker process; read it through the API:)\n"
-            f"                    CREDITSTREAM_OPERATOR_KEY={operator_key} creditstream sql "
+            f"                    CREDITSTREAM_OPERATOR_KEY={operator_key} {command_name()} sql "
             f"'SELECT route, status, count() FROM lookup_audit GROUP BY ALL'\n"
             "Press Ctrl-C to stop.\n", flush=True)
         while worker.poll() is None:

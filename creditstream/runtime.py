@@ -26,10 +26,12 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from typing import NoReturn
 
+from creditstream import logs
 from creditstream.settings import Settings
 
 log = logging.getLogger("creditstream.runtime")
@@ -46,6 +48,7 @@ def fatal(reason: str) -> NoReturn:
 def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    logs.install()  # one line per condition per interval while something is down
 
 
 def free_port(host: str) -> int:
@@ -58,8 +61,6 @@ def free_port(host: str) -> int:
 def run_worker(settings: Settings) -> int:
     """The worker process: Faust agents; it starts the sink service process (ClickHouse sink, plus
     the lender API with embedded ClickHouse) first and stops it on the way out."""
-    import faust
-
     from creditstream.streams.app import CreditStream
 
     if not settings.personal_data_key:
@@ -84,21 +85,55 @@ def run_worker(settings: Settings) -> int:
         from creditstream.api.server import ApiThread
 
         ApiThread(settings.api()).start_and_wait()
+    watcher = ChildWatcher([c for c in (service, api) if c is not None]).start_watching()
     try:
         stream = CreditStream(settings.stream(), on_fatal=fatal,
                               extra_metrics=service.metrics_text if service else None)
-        for child in (service, api):
-            if child is not None:
-                stream.app.timer(1.0)(child.check_async)
-        worker = faust.Worker(stream.app, loglevel=settings.log_level)
+        worker = worker_class()(stream.app, loglevel=settings.log_level)
         # The start-up spinner sets the root logger to DEBUG (slow) and mangles log files.
         worker.spinner = None
         worker.execute_from_commandline()
     finally:
+        watcher.stopping = True
         for child in (api, service):
             if child is not None:
                 child.stop()
     return 0
+
+
+def worker_class():
+    import faust
+
+    class QuietWorker(faust.Worker):
+        """faust.Worker whose root log handlers say a repeated failure once per interval, with the count."""
+
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            logs.install(logger)
+    return QuietWorker
+
+
+class ChildWatcher(threading.Thread):
+    """Notices a dead child within ``interval`` from the moment it started, also while Faust is
+    still joining its group (a Faust timer runs only once the worker is ready: after an unclean
+    restart a dead API went unnoticed for up to 52 s)."""
+
+    def __init__(self, children: list["ChildProcess"], interval: float = 0.5):
+        super().__init__(name="child-watcher", daemon=True)
+        self.children, self.interval, self.stopping = children, interval, False
+
+    def start_watching(self) -> "ChildWatcher":
+        if self.children:
+            self.start()
+        return self
+
+    def run(self) -> None:
+        while not self.stopping:
+            for child in self.children:
+                code = child.proc.poll() if child.proc is not None else None
+                if code is not None and not self.stopping:
+                    fatal(f"the {child.name} exited with status {code}")
+            time.sleep(self.interval)
 
 
 class ChildProcess:
@@ -125,10 +160,6 @@ class ChildProcess:
 
     def ready(self) -> bool:
         raise NotImplementedError
-
-    async def check_async(self) -> None:
-        if self.proc is not None and self.proc.poll() is not None:
-            fatal(f"the {self.name} exited with status {self.proc.returncode}")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

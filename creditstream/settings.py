@@ -81,6 +81,13 @@ class Settings:
     web_host: str = setting("127.0.0.1", "worker HTTP (`/metrics`) and the sink service's metrics; loopback "
                                          "unless configured")
     web_port: int = setting(6066, "worker HTTP port", minimum=1, maximum=65535)
+    worker_session_timeout_seconds: float = setting(10.0, "a worker that stops heartbeating (killed) keeps its "
+                                                          "partitions this long before the group moves on: a restart "
+                                                          "after SIGKILL waits about this long", minimum=6,
+                                                    maximum=300)
+    worker_instance_id: Optional[str] = setting(None, "static group membership: a name unique to this worker "
+                                                      "(e.g. its host); a restart with the same name takes back its "
+                                                      "partitions without waiting for the session timeout")
     data_dir: Optional[str] = setting(None, "Faust data directory", derived="<home>/worker")
     personal_data_key: Optional[str] = setting(None, "secret key of the HMAC-SHA256 over identity numbers (verification "
                                                      "queries); the worker refuses to start without one")
@@ -240,7 +247,8 @@ class Settings:
             producer_linger_ms=self.producer_linger_ms, web_host=self.web_host, web_port=self.web_port,
             data_dir=self.data_dir, log_level=self.log_level,
             personal_data_key=self.personal_data_key.encode() if self.personal_data_key else None,
-            future_skew_seconds=self.future_skew_seconds)
+            future_skew_seconds=self.future_skew_seconds, session_timeout_seconds=self.worker_session_timeout_seconds,
+            group_instance_id=self.worker_instance_id)
 
     def sink(self) -> SinkConfig:
         return SinkConfig(kafka=self.sink_kafka, group_id=f"{self.app_id}-sink", clickhouse_url=self.clickhouse_url,

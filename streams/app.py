@@ -112,6 +112,9 @@ class CreditStream:
             web_bind=config.web_host,
             datadir=config.data_dir,
             table_standby_replicas=0,
+            broker_session_timeout=config.session_timeout_seconds,
+            broker_heartbeat_interval=min(3.0, config.session_timeout_seconds / 3),
+            consumer_group_instance_id=config.group_instance_id,
         )
         # key: USCC bytes; value: Ledger.to_bytes(). Faust creates the changelog topic and rebuilds
         # the local store from it on start; write_ledger writes both itself.

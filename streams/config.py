@@ -27,3 +27,7 @@ class StreamConfig:
     log_level: str = "info"
     personal_data_key: Optional[bytes] = field(default=None, repr=False)  # HMAC key over identity numbers
     future_skew_seconds: float = 300.0  # occurred_at may lie this far after processing (FUTURE_TIMESTAMP)
+    # a member that stops heartbeating (SIGKILL) holds its partitions this long: Faust's 60 s default
+    # made a killed worker's restart wait ~61 s before it could read anything
+    session_timeout_seconds: float = 10.0
+    group_instance_id: Optional[str] = None  # static membership (KIP-345): a restart takes its place at once

@@ -4,8 +4,10 @@ message in the dead-letter topic, and nothing lost. (ClickHouse unavailable: tes
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
+import time
 
 from creditstream.connectors.simulate import Simulator, event_bytes
 from creditstream.schemas.months import parse_month
@@ -115,3 +117,59 @@ def test_worker_sigkilled_during_a_sink_batch(kafka_settings, workers, tmp_path)
     statements = {(e.value["uscc"].strip().upper(), e.topic, e.value["account_no"], e.value["billing_month"])
                   for e in events if e.expect is None and "billing_month" in e.value}
     assert sql(url, "SELECT count() AS n FROM utility_statements FINAL")[0]["n"] == len(statements)
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """{child pid: its command line} of a process (Linux /proc)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            if parent == pid:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    found[int(entry)] = cmdline.read().replace(b"\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def test_a_dead_api_child_is_noticed_within_seconds_while_the_worker_is_still_starting(kafka_settings, workers):
+    """Issue 27, item 16: the children are watched from the start, not by a Faust timer that only
+    runs once the worker is ready."""
+    worker = workers("child-watch")
+    api_port = int(worker.env["CREDITSTREAM_API_PORT"])
+
+    def api_child():
+        ready = subprocess.run([sys.executable, "-c", "import urllib.request, sys; urllib.request.urlopen("
+                                f"'http://127.0.0.1:{api_port}/openapi.json', timeout=2)"],
+                               capture_output=True).returncode == 0
+        return ready and next((pid for pid, command in children_of(worker.proc.pid).items()
+                               if " api " in f"{command} "), None)
+    pid = wait_for(api_child, 120, "the worker's API child to answer", interval=0.1)
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    wait_for(lambda: worker.proc.poll() is not None, 10, "the worker to notice and exit", interval=0.1)
+    assert time.monotonic() - killed < 3.0
+    assert worker.proc.returncode == 70, worker.tail()
+    assert "the lender API exited" in worker.tail()
+
+
+def test_a_worker_killed_and_restarted_at_once_folds_new_events_within_30_seconds(kafka_settings, workers):
+    """Issue 27, item 17: a SIGKILLed member no longer holds its partitions for Faust's 60 s
+    session timeout; the restart target is 30 s after any stop."""
+    before = list(Simulator(20, 4, parse_month(AS_OF), seed=61, invalid_share=0.0).events())
+    after = list(Simulator(20, 4, parse_month(AS_OF), seed=62, invalid_share=0.0).events())
+    assert not {e.value["uscc"] for e in before} & {e.value["uscc"] for e in after}
+    env = {"CREDITSTREAM_API_ENABLED": "false", "CREDITSTREAM_SINK_ENABLED": "false"}
+    publish(before)
+    first = workers("restart", **env)
+    assert_aggregates(replay_rows(before), first, timeout=180)
+    first.kill()
+    publish(after)
+    second = workers("restart", **env)
+    started = time.monotonic()
+    assert_aggregates(replay_rows(before + after), second, timeout=30)
+    print(f"restart after SIGKILL to exact rows: {time.monotonic() - started:.1f} s")
