@@ -66,6 +66,7 @@ STORED_USCC_LIMIT = 40  # what an audit row keeps of a USCC that is not one
 # the principal kinds an enterprise's data may be looked up by (a lender under consent, an
 # enterprise its own): providers and operators are refused, not served as if they were lenders
 LOOKUP_KINDS = ("lender", "enterprise")
+METRICS_PORT = web.AppKey("metrics_port", int)
 LOOKUP_ROUTES = frozenset({"aggregates", "history", "records", "verify", "report.issue"})
 
 
@@ -486,7 +487,7 @@ def serve_metrics_beside(app: web.Application, host: str, port: int) -> None:
     """``/metrics`` on an address of its own, started and stopped with ``app``: the series name
     every provider and lender with their counts, which is the operators' business, not what the
     lenders' or providers' port should hand to anyone who asks. The bound port is in
-    ``app["metrics_port"]`` once started (port 0 picks a free one)."""
+    ``app[METRICS_PORT]`` once started (port 0 picks a free one)."""
     runners: list[web.AppRunner] = []
 
     async def start(_app) -> None:
@@ -497,8 +498,8 @@ def serve_metrics_beside(app: web.Application, host: str, port: int) -> None:
         site = web.TCPSite(runner, host, port)
         await site.start()
         runners.append(runner)
-        app["metrics_port"] = runner.addresses[0][1]
-        log.info("metrics on http://%s:%d/metrics", host, app["metrics_port"])
+        app[METRICS_PORT] = runner.addresses[0][1]
+        log.info("metrics on http://%s:%d/metrics", host, app[METRICS_PORT])
 
     async def stop(_app) -> None:
         for runner in runners:
@@ -723,7 +724,7 @@ class ApiThread(threading.Thread):
     @property
     def metrics_port(self) -> int:
         """The port its /metrics listens on (config.metrics_port, or the one picked for 0)."""
-        return self.app["metrics_port"]
+        return self.app[METRICS_PORT]
 
     def start_and_wait(self) -> "ApiThread":
         self.start()
