@@ -21,7 +21,7 @@ class ApiConfig:
     threads: int = 4  # query threads, one ClickHouse client each
     rate_per_second: float = 200.0  # per API key, token bucket
     rate_burst: int = 400
-    auth_failures_limit: int = 20  # failed authentications per address a minute before it is refused…
+    auth_failures_limit: int = 60  # failed authentications per address a minute before it is refused…
     auth_block_seconds: float = 60.0  # …this long
     audit_timeout_seconds: float = 5.0  # an answer whose audit is not durable by then becomes 503
     max_url_bytes: int = 2048  # longer request targets: 414

@@ -29,7 +29,7 @@ class FailureThrottle:
     ``block`` seconds, whatever key it sends next. Bounded: at most ``max_clients`` addresses are
     remembered (the oldest forgotten first)."""
 
-    def __init__(self, limit: int = 20, window: float = 60.0, block: float = 60.0, max_clients: int = 10_000,
+    def __init__(self, limit: int = 60, window: float = 60.0, block: float = 60.0, max_clients: int = 10_000,
                  clock: Callable[[], float] = time.monotonic):
         self.limit, self.window, self.block, self.max_clients, self.clock = limit, window, block, max_clients, clock
         self._failures: dict[str, list[float]] = {}  # address → failure times within the window

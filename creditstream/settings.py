@@ -124,7 +124,7 @@ class Settings:
     api_rate_per_second: float = setting(200.0, "requests per second each API key may make on average (429 beyond)",
                                          minimum=0.1, maximum=1e6)
     api_rate_burst: int = setting(400, "requests an API key may make at once above its rate", minimum=1)
-    api_auth_failures_limit: int = setting(20, "failed authentications (unknown keys, wrong portal sign-ins) a "
+    api_auth_failures_limit: int = setting(60, "failed authentications (unknown keys, wrong portal sign-ins) a "
                                                "client address may have within a minute; then it is refused 429…",
                                            minimum=1, maximum=100_000)
     api_auth_block_seconds: float = setting(60.0, "…for this long", minimum=1, maximum=86400)

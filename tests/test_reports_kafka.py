@@ -62,7 +62,7 @@ def test_reports_for_a_lender_and_for_the_enterprise(platform, tmp_path):
     assert http.send("POST", f"/v1/enterprises/{builders.AUTHORITY_USCC}/reports", bank)[0] == 404  # nothing held
 
     # a lender without consent: the public sections, nothing else
-    issued_before = scrape_metrics(settings.api_port).get('creditstream_reports_issued_total{requester="lender"}', 0.0)
+    issued_before = scrape_metrics(settings.api_metrics_port).get('creditstream_reports_issued_total{requester="lender"}', 0.0)
     status, issued = http.send("POST", f"/v1/enterprises/{E1}/reports", bank)
     assert status == 201, issued
     number, code = issued["number"], issued["verification_code"]
@@ -137,6 +137,6 @@ def test_reports_for_a_lender_and_for_the_enterprise(platform, tmp_path):
         parameters={"u": E1}).result_rows
     wait_for(lambda: len(stored()) == 2, 30, "the reports in ClickHouse")
     assert stored() == [(number, "lender", issued["sha256"]), (own["number"], "enterprise", own["sha256"])]
-    metrics = scrape_metrics(settings.api_port)
+    metrics = scrape_metrics(settings.api_metrics_port)
     assert metrics['creditstream_reports_issued_total{requester="lender"}'] == issued_before + 1  # this process's
     assert metrics['creditstream_report_verifications_total{outcome="genuine"}'] >= 2.0
