@@ -28,11 +28,11 @@ from typing import Optional
 from urllib.parse import quote
 
 import aiohttp
-import jinja2
 from aiohttp import web
 
 from creditstream.api.limits import FailureThrottle
 from creditstream.api.portal_text import LANGUAGES, TEXT, translator
+from creditstream.api.render import render
 from creditstream.api.reports import show
 from creditstream.monitoring import metrics
 from creditstream.schemas.cs_eval_1 import INDICATORS
@@ -57,8 +57,6 @@ HEADERS = {
     "X-Frame-Options": "DENY",
 }
 HOME = {"enterprise": "/portal/me", "lender": "/portal/lookup", "operator": "/portal/queue"}
-TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates" / "portal"),
-                               autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 STYLESHEET = (Path(__file__).parent / "templates" / "portal.css").read_bytes()
 CATEGORY_NAMES = {"environment": ("环境信用", "Environmental credit"), "real_estate": ("不动产", "Real estate"),
                   "licences": ("行政许可", "Licences"), "penalties": ("行政处罚与信用修复", "Penalties and repairs"),
@@ -168,7 +166,7 @@ class Portal:
         if session is not None:
             flash, session.flash = session.flash, []
         t = translator(lang)
-        body = TEMPLATES.get_template(template).render(
+        body = render(f"portal/{template}",
             t=t, show=lambda value: shown(value, t), lang=lang, other_lang="en" if lang == "zh" else "zh", session=session,
             csrf=session.csrf if session else context.pop("sign_in_csrf", ""), flash=flash,
             path=request.path, quote=quote, texts=TEXT, **context)
