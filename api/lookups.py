@@ -17,6 +17,7 @@ from aiohttp import web
 
 from creditstream.api.access import SCOPES, Decision, Principal, decide
 from creditstream.api.config import ApiConfig
+from creditstream.api.http.answers import json_answer
 from creditstream.api.http.errors import ApiError
 from creditstream.api.http.params import json_body, uscc_of
 from creditstream.api.store import HISTORY_KINDS, RightsStore, Store
@@ -38,6 +39,7 @@ from creditstream.schemas.verification import (
 )
 
 UTC = dt.timezone.utc
+ROW_AGE = "X-Row-Age"  # seconds since the worker computed the row answered
 UTILITY_RECORDS = {kind: record for record, kind in UTILITY_KINDS.items()}  # water → WaterStatement
 
 
@@ -150,7 +152,10 @@ class Lookups:
             head["disputes_open"] = [d.public() for d in disputes]
         parts = [json.dumps(head, ensure_ascii=False, separators=(",", ":"))[1:-1].encode()]
         parts += [found.fragments[group] for group in visible if found.fragments[group]]
-        return b"{" + b",".join(parts) + b"}"
+        # how old the row is: while the worker is down (a restart, a lag) rows age, and a client that
+        # cares can tell from this header without parsing updated_at
+        age = max(0, int((self.clock() - found.updated_at).total_seconds()))
+        return json_answer(b"{" + b",".join(parts) + b"}", headers={ROW_AGE: str(age)})
 
     async def history(self, principal: Principal, request: web.Request, audit: dict):
         uscc = uscc_of(request)

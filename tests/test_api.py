@@ -69,6 +69,7 @@ def test_a_lender_sees_public_fields_and_only_the_consented_scopes(tmp_path):
         return answers
     (status, content_type, consented), (_, _, public) = harness.run(scenario)
     assert status == 200 and content_type == "application/json; charset=utf-8"
+    assert consented["updated_at"]  # and its age in X-Row-Age (test_the_row_age_is_in_a_header)
     assert consented["water_months_3m"] == 3 and "vat_paid_12m" not in consented and consented["licences_valid"] == 2
     assert consented["consented_scopes"] == ["UTILITY"] and "TAX" in consented["withheld"]
     assert "water_months_3m" not in public and public["licences_valid"] == 2 and public["consented_scopes"] == []
@@ -152,3 +153,19 @@ def test_only_the_pipeline_decides_which_kinds_may_call_a_route():
     deciding = sorted(str(path.relative_to(api)) for path in api.rglob("*.py")
                       if re.search(r"\.kind (not in|!=) ", path.read_text()))
     assert deciding == ["http/pipeline.py", "portal/pages.py"]
+
+
+def test_the_row_age_is_in_a_header(tmp_path):
+    """Issue 27, item 17: while the worker is down rows age; the answer says how old its row is."""
+    import datetime as dt
+
+    harness = ApiHarness(tmp_path)
+    harness.now -= dt.timedelta(minutes=5)  # the row was computed five minutes ago
+    harness.row(E1)
+    lender = harness.key("lender", "bank-1")
+
+    async def scenario(client):
+        response = await client.get(f"/v1/enterprises/{E1}/aggregates", headers=bearer(lender))
+        return response.status, response.headers.get("X-Row-Age")
+    status, age = harness.run(scenario)
+    assert status == 200 and 299 <= int(age) <= 330
