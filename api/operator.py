@@ -9,8 +9,19 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+from aiohttp import web
+
+from creditstream.api.access import Principal
+from creditstream.api.http.errors import ApiError
+from creditstream.api.http.params import json_body
 from creditstream.sinks.clickhouse import ThreadClients  # the declared seam: the sink's ClickHouse access
-from creditstream.sinks.operator_sql import SESSION_LIMITS, run_operator_query
+from creditstream.sinks.operator_sql import (
+    MAX_RESULT_ROWS,
+    SESSION_LIMITS,
+    SqlRefused,
+    audit_text,
+    run_operator_query,
+)
 
 THREADS = 2
 QUEUE = 8  # statements waiting for a thread, beyond the running ones
@@ -35,6 +46,22 @@ class OperatorSql:
                 self.executor, lambda: run_operator_query(self.clients.get(), query))
         finally:
             self.in_flight -= 1
+
+    async def query(self, principal: Principal, request: web.Request, audit: dict) -> dict:
+        """``POST /v1/sql {"query": "SELECT ..."}``: one read-only SELECT over the platform's tables."""
+        query = (await json_body(request)).get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise ApiError(400, "bad_request", 'send a JSON object {"query": "SELECT ..."}', "query")
+        audit["reason"] = audit_text(query)
+        try:
+            columns, rows = await self.run(query)
+        except SqlRefused as exc:
+            raise ApiError(400, "refused_query", str(exc), "query") from None
+        except OperatorSqlBusy as exc:
+            raise ApiError(429, "too_many_requests", str(exc), retry_after=5) from None
+        except Exception as exc:  # ClickHouse refused it: the operator's query, not our fault
+            raise ApiError(400, "bad_query", str(exc).strip().splitlines()[0][:500]) from None
+        return {"columns": columns, "rows": rows, "truncated": len(rows) >= MAX_RESULT_ROWS}
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

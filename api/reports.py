@@ -21,18 +21,20 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
-import jinja2
 from aiohttp import web
 
 from creditstream.api.access import SCOPES, Principal
 from creditstream.api.config import ApiConfig
 from creditstream.api.http.answers import json_answer
-from creditstream.api.rights import Refused, stable_id
+from creditstream.api.http.errors import ApiError
+from creditstream.api.http.params import stable_id, uscc_of
+from creditstream.api.render import TEMPLATES
 from creditstream.api.store import RightsStore
 from creditstream.api.view import ServingView
 from creditstream.api.writer import KafkaWriter
 from creditstream.monitoring import metrics
 from creditstream.schemas import report as content
+from creditstream.schemas.keys import REPORT_CODE, purpose_key
 from creditstream.schemas.models import IssuedReport
 from creditstream.schemas.months import SHANGHAI
 from creditstream.schemas.topics import REPORT_TOPIC
@@ -51,8 +53,6 @@ UTC = dt.timezone.utc
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off paper
 CODE_LENGTH = 12  # 60 bits
 PDF_CACHE = 32  # PDFs kept in memory (a report never changes once issued)
-TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-                               autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 LABELS = {
     "decision_no": "决定文号", "licence_name": "许可证名称", "licence_no": "许可证编号", "licence_type": "许可类别",
     "valid_from": "有效期自", "valid_until": "有效期至", "authority_name": "决定机关", "decision_name": "决定名称",
@@ -83,7 +83,12 @@ def report_code(platform_key: bytes | None, number: str) -> str:
     shown once) when the API has no key."""
     if not platform_key:
         return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-    digest = hmac.new(platform_key, b"creditstream report code\x00" + number.encode(), hashlib.sha256).digest()
+    return derived_code(purpose_key(platform_key, REPORT_CODE), number)
+
+
+def derived_code(key: bytes, number: str) -> str:
+    """The code of report ``number`` under ``key`` (schemas.keys: the report-code purpose's)."""
+    digest = hmac.new(key, b"creditstream report code\x00" + number.encode(), hashlib.sha256).digest()
     return "".join(CODE_ALPHABET[b % len(CODE_ALPHABET)] for b in digest[:CODE_LENGTH])
 
 
@@ -138,16 +143,15 @@ class Reports:
         self.pdf_lock = asyncio.Lock()  # one Chromium at a time: it takes ~300 MB and a core
 
     # -- issuing --------------------------------------------------------------------------------
-    async def issue(self, principal: Principal, uscc: str, request: web.Request, audit: dict):
+    async def issue(self, principal: Principal, request: web.Request, audit: dict):
         """POST /v1/enterprises/{uscc}/reports: for a lender or the enterprise itself."""
-        if principal.kind not in ("lender", "enterprise"):
-            raise Refused(403, "forbidden", f"reports are issued to lender and enterprise keys, not {principal.kind}")
+        uscc = uscc_of(request)
         decisions = await self.decisions(principal, uscc, SCOPES)
         if principal.kind == "enterprise" and not decisions[SCOPES[0]].allowed:
-            raise Refused(403, "forbidden", decisions[SCOPES[0]].reason)
+            raise ApiError(403, "forbidden", decisions[SCOPES[0]].reason)
         found = self.view.row(uscc)
         if found is None:
-            raise Refused(404, "not_found", f"the platform holds no data about {uscc}: there is nothing to report")
+            raise ApiError(404, "not_found", f"the platform holds no data about {uscc}: there is nothing to report")
         row = found.values()
         allowed = frozenset(s for s in SCOPES if decisions[s].allowed)
         now = self.clock()
@@ -198,7 +202,7 @@ class Reports:
                     or (principal.kind == "enterprise" and principal.id == issued.uscc)):
                 audit.update(scope="REPORT", reason=f"report {number} read")
                 return issued
-        raise Refused(404, "not_found", f"no report {number!r} that this key may read", "number")
+        raise ApiError(404, "not_found", f"no report {number!r} that this key may read", "number")
 
     async def json(self, principal: Principal, request: web.Request, audit: dict) -> web.Response:
         issued = self.readable(principal, request, audit)
@@ -229,8 +233,11 @@ class Reports:
         """The code, when it can be derived again (and matches the stored hash)."""
         if not self.config.personal_data_key:
             return None
-        code = report_code(self.config.personal_data_key, issued.number)
-        return code if hmac.compare_digest(code_hash(code), issued.code_sha256) else None
+        for version in (2, 1):  # reports issued before the per-purpose keys: the secret's own
+            code = derived_code(purpose_key(self.config.personal_data_key, REPORT_CODE, version), issued.number)
+            if hmac.compare_digest(code_hash(code), issued.code_sha256):
+                return code
+        return None
 
     async def print_pdf(self, html: str) -> bytes:
         """The page printed to A4 by headless Chromium (Debian's package; ``chromium`` setting)."""
@@ -245,17 +252,17 @@ class Reports:
                     process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.DEVNULL,
                                                                    stderr=asyncio.subprocess.PIPE)
                 except FileNotFoundError:
-                    raise Refused(503, "unavailable", f"PDF printing needs Chromium ({self.config.chromium!r} was not "
+                    raise ApiError(503, "unavailable", f"PDF printing needs Chromium ({self.config.chromium!r} was not "
                                                       "found: apt install chromium); the HTML page is available") from None
                 try:
                     _out, err = await asyncio.wait_for(process.communicate(), 120)
                 except asyncio.TimeoutError:
                     process.kill()
-                    raise Refused(503, "unavailable", "printing the PDF took over 120 s; try again") from None
+                    raise ApiError(503, "unavailable", "printing the PDF took over 120 s; try again") from None
                 if process.returncode != 0 or not out.exists():
                     log.warning("chromium could not print a report (exit %s): %s", process.returncode,
                                 err.decode(errors="replace")[-500:])
-                    raise Refused(503, "unavailable", "the PDF could not be printed; the HTML page is available")
+                    raise ApiError(503, "unavailable", "the PDF could not be printed; the HTML page is available")
                 return out.read_bytes()
 
     # -- verification without a key ------------------------------------------------------------------
@@ -278,8 +285,6 @@ class Reports:
 
     async def mine(self, principal: Principal, request: web.Request, audit: dict) -> dict:
         """GET /v1/me/reports: every report issued about the enterprise, and who asked."""
-        if principal.kind != "enterprise":
-            raise Refused(403, "forbidden", "only an enterprise's own key may use /v1/me")
         audit.update(uscc=principal.id, scope="SELF")
         return {"uscc": principal.id, "items": self.listing(principal.id)}
 

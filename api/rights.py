@@ -2,7 +2,7 @@
 principals, disputes, credit repair): self-query, who looked me up, consent management, disputes,
 repair applications, and the operators' and providers' side of them.
 
-Every route goes through LenderApi.lookup: authenticated, rate-limited, audited durably before
+Every route goes through the pipeline (api.http.pipeline): authenticated, rate-limited, audited durably before
 its answer leaves; a rule's RightsError becomes 400 with its field there. A write is a Kafka
 message acknowledged before the answer (503 with Retry-After when Kafka cannot take it: nothing
 is accepted and then lost); the API applies the
@@ -13,7 +13,6 @@ an API restart, names the same dispute.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import uuid
 from typing import Callable
@@ -21,6 +20,8 @@ from typing import Callable
 from aiohttp import web
 
 from creditstream.api.access import Principal
+from creditstream.api.http.errors import ApiError
+from creditstream.api.http.params import json_body, page, stable_id
 from creditstream.api.store import RightsStore, Store, statements
 from creditstream.api.view import ServingView
 from creditstream.api.writer import KafkaWriter
@@ -41,15 +42,6 @@ from creditstream.schemas.topics import CONSENT_RECORD, DISPUTE_TOPIC, REPAIR_RE
 
 UTC = dt.timezone.utc
 PLATFORM_PROVIDER = "credit-platform"  # provider_id of what the platform itself publishes
-PAGE_LIMIT = 200
-
-
-class Refused(Exception):
-    """A request refused with an HTTP status; LenderApi.lookup turns it into the answer."""
-
-    def __init__(self, status: int, error: str, reason: str, field: str | None = None):
-        super().__init__(reason)
-        self.status, self.error, self.reason, self.field = status, error, reason, field
 
 
 class Rights:
@@ -61,18 +53,12 @@ class Rights:
         self.codec = default_codec()
         self.reports_of: Callable[[str], list[dict]] = lambda uscc: []  # set by the app (api.reports)
 
-    # -- who may ---------------------------------------------------------------------------------
+    # -- whose ---------------------------------------------------------------------------------
     @staticmethod
     def own(principal: Principal, audit: dict) -> str:
-        if principal.kind != "enterprise":
-            raise Refused(403, "forbidden", "only an enterprise's own key may use /v1/me")
+        """The enterprise of an enterprise key (the route table lets only those call /v1/me…)."""
         audit["uscc"] = principal.id
         return principal.id
-
-    @staticmethod
-    def require(principal: Principal, *kinds: str) -> None:
-        if principal.kind not in kinds:
-            raise Refused(403, "forbidden", f"this route is for {' or '.join(kinds)} keys, not {principal.kind}")
 
     # -- self-query ------------------------------------------------------------------------------
     async def me(self, principal: Principal, request: web.Request, audit: dict) -> dict:
@@ -99,7 +85,6 @@ class Rights:
         return {"uscc": uscc, "limit": limit, "offset": offset, "items": rows}
 
     async def audit_search(self, principal: Principal, request: web.Request, audit: dict) -> dict:
-        self.require(principal, "operator")
         filters = {name: request.query[name] for name in ("uscc", "principal_id", "route", "decision")
                    if request.query.get(name)}
         limit, offset = page(request)
@@ -116,18 +101,18 @@ class Rights:
         body = await json_body(request)
         lender = body.get("lender_id")
         if not isinstance(lender, str) or not self.lender_exists(lender):
-            raise Refused(400, "bad_request", f"no connected lender with id {lender!r}", "lender_id")
+            raise ApiError(400, "bad_request", f"no connected lender with id {lender!r}", "lender_id")
         scopes = body.get("scopes")
         if not isinstance(scopes, list) or not scopes or any(s not in SCOPES for s in scopes) \
                 or len(set(scopes)) != len(scopes):
-            raise Refused(400, "bad_request", f"a non-empty list of distinct scopes among {', '.join(SCOPES)}", "scopes")
+            raise ApiError(400, "bad_request", f"a non-empty list of distinct scopes among {', '.join(SCOPES)}", "scopes")
         now = self.clock()
         try:
             expires = parse_instant(body.get("expires_at"), "expires_at")
         except ValueError as exc:
-            raise Refused(400, "bad_request", str(exc), "expires_at") from None
+            raise ApiError(400, "bad_request", str(exc), "expires_at") from None
         if expires <= now:
-            raise Refused(400, "bad_request", "must lie in the future", "expires_at")
+            raise ApiError(400, "bad_request", "must lie in the future", "expires_at")
         event_id = await self.publish_consent(uscc, lender, scopes, now, expires, False, request)
         audit.update(scope="+".join(scopes), reason=f"consent {event_id} granted to {lender}",
                      consent_event_id=event_id)
@@ -140,7 +125,7 @@ class Rights:
         lender = request.match_info["lender_id"]
         current = self.view.consent(uscc, lender)
         if current is None or current.revoked:
-            raise Refused(404, "not_found", f"no consent in force for lender {lender}")
+            raise ApiError(404, "not_found", f"no consent in force for lender {lender}")
         now = self.clock()
         event_id = await self.publish_consent(uscc, lender, list(current.scopes), current.granted_at,
                                               current.expires_at, True, request)
@@ -190,7 +175,7 @@ class Rights:
             return 201, dispute_json(self.view.disputes[dispute_id])
         found = await self.run(self.rights_store.disputed_record, uscc, record, key)
         if found is None:
-            raise Refused(404, "not_found", f"no {record} with {json.dumps(key, ensure_ascii=False)} is held about "
+            raise ApiError(404, "not_found", f"no {record} with {json.dumps(key, ensure_ascii=False)} is held about "
                                             f"{uscc}", "key")
         now = self.clock()
         dispute = DisputeState(dispute_id, uscc, body["topic"], record, key, found["provider_id"], statement, "OPEN", "",
@@ -207,27 +192,25 @@ class Rights:
         uscc = self.own(principal, audit)
         dispute = self.dispute(request, audit)
         if dispute.uscc != uscc:
-            raise Refused(404, "not_found", f"no dispute {dispute.dispute_id} of {uscc}")
+            raise ApiError(404, "not_found", f"no dispute {dispute.dispute_id} of {uscc}")
         return await self.change(dispute, "WITHDRAWN", "", f"enterprise:{uscc}", audit)
 
     async def disputes(self, principal: Principal, request: web.Request, audit: dict) -> dict:
         """A provider sees the disputes on records it published; an operator sees all."""
-        self.require(principal, "provider", "operator")
         state = request.query.get("state")
         items = [d for d in self.view.disputes.values()
                  if (principal.kind == "operator" or d.provider_id == principal.id) and (not state or d.state == state)]
         return {"items": [dispute_json(d) for d in sorted(items, key=lambda d: d.due_at)]}
 
     async def answer(self, principal: Principal, request: web.Request, audit: dict) -> dict:
-        self.require(principal, "provider", "operator")
         dispute = self.dispute(request, audit)
         if principal.kind == "provider" and dispute.provider_id != principal.id:
-            raise Refused(403, "forbidden", f"dispute {dispute.dispute_id} is about a record of "
+            raise ApiError(403, "forbidden", f"dispute {dispute.dispute_id} is about a record of "
                                             f"{dispute.provider_id}, not of {principal.id}")
         body = await json_body(request)
         outcome = body.get("outcome")
         if outcome not in ("CORRECTED", "UPHELD"):
-            raise Refused(400, "bad_request", "CORRECTED (a correction was sent through the record's topic) or "
+            raise ApiError(400, "bad_request", "CORRECTED (a correction was sent through the record's topic) or "
                                               "UPHELD (the record stands)", "outcome")
         note = check_text("note", body.get("note"))
         return await self.change(dispute, outcome, note, f"{principal.kind}:{principal.id}", audit)
@@ -235,7 +218,7 @@ class Rights:
     def dispute(self, request: web.Request, audit: dict) -> DisputeState:
         dispute = self.view.disputes.get(request.match_info["dispute_id"])
         if dispute is None:
-            raise Refused(404, "not_found", f"no dispute {request.match_info['dispute_id']}")
+            raise ApiError(404, "not_found", f"no dispute {request.match_info['dispute_id']}")
         audit["uscc"] = dispute.uscc
         return dispute
 
@@ -243,7 +226,7 @@ class Rights:
         if dispute.state == state:  # repeated: the answer it got
             return dispute_json(dispute)
         if dispute.state != "OPEN":
-            raise Refused(409, "conflict", f"dispute {dispute.dispute_id} is {dispute.state}, no longer open")
+            raise ApiError(409, "conflict", f"dispute {dispute.dispute_id} is {dispute.state}, no longer open")
         changed = DisputeState(**{**dispute.__dict__, "state": state, "answer": answer, "updated_at": self.clock(),
                                   "updated_by": by})
         await self.publish_dispute(changed)
@@ -260,7 +243,7 @@ class Rights:
         body = await json_body(request)
         decision_no = body.get("decision_no")
         if not isinstance(decision_no, str) or not decision_no.strip():
-            raise Refused(400, "bad_request", "the penalty's decision number", "decision_no")
+            raise ApiError(400, "bad_request", "the penalty's decision number", "decision_no")
         pledge = check_text("pledge", body.get("pledge"))
         statement = check_text("statement", body.get("statement"))
         application_id = stable_id("repair", uscc, request) or f"r-{uuid.uuid4().hex[:16]}"
@@ -269,12 +252,12 @@ class Rights:
         pending = [r for r in self.view.repairs_of.get(uscc, {}).values()
                    if r.decision_no == decision_no and r.state == "APPLIED"]
         if pending:
-            raise Refused(409, "conflict", f"application {pending[0].application_id} for this penalty awaits a decision")
+            raise ApiError(409, "conflict", f"application {pending[0].application_id} for this penalty awaits a decision")
         penalty, repair = await self.run(self.rights_store.penalty, uscc, decision_no)
         today = self.reference_date(uscc)
         why = repair_refusal(penalty, penalty is not None and penalty_in_publicity(penalty, repair, today), today)
         if why:
-            raise Refused(422, "not_eligible", why, "decision_no")
+            raise ApiError(422, "not_eligible", why, "decision_no")
         now = self.clock()
         due = add_working_days(now.astimezone(SHANGHAI).date(), REPAIR_DUE_WORKING_DAYS, self.holidays)
         application = RepairState(application_id, uscc, decision_no, pledge, statement, "APPLIED", "", now, due, now,
@@ -295,26 +278,24 @@ class Rights:
         return {"uscc": uscc, "items": [repair_json(r) for r in self.view.repairs_of.get(uscc, {}).values()]}
 
     async def repairs(self, principal: Principal, request: web.Request, audit: dict) -> dict:
-        self.require(principal, "operator")
         state = request.query.get("state")
         items = [r for r in self.view.repairs.values() if not state or r.state == state]
         return {"items": [repair_json(r) for r in sorted(items, key=lambda r: r.due_on)]}
 
     async def decide(self, principal: Principal, request: web.Request, audit: dict) -> dict:
-        self.require(principal, "operator")
         application = self.view.repairs.get(request.match_info["application_id"])
         if application is None:
-            raise Refused(404, "not_found", f"no repair application {request.match_info['application_id']}")
+            raise ApiError(404, "not_found", f"no repair application {request.match_info['application_id']}")
         audit["uscc"] = application.uscc
         body = await json_body(request)
         outcome = body.get("outcome")
         if outcome not in ("APPROVED", "REJECTED"):
-            raise Refused(400, "bad_request", "APPROVED or REJECTED", "outcome")
+            raise ApiError(400, "bad_request", "APPROVED or REJECTED", "outcome")
         note = check_text("note", body.get("note"))
         if application.state == outcome:
             return repair_json(application)
         if application.state != "APPLIED":
-            raise Refused(409, "conflict", f"application {application.application_id} was {application.state} already")
+            raise ApiError(409, "conflict", f"application {application.application_id} was {application.state} already")
         now = self.clock()
         # the decision is an ordinary CreditRepair record: publicity, evaluation and whitelist follow
         # through the stream like any register
@@ -341,40 +322,6 @@ class Rights:
         disputes = sum(1 for d in self.view.disputes.values() if d.state == "OPEN" and d.due_at < now)
         repairs = sum(1 for r in self.view.repairs.values() if r.state == "APPLIED" and r.due_on < today)
         return disputes, repairs
-
-
-def stable_id(kind: str, uscc: str, request: web.Request) -> str | None:
-    """An id derived from the client's Idempotency-Key (None without one)."""
-    key = request.headers.get("Idempotency-Key")
-    if not key:
-        return None
-    digest = hashlib.sha256(f"{kind}\x1f{uscc}\x1f{key}".encode()).hexdigest()[:16]
-    return f"{kind[0]}-{digest}" if kind != "consent" else f"consent-{digest}"
-
-
-async def json_body(request: web.Request) -> dict:
-    try:
-        body = await request.json()
-    except web.HTTPRequestEntityTooLarge as exc:  # above the app's client_max_size: not our 500
-        raise Refused(413, "too_large", exc.text or "the body is too large", "body") from None
-    except (ValueError, UnicodeDecodeError):
-        raise Refused(400, "bad_request", "the body must be a JSON object", "body") from None
-    except RecursionError:  # json's parser recurses per level: 200,000 '[' exhaust the stack
-        raise Refused(400, "bad_request", "the body nests too deep to be read", "body") from None
-    if not isinstance(body, dict):
-        raise Refused(400, "bad_request", "the body must be a JSON object", "body")
-    return body
-
-
-def page(request: web.Request) -> tuple[int, int]:
-    values = {}
-    for name, default in (("limit", 50), ("offset", 0)):
-        raw = request.query.get(name, str(default))
-        if not raw.isdigit() or (name == "limit" and not 1 <= int(raw) <= PAGE_LIMIT):
-            raise Refused(400, "bad_request", f"a whole number{' from 1 to %d' % PAGE_LIMIT if name == 'limit' else ''}",
-                          name)
-        values[name] = int(raw)
-    return values["limit"], values["offset"]
 
 
 def consent_json(consent) -> dict:

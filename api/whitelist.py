@@ -28,7 +28,8 @@ from aiohttp import web
 
 from creditstream.api.access import Principal
 from creditstream.api.config import ApiConfig
-from creditstream.api.rights import Refused, json_body, stable_id
+from creditstream.api.http.errors import ApiError
+from creditstream.api.http.params import bounded_int, json_body, stable_id
 from creditstream.api.view import ServingView
 from creditstream.api.webhook_targets import CheckedResolver, Resolver, TargetRefused, checked_addresses, system_resolver
 from creditstream.api.writer import KafkaUnavailable, KafkaWriter
@@ -52,8 +53,8 @@ def encode_cursor(offset: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
-    """The offset a cursor stands for; Refused (400, field ``after``) when it is not one of ours."""
-    problem = Refused(400, "bad_request", "not a cursor this platform gave out: use next_cursor of an earlier answer, "
+    """The offset a cursor stands for; ApiError (400, field ``after``) when it is not one of ours."""
+    problem = ApiError(400, "bad_request", "not a cursor this platform gave out: use next_cursor of an earlier answer, "
                                           "or leave it out to read from the first change", "after")
     if not cursor.startswith(CURSOR_PREFIX) or len(cursor) > 40:
         raise problem
@@ -87,7 +88,7 @@ def webhook_json(webhook: WebhookState, view: ServingView) -> dict:
 
 
 class Whitelist:
-    """The lender-facing routes (wrapped by LenderApi.action: authenticated, limited, audited)."""
+    """The lender-facing routes (answered through the pipeline: authenticated, limited, audited)."""
 
     def __init__(self, view: ServingView, writer: KafkaWriter, config: ApiConfig, clock=None,
                  resolve: Resolver = system_resolver):
@@ -96,25 +97,13 @@ class Whitelist:
         self._sorted: Optional[list[str]] = None  # members by USCC, rebuilt when membership changed
         self._sorted_size = -1
 
-    @staticmethod
-    def reader(principal: Principal) -> None:
-        if principal.kind not in ("lender", "operator"):
-            raise Refused(403, "forbidden", f"the whitelist is for lender and operator keys, not {principal.kind}")
-
-    @staticmethod
-    def lender(principal: Principal) -> str:
-        if principal.kind != "lender":
-            raise Refused(403, "forbidden", f"webhooks are registered by lender keys, not {principal.kind}")
-        return principal.id
-
     # -- the list and the feed -----------------------------------------------------------------
     async def current(self, principal: Principal, request: web.Request, audit: dict) -> dict:
         """GET /v1/whitelist?grade=&after=&limit=: members by USCC, with their current grade."""
-        self.reader(principal)
         grade = request.query.get("grade")
         if grade is not None and grade not in GRADES:
-            raise Refused(400, "bad_request", f"one of {', '.join(GRADES)}", "grade")
-        limit = bounded_int(request, "limit", 100, LIST_LIMIT)
+            raise ApiError(400, "bad_request", f"one of {', '.join(GRADES)}", "grade")
+        limit = bounded_int(request, "limit", 100, 1, LIST_LIMIT)
         after = request.query.get("after", "")
         members = self.members()
         start = bisect_right(members, after)
@@ -144,14 +133,13 @@ class Whitelist:
     async def changes(self, principal: Principal, request: web.Request, audit: dict) -> dict:
         """GET /v1/whitelist/changes?after=<cursor>&limit=: changes in order after the cursor (from
         the first without one). Readers poll with next_cursor, or register a webhook to be pushed."""
-        self.reader(principal)
         if "recent" in request.query:  # the newest N, for a person browsing (not for resuming)
-            recent = bounded_int(request, "recent", 20, FEED_LIMIT)
+            recent = bounded_int(request, "recent", 20, 1, FEED_LIMIT)
             page = self.view.whitelist_changes[-recent:]
             return {"changes": [change_json(o, c) for o, c in reversed(page)], "next_cursor": None, "has_more": False}
         after = request.query.get("after")
         offset = decode_cursor(after) if after else -1
-        limit = bounded_int(request, "limit", 100, FEED_LIMIT)
+        limit = bounded_int(request, "limit", 100, 1, FEED_LIMIT)
         found = changes_after(self.view, offset, limit + 1)
         page = found[:limit]
         audit["reason"] = f"{len(page)} whitelist changes"
@@ -163,17 +151,17 @@ class Whitelist:
     async def register(self, principal: Principal, request: web.Request, audit: dict):
         """POST /v1/webhooks {"url", "after"?}: deliveries start after ``after`` (a feed cursor),
         or after the newest change now. The secret is in this answer only."""
-        lender = self.lender(principal)
+        lender = principal.id
         key = self.platform_key()
         body = await json_body(request)
         url = body.get("url")
         try:
             await checked_addresses(url, self.resolve, self.config.webhook_local_test_targets)
         except TargetRefused as exc:
-            raise Refused(400, "bad_request", str(exc), "url") from None
+            raise ApiError(400, "bad_request", str(exc), "url") from None
         after = body.get("after")
         if after is not None and not isinstance(after, str):
-            raise Refused(400, "bad_request", "a cursor (text) from the change feed", "after")
+            raise ApiError(400, "bad_request", "a cursor (text) from the change feed", "after")
         offset = decode_cursor(after) if after else (self.view.whitelist_changes[-1][0]
                                                       if self.view.whitelist_changes else -1)
         webhook_id = stable_id("webhook", lender, request) or f"w-{uuid.uuid4().hex[:16]}"
@@ -182,16 +170,16 @@ class Whitelist:
         if known is None or known.state == "DELETED":
             held = sum(w.lender_id == lender and w.state != "DELETED" for w in self.view.webhooks.values())
             if held >= self.config.webhooks_per_lender:
-                raise Refused(409, "conflict", f"lender {lender} has {held} webhooks, the most it may have; "
+                raise ApiError(409, "conflict", f"lender {lender} has {held} webhooks, the most it may have; "
                                                "delete one first", "url")
             known = WebhookState(webhook_id, lender, url, "ACTIVE", offset, 0, "", now, now)
             await self.save(known)
         audit["reason"] = f"webhook {webhook_id} registered"
-        return 201, {**webhook_json(known, self.view), "secret": webhook_secret(key, webhook_id),
+        return 201, {**webhook_json(known, self.view), "secret": webhook_secret(key, webhook_id, known.secret_version),
                      "signing": f"{SIGNATURE_HEADER}: v1=hex(HMAC-SHA256(secret, {TIMESTAMP_HEADER} + '.' + body))"}
 
     async def list_webhooks(self, principal: Principal, request: web.Request, audit: dict) -> dict:
-        lender = self.lender(principal)
+        lender = principal.id
         return {"items": [webhook_json(w, self.view) for w in self.view.webhooks.values()
                           if w.lender_id == lender and w.state != "DELETED"]}
 
@@ -210,16 +198,16 @@ class Whitelist:
         return {"webhook_id": webhook.webhook_id, "state": "DELETED"}
 
     def owned(self, principal: Principal, request: web.Request) -> WebhookState:
-        lender = self.lender(principal)
+        lender = principal.id
         webhook = self.view.webhooks.get(request.match_info["webhook_id"])
         if webhook is None or webhook.lender_id != lender or webhook.state == "DELETED":
-            raise Refused(404, "not_found", f"no webhook {request.match_info['webhook_id']!r} of lender {lender}",
+            raise ApiError(404, "not_found", f"no webhook {request.match_info['webhook_id']!r} of lender {lender}",
                           "webhook_id")
         return webhook
 
     def platform_key(self) -> bytes:
         if not self.config.personal_data_key:
-            raise Refused(503, "unavailable", "webhooks need the platform's key (CREDITSTREAM_PERSONAL_DATA_KEY), "
+            raise ApiError(503, "unavailable", "webhooks need the platform's key (CREDITSTREAM_PERSONAL_DATA_KEY), "
                                               "which this API was started without")
         return self.config.personal_data_key
 
@@ -227,13 +215,6 @@ class Whitelist:
         """Durable first (Kafka acknowledged), then in this process's view."""
         await self.writer.send(WEBHOOK_TOPIC, webhook.webhook_id.encode(), webhook.to_bytes())
         self.view.apply_webhook(webhook)
-
-
-def bounded_int(request: web.Request, name: str, default: int, most: int) -> int:
-    raw = request.query.get(name, str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
-        raise Refused(400, "bad_request", f"a whole number from 1 to {most}", name)
-    return int(raw)
 
 
 class WebhookDeliveries:
@@ -280,7 +261,8 @@ class WebhookDeliveries:
         metrics.WEBHOOK_BACKLOG.set(sum(webhook_json(w, self.view)["backlog"] for w in hooks if w.state == "ACTIVE"))
 
     async def deliver(self, webhook_id: str, session: aiohttp.ClientSession) -> None:
-        secret = webhook_secret(self.config.personal_data_key, webhook_id)
+        version = self.view.webhooks[webhook_id].secret_version if webhook_id in self.view.webhooks else 2
+        secret = webhook_secret(self.config.personal_data_key, webhook_id, version)
         while True:
             webhook = self.view.webhooks.get(webhook_id)
             if webhook is None or webhook.state != "ACTIVE":

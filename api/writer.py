@@ -75,3 +75,35 @@ class KafkaWriter:
 
     def close(self, timeout: float = 10.0) -> None:
         self.producer.flush(timeout)
+
+
+class MemoryWriter:
+    """KafkaWriter's contract without Kafka, for the API's behaviour tests: every message is
+    "acknowledged" on the next turn of the loop at the next offset of its topic (one partition),
+    and kept in ``messages``; ``unavailable = True`` makes every send fail as Kafka's would."""
+
+    def __init__(self):
+        self.messages: list[tuple[str, Optional[bytes], bytes]] = []
+        self.unavailable = False
+
+    def send_soon(self, loop: asyncio.AbstractEventLoop, topic: str, key: Optional[bytes], value: bytes,
+                  settled: asyncio.Future) -> None:
+        if self.unavailable:
+            loop.call_soon(settled.set_exception, KafkaUnavailable(f"{topic}: not acknowledged (no Kafka)"))
+            return
+        offset = sum(1 for t, _, _ in self.messages if t == topic)
+        self.messages.append((topic, key, value))
+        loop.call_soon(lambda: settled.done() or settled.set_result((0, offset)))
+
+    async def send(self, topic: str, key: Optional[bytes], value: bytes) -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        settled = loop.create_future()
+        self.send_soon(loop, topic, key, value, settled)
+        return await settled
+
+    def on(self, topic: str) -> list[bytes]:
+        """The values sent to ``topic``, in order."""
+        return [value for t, _, value in self.messages if t == topic]
+
+    def close(self, timeout: float = 10.0) -> None:
+        pass

@@ -46,7 +46,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--bootstrap-servers", help="Kafka bootstrap servers (CREDITSTREAM_BOOTSTRAP_SERVERS)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_data_commands(sub)
+    add_service_commands(sub)
+    for kind in ("lenders", "enterprises", "operators", "providers"):
+        add_key_commands(sub, kind)
+    add_kafka_commands(sub)
+    show = sub.add_parser("settings", help="every setting: its environment variable, value and meaning")
+    show.set_defaults(run=cmd_settings)
 
+    demo = sub.add_parser("demo", help="run the whole platform locally (broker, topics, worker, simulated providers)")
+    demo.add_argument("--enterprises", type=int, default=200)
+    demo.add_argument("--months", type=int, default=24)
+    demo.set_defaults(run=cmd_demo)
+    return parser
+
+
+def add_data_commands(sub) -> None:
+    """topics, publish, simulate, replay: getting provider data in (and computing rows offline)."""
     topics = sub.add_parser("topics", help="manage Kafka topics")
     topics_sub = topics.add_subparsers(dest="topics_command", required=True, metavar="ACTION")
     create = topics_sub.add_parser("create", help="create every contract and platform topic (idempotent)")
@@ -79,12 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("file")
     replay.set_defaults(run=cmd_replay)
 
+
+def add_service_commands(sub) -> None:
+    """worker, sink, sql, api, gateway: the platform's processes."""
     worker = sub.add_parser("worker", help="run the stream processor (Faust worker)")
     worker.add_argument("--as-of", help="pin the as-of month YYYY-MM (CREDITSTREAM_AS_OF)")
     worker.add_argument("--web-port", type=int, help="HTTP port for /metrics (CREDITSTREAM_WEB_PORT)")
     worker.set_defaults(run=cmd_worker)
-    sink = sub.add_parser("sink", help="run the ClickHouse sink service (the worker starts it; embedded "
-                                       "ClickHouse: with the lender API)")
+    sink = sub.add_parser("sink", help="run the ClickHouse sink service (the worker starts it; with embedded "
+                                       "ClickHouse, its query endpoint serves the API process)")
     sink.set_defaults(run=cmd_sink)
     sql = sub.add_parser("sql", help="run a read-only SQL query on ClickHouse and print JSON lines "
                                      "(embedded ClickHouse: only while no worker holds it)")
@@ -102,40 +121,45 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)  # started by the demo
     gateway.set_defaults(run=cmd_gateway)
 
-    for kind in ("lenders", "enterprises", "operators", "providers"):
-        principal_kind = kind[:-1]
-        keys = sub.add_parser(kind, help=f"{kind} and their API keys")
-        keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-        if kind == "providers":
-            add = keys_sub.add_parser("add", help="a key for a data provider, named by its provider_id, printed once")
-            add.add_argument("principal", metavar="PROVIDER_ID", help="as its records carry it, e.g. heihe-water")
-            add.add_argument("--topics", default="", help="comma-separated provider topics it may push to through "
-                                                          "the HTTP gateway, e.g. credit.utility.water.v1")
-            more = keys_sub.add_parser("add-key", help="another key for a provider")
-            more.add_argument("principal", metavar="PROVIDER_ID")
-            more.set_defaults(run=cmd_key_add_more, principal_kind=principal_kind)
-        elif kind in ("lenders", "operators"):
-            add = keys_sub.add_parser("add", help=f"register a new {principal_kind} (a new id) and print its first "
-                                                  "key once")
-            add.add_argument("principal", metavar="NAME", help=f"the {principal_kind}'s name, e.g. a bank branch")
-            more = keys_sub.add_parser("add-key", help=f"another key for an existing {principal_kind} (for a lender: "
-                                                       "it shares its consents)")
-            more.add_argument("principal", metavar="ID")
-            more.set_defaults(run=cmd_key_add_more, principal_kind=principal_kind)
-        else:
-            add = keys_sub.add_parser("add", help="issue a new API key for an enterprise and print it once")
-            add.add_argument("principal", metavar="USCC")
-        add.set_defaults(run=cmd_key_add, principal_kind=principal_kind)
-        revoke = keys_sub.add_parser("revoke", help="revoke a key by its key id (not the key itself)" + (
-            "; --provider ID: every key of the provider, and its Kafka credential and ACLs" if kind == "providers"
-            else ""))
-        revoke.add_argument("key_id", metavar="KEY_ID", nargs="?" if kind == "providers" else None)
-        if kind == "providers":
-            revoke.add_argument("--provider", metavar="PROVIDER_ID", help="revoke everything of this provider")
-        revoke.set_defaults(run=cmd_key_revoke, principal_kind=principal_kind)
-        listing = keys_sub.add_parser("list", help=f"{kind} and their key ids (never the keys)")
-        listing.set_defaults(run=cmd_key_list, principal_kind=principal_kind)
 
+def add_key_commands(sub, kind: str) -> None:
+    """lenders, enterprises, operators, providers: principals and their API keys."""
+    principal_kind = kind[:-1]
+    keys = sub.add_parser(kind, help=f"{kind} and their API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    if kind == "providers":
+        add = keys_sub.add_parser("add", help="a key for a data provider, named by its provider_id, printed once")
+        add.add_argument("principal", metavar="PROVIDER_ID", help="as its records carry it, e.g. heihe-water")
+        add.add_argument("--topics", default="", help="comma-separated provider topics it may push to through "
+                                                      "the HTTP gateway, e.g. credit.utility.water.v1")
+        more = keys_sub.add_parser("add-key", help="another key for a provider")
+        more.add_argument("principal", metavar="PROVIDER_ID")
+        more.set_defaults(run=cmd_key_add_more, principal_kind=principal_kind)
+    elif kind in ("lenders", "operators"):
+        add = keys_sub.add_parser("add", help=f"register a new {principal_kind} (a new id) and print its first "
+                                              "key once")
+        add.add_argument("principal", metavar="NAME", help=f"the {principal_kind}'s name, e.g. a bank branch")
+        more = keys_sub.add_parser("add-key", help=f"another key for an existing {principal_kind} (for a lender: "
+                                                   "it shares its consents)")
+        more.add_argument("principal", metavar="ID")
+        more.set_defaults(run=cmd_key_add_more, principal_kind=principal_kind)
+    else:
+        add = keys_sub.add_parser("add", help="issue a new API key for an enterprise and print it once")
+        add.add_argument("principal", metavar="USCC")
+    add.set_defaults(run=cmd_key_add, principal_kind=principal_kind)
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its key id (not the key itself)" + (
+        "; --provider ID: every key of the provider, and its Kafka credential and ACLs" if kind == "providers"
+        else ""))
+    revoke.add_argument("key_id", metavar="KEY_ID", nargs="?" if kind == "providers" else None)
+    if kind == "providers":
+        revoke.add_argument("--provider", metavar="PROVIDER_ID", help="revoke everything of this provider")
+    revoke.set_defaults(run=cmd_key_revoke, principal_kind=principal_kind)
+    listing = keys_sub.add_parser("list", help=f"{kind} and their key ids (never the keys)")
+    listing.set_defaults(run=cmd_key_list, principal_kind=principal_kind)
+
+
+def add_kafka_commands(sub) -> None:
+    """kafka setup, kafka acls: Kafka principals and their ACLs."""
     kafka = sub.add_parser("kafka", help="Kafka principals and their ACLs (as the broker's administrator)")
     kafka_sub = kafka.add_subparsers(dest="kafka_command", required=True, metavar="ACTION")
     setup = kafka_sub.add_parser("setup", help="make (or renew) the worker, sink, api, gateway and operator principals of "
@@ -150,15 +174,6 @@ def build_parser() -> argparse.ArgumentParser:
     acls = kafka_sub.add_parser("acls", help="the ACLs of a principal")
     acls.add_argument("user", metavar="USER", help="e.g. creditstream-worker or provider-heihe-water")
     acls.set_defaults(run=cmd_kafka_acls)
-
-    show = sub.add_parser("settings", help="every setting: its environment variable, value and meaning")
-    show.set_defaults(run=cmd_settings)
-
-    demo = sub.add_parser("demo", help="run the whole platform locally (broker, topics, worker, simulated providers)")
-    demo.add_argument("--enterprises", type=int, default=200)
-    demo.add_argument("--months", type=int, default=24)
-    demo.set_defaults(run=cmd_demo)
-    return parser
 
 
 def cmd_settings(args, settings: Settings) -> int:

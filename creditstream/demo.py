@@ -192,6 +192,48 @@ def command_name() -> str:
     return f"{sys.executable} -m creditstream.cli"
 
 
+def summary(settings: Settings, api: str, key: str, url: str, row: dict, report: dict, enterprise_key: str,
+            operator_key: str, provider_key: str, prometheus_at: str, broker_home: Path) -> str:
+    """What the demo prints once everything runs: where each part is and a command that works for each."""
+    uscc = row["uscc"]
+    return (
+        "\ncreditstream is running.\n"
+        f"  web portal        {api}/portal/   (sign in with the lender, enterprise or operator key below)\n"
+        f"  lender API        {api}   (OpenAPI: {api}/openapi.json)\n"
+        f"  demo lender key   {key}\n"
+        f"  example look-up   curl -H 'Authorization: Bearer {key}' {url}\n"
+        f"                    → {row['uscc']} as of {row['as_of_month']} / {row['as_of_date']}: "
+        f"water_avg_usage_3m={row['water_avg_usage_3m']}, vat_paid_12m={row['vat_paid_12m']},\n"
+        f"                      env_grade={row['env_grade']}, licences_valid={row['licences_valid']}, "
+        f"real_estate_rights_active={row['real_estate_rights_active']}, "
+        f"high_tech_enterprise={row['high_tech_enterprise']}, agri={row['agri_operator_category']},\n"
+        f"                      eval {row['eval_grade']} ({row['eval_score']}), whitelisted={row['whitelisted']}\n"
+        f"  its records       curl -H 'Authorization: Bearer {key}' {api}/v1/enterprises/{uscc}/records/penalties\n"
+        f"                    (categories: {', '.join(REGISTER_CATEGORIES)})\n"
+        f"  whitelist         curl -H 'Authorization: Bearer {key}' {api}/v1/whitelist\n"
+        f"  its change feed   curl -H 'Authorization: Bearer {key}' '{api}/v1/whitelist/changes?limit=20'\n"
+        f"                    (resume with &after=<next_cursor>; webhooks: POST {api}/v1/webhooks)\n"
+        f"  a credit report   curl -H 'Authorization: Bearer {key}' {api}{report['links']['html']}   (page)\n"
+        f"                    curl -H 'Authorization: Bearer {key}' -o report.pdf {api}{report['links']['pdf']}\n"
+        f"  verify it         curl '{api}{report['links']['verify']}'   (no key needed)\n"
+        f"  the enterprise    key {enterprise_key}\n"
+        f"                    curl -H 'Authorization: Bearer {enterprise_key}' {api}/v1/me   (everything held, free;\n"
+        f"                    consents, disputes, repair: README, \"An enterprise's day\")\n"
+        f"  operator key      {operator_key}\n"
+        f"  provider gateway  http://{settings.gateway_host}:{settings.gateway_port}   (POST /v1/providers/events "
+        f"or /v1/providers/files; docs/gateway.md)\n"
+        f"  provider key      {provider_key}   ({DEMO_PROVIDER}: may push {UTILITY_TOPICS['water']})\n"
+        f"  worker metrics    http://{settings.web_host}:{settings.web_port}/metrics\n"
+        f"  API metrics       http://{settings.web_host}:{settings.api_metrics_port}/metrics   (not on the API's port)\n"
+        f"  gateway metrics   http://{settings.web_host}:{settings.gateway_metrics_port}/metrics\n"
+        f"  Prometheus        {prometheus_at}\n"
+        f"  Kafka             {settings.bootstrap_servers}, {kafka_security(settings, broker_home)}\n"
+        f"  ClickHouse        {settings.clickhouse_url} (owned by the worker process; read it through the API:)\n"
+        f"                    CREDITSTREAM_OPERATOR_KEY={operator_key} {command_name()} sql "
+        f"'SELECT route, status, count() FROM lookup_audit GROUP BY ALL'\n"
+        "Press Ctrl-C to stop.\n")
+
+
 def run_demo(settings: Settings, enterprises: int, months: int) -> int:
     from creditstream import apikeys
     from creditstream.connectors.simulate import Simulator
@@ -256,42 +298,8 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
         row = wait_for_lookup(url, key, settings, 300, worker, log_path)
         report = issue_demo_report(api, uscc, key)
         prometheus, prometheus_at = start_prometheus(settings, home)
-        print(
-            "\ncreditstream is running.\n"
-            f"  web portal        {api}/portal/   (sign in with the lender, enterprise or operator key below)\n"
-            f"  lender API        {api}   (OpenAPI: {api}/openapi.json)\n"
-            f"  demo lender key   {key}\n"
-            f"  example look-up   curl -H 'Authorization: Bearer {key}' {url}\n"
-            f"                    → {row['uscc']} as of {row['as_of_month']} / {row['as_of_date']}: "
-            f"water_avg_usage_3m={row['water_avg_usage_3m']}, vat_paid_12m={row['vat_paid_12m']},\n"
-            f"                      env_grade={row['env_grade']}, licences_valid={row['licences_valid']}, "
-            f"real_estate_rights_active={row['real_estate_rights_active']}, "
-            f"high_tech_enterprise={row['high_tech_enterprise']}, agri={row['agri_operator_category']},\n"
-            f"                      eval {row['eval_grade']} ({row['eval_score']}), whitelisted={row['whitelisted']}\n"
-            f"  its records       curl -H 'Authorization: Bearer {key}' {api}/v1/enterprises/{uscc}/records/penalties\n"
-            f"                    (categories: {', '.join(REGISTER_CATEGORIES)})\n"
-            f"  whitelist         curl -H 'Authorization: Bearer {key}' {api}/v1/whitelist\n"
-            f"  its change feed   curl -H 'Authorization: Bearer {key}' '{api}/v1/whitelist/changes?limit=20'\n"
-            f"                    (resume with &after=<next_cursor>; webhooks: POST {api}/v1/webhooks)\n"
-            f"  a credit report   curl -H 'Authorization: Bearer {key}' {api}{report['links']['html']}   (page)\n"
-            f"                    curl -H 'Authorization: Bearer {key}' -o report.pdf {api}{report['links']['pdf']}\n"
-            f"  verify it         curl '{api}{report['links']['verify']}'   (no key needed)\n"
-            f"  the enterprise    key {enterprise_key}\n"
-            f"                    curl -H 'Authorization: Bearer {enterprise_key}' {api}/v1/me   (everything held, free;\n"
-            f"                    consents, disputes, repair: README, \"An enterprise's day\")\n"
-            f"  operator key      {operator_key}\n"
-            f"  provider gateway  http://{settings.gateway_host}:{settings.gateway_port}   (POST /v1/providers/events "
-            f"or /v1/providers/files; docs/gateway.md)\n"
-            f"  provider key      {provider_key}   ({DEMO_PROVIDER}: may push {UTILITY_TOPICS['water']})\n"
-            f"  worker metrics    http://{settings.web_host}:{settings.web_port}/metrics\n"
-            f"  API metrics       http://{settings.web_host}:{settings.api_metrics_port}/metrics   (not on the API's port)\n"
-            f"  gateway metrics   http://{settings.web_host}:{settings.gateway_metrics_port}/metrics\n"
-            f"  Prometheus        {prometheus_at}\n"
-            f"  Kafka             {settings.bootstrap_servers}, {kafka_security(settings, broker_home)}\n"
-            f"  ClickHouse        {settings.clickhouse_url} (owned by the worker process; read it through the API:)\n"
-            f"                    CREDITSTREAM_OPERATOR_KEY={operator_key} {command_name()} sql "
-            f"'SELECT route, status, count() FROM lookup_audit GROUP BY ALL'\n"
-            "Press Ctrl-C to stop.\n", flush=True)
+        print(summary(settings, api, key, url, row, report, enterprise_key, operator_key, provider_key,
+                      prometheus_at, broker_home), flush=True)
         while worker.poll() is None:
             time.sleep(1)
         print(f"demo: worker exited with {worker.returncode}; see {log_path}", file=sys.stderr)

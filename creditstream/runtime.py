@@ -2,10 +2,11 @@
 
     creditstream worker   the worker process: the Faust app (creditstream.streams); it starts its
                           sink service process first and stops it on the way out
-    creditstream sink     the sink service process: the ClickHouse sink (creditstream.sinks), plus
-                          the lender API (creditstream.api) when ClickHouse is embedded, since chdb
-                          allows one process per data directory
-    creditstream api      the lender API alone, with a ClickHouse server
+    creditstream sink     the sink service process: the ClickHouse sink (creditstream.sinks); with
+                          embedded ClickHouse also the read-only query endpoint through which the API
+                          process reads it (chdb allows one process per data directory)
+    creditstream api      the lender API (creditstream.api), a process of its own: the worker starts
+                          one, or it runs by hand beside a ClickHouse server
 
 The sink runs in a process of its own so that its Python work (parsing rows, building insert
 blocks) never competes with the Faust agents for the GIL. Its metrics are served on
@@ -81,10 +82,8 @@ def run_worker(settings: Settings) -> int:
             # the API in a process of its own: look-ups never wait for the sink's Python work (GIL)
             url = f"sinkservice://:{token}@127.0.0.1:{query_port}" if token else settings.clickhouse_url
             api = ApiProcess(settings.replace(clickhouse_url=url)).start()
-    elif settings.api_enabled:
-        from creditstream.api.server import ApiThread
-
-        ApiThread(settings.api()).start_and_wait()
+    elif settings.api_enabled:  # no sink service: the API reads ClickHouse itself, in its own process
+        api = ApiProcess(settings).start()
     watcher = ChildWatcher([c for c in (service, api) if c is not None]).start_watching()
     try:
         stream = CreditStream(settings.stream(), on_fatal=fatal,
@@ -227,11 +226,8 @@ def run_sink_service(settings: Settings) -> int:
 
         QueryService(ThreadClients(settings.clickhouse_url), settings.query_token, "127.0.0.1",
                      settings.sink_query_port).start()
-    if settings.api_enabled:  # run by hand with `creditstream sink`: the API beside the sink, as before
-        from creditstream.api.server import ApiThread
-
-        ApiThread(settings.api()).start_and_wait()
-    # only the sink/API series: the worker appends them to its own /metrics
+    # the API is `creditstream api`, in a process of its own (the worker starts one); the sink
+    # service never hosts it. Only the sink's series here: the worker appends them to its own /metrics
     start_http_server(settings.sink_metrics_port, addr=settings.web_host, registry=metrics.SERVICE)
     log.info("sink service ready; metrics on %s:%d", settings.web_host, settings.sink_metrics_port)
     while sink.is_alive() and os.getppid() == parent:
@@ -248,14 +244,14 @@ def run_sink_service(settings: Settings) -> int:
 
 # -- the API alone -------------------------------------------------------------------------------
 def run_api(settings: Settings, exit_with_parent: bool = False) -> int:
-    from creditstream.api.server import serve
+    from creditstream.api.app import serve
 
     configure_logging(settings)
     return serve(settings.api(), exit_with_parent=exit_with_parent)
 
 
 def run_gateway(settings: Settings, exit_with_parent: bool = False) -> int:
-    from creditstream.api.server import serve
+    from creditstream.api.app import serve
 
     configure_logging(settings)
     config = settings.gateway()

@@ -89,8 +89,9 @@ class Settings:
                                                       "(e.g. its host); a restart with the same name takes back its "
                                                       "partitions without waiting for the session timeout")
     data_dir: Optional[str] = setting(None, "Faust data directory", derived="<home>/worker")
-    personal_data_key: Optional[str] = setting(None, "secret key of the HMAC-SHA256 over identity numbers (verification "
-                                                     "queries); the worker refuses to start without one")
+    personal_data_key: Optional[str] = setting(None, "the platform's secret: one key per use is derived from it (identity "
+                                                     "number hashes, report codes, webhook secrets; docs/keys.md); "
+                                                     "the worker refuses to start without one")
     future_skew_seconds: float = setting(300.0, "an event whose occurred_at lies more than this after the time it is "
                                                 "processed is dead-lettered as FUTURE_TIMESTAMP", minimum=0, maximum=86400)
     log_level: str = setting("info", "log level of the worker and the sink service", choices=LOG_LEVELS)

@@ -347,6 +347,7 @@ class WebhookState:
     last_error: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    secret_version: int = 2  # schemas.keys: 1 for a webhook registered before the per-purpose keys
 
     def to_bytes(self) -> bytes:
         return _json_bytes(to_json(asdict(self)))
@@ -354,6 +355,7 @@ class WebhookState:
     @classmethod
     def from_bytes(cls, data: bytes | str) -> "WebhookState":
         doc = _load(data, "webhook")
+        doc.setdefault("secret_version", 1)  # written before it existed: the secret's own key
         _require(doc, [f.name for f in fields(cls)], "webhook")
         if doc["state"] not in WEBHOOK_STATES:
             raise ModelError(f"webhook.state: {doc['state']!r} is not one of {', '.join(WEBHOOK_STATES)}")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from creditstream.schemas.keys import IDENTITY, purpose_key
+
 ID_CARD_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CARD_CHECK = "10X98765432"
 LEGAL_REP_FIELDS = ("legal_rep_name", "legal_rep_id_type", "legal_rep_id_no")
@@ -37,8 +39,9 @@ def id_card_problem(number: str) -> str | None:
 
 
 def id_hmac(number: str, secret: bytes) -> str:
-    """Keyed hash of an identity number (upper-cased), hex: equal numbers match, nothing is revealed."""
-    return hmac.new(secret, number.upper().encode(), hashlib.sha256).hexdigest()
+    """Keyed hash of an identity number (upper-cased), hex: equal numbers match, nothing is revealed.
+    Under the identity purpose's key (schemas.keys: the secret itself, as every stored hash was)."""
+    return hmac.new(purpose_key(secret, IDENTITY), number.upper().encode(), hashlib.sha256).hexdigest()
 
 
 def protect(value: dict, secret: bytes) -> dict:

@@ -11,16 +11,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from creditstream.schemas.keys import WEBHOOK_SECRET, purpose_key
+
 TIMESTAMP_HEADER = "X-Creditstream-Timestamp"
 SIGNATURE_HEADER = "X-Creditstream-Signature"
 CHANGE_ID_HEADER = "X-Creditstream-Change-Id"
 DEFAULT_TOLERANCE = 300  # seconds
 
 
-def webhook_secret(platform_key: bytes, webhook_id: str) -> str:
-    """The webhook's signing secret, derived from the platform's key (never stored: shown once when
-    the webhook is registered, recomputed to sign)."""
-    return hmac.new(platform_key, b"creditstream webhook secret\x00" + webhook_id.encode(), hashlib.sha256).hexdigest()
+def webhook_secret(platform_key: bytes, webhook_id: str, version: int = 2) -> str:
+    """The webhook's signing secret, derived from the platform's secret (never stored: shown once
+    when the webhook is registered, recomputed to sign). ``version``: the webhook's
+    (schemas.keys; 1 for webhooks registered before the per-purpose keys)."""
+    key = purpose_key(platform_key, WEBHOOK_SECRET, version)
+    return hmac.new(key, b"creditstream webhook secret\x00" + webhook_id.encode(), hashlib.sha256).hexdigest()
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from creditstream.api.server import ApiThread
+from creditstream.api.app import ApiThread
 from creditstream.settings import Settings
 from creditstream.sinks.sink import ClickHouseSink
 from tests.support.api import Http

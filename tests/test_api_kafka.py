@@ -14,7 +14,7 @@ import pytest
 from confluent_kafka import Producer
 
 from creditstream import apikeys
-from creditstream.api.server import ApiThread
+from creditstream.api.app import ApiThread
 from creditstream.schemas.codec import default_codec
 from creditstream.schemas.models import SCOPES, field_scope
 from creditstream.schemas.months import parse_month

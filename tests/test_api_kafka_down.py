@@ -6,8 +6,8 @@ import datetime as dt
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from creditstream.api.app import create_app
 from creditstream.api.config import ApiConfig
-from creditstream.api.server import create_app
 from creditstream.api.view import ServingView
 from creditstream.schemas import apikeys
 from creditstream.schemas.kafka import KafkaConnection

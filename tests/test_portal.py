@@ -3,7 +3,7 @@ the claim forms, and the evaluation explained by the model's own table."""
 from multidict import MultiDict
 
 from creditstream.api.portal import Sessions, claims_of, explained, missing_translations
-from creditstream.api.portal_text import TEXT
+from creditstream.api.portal.text import TEXT
 from creditstream.schemas.cs_eval_1 import INDICATORS, evaluate
 from creditstream.schemas.models import SCOPES
 from creditstream.schemas.verification import CLAIMS

@@ -3,7 +3,7 @@ with an id that a crash before the ledger is persisted reproduces; cursors and s
 
 import pytest
 
-from creditstream.api.rights import Refused
+from creditstream.api.http.errors import ApiError
 from creditstream.api.whitelist import decode_cursor, encode_cursor
 from creditstream.schemas.models import WhitelistChange
 from creditstream.schemas.months import last_day, parse_month
@@ -88,7 +88,7 @@ def test_the_ledger_keeps_its_whitelist_state_and_the_firms_name():
 def test_cursors_round_trip_and_foreign_ones_are_refused_naming_the_field():
     assert decode_cursor(encode_cursor(0)) == 0 and decode_cursor(encode_cursor(123456789)) == 123456789
     for bad in ("12", "wl1.", "wl1.!!", "wl1." + "A" * 60, "wl1.LTE"):  # LTE = "-1"
-        with pytest.raises(Refused) as refused:
+        with pytest.raises(ApiError) as refused:
             decode_cursor(bad)
         assert refused.value.field == "after" and refused.value.status == 400
 
@@ -103,3 +103,34 @@ def test_a_signature_holds_for_its_body_and_time_only():
     assert verify(secret, str(now + 1), signature, body, now)[0] is False
     assert verify(secret, str(now), signature, body, now + 301)[0] is False
     assert verify(secret, "soon", signature, body, now)[0] is False
+
+
+def test_each_purpose_has_its_own_key_and_what_was_made_before_still_holds():
+    from creditstream.api.reports import code_hash, derived_code, report_code
+    from creditstream.schemas.keys import IDENTITY, PURPOSES, REPORT_CODE, WEBHOOK_SECRET, hkdf, purpose_key
+    from creditstream.schemas.models import WebhookState
+    from creditstream.schemas.personal import id_hmac
+
+    secret = b"s" * 32
+    keys = {purpose: purpose_key(secret, purpose) for purpose in PURPOSES}
+    assert keys[IDENTITY] == secret  # every stored identity hash stays valid
+    assert len({keys[REPORT_CODE], keys[WEBHOOK_SECRET], secret}) == 3
+    assert hkdf(secret, b"creditstream/report-code") == keys[REPORT_CODE] != hkdf(b"t" * 32, b"creditstream/report-code")
+    # RFC 5869's construction: a known answer for the first block (HMAC-SHA256 expand of the extract)
+    import hashlib
+    import hmac as hmac_module
+    prk = hmac_module.new(b"creditstream key derivation v2", secret, hashlib.sha256).digest()
+    assert keys[WEBHOOK_SECRET] == hmac_module.new(prk, b"creditstream/webhook-secret\x01", hashlib.sha256).digest()
+    assert id_hmac("11010519491231002X", secret) == hmac_module.new(secret, b"11010519491231002X",
+                                                                   hashlib.sha256).hexdigest()
+    # a webhook registered before (no secret_version on the topic) keeps the secret its lender holds
+    legacy = WebhookState.from_bytes(b'{"webhook_id": "w-1", "lender_id": "bank-1", "url": "https://x.example/", '
+                                     b'"state": "ACTIVE", "delivered_offset": -1, "failures": 0, "last_error": "", '
+                                     b'"created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}')
+    assert legacy.secret_version == 1
+    assert webhook_secret(secret, "w-1", 1) == hmac_module.new(secret, b"creditstream webhook secret\x00w-1",
+                                                               hashlib.sha256).hexdigest()
+    assert webhook_secret(secret, "w-1", 2) != webhook_secret(secret, "w-1", 1)
+    # a report code printed before still renders and verifies; new codes come from the derived key
+    old_code = derived_code(secret, "R-1")
+    assert report_code(secret, "R-1") != old_code and code_hash(old_code) != code_hash(report_code(secret, "R-1"))

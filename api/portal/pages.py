@@ -17,22 +17,21 @@ What a browser needs (docs/portal.md):
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hmac
 import logging
 import secrets
-import time
 from pathlib import Path
 from typing import Optional
 from urllib.parse import quote
 
 import aiohttp
-import jinja2
 from aiohttp import web
 
 from creditstream.api.limits import FailureThrottle
-from creditstream.api.portal_text import LANGUAGES, TEXT, translator
+from creditstream.api.portal.sessions import Session, Sessions
+from creditstream.api.portal.text import LANGUAGES, TEXT, translator
+from creditstream.api.render import render
 from creditstream.api.reports import show
 from creditstream.monitoring import metrics
 from creditstream.schemas.cs_eval_1 import INDICATORS
@@ -57,60 +56,12 @@ HEADERS = {
     "X-Frame-Options": "DENY",
 }
 HOME = {"enterprise": "/portal/me", "lender": "/portal/lookup", "operator": "/portal/queue"}
-TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates" / "portal"),
-                               autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-STYLESHEET = (Path(__file__).parent / "templates" / "portal.css").read_bytes()
+STYLESHEET = (Path(__file__).parents[1] / "templates" / "portal.css").read_bytes()
 CATEGORY_NAMES = {"environment": ("环境信用", "Environmental credit"), "real_estate": ("不动产", "Real estate"),
                   "licences": ("行政许可", "Licences"), "penalties": ("行政处罚与信用修复", "Penalties and repairs"),
                   "enforcement": ("行政强制", "Enforcement"), "rd": ("科技研发", "R&D"), "agri": ("涉农", "Agriculture"),
                   "tax": ("纳税信用、欠税与纳税人状态", "Tax rating, arrears and status")}
 SHOWN_FIELDS_SKIP = ("record", "event_id", "received_at", "legal_rep_id_type", "enterprise_name", "authority_uscc")
-
-
-@dataclasses.dataclass
-class Session:
-    id: str
-    key: str = dataclasses.field(repr=False)
-    kind: str
-    principal_id: str
-    csrf: str
-    created: float
-    seen: float
-    flash: list = dataclasses.field(default_factory=list)  # (level, text) shown once on the next page
-
-
-class Sessions:
-    """In memory, by a random id: the key never leaves the server."""
-
-    def __init__(self, idle_seconds: float, max_seconds: float, clock=time.monotonic):
-        self.idle, self.max, self.clock = idle_seconds, max_seconds, clock
-        self.by_id: dict[str, Session] = {}
-
-    def create(self, key: str, kind: str, principal_id: str) -> Session:
-        self.sweep()
-        now = self.clock()
-        session = Session(secrets.token_urlsafe(32), key, kind, principal_id, secrets.token_urlsafe(32), now, now)
-        self.by_id[session.id] = session
-        return session
-
-    def get(self, session_id: Optional[str]) -> Optional[Session]:
-        session = self.by_id.get(session_id or "")
-        if session is None:
-            return None
-        now = self.clock()
-        if now - session.seen > self.idle or now - session.created > self.max:
-            self.by_id.pop(session.id, None)
-            return None
-        session.seen = now
-        return session
-
-    def drop(self, session_id: str) -> None:
-        self.by_id.pop(session_id, None)
-
-    def sweep(self) -> None:
-        now = self.clock()
-        for sid in [s.id for s in self.by_id.values() if now - s.seen > self.idle or now - s.created > self.max]:
-            self.by_id.pop(sid, None)
 
 
 class ApiAnswer:
@@ -168,7 +119,7 @@ class Portal:
         if session is not None:
             flash, session.flash = session.flash, []
         t = translator(lang)
-        body = TEMPLATES.get_template(template).render(
+        body = render(f"portal/{template}",
             t=t, show=lambda value: shown(value, t), lang=lang, other_lang="en" if lang == "zh" else "zh", session=session,
             csrf=session.csrf if session else context.pop("sign_in_csrf", ""), flash=flash,
             path=request.path, quote=quote, texts=TEXT, **context)
@@ -533,6 +484,6 @@ def missing_translations() -> list[str]:
     """Keys the templates use that the text table lacks (a test keeps this empty)."""
     import re
     used: set[str] = set()
-    for path in (Path(__file__).parent / "templates" / "portal").glob("*.html"):
+    for path in (Path(__file__).parents[1] / "templates" / "portal").glob("*.html"):
         used.update(re.findall(r"""(?<![\w.])t\(['"]([a-z_.A-Z0-9]+)['"]\)""", path.read_text()))
     return sorted(k for k in used if k not in TEXT)
