@@ -19,7 +19,7 @@ from creditstream.api.access import SCOPES, Decision, Principal, decide
 from creditstream.api.config import ApiConfig
 from creditstream.api.http.answers import json_answer
 from creditstream.api.http.errors import ApiError
-from creditstream.api.http.params import json_body, uscc_of
+from creditstream.api.http.params import json_body, path_choice, uscc_of
 from creditstream.api.store import HISTORY_KINDS, RightsStore, Store
 from creditstream.api.view import ServingView
 from creditstream.monitoring import metrics
@@ -95,10 +95,7 @@ class Lookups:
 
     async def records(self, principal: Principal, request: web.Request, audit: dict):
         uscc = uscc_of(request)
-        category = request.match_info["category"].lower()
-        if category not in REGISTER_CATEGORIES:
-            raise ApiError(400, "bad_request", f"unknown record category {category!r}; use one of "
-                                                   f"{', '.join(REGISTER_CATEGORIES)}")
+        category = path_choice(request, "category", REGISTER_CATEGORIES, "record category")
         records, scope = REGISTER_CATEGORIES[category]
         audit["scope"] = scope
         if scope != PUBLIC or principal.kind == "enterprise":
@@ -159,10 +156,7 @@ class Lookups:
 
     async def history(self, principal: Principal, request: web.Request, audit: dict):
         uscc = uscc_of(request)
-        kind = request.match_info["kind"].lower()
-        if kind not in HISTORY_KINDS:
-            raise ApiError(400, "bad_request", f"unknown history kind {kind!r}; use one of "
-                                                   f"{', '.join(HISTORY_KINDS)}")
+        kind = path_choice(request, "kind", HISTORY_KINDS, "history kind")
         first, last = request.query.get("from"), request.query.get("to")
         for name, month in (("from", first), ("to", last)):
             if month is not None:

@@ -74,21 +74,30 @@ def _statement_end(text: str) -> int | None:
     """Index of the first ';' outside strings, quoted identifiers and comments, or None."""
     i, n = 0, len(text)
     while i < n:
-        c = text[i]
-        if c in "'\"`":
+        after_comment = _after_comment(text, i)
+        if after_comment is not None:
+            i = after_comment
+        elif text[i] in "'\"`":
             i = _skip_quoted(text, i)
-        elif text.startswith("--", i):
-            newline = text.find("\n", i)
-            i = n if newline < 0 else newline + 1
-        elif text.startswith("/*", i):
-            close = text.find("*/", i + 2)
-            if close < 0:
-                raise SqlRefused("query: a /* comment is never closed")
-            i = close + 2  # not nested: if ClickHouse nests, we see more code than it does (the safe side)
-        elif c == ";":
+        elif text[i] == ";":
             return i
         else:
             i += 1
+    return None
+
+
+def _after_comment(text: str, i: int) -> int | None:
+    """Where the comment starting at ``i`` ends, or None when none starts there. A ``/*`` comment
+    ends at the first ``*/``, not nested: if ClickHouse nests them, we see more code than it does
+    (the safe side)."""
+    if text.startswith("--", i):
+        newline = text.find("\n", i)
+        return len(text) if newline < 0 else newline + 1
+    if text.startswith("/*", i):
+        close = text.find("*/", i + 2)
+        if close < 0:
+            raise SqlRefused("query: a /* comment is never closed")
+        return close + 2
     return None
 
 
@@ -108,21 +117,19 @@ def _skip_quoted(text: str, start: int) -> int:
 
 
 def _has_code(text: str) -> bool:
-    """Anything but whitespace and comments."""
+    """Anything but whitespace and comments (an unclosed comment counts as code)."""
     i, n = 0, len(text)
     while i < n:
         if text[i].isspace():
             i += 1
-        elif text.startswith("--", i):
-            newline = text.find("\n", i)
-            i = n if newline < 0 else newline + 1
-        elif text.startswith("/*", i):
-            close = text.find("*/", i + 2)
-            if close < 0:
-                return True
-            i = close + 2
-        else:
+            continue
+        try:
+            after_comment = _after_comment(text, i)
+        except SqlRefused:
             return True
+        if after_comment is None:
+            return True
+        i = after_comment
     return False
 
 

@@ -39,6 +39,14 @@ def page(request: web.Request) -> tuple[int, int]:
     return bounded_int(request, "limit", 50, 1, PAGE_LIMIT), bounded_int(request, "offset", 0, 0, 10**9)
 
 
+def path_choice(request: web.Request, name: str, choices, what: str) -> str:
+    """A path segment that must be one of ``choices`` (case-insensitive), lower-cased."""
+    value = request.match_info[name].lower()
+    if value not in choices:
+        raise ApiError(400, "bad_request", f"unknown {what} {value!r}; use one of {', '.join(choices)}")
+    return value
+
+
 def uscc_of(request: web.Request) -> str:
     """The path's USCC, normalised (the pipeline has checked it)."""
     return normalise_uscc(request.match_info.get("uscc", ""))
