@@ -3,19 +3,14 @@ come from the in-memory view). Every value is a bound parameter; lists read FINA
 winning version of a row is visible. Called on executor threads, one client each."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Optional
 
 from creditstream.schemas.services import KEYED_FACTS
 from creditstream.schemas.topics import TAX_TYPES, UTILITIES, UTILITY_KINDS
+from creditstream.sinks.clickhouse import json_value  # the declared seam: the sink's ClickHouse access
 
-UTC = dt.timezone.utc
 HISTORY_KINDS = (*UTILITIES, *(t.lower() for t in TAX_TYPES))  # /history/{kind}
-
-
-def _utc(stamp: dt.datetime) -> dt.datetime:
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 class Store:
@@ -40,7 +35,7 @@ class Store:
                 "AND formatDateTime(period_end, '%Y-%m') BETWEEN {first:String} AND {last:String} "
                 "ORDER BY period_start, period_end",
                 parameters=params).named_results()
-        return [{k: _plain(v) for k, v in row.items()} for row in rows]
+        return [{k: json_value(v) for k, v in row.items()} for row in rows]
 
     def records(self, uscc: str, records: tuple[str, ...]) -> list[dict]:
         """The record in force per natural key of these registers (latest occurred_at, ties the
@@ -56,7 +51,7 @@ class Store:
             fields = json.loads(row.pop("fields_json"))
             fields.pop("legal_rep_id_hmac", None)
             row.pop("natural_key")
-            items.append({**{k: _plain(v) for k, v in row.items()}, **fields})
+            items.append({**{k: json_value(v) for k, v in row.items()}, **fields})
         return items
 
 
@@ -74,7 +69,7 @@ class RightsStore:
 
     def _rows(self, sql: str, **parameters) -> list[dict]:
         rows = self.clients.get().query(sql, parameters=parameters).named_results()
-        return [{k: _plain(v) for k, v in row.items()} for row in rows]
+        return [{k: json_value(v) for k, v in row.items()} for row in rows]
 
     def all_records(self, uscc: str) -> list[dict]:
         """Every record in force per natural key, of every register and keyed fact."""
@@ -150,13 +145,3 @@ class RightsStore:
                 uscc=uscc, record=record, key=decision_no)
             found[record] = json.loads(rows[0]["fields_json"]) if rows else None
         return found["AdminPenalty"], found["CreditRepair"]
-
-
-def _plain(value):
-    if isinstance(value, dt.datetime):  # ClickHouse gives UTC instants without a zone: say so
-        return _utc(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if value.__class__.__name__ == "Decimal":
-        return str(value)
-    return value

@@ -4,7 +4,11 @@ beside an embedded ClickHouse, ``sinkservice://:<token>@127.0.0.1:<port>`` (read
 through the sink service, sinks.query_service). No other code knows which."""
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import threading
+import uuid
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -87,3 +91,24 @@ def bound_dead_letter_bytes(client, seconds: int) -> bool:
         return False
     client.command(f"ALTER TABLE dead_letters MODIFY COLUMN value_base64 Nullable(String) TTL {expression}")
     return True
+
+
+def json_value(value):
+    """A ClickHouse value as JSON can carry it: instants in UTC with Z (ClickHouse gives them without
+    a zone), dates ISO, Decimals, UUIDs and IP addresses as text, NaN as null."""
+    if isinstance(value, dt.datetime):
+        stamp = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (Decimal, uuid.UUID, ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, float) and value != value:  # NaN: JSON has none
+        return None
+    return value

@@ -22,12 +22,10 @@ server, or the sink service's operator endpoint).
 """
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import ipaddress
 import re
-import uuid
-from decimal import Decimal
+
+from creditstream.sinks.clickhouse import json_value
 
 MAX_RESULT_ROWS = 10_000
 SESSION_LIMITS = {  # the operator connection's session; readonly last: after it, nothing can change
@@ -181,26 +179,6 @@ def audit_text(query: str) -> str:
     shown = query if len(query) <= AUDIT_TEXT_LIMIT else query[:AUDIT_TEXT_LIMIT] + "…"
     shown = IDENTITY_NUMBER.sub(lambda m: m.group()[:4] + "*" * 10 + m.group()[-4:], shown)
     return f"sha256={digest} length={len(query)}: {shown}"
-
-
-def json_value(value):
-    """A ClickHouse value as JSON can carry it: UUIDs and IP addresses as text too."""
-    if isinstance(value, dt.datetime):
-        stamp = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-        return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, (Decimal, uuid.UUID, ipaddress.IPv4Address, ipaddress.IPv6Address)):
-        return str(value)
-    if isinstance(value, (list, tuple)):
-        return [json_value(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): json_value(v) for k, v in value.items()}
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, float) and value != value:  # NaN: JSON has none
-        return None
-    return value
 
 
 _table_functions: list[frozenset[str]] = []  # read once: one ClickHouse per process

@@ -23,8 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
 from urllib.parse import urlparse
 
-from creditstream.sinks.clickhouse import ThreadClients
-from creditstream.sinks.operator_sql import SESSION_LIMITS, json_value
+from creditstream.sinks.clickhouse import ThreadClients, json_value
+from creditstream.sinks.operator_sql import SESSION_LIMITS
 
 log = logging.getLogger("creditstream.sink.query")
 SCHEME = "sinkservice"
@@ -60,7 +60,7 @@ class QueryService(threading.Thread):
                         settings = {**(request.get("settings") or {}), "readonly": 1}
                         result = clients.get().query(request["sql"], parameters=request.get("parameters"),
                                                      settings=settings)
-                    body = {"columns": list(result.column_names), "rows": [plain(list(r)) for r in result.result_rows]}
+                    body = {"columns": list(result.column_names), "rows": [json_value(list(r)) for r in result.result_rows]}
                 except Exception as exc:  # the query's own error, for the caller to report
                     return self.answer(400, {"error": str(exc).strip().splitlines()[0][:1000] if str(exc).strip()
                                              else type(exc).__name__})
@@ -107,7 +107,7 @@ class RemoteClient:
         self.token = parts.password or ""
 
     def query(self, sql: str, parameters: Optional[dict] = None, settings: Optional[dict] = None) -> RemoteResult:
-        data = json.dumps({"sql": sql, "parameters": plain(parameters or {}), "settings": settings or {}}).encode()
+        data = json.dumps({"sql": sql, "parameters": json_value(parameters or {}), "settings": settings or {}}).encode()
         request = urllib.request.Request(self.endpoint, data=data, method="POST", headers={
             "Content-Type": "application/json", "X-Query-Token": self.token})
         try:

@@ -5,12 +5,11 @@ import time
 
 import pytest
 
-from creditstream.sinks.clickhouse import ThreadClients, connect
+from creditstream.sinks.clickhouse import ThreadClients, connect, json_value
 from creditstream.sinks.operator_sql import (
     SESSION_LIMITS,
     SqlRefused,
     audit_text,
-    json_value,
     one_statement,
     run_operator_query,
 )
