@@ -137,7 +137,7 @@ class Gateway:
             raise ApiError(400, "bad_request", str(exc), "topic") from None
         if (request.content_length or 0) > MAX_FILE_BYTES:
             raise ApiError(413, "too_large", f"the file has {request.content_length} bytes; at most {MAX_FILE_BYTES}",
-                          "body")
+                           "body")
         with await self.receive(request) as spool:
             upload = FileUpload(principal.id, allowed)
             records = read_export(spool, self.codec, topic, csv_format, "the file")
@@ -209,7 +209,7 @@ def refusal(topic: str, record_provider, provider_id: str, allowed: set[str]) ->
 
 def next_chunk(records) -> list:
     """The next FILE_CHUNK records of an export (in a worker thread: parsing is CPU work); a file
-    that cannot be read on ends with a ApiError instead."""
+    that cannot be read on ends with an ApiError instead."""
     try:
         return list(itertools.islice(records, FILE_CHUNK))
     except ValueError as exc:

@@ -69,20 +69,10 @@ class Lookups:
         results = []
         today = self.clock().astimezone(SHANGHAI).date()
         for claim in claims:
-            scope_ok = bool(allowed) if claim.scope == ANY_SCOPE else claim.scope in allowed
-            if not scope_ok:
-                reason = ("no consent scope in force" if claim.scope == ANY_SCOPE
-                          else decisions[claim.scope].reason)
-                results.append({"type": claim.type, "outcome": REFUSED, "reason": reason})
+            refusal = self.refusal(principal, uscc, claim, allowed, decisions, today, audit)
+            if refusal:
+                results.append({"type": claim.type, "outcome": REFUSED, "reason": refusal})
                 metrics.VERIFICATIONS.labels(claim.type, REFUSED).inc()
-                continue
-            if claim.type == IDENTITY_CLAIM and not self.identity_claims.take(principal.id, uscc, today):
-                reason = (f"at most {self.identity_claims.per_day} {IDENTITY_CLAIM} claims per enterprise a day "
-                          "(Asia/Shanghai); the budget renews tomorrow")
-                results.append({"type": claim.type, "outcome": REFUSED, "reason": reason})
-                metrics.VERIFICATIONS.labels(claim.type, REFUSED).inc()
-                metrics.IDENTITY_CLAIMS_REFUSED.labels(principal.id).inc()
-                audit["reason"] += f"; {IDENTITY_CLAIM} daily limit reached"
                 continue
             if facts is None:
                 records, taxed = await self.run(self.rights_store.verification_facts, uscc, FACT_RECORDS)
@@ -92,6 +82,19 @@ class Lookups:
             results.append({"type": claim.type, "outcome": outcome})
             metrics.VERIFICATIONS.labels(claim.type, outcome).inc()
         return {"uscc": uscc, "results": results}
+
+    def refusal(self, principal: Principal, uscc: str, claim, allowed: list[str], decisions: dict,
+                today, audit: dict) -> str | None:
+        """Why a claim is refused unjudged: no consent for its scope, or (an identity claim) the
+        day's budget for this enterprise is used up; None when it may be judged."""
+        if not (bool(allowed) if claim.scope == ANY_SCOPE else claim.scope in allowed):
+            return "no consent scope in force" if claim.scope == ANY_SCOPE else decisions[claim.scope].reason
+        if claim.type == IDENTITY_CLAIM and not self.identity_claims.take(principal.id, uscc, today):
+            metrics.IDENTITY_CLAIMS_REFUSED.labels(principal.id).inc()
+            audit["reason"] += f"; {IDENTITY_CLAIM} daily limit reached"
+            return (f"at most {self.identity_claims.per_day} {IDENTITY_CLAIM} claims per enterprise a day "
+                    "(Asia/Shanghai); the budget renews tomorrow")
+        return None
 
     async def records(self, principal: Principal, request: web.Request, audit: dict):
         uscc = uscc_of(request)
@@ -106,12 +109,12 @@ class Lookups:
                 if scope != PUBLIC:
                     metrics.CONSENT_REFUSALS.labels(scope).inc()
                 raise ApiError(403, "forbidden", decision.reason, scope=scope,
-                                   consent_event_id=decision.consent_event_id)
+                               consent_event_id=decision.consent_event_id)
         else:
             audit["reason"] = "public credit information"
         if not self.view.known(uscc):
             raise ApiError(404, "not_found", f"no data for enterprise {uscc}", decision="allow", scope=scope,
-                               consent_event_id=audit["consent_event_id"])
+                           consent_event_id=audit["consent_event_id"])
         items = await self.run(self.store.records, uscc, records)
         return self.marked({"uscc": uscc, "category": category, "items": items}, uscc, lambda item: item["record"])
 
@@ -132,7 +135,7 @@ class Lookups:
         found = self.view.row(uscc)
         if found is None:
             raise ApiError(404, "not_found", f"no data for enterprise {uscc}", decision="allow",
-                               scope=audit["scope"], consent_event_id=audit["consent_event_id"])
+                           scope=audit["scope"], consent_event_id=audit["consent_event_id"])
         # public credit information for every lender; the rest under the matching consent; the
         # evaluation's score and points only under both UTILITY and TAX (platform-services.md)
         visible = [PUBLIC, *allowed]
@@ -172,10 +175,10 @@ class Lookups:
         if not decision.allowed:
             metrics.CONSENT_REFUSALS.labels(scope).inc()
             raise ApiError(403, "forbidden", decision.reason, scope=scope,
-                               consent_event_id=decision.consent_event_id)
+                           consent_event_id=decision.consent_event_id)
         if not self.view.known(uscc):
             raise ApiError(404, "not_found", f"no data for enterprise {uscc}", decision="allow", scope=scope,
-                               consent_event_id=decision.consent_event_id)
+                           consent_event_id=decision.consent_event_id)
         items = await self.run(self.store.history, uscc, kind, first, last)
         record = UTILITY_RECORDS[kind] if kind in UTILITY_RECORDS else "TaxPayment"
         return self.marked({"uscc": uscc, "kind": kind, "items": items}, uscc, lambda item: record)

@@ -202,7 +202,7 @@ class Whitelist:
         webhook = self.view.webhooks.get(request.match_info["webhook_id"])
         if webhook is None or webhook.lender_id != lender or webhook.state == "DELETED":
             raise ApiError(404, "not_found", f"no webhook {request.match_info['webhook_id']!r} of lender {lender}",
-                          "webhook_id")
+                           "webhook_id")
         return webhook
 
     def platform_key(self) -> bytes:

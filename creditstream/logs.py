@@ -16,7 +16,6 @@ from typing import Callable
 NUMBERS = re.compile(r"\d+(\.\d+)?")
 
 
-
 class RepeatedLines(logging.Filter):
     def __init__(self, interval: float = 10.0, clock: Callable[[], float] = time.monotonic, max_kinds: int = 1000):
         super().__init__()

@@ -119,10 +119,10 @@ class Portal:
         if session is not None:
             flash, session.flash = session.flash, []
         t = translator(lang)
-        body = render(f"portal/{template}",
-            t=t, show=lambda value: shown(value, t), lang=lang, other_lang="en" if lang == "zh" else "zh", session=session,
-            csrf=session.csrf if session else context.pop("sign_in_csrf", ""), flash=flash,
-            path=request.path, quote=quote, texts=TEXT, **context)
+        body = render(f"portal/{template}", t=t, show=lambda value: shown(value, t), lang=lang,
+                      other_lang="en" if lang == "zh" else "zh", session=session,
+                      csrf=session.csrf if session else context.pop("sign_in_csrf", ""), flash=flash,
+                      path=request.path, quote=quote, texts=TEXT, **context)
         response = web.Response(text=body, content_type="text/html", status=status, headers=HEADERS)
         if request.query.get("lang") in LANGUAGES:
             response.set_cookie(LANG_COOKIE, lang, httponly=True, samesite="Strict", path="/portal",
