@@ -72,8 +72,8 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
     rooms = Rooms(lookups, rights, Whitelist(view, writer, config, clock), reports, operator_sql,
                   Gateway(view, writer), health_of(pipeline, lambda: {"enterprises": len(view.rows)}), None, whoami)
     app = application(pipeline, api_routes, rooms)
-    portal = Portal(loopback_url(config), config.portal_idle_minutes, config.portal_max_hours)
-    portal.audit_refusal, portal.throttle, portal.identify = pipeline.audit_refusal, pipeline.failures, pipeline.identify
+    portal = Portal(loopback_url(config), config.portal_idle_minutes, config.portal_max_hours, pipeline.identify,
+                    pipeline.failures, pipeline.audit_refusal)
     app.add_routes(portal.routes())
     deliveries = WebhookDeliveries(view, writer, config, pipeline.ready, clock)
 

@@ -79,13 +79,15 @@ class ApiAnswer:
 
 
 class Portal:
-    def __init__(self, api_base: str, idle_minutes: float, max_hours: float):
+    def __init__(self, api_base: str, idle_minutes: float, max_hours: float, identify, throttle: FailureThrottle,
+                 audit_refusal):
+        """``identify``: API key → its Principal or None; ``throttle``: the API's failed
+        authentications per address; ``audit_refusal``: async (route, reason, response) → the
+        response once audited (all three the API's pipeline)."""
         self.api_base = api_base
         self.sessions = Sessions(idle_minutes * 60, max_hours * 3600)
         self.http: Optional[aiohttp.ClientSession] = None
-        self.audit_refusal = None  # async (route, reason, response) → response, once audited (set by the app)
-        self.identify = lambda key: None  # API key → its Principal, or None (set by the app)
-        self.throttle = FailureThrottle()  # failed sign-ins per address (the app hands in the API's)
+        self.identify, self.throttle, self.audit_refusal = identify, throttle, audit_refusal
 
     async def start(self, _app) -> None:
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
@@ -137,8 +139,7 @@ class Portal:
         except (UnicodeDecodeError, ValueError) as exc:
             reason = f"the form could not be read: {type(exc).__name__}"
         response = self.page(request, "error.html", self.session_of(request), status=400, message="form.bad")
-        if self.audit_refusal is not None:
-            response = await self.audit_refusal("portal.form", reason, response)
+        response = await self.audit_refusal("portal.form", reason, response)
         raise web.HTTPBadRequest(text=response.text, content_type="text/html", headers={
             **HEADERS, **({"X-Request-Id": response.headers["X-Request-Id"]} if "X-Request-Id" in response.headers else {})})
 
