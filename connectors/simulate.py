@@ -4,7 +4,8 @@ Produces the tax bureau's and the water, electricity and gas companies' events: 
 per firm, seasonal usage, late and partial payments, monthly and quarterly VAT filers,
 corrections (higher revisions), duplicate deliveries, late arrivals, and a configurable share of
 invalid records (one of each contract reason code, UNDECODABLE as garbage). Then the v1.1
-registers of every topic (connectors/simulate_registers.py), from a random stream of their own.
+registers of every topic (connectors/simulate_registers.py) and v1.2's collection list
+(connectors/simulate_collection.py), each from a random stream of its own.
 Same seed, same output.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterator, Optional
 
+from creditstream.connectors.simulate_collection import CollectionTraffic
 from creditstream.connectors.simulate_registers import RegisterTraffic
 from creditstream.schemas.codec import Codec
 from creditstream.schemas.months import format_month, last_day
@@ -67,6 +69,8 @@ class Simulator:
         self.sequence = 0
         self.register_rng = random.Random(seed * 1_000_003 + 17)  # its own stream: v1 traffic stays as it was
         self.registers = RegisterTraffic(self.register_rng, self.months, self.register_event)
+        self.collection_rng = random.Random(seed * 1_000_003 + 29)  # v1.2's: earlier traffic stays as it was
+        self.collection = CollectionTraffic(self.collection_rng, self.months, self.register_event)
 
     def event_id(self, provider: str) -> str:
         self.sequence += 1
@@ -97,6 +101,8 @@ class Simulator:
             })
         for i, firm in enumerate(out):
             firm["registers"] = self.registers.profile(i)
+        for i, firm in enumerate(out):
+            firm["collection"] = self.collection.profile(i)
         return out
 
     def events(self) -> Iterator[SimulatedEvent]:
@@ -118,7 +124,15 @@ class Simulator:
                 register_batches.setdefault(month + delay, []).append(event)
                 if rng.random() < 0.02:
                     register_batches.setdefault(month + delay, []).append(event)
-        for month in sorted(set(batches) | set(register_batches)):
+        collection_batches: dict[int, list[SimulatedEvent]] = {}
+        crng = self.collection_rng
+        for firm in firms:
+            for month, event in self.collection.events(firm):
+                delay = 1 + crng.randrange(2) if crng.random() < 0.03 else 0
+                collection_batches.setdefault(month + delay, []).append(event)
+                if crng.random() < 0.02:
+                    collection_batches.setdefault(month + delay, []).append(event)
+        for month in sorted(set(batches) | set(register_batches) | set(collection_batches)):
             batch = batches.get(month, [])
             self.rng.shuffle(batch)
             for event in batch:
@@ -127,13 +141,23 @@ class Simulator:
             rng.shuffle(batch)
             for event in batch:
                 yield self.maybe_corrupt_register(event)
+            batch = collection_batches.get(month, [])
+            crng.shuffle(batch)
+            for event in batch:
+                yield self.maybe_corrupt_collection(event)
 
     def register_event(self, record: str, provider: str, firm: dict, occurred: dt.datetime, fields: dict):
         return SimulatedEvent(TOPIC_OF[record], {**self.common(provider, firm, occurred), **fields})
 
     def maybe_corrupt_register(self, event: SimulatedEvent) -> SimulatedEvent:
         """An invalid share of register events, over v1's codes and each new one that fits the record."""
-        rng = self.register_rng
+        return self.maybe_corrupt_other(event, self.register_rng, self.registers.corrupt)
+
+    def maybe_corrupt_collection(self, event: SimulatedEvent) -> SimulatedEvent:
+        """The same share of v1.2 events, over the codes that fit each record."""
+        return self.maybe_corrupt_other(event, self.collection_rng, self.collection.corrupt)
+
+    def maybe_corrupt_other(self, event: SimulatedEvent, rng: random.Random, corrupt) -> SimulatedEvent:
         if rng.random() >= self.invalid_share:
             return event
         value = {**event.value, "event_id": event.value["event_id"] + "-bad"}
@@ -148,7 +172,7 @@ class Simulator:
         if roll < 0.4:  # a clock a century ahead: later than any time of processing
             value["occurred_at"] = value["occurred_at"].replace(year=value["occurred_at"].year + 100)
             return SimulatedEvent(event.topic, value, expect="FUTURE_TIMESTAMP")
-        broken = self.registers.corrupt(PROVIDER_TOPICS[event.topic], value)
+        broken = corrupt(PROVIDER_TOPICS[event.topic], value)
         if broken is None:
             return event
         return SimulatedEvent(event.topic, broken[1], expect=broken[0])

@@ -42,7 +42,8 @@ LENDERS = """
 answers one row per enterprise. Public credit information is shown to every lender; the other
 fields only under the enterprise's consent for their scope (a `ConsentGrant`: the last one the
 platform accepted for the lender, in the consent topic's order, is in force); `eval_score` and
-`eval_points` only under both UTILITY and TAX. Every look-up is audited.
+`eval_points` only under both UTILITY and TAX; `eval_red_lines` always, except red line X3
+(social-insurance arrears, consent data) without SOCIAL consent. Every look-up is audited.
 
 | field | shown under |
 |---|---|
@@ -86,7 +87,10 @@ def render() -> str:
         config = ", compacted" if record.topic in TOPIC_CONFIG else ""
         parts.append(f"\n### `{record.topic}`: {record.name} (schema v{schema.version}{config})\n\n"
                      f"{_cell(schema.raw.get('doc', ''))} Shown to: {seen}.")
-        if record.natural_key:
+        if record.statement:
+            parts.append(f" A statement: per `{', '.join(record.natural_key)}` the highest `revision` is in force "
+                         f"(an equal or lower one arriving later is ignored).")
+        elif record.natural_key:
             parts.append(f" A register: per `{', '.join(record.natural_key)}` the record with the latest "
                          f"`occurred_at` is in force (ties: the greater `event_id`).")
         parts.append("\n\n| field | type | meaning |\n|---|---|---|\n")
@@ -94,7 +98,8 @@ def render() -> str:
             parts.append(f"| `{field['name']}` | {_type(field['type'])} | {_cell(field.get('doc', ''))} |\n")
     parts.append(LENDERS)
     parts += [f"| `{name}` | {field_scope(name)} |\n" for name in AGGREGATE_FIELDS]
-    parts.append("\nRegister records of a category: `GET /v1/enterprises/{uscc}/records/{category}`, one of "
+    parts.append("\nThe records of a category (registers and v1.2 statements): "
+                 "`GET /v1/enterprises/{uscc}/records/{category}`, one of "
                  + ", ".join(f"`{c}` ({scope})" for c, (_, scope) in REGISTER_CATEGORIES.items()) + ".\n")
     return "".join(parts)
 

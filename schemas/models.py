@@ -14,7 +14,7 @@ from creditstream.schemas.records import parse_instant, to_json
 from creditstream.schemas.topics import UTILITIES
 
 WINDOWS = (3, 6, 12)  # months of the rolling aggregates
-SCOPES = ("UTILITY", "TAX", "REAL_ESTATE", "RD", "AGRI")  # consent scopes (ConsentGrant v2)
+SCOPES = ("UTILITY", "TAX", "REAL_ESTATE", "RD", "AGRI", "SOCIAL", "TRADE")  # consent scopes (ConsentGrant v3)
 PUBLIC = "PUBLIC"  # public credit information: every authenticated lender
 UTILITY_AND_TAX = "UTILITY+TAX"  # shown only under both (the evaluation's score and points)
 
@@ -33,10 +33,31 @@ PROFILE_FIELDS: dict[str, str] = {
     "agri_operator_category": "AGRI", "rural_land_rights_active": "AGRI", "rural_land_area_mu": "AGRI",
     "housing_rights_active": "AGRI",
 }
+
+CONTRIBUTION_SERIES = ("social", "housing_fund")  # v1.2 statements with head counts (scope SOCIAL)
+
+
+def _collection_fields() -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for k in CONTRIBUTION_SERIES:
+        for w in WINDOWS:
+            fields.update({f"{k}_months_{w}m": "SOCIAL", f"{k}_avg_employees_{w}m": "SOCIAL", f"{k}_paid_{w}m": "SOCIAL"})
+        fields.update({f"{k}_in_arrears": "SOCIAL", f"{k}_arrears_amount": "SOCIAL", f"{k}_arrears_months_3m": "SOCIAL"})
+    fields.update({"trade_value_12m": "TRADE", "export_value_12m": "TRADE", "trade_months_12m": "TRADE"})
+    for name in ("customs_grade", "customs_grade_decided_on", "patents_valid", "invention_patents_valid",
+                 "trademarks_valid", "ip_pledges_active", "awards_12m", "award_amount_12m", "court_dishonest",
+                 "court_dishonest_count", "enforcement_cases_active", "enforcement_amount_active"):
+        fields[name] = PUBLIC
+    return fields
+
+
+# v1.2 fields (the wider collection list), in the contract's order, with the scope each is shown under
+COLLECTION_FIELDS: dict[str, str] = _collection_fields()
+RED_LINES = "eval_red_lines"  # shown to every lender, less X3 (consent data) without SOCIAL consent
 # the credit evaluation and the whitelist (platform-services.md), published with the row
 EVALUATION_FIELDS: dict[str, str] = {
     "eval_model": PUBLIC, "eval_score": UTILITY_AND_TAX, "eval_grade": PUBLIC, "eval_points": UTILITY_AND_TAX,
-    "whitelisted": PUBLIC,
+    RED_LINES: PUBLIC, "whitelisted": PUBLIC,
 }
 
 
@@ -55,12 +76,12 @@ def v1_fields() -> tuple[str, ...]:
 
 def aggregate_fields() -> tuple[str, ...]:
     """Every field of an aggregate row after uscc, as_of_month and as_of_date, in order."""
-    return (*v1_fields(), *PROFILE_FIELDS, *EVALUATION_FIELDS)
+    return (*v1_fields(), *PROFILE_FIELDS, *COLLECTION_FIELDS, *EVALUATION_FIELDS)
 
 
 AGGREGATE_FIELDS = aggregate_fields()
 _UTILITY_PREFIXES = tuple(f"{kind}_" for kind in UTILITIES)
-_SCOPE_OF = {**PROFILE_FIELDS, **EVALUATION_FIELDS}
+_SCOPE_OF = {**PROFILE_FIELDS, **COLLECTION_FIELDS, **EVALUATION_FIELDS}
 
 
 def field_scope(name: str) -> str:
@@ -306,8 +327,9 @@ class WhitelistChange:
     enterprise_name: str
     whitelisted: bool
     eval_grade: str
-    failed: tuple[str, ...]  # the ids of the whitelist conditions that failed (on leaving; W1…W8)
+    failed: tuple[str, ...]  # the ids of the whitelist conditions that failed (on leaving; W1…W8, red lines X1…X3)
     at: dt.datetime  # when the worker computed the row that changed
+    eval_model: str = "cs-eval-1"  # the model whose rules decided (changes sent before v1.2: cs-eval-1)
 
     def to_bytes(self) -> bytes:
         return _json_bytes(self.to_json())
@@ -322,7 +344,8 @@ class WhitelistChange:
         if not isinstance(doc["whitelisted"], bool) or not isinstance(doc["failed"], list):
             raise ModelError("whitelist change: whitelisted must be a boolean and failed a list")
         return cls(str(doc["change_id"]), str(doc["uscc"]), str(doc["enterprise_name"]), doc["whitelisted"],
-                   str(doc["eval_grade"]), tuple(map(str, doc["failed"])), parse_instant(doc["at"], "whitelist change.at"))
+                   str(doc["eval_grade"]), tuple(map(str, doc["failed"])), parse_instant(doc["at"], "whitelist change.at"),
+                   str(doc.get("eval_model", "cs-eval-1")))
 
 
 def whitelist_change_id(uscc: str, number: int, whitelisted: bool) -> str:

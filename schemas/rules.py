@@ -2,7 +2,8 @@
 
 Contract reason codes, in order of precedence (the first that applies is reported):
 UNDECODABLE, INVALID_USCC, NEGATIVE_AMOUNT, NEGATIVE_USAGE, BAD_PERIOD (v1), then v1.1's
-INVALID_ID_NO, INVALID_AUTHORITY, BAD_VALUE, then FUTURE_TIMESTAMP (the platform's own rule: an
+INVALID_ID_NO, INVALID_AUTHORITY, BAD_VALUE, then FUTURE_TIMESTAMP (v1.2 adds no code, only
+cases: its money fields, months, counts, Nice classes and date ranges) (the platform's own rule: an
 ``occurred_at`` more than a configurable skew after the time the record is processed; checked by
 ``check_not_future``, separately, because it depends on that time).
 
@@ -42,7 +43,8 @@ REASON_MEANINGS = {
     BAD_PERIOD: "a month, half-year or period that is not real, or an end before its start",
     INVALID_ID_NO: "an identity number that is not a valid GB 11643 number, or legal-representative fields set in part",
     INVALID_AUTHORITY: "the deciding authority's USCC is invalid",
-    BAD_VALUE: "a score outside 0-100, an area not above zero, or an end date before its start date",
+    BAD_VALUE: "a score outside 0-100, an area not above zero, a head count or declaration count below zero, a Nice "
+               "class outside 1-45, or an end date before its start date",
     FUTURE_TIMESTAMP: "occurred_at lies more than the allowed clock skew (default 5 minutes) after the time the "
                       "platform processed the record",
 }
@@ -51,10 +53,26 @@ SINK_UNCONVERTIBLE = "SINK_UNCONVERTIBLE"
 PLATFORM_REASONS = (INTERNAL, SINK_UNCONVERTIBLE)
 
 MONEY_FIELDS = ("amount_due", "amount_paid", "arrears_amount", "amount_payable", "amount", "fine_amount",
-                "confiscated_amount")
+                "confiscated_amount", "import_value", "export_value", "secured_amount", "award_amount")
+MONTH_FIELDS = ("billing_month", "contribution_month", "trade_month")  # a real YYYY-MM, or BAD_PERIOD
+COUNT_FIELDS = ("employee_count", "declarations")  # v1.2: BAD_VALUE below zero
 HALF_YEAR = re.compile(r"\d{4}-H[12]\Z")  # used with fullmatch; \Z as "$" would pass a trailing newline
 AREA_FIELDS = ("area_m2", "area_mu")
-DATE_RANGES = (("valid_from", "valid_until"), ("issued_on", "term_end"), ("decided_on", "publicity_until"))
+NICE_CLASSES = range(1, 46)  # Trademark.nice_class
+# record -> (start, end) date pairs whose end must not be before the start (BAD_VALUE); per record,
+# because the same names pair up differently elsewhere (a licence's valid_until is not checked
+# against its decided_on, nor a real-estate right's term_end against its registered_on)
+DATE_RANGES: dict[str, tuple[tuple[str, str], ...]] = {
+    "AdminLicence": (("valid_from", "valid_until"),),
+    "RuralLandRight": (("issued_on", "term_end"),),
+    "AdminPenalty": (("decided_on", "publicity_until"),),
+    "CustomsCreditGrade": (("decided_on", "valid_until"),),
+    "Patent": (("applied_on", "granted_on"), ("granted_on", "valid_until")),
+    "Trademark": (("registered_on", "valid_until"),),
+    "IpPledge": (("registered_on", "term_end"),),
+    "DishonestDebtor": (("listed_on", "removed_on"),),
+    "EnforcementCase": (("filed_on", "closed_on"),),
+}
 _REGISTERS = frozenset(REGISTERS)
 
 
@@ -84,6 +102,7 @@ def validate(record: str, value: dict) -> dict:
     changes = {} if uscc == value["uscc"] else {"uscc": uscc}
     if record in _REGISTERS:
         _check_register(record, value, changes)
+    _check_values(record, value)
     return {**value, **changes} if changes else value
 
 
@@ -121,7 +140,6 @@ def _check_register(record: str, value: dict, changes: dict) -> None:
             raise Invalid(INVALID_AUTHORITY, f"{record}.authority_uscc: {problem}")
         if authority != value["authority_uscc"]:
             changes["authority_uscc"] = authority
-    _check_values(record, value)
 
 
 def _check_values(record: str, value: dict) -> None:
@@ -132,19 +150,27 @@ def _check_values(record: str, value: dict) -> None:
         area = value.get(name)
         if area is not None and area <= 0:
             raise Invalid(BAD_VALUE, f"{record}.{name} is {area}, must be greater than 0")
-    for start, end in DATE_RANGES:
-        if value.get(start) is not None and value.get(end) is not None and value[end] < value[start]:
+    for name in COUNT_FIELDS:
+        count = value.get(name)
+        if count is not None and count < 0:
+            raise Invalid(BAD_VALUE, f"{record}.{name} is {count}, must not be negative")
+    nice_class = value.get("nice_class")
+    if nice_class is not None and nice_class not in NICE_CLASSES:
+        raise Invalid(BAD_VALUE, f"{record}.nice_class is {nice_class}, must be a Nice class from 1 to 45")
+    for start, end in DATE_RANGES.get(record, ()):
+        if value[start] is not None and value[end] is not None and value[end] < value[start]:
             raise Invalid(BAD_VALUE, f"{record}.{end} {value[end]} is before {start} {value[start]}")
 
 
 def _check_periods(record: str, value: dict) -> None:
     if "period" in value and not HALF_YEAR.fullmatch(value["period"]):
         raise Invalid(BAD_PERIOD, f"{record}.period {value['period']!r} is not YYYY-H1 or YYYY-H2")
-    if "billing_month" in value:
-        try:
-            parse_month(value["billing_month"])
-        except ValueError as exc:
-            raise Invalid(BAD_PERIOD, f"{record}.billing_month: {exc}") from None
+    for name in MONTH_FIELDS:
+        if name in value:
+            try:
+                parse_month(value[name])
+            except ValueError as exc:
+                raise Invalid(BAD_PERIOD, f"{record}.{name}: {exc}") from None
     if "period_start" in value and value["period_end"] < value["period_start"]:
         raise Invalid(
             BAD_PERIOD,

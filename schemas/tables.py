@@ -81,6 +81,21 @@ class RegisterRecordsRow(NamedTuple):
     received_at: dt.datetime  # when the provider's message was produced
 
 
+class StatementRecordsRow(NamedTuple):
+    TABLE = "statement_records"
+    uscc: str
+    record: str  # a v1.2 statement record (schemas.topics.STATEMENT_SERIES)
+    natural_key: str  # schemas.topics.register_key: account or customs code, month
+    revision: int
+    occurred_at: dt.datetime
+    event_id: str
+    provider_id: str
+    enterprise_name: str
+    fields_json: str  # the record's own fields in JSON form
+    received_at: dt.datetime
+    version: int  # higher revision wins; equal revisions: the earlier offset
+
+
 class DeadLettersRow(NamedTuple):
     TABLE = "dead_letters"
     source_topic: str
@@ -178,6 +193,7 @@ class WhitelistChangesRow(NamedTuple):
     failed: list
     at: dt.datetime
     version: int  # 2**62 - offset in credit.whitelist.v1: the earliest copy of a repeated change wins
+    eval_model: str
 
 
 class CreditReportsRow(NamedTuple):

@@ -14,6 +14,9 @@ class RecordType(NamedTuple):
     natural_key: tuple[str, ...] = ()  # registers (v1.1): the fields naming the thing it describes
     utility: Optional[str] = None  # utility kind for the three statement records
     register: bool = False  # v1.1 register: latest occurred_at per natural key wins (ties: greater event_id)
+    # v1.2 statement: per natural key (account or customs code, month) the highest revision wins;
+    # folded into the ledger under this name (the row's field prefix: social, housing_fund, trade)
+    statement: Optional[str] = None
     # carries a legal representative's identity number in clear: its provider topic keeps records
     # only the dead-letter window; the durable copy is the masked one on MASKED_TOPIC
     personal: bool = False
@@ -47,19 +50,36 @@ RECORDS: tuple[RecordType, ...] = (
     RecordType("AgriOperator", "credit.agri.operator.v1", "AGRI", "agri", (), register=True),
     RecordType("RuralLandRight", "credit.agri.landright.v1", "AGRI", "agri", ("certificate_no",), register=True),
     RecordType("FarmerHousingRight", "credit.agri.housingright.v1", "AGRI", "agri", ("certificate_no",), register=True),
+    # v1.2: the wider collection list
+    RecordType("SocialInsuranceStatement", "credit.social.contribution.v1", "SOCIAL", "social_insurance",
+               ("account_no", "contribution_month"), statement="social"),
+    RecordType("HousingFundStatement", "credit.housingfund.deposit.v1", "SOCIAL", "housing_fund",
+               ("account_no", "contribution_month"), statement="housing_fund"),
+    RecordType("CustomsTradeStatement", "credit.customs.trade.v1", "TRADE", "customs_trade", ("customs_code", "trade_month"),
+               statement="trade"),
+    RecordType("CustomsCreditGrade", "credit.customs.credit.v1", PUBLIC, "customs_credit", ("decision_no",), register=True),
+    RecordType("Patent", "credit.ip.patent.v1", PUBLIC, "intellectual_property", ("patent_no",), register=True),
+    RecordType("Trademark", "credit.ip.trademark.v1", PUBLIC, "intellectual_property", ("registration_no",),
+               register=True),
+    RecordType("IpPledge", "credit.ip.pledge.v1", PUBLIC, "intellectual_property", ("registration_no",), register=True),
+    RecordType("PublicResourceAward", "credit.pubres.award.v1", PUBLIC, "public_resources", ("notice_no",),
+               register=True),
+    RecordType("DishonestDebtor", "credit.court.dishonest.v1", PUBLIC, "court", ("case_no",), register=True),
+    RecordType("EnforcementCase", "credit.court.enforcement.v1", PUBLIC, "court", ("case_no",), register=True),
 )
 RECORD: dict[str, RecordType] = {r.name: r for r in RECORDS}
-# register categories -> (their records, the scope they are shown under)
+# record categories (registers and v1.2 statements) -> (their records, the scope they are shown under):
+# /v1/enterprises/{uscc}/records/{category}
 REGISTER_CATEGORIES: dict[str, tuple[tuple[str, ...], str]] = {}
 for _r in RECORDS:
-    if _r.register:
+    if _r.register or _r.statement:
         names, _scope = REGISTER_CATEGORIES.get(_r.category, ((), _r.scope))
         REGISTER_CATEGORIES[_r.category] = ((*names, _r.name), _r.scope)
 COMMON_FIELDS = ("event_id", "provider_id", "uscc", "enterprise_name", "occurred_at")  # every record has them
 
 
 def register_key(record: str, value: dict) -> str:
-    """A register event's natural key as one string (its fields joined by U+001F)."""
+    """A register's or v1.2 statement's natural key as one string (its fields joined by U+001F)."""
     return "\x1f".join(str(value[name]) for name in RECORD[record].natural_key)
 
 PROVIDER_TOPICS: dict[str, str] = {r.topic: r.name for r in RECORDS}  # topic -> record name
@@ -71,6 +91,8 @@ TAX_TYPES = ("VAT", "CIT", "OTHER")  # TaxPayment.tax_type
 CONSENT_RECORD = "ConsentGrant"  # a permission, not a ledger fact
 REPAIR_RECORD = "CreditRepair"  # changes a penalty's publicity, but gives no enterprise a row on its own
 REGISTERS: tuple[str, ...] = tuple(r.name for r in RECORDS if r.register)
+# v1.2 statements: record -> its series in the ledger and the row (social, housing_fund, trade)
+STATEMENT_SERIES: dict[str, str] = {r.name: r.statement for r in RECORDS if r.statement}
 # the provider topics whose records carry clear identity numbers (bounded retention, see MASKED_TOPIC)
 PERSONAL_TOPICS: tuple[str, ...] = tuple(r.topic for r in RECORDS if r.personal)
 # what a data provider may be given (its key's topics, its Kafka ACLs): every provider topic but

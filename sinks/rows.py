@@ -36,6 +36,7 @@ from creditstream.schemas.tables import (
     LookupAuditRow,
     RegisterRecordsRow,
     RepairApplicationsRow,
+    StatementRecordsRow,
     TaxPaymentsRow,
     UtilityStatementsRow,
     WhitelistChangesRow,
@@ -52,6 +53,7 @@ from creditstream.schemas.topics import (
     REGISTERS,
     REPAIR_TOPIC,
     REPORT_TOPIC,
+    STATEMENT_SERIES,
     UTILITY_KINDS,
     WHITELIST_TOPIC,
 )
@@ -116,7 +118,7 @@ def to_row(topic: str, offset: int, timestamp_ms: Optional[int], value: bytes) -
     if topic == WHITELIST_TOPIC:
         w = WhitelistChange.from_bytes(value)
         return WhitelistChangesRow(w.change_id, w.uscc, w.enterprise_name, w.whitelisted, w.eval_grade, list(w.failed),
-                                   w.at, (1 << 62) - offset)  # the earliest copy of a change wins
+                                   w.at, (1 << 62) - offset, w.eval_model)  # the earliest copy of a change wins
     if topic == REPORT_TOPIC:
         r = IssuedReport.from_bytes(value)
         return CreditReportsRow(r.number, r.uscc, r.requester_kind, r.requester_id, r.issued_at, r.sha256, r.content,
@@ -144,14 +146,21 @@ def named_uscc(letter: DeadLetter) -> str:
     return uscc if len(uscc) == 18 else ""
 
 
+def own_fields(v: dict) -> str:
+    """A record's own fields (all but the common ones) as JSON text."""
+    own = {name: value for name, value in v.items() if name not in COMMON_FIELDS}
+    return json.dumps(to_json(own), ensure_ascii=False, separators=(",", ":"))
+
+
 def normalized_row(record: str, v: dict, offset: int, timestamp_ms: Optional[int] = None) -> Optional[NamedTuple]:
     """The history row of one valid event (typed values, as decoded from Avro)."""
     if record in _REGISTERS or record in _KEYED_FACTS:
-        own = {name: value for name, value in v.items() if name not in COMMON_FIELDS}
         return RegisterRecordsRow(v["uscc"], record, record_key(record, v), v["occurred_at"], v["event_id"],
-                                  v["provider_id"], v["enterprise_name"],
-                                  json.dumps(to_json(own), ensure_ascii=False, separators=(",", ":")),
-                                  message_time(timestamp_ms))
+                                  v["provider_id"], v["enterprise_name"], own_fields(v), message_time(timestamp_ms))
+    if record in STATEMENT_SERIES:
+        return StatementRecordsRow(v["uscc"], record, record_key(record, v), v["revision"], v["occurred_at"],
+                                   v["event_id"], v["provider_id"], v["enterprise_name"], own_fields(v),
+                                   message_time(timestamp_ms), revision_version(v["revision"], offset))
     if record in UTILITY_KINDS:
         return UtilityStatementsRow(
             v["uscc"], UTILITY_KINDS[record], v["account_no"], v["billing_month"], v["revision"], v["account_name"],

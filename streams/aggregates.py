@@ -10,10 +10,11 @@ from bisect import bisect_right
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
-from creditstream.schemas.cs_eval_1 import evaluate, whitelist_failures
+from creditstream.schemas.cs_eval_2 import evaluate, whitelist_failures
 from creditstream.schemas.models import WINDOWS
 from creditstream.schemas.months import format_month, last_day, month_of
 from creditstream.schemas.topics import UTILITIES
+from creditstream.streams.collection import compute_collection
 from creditstream.streams.ledger import Ledger
 from creditstream.streams.profile import compute_profile
 
@@ -39,7 +40,8 @@ TAX_KEYS = {w: (f"vat_payable_{w}m", f"vat_paid_{w}m", f"cit_paid_{w}m") for w i
 
 def compute(uscc: str, ledger: Ledger, as_of: int, reference: dt.date | None = None) -> dict:
     """The row of one enterprise: v1 aggregates as of month index ``as_of``, the registers read at
-    ``reference`` (R; default the last day of that month), the evaluation and the whitelist flag."""
+    ``reference`` (R; default the last day of that month), v1.2's statements as of that month and
+its registers at R, the evaluation and the whitelist flag."""
     reference = reference or last_day(as_of)
     row: dict = {"uscc": uscc, "as_of_month": format_month(as_of), "as_of_date": reference.isoformat()}
     for kind in UTILITIES:
@@ -47,6 +49,7 @@ def compute(uscc: str, ledger: Ledger, as_of: int, reference: dt.date | None = N
     row.update(_tax_sums(ledger, as_of))
     row.update(_tax_status(ledger, as_of))
     row.update(compute_profile(ledger, as_of, reference))
+    row.update(compute_collection(ledger, as_of, reference))
     row.update(evaluate(row))
     row["whitelisted"] = not whitelist_failures(row)
     return row

@@ -16,8 +16,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from creditstream.schemas.months import parse_month
-from creditstream.schemas.topics import CONSENT_RECORD, REGISTERS, REPAIR_RECORD, UTILITIES, UTILITY_KINDS, register_key
-from creditstream.streams.registers import EXTRACT, keep_winner
+from creditstream.schemas.topics import (
+    CONSENT_RECORD,
+    REGISTERS,
+    REPAIR_RECORD,
+    STATEMENT_SERIES,
+    UTILITIES,
+    UTILITY_KINDS,
+    register_key,
+)
+from creditstream.streams.registers import EXTRACT, STATEMENT_EXTRACT, keep_winner
 
 _REGISTERS = frozenset(REGISTERS)
 
@@ -71,6 +79,8 @@ class Ledger:
     ratings: dict[int, tuple[int, str]] = field(default_factory=dict)  # year -> (occurred ms, grade)
     # v1.1 registers: record -> natural key -> [occurred ms, event id, *fields] (streams/registers.py)
     registers: dict[str, dict[str, list]] = field(default_factory=dict)
+    # v1.2 statements: series -> natural key ("account\x1fYYYY-MM") -> [revision, *fields]
+    series: dict[str, dict[str, list]] = field(default_factory=dict)
     name: tuple[int, str] = (0, "")  # (occurred ms, enterprise_name) of the latest event naming the firm
     # on the whitelist as last announced on credit.whitelist.v1, and how many changes were announced
     # (streams.publishing numbers the changes with it, so a change sent again keeps its id)
@@ -91,11 +101,16 @@ class Ledger:
         return bool(
             any(self.statements.values()) or self.payments or self.arrears or self.status or self.ratings
             or any(entries for record, entries in self.registers.items() if record != REPAIR_RECORD)
+            or any(self.series.values())
         )
 
     def register(self, record: str) -> dict[str, list]:
         """The winning entries of one register (empty when none)."""
         return self.registers.get(record, _EMPTY)
+
+    def statements_of(self, series: str) -> dict[str, list]:
+        """The winning v1.2 statements of one series (empty when none)."""
+        return self.series.get(series, _EMPTY)
 
     def apply(self, record: str, value: dict) -> bool:
         """Fold one valid, normalised event in (typed values: decoded Avro or a parsed replay line);
@@ -123,6 +138,8 @@ class Ledger:
             entries = self.registers.setdefault(record, {})
             keep_winner(entries, register_key(record, value), [occurred, value["event_id"], *EXTRACT[record](value)])
             return True
+        if record in STATEMENT_SERIES:
+            return self._apply_series(STATEMENT_SERIES[record], record, value)
         raise ValueError(f"ledger does not know record {record}")
 
     def _apply_statement(self, kind: str, value: dict) -> bool:
@@ -134,6 +151,16 @@ class Ledger:
         self._put_statement(kind, key, statement, [
             key[0], value["billing_month"], statement.revision, str(statement.usage), str(statement.amount_due),
             str(statement.arrears_amount)])
+        return True
+
+    def _apply_series(self, series: str, record: str, value: dict) -> bool:
+        """v1.2 statements: the highest revision per natural key; an equal or lower one arriving
+        later is ignored (v1's rule)."""
+        entries = self.series.setdefault(series, {})
+        key = register_key(record, value)
+        current = entries.get(key)
+        if current is None or value["revision"] > current[0]:
+            entries[key] = [value["revision"], *STATEMENT_EXTRACT[series](value)]
         return True
 
     def _put_statement(self, kind: str, key: tuple[str, int], statement: Statement, wire: list) -> None:
@@ -181,6 +208,7 @@ class Ledger:
             ',"s":', _dumps([[d.isoformat(), occ, flag] for d, (occ, flag) in self.status.items()]),
             ',"r":', _dumps([[year, occ, grade] for year, (occ, grade) in self.ratings.items()]),
             ',"g":', _dumps(self.registers),
+            ',"p":', _dumps(self.series),
             ',"n":', _dumps(list(self.name)),
             ',"w":', _dumps([self.whitelisted, self.whitelist_changes]),
             "}",
@@ -205,6 +233,7 @@ class Ledger:
         ledger.status = {day(d): (occ, flag) for d, occ, flag in doc["s"]}
         ledger.ratings = {year: (occ, grade) for year, occ, grade in doc["r"]}
         ledger.registers = doc.get("g", {})  # ledgers written before v1.1 have none
+        ledger.series = doc.get("p", {})  # nor v1.2's statements before v1.2
         ledger.name = tuple(doc.get("n", (0, "")))  # nor before the whitelist feed: these two
         ledger.whitelisted, ledger.whitelist_changes = doc.get("w", (False, 0))
         return ledger

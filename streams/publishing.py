@@ -8,7 +8,7 @@ import time
 from typing import Callable, Iterable
 
 from creditstream.monitoring import metrics
-from creditstream.schemas.cs_eval_1 import whitelist_failures
+from creditstream.schemas.cs_eval_2 import whitelist_failures
 from creditstream.schemas.models import AggregateRow, WhitelistChange, whitelist_change_id
 from creditstream.schemas.topics import AGGREGATES_TOPIC, SOURCE_PRODUCED_HEADER, WHITELIST_TOPIC
 from creditstream.streams.aggregates import compute
@@ -95,6 +95,6 @@ class Publisher:
         change = WhitelistChange(
             whitelist_change_id(uscc, ledger.whitelist_changes, ledger.whitelisted), uscc, ledger.name[1],
             ledger.whitelisted, row["eval_grade"], () if ledger.whitelisted else tuple(whitelist_failures(row)),
-            dt.datetime.now(dt.timezone.utc))
+            dt.datetime.now(dt.timezone.utc), row["eval_model"])
         self.output.send(WHITELIST_TOPIC, key, change.to_bytes(), partition=0)
         metrics.WHITELIST_CHANGES.labels("join" if ledger.whitelisted else "leave").inc()

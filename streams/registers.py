@@ -4,7 +4,8 @@ ClickHouse). Entries hold JSON-safe values only (dates as ISO strings, which com
 decimals as strings), so the ledger serialises them as they are. Pure, no I/O.
 
 Adding a register = its RecordType (schemas/topics.py) + one extractor here + its profile rule
-(streams/profile.py)."""
+(streams/profile.py, or streams/collection.py for v1.2's). v1.2's statements keep, per natural
+key, the highest revision and the fields in STATEMENT_EXTRACT."""
 from __future__ import annotations
 
 import datetime as dt
@@ -36,6 +37,22 @@ EXTRACT: dict[str, Callable[[dict], tuple]] = {
     "AgriOperator": lambda v: (v["category"],),
     "RuralLandRight": lambda v: (v["status"] == "ACTIVE", _day(v["issued_on"]), _day(v["term_end"]), str(v["area_mu"])),
     "FarmerHousingRight": lambda v: (v["status"] == "ACTIVE", _day(v["registered_on"])),
+    # v1.2
+    "CustomsCreditGrade": lambda v: (v["grade"], _day(v["decided_on"]), _day(v["valid_until"])),
+    "Patent": lambda v: (v["status"] == "VALID", v["kind"] == "INVENTION", _day(v["granted_on"]), _day(v["valid_until"])),
+    "Trademark": lambda v: (v["status"] == "VALID", _day(v["registered_on"]), _day(v["valid_until"])),
+    "IpPledge": lambda v: (v["status"] == "ACTIVE", _day(v["registered_on"])),
+    "PublicResourceAward": lambda v: (v["status"] == "VALID", _day(v["awarded_on"]), str(v["award_amount"])),
+    "DishonestDebtor": lambda v: (_day(v["listed_on"]), _day(v["removed_on"])),
+    "EnforcementCase": lambda v: (_day(v["filed_on"]), _day(v["closed_on"]), str(v["amount"])),
+}
+
+# v1.2 statements: series -> the fields kept after the revision, per natural key (account or
+# customs code, month; the key itself carries both). Money as strings, as above.
+STATEMENT_EXTRACT: dict[str, Callable[[dict], tuple]] = {
+    "social": lambda v: (v["employee_count"], str(v["amount_paid"]), str(v["arrears_amount"])),
+    "housing_fund": lambda v: (v["employee_count"], str(v["amount_paid"]), str(v["arrears_amount"])),
+    "trade": lambda v: (str(v["import_value"]), str(v["export_value"])),
 }
 
 

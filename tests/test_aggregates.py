@@ -20,7 +20,8 @@ def test_row_has_exactly_the_contract_fields():
     row = aggregate([statement("water", "W1", "2024-12", "1", "1.00")], "2024-12")
     assert list(row) == ["uscc", "as_of_month", "as_of_date", *aggregate_fields()]
     assert len(v1_fields()) == 3 * (3 * 3 + 2) + 3 * 3 + 7
-    assert len(aggregate_fields()) == len(v1_fields()) + 18 + 5  # profile fields; evaluation and whitelist
+    # v1.1 profile fields; v1.2 fields (2 contribution series x 12, trade 3, public 12); evaluation and whitelist
+    assert len(aggregate_fields()) == len(v1_fields()) + 18 + (2 * 12 + 3 + 12) + 6
 
 
 def test_windows_cross_the_year_boundary_and_ignore_months_after_m():

@@ -27,7 +27,7 @@ CONTRACT = {
     "TaxCreditRating": {"rating_year": "int", "grade": "enum(A,B,M,C,D)"},
     "TaxArrears": {"as_of": "date", "in_arrears": "boolean", "amount": "money", "tax_types": "array(string)"},
     "TaxpayerStatus": {"as_of": "date", "abnormal": "boolean"},
-    "ConsentGrant": {"lender_id": "string", "scopes": "array(enum(UTILITY,TAX,REAL_ESTATE,RD,AGRI))",
+    "ConsentGrant": {"lender_id": "string", "scopes": "array(enum(UTILITY,TAX,REAL_ESTATE,RD,AGRI,SOCIAL,TRADE))",
                      "granted_at": "instant", "expires_at": "instant", "revoked": "boolean"},
 }
 # v1.1, "New topics and records"; legal_rep_id_hmac is the platform's own (docs/contract-notes.md)
@@ -67,6 +67,42 @@ CONTRACT.update({
     "FarmerHousingRight": {"certificate_no": "string", "holder_name": "string", "location": "string",
                            "area_m2": "money", "registered_on": "date", "status": "enum(ACTIVE,CANCELLED)"},
 })
+# v1.2, "New topics and records"
+CONTRIBUTION = {"account_no": "string", "account_name": "string", "contribution_month": "string",
+                "employee_count": "int", "amount_due": "money", "amount_paid": "money", "due_date": "date",
+                "paid_date": "null|date", "arrears_amount": "money", "revision": "int"}
+CONTRACT.update({
+    "SocialInsuranceStatement": {**CONTRIBUTION, "insurance_types": "array(enum(PENSION,MEDICAL,UNEMPLOYMENT,"
+                                                                     "WORK_INJURY,MATERNITY))"},
+    "HousingFundStatement": CONTRIBUTION,
+    "CustomsTradeStatement": {"customs_code": "string", "trade_month": "string", "import_value": "money",
+                              "export_value": "money", "declarations": "int", "revision": "int"},
+    "CustomsCreditGrade": {"customs_code": "string", "customs_office": "string", "decision_no": "string",
+                           "grade": "enum(ADVANCED_CERTIFIED,GENERAL,DISHONEST)", "decided_on": "date",
+                           "valid_until": "null|date"},
+    "Patent": {"patent_no": "string", "title": "string", "kind": "enum(INVENTION,UTILITY_MODEL,DESIGN)",
+               "applied_on": "date", "granted_on": "date", "valid_until": "date",
+               "status": "enum(VALID,LAPSED,INVALIDATED)"},
+    "Trademark": {"registration_no": "string", "mark_name": "string", "nice_class": "int", "registered_on": "date",
+                  "valid_until": "date", "status": "enum(VALID,CANCELLED,INVALIDATED)"},
+    "IpPledge": {"registration_no": "string", "ip_kind": "enum(PATENT,TRADEMARK)", "ip_no": "string",
+                 "pledgee_name": "string", "pledgee_id": "string", "secured_amount": "money",
+                 "registered_on": "date", "term_end": "null|date", "status": "enum(ACTIVE,RELEASED)"},
+    "PublicResourceAward": {"notice_no": "string", "project_no": "string", "project_name": "string",
+                            "trade_type": "enum(CONSTRUCTION,GOVERNMENT_PROCUREMENT,LAND_MINERAL,STATE_ASSET,OTHER)",
+                            "buyer_name": "string", "award_amount": "money", "awarded_on": "date",
+                            "status": "enum(VALID,CANCELLED)"},
+    "DishonestDebtor": {"case_no": "string", "court_name": "string", "basis_doc_no": "string", "basis_unit": "string",
+                        "filed_on": "date", "obligation": "string",
+                        "performance": "enum(NOT_PERFORMED,PARTIALLY_PERFORMED,PERFORMED)",
+                        "circumstances": "array(enum(ABLE_BUT_REFUSED,OBSTRUCTION,EVASION,FALSE_PROPERTY_REPORT,"
+                                         "CONSUMPTION_ORDER_VIOLATION,SETTLEMENT_BREACH))",
+                        "listed_on": "date", "removed_on": "null|date"},
+    "EnforcementCase": {"case_no": "string", "court_name": "string", "filed_on": "date", "amount": "money",
+                        "closed_on": "null|date"},
+})
+V1_2 = ("SocialInsuranceStatement", "HousingFundStatement", "CustomsTradeStatement", "CustomsCreditGrade", "Patent",
+        "Trademark", "IpPledge", "PublicResourceAward", "DishonestDebtor", "EnforcementCase")
 
 
 def describe(t) -> str:
@@ -103,13 +139,27 @@ def test_every_topic_has_a_schema():
     assert set(PROVIDER_TOPICS.values()) == set(Codec().versions) == set(CONTRACT)
 
 
-def test_consent_grant_v2_reads_v1_data():
+@pytest.mark.parametrize("old", [1, 2])
+def test_consent_grant_v3_reads_v1_and_v2_data(old):
     codec = Codec()
-    v1, v2 = codec.versions["ConsentGrant"]
-    assert v1.version == 1 and v2.version == 2
-    for value in samples(v1.raw):
-        record, read = codec.decode(codec.encode("ConsentGrant", value, v1))
+    versions = codec.versions["ConsentGrant"]
+    assert [v.version for v in versions] == [1, 2, 3]
+    writer = versions[old - 1]
+    for value in samples(writer.raw):
+        record, read = codec.decode(codec.encode("ConsentGrant", value, writer))
         assert read == value
+    assert codec.current("ConsentGrant").version == 3
+
+
+@pytest.mark.parametrize("record", V1_2)
+def test_v1_2_nullable_fields_default_to_null_and_the_rest_are_required(record):
+    """Contract v1.2: nullable fields are ["null", ...] with default null; every other field is
+    required (no default)."""
+    for field in Codec().current(record).raw["fields"]:
+        if isinstance(field["type"], list):
+            assert field["type"][0] == "null" and "default" in field and field["default"] is None, field["name"]
+        else:
+            assert "default" not in field, field["name"]
 
 
 def test_current_schemas_read_every_earlier_version():

@@ -29,8 +29,20 @@ def test_the_first_firm_has_data_in_every_category():
 
     first = simulator().firms()[0]["uscc"].strip().upper()  # as the demo picks it
     topics = {e.topic for e in simulator().events() if e.value["uscc"].strip().upper() == first}
-    registers = {topic for topic, record in PROVIDER_TOPICS.items() if RECORD[record].register}
+    registers = {topic for topic, record in PROVIDER_TOPICS.items() if RECORD[record].register or RECORD[record].statement}
     assert topics >= registers | {"credit.utility.water.v1", "credit.utility.electricity.v1", "credit.tax.payment.v1"}
+
+
+def test_every_v1_2_code_case_occurs_on_the_new_topics():
+    """Invalid records per code on v1.2's topics too: the simulator's own stream breaks them."""
+    new = {r.topic for r in RECORD.values() if r.statement or r.name in (
+        "CustomsCreditGrade", "Patent", "Trademark", "IpPledge", "PublicResourceAward", "DishonestDebtor",
+        "EnforcementCase")}
+    events = [e for e in Simulator(150, 14, parse_month("2025-06"), seed=4, invalid_share=0.2).events()
+              if e.topic in new]
+    assert {e.topic for e in events} == new
+    assert {e.expect for e in events if e.expect} == {"UNDECODABLE", "INVALID_USCC", "NEGATIVE_AMOUNT", "BAD_PERIOD",
+                                                      "BAD_VALUE", "FUTURE_TIMESTAMP"}
 
 
 def test_a_register_export_in_csv_reads_into_typed_records(tmp_path):

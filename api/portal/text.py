@@ -99,6 +99,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "scope.REAL_ESTATE": ("不动产", "Real estate"),
     "scope.RD": ("科技研发", "R&D"),
     "scope.AGRI": ("涉农", "Agriculture"),
+    "scope.SOCIAL": ("社保与公积金", "Social insurance and housing fund"),
+    "scope.TRADE": ("进出口", "Customs trade"),
     # lookups
     "lookups.title": ("谁查询了我", "Who looked me up"),
     "lookups.at": ("时间", "When"),

@@ -162,3 +162,87 @@ def housing(certificate_no, status, registered_on, area="120.00", occurred="2024
 def about(uscc: str, *facts):
     """The same facts about another enterprise (tests that share the session's topics use their own)."""
     return [(record, {**value, "uscc": uscc}) for record, value in facts]
+
+
+# v1.2: the wider collection list
+def _opt_day(text):
+    return day(text) if text else None
+
+
+def _due(month: str) -> dt.date:
+    """The 15th of the month, or a fixed day for a month that is not real (records built to be refused)."""
+    try:
+        return day(month + "-15")
+    except ValueError:
+        return day("2025-01-15")
+
+
+def contribution(record, account, month, employees, paid, arrears="0.00", revision=0, due="1000.00", **kw):
+    """A SocialInsuranceStatement (insurance types PENSION, MEDICAL) or HousingFundStatement."""
+    value = {**common(**kw), "account_no": account, "account_name": "甲", "contribution_month": month,
+             "employee_count": employees, "amount_due": Decimal(due), "amount_paid": Decimal(paid),
+             "due_date": _due(month), "paid_date": None, "arrears_amount": Decimal(arrears), "revision": revision}
+    if record == "SocialInsuranceStatement":
+        value["insurance_types"] = ["PENSION", "MEDICAL"]
+    return record, value
+
+
+def social(account, month, employees, paid, arrears="0.00", revision=0, **kw):
+    return contribution("SocialInsuranceStatement", account, month, employees, paid, arrears, revision, **kw)
+
+
+def housing_fund(account, month, employees, paid, arrears="0.00", revision=0, **kw):
+    return contribution("HousingFundStatement", account, month, employees, paid, arrears, revision, **kw)
+
+
+def trade(code, month, imported, exported, revision=0, declarations=3, **kw):
+    return "CustomsTradeStatement", {**common(**kw), "customs_code": code, "trade_month": month,
+                                     "import_value": Decimal(imported), "export_value": Decimal(exported),
+                                     "declarations": declarations, "revision": revision}
+
+
+def customs_grade(decision_no, grade, decided_on, valid_until=None, occurred="2024-01-01T00:00:00", **kw):
+    return "CustomsCreditGrade", {**common(occurred=occurred, **kw), "customs_code": "2311960001",
+                                  "customs_office": "黑河海关", "decision_no": decision_no, "grade": grade,
+                                  "decided_on": day(decided_on), "valid_until": _opt_day(valid_until)}
+
+
+def patent(patent_no, kind, granted_on, valid_until, status="VALID", applied_on=None, occurred="2024-01-01T00:00:00",
+           **kw):
+    return "Patent", {**common(occurred=occurred, **kw), "patent_no": patent_no, "title": "一种装置", "kind": kind,
+                      "applied_on": day(applied_on or granted_on), "granted_on": day(granted_on),
+                      "valid_until": day(valid_until), "status": status}
+
+
+def trademark(registration_no, registered_on, valid_until, status="VALID", nice_class=29,
+              occurred="2024-01-01T00:00:00", **kw):
+    return "Trademark", {**common(occurred=occurred, **kw), "registration_no": registration_no, "mark_name": "黑河",
+                         "nice_class": nice_class, "registered_on": day(registered_on),
+                         "valid_until": day(valid_until), "status": status}
+
+
+def ip_pledge(registration_no, status, registered_on, term_end=None, amount="500000.00",
+              occurred="2024-01-01T00:00:00", **kw):
+    return "IpPledge", {**common(occurred=occurred, **kw), "registration_no": registration_no, "ip_kind": "PATENT",
+                        "ip_no": "ZL1", "pledgee_name": "黑河银行", "pledgee_id": "91231100MA1000000X",
+                        "secured_amount": Decimal(amount), "registered_on": day(registered_on),
+                        "term_end": _opt_day(term_end), "status": status}
+
+
+def award(notice_no, awarded_on, amount, status="VALID", occurred="2024-01-01T00:00:00", **kw):
+    return "PublicResourceAward", {**common(occurred=occurred, **kw), "notice_no": notice_no, "project_no": "P1",
+                                   "project_name": "道路维修", "trade_type": "CONSTRUCTION", "buyer_name": "黑河市交通局",
+                                   "award_amount": Decimal(amount), "awarded_on": day(awarded_on), "status": status}
+
+
+def dishonest(case_no, listed_on, removed_on=None, occurred="2024-01-01T00:00:00", **kw):
+    return "DishonestDebtor", {**common(occurred=occurred, **kw), "case_no": case_no, "court_name": "黑河市中级人民法院",
+                               "basis_doc_no": "(2023)黑11民初1号", "basis_unit": "黑河市中级人民法院",
+                               "filed_on": day(listed_on), "obligation": "支付货款", "performance": "NOT_PERFORMED",
+                               "circumstances": ["ABLE_BUT_REFUSED"], "listed_on": day(listed_on),
+                               "removed_on": _opt_day(removed_on)}
+
+
+def court_case(case_no, filed_on, amount, closed_on=None, occurred="2024-01-01T00:00:00", **kw):
+    return "EnforcementCase", {**common(occurred=occurred, **kw), "case_no": case_no, "court_name": "爱辉区人民法院",
+                               "filed_on": day(filed_on), "amount": Decimal(amount), "closed_on": _opt_day(closed_on)}
