@@ -75,9 +75,9 @@ class Lookups:
                 metrics.VERIFICATIONS.labels(claim.type, REFUSED).inc()
                 continue
             if facts is None:
-                records, taxed = await self.run(self.rights_store.verification_facts, uscc, FACT_RECORDS)
+                records, taxed, statements = await self.run(self.rights_store.verification_facts, uscc, FACT_RECORDS)
                 found = self.view.row(uscc)
-                facts = Facts(found.values() if found else None, records, taxed)
+                facts = Facts(found.values() if found else None, records, taxed, statements)
             outcome = judge(claim, facts, self.config.personal_data_key)
             results.append({"type": claim.type, "outcome": outcome})
             metrics.VERIFICATIONS.labels(claim.type, outcome).inc()
@@ -152,6 +152,7 @@ class Lookups:
             head["disputes_open"] = [d.public() for d in disputes]
         parts = [json.dumps(head, ensure_ascii=False, separators=(",", ":"))[1:-1].encode()]
         parts += [found.fragments[group] for group in visible if found.fragments[group]]
+        parts.append(found.red_lines_fragment(allowed))
         # how old the row is: while the worker is down (a restart, a lag) rows age, and a client that
         # cares can tell from this header without parsing updated_at
         age = max(0, int((self.clock() - found.updated_at).total_seconds()))

@@ -7,7 +7,7 @@ import json
 from typing import Optional
 
 from creditstream.schemas.services import KEYED_FACTS
-from creditstream.schemas.topics import TAX_TYPES, UTILITIES, UTILITY_KINDS
+from creditstream.schemas.topics import STATEMENT_SERIES, TAX_TYPES, UTILITIES, UTILITY_KINDS
 from creditstream.sinks.clickhouse import json_value  # the declared seam: the sink's ClickHouse access
 
 HISTORY_KINDS = (*UTILITIES, *(t.lower() for t in TAX_TYPES))  # /history/{kind}
@@ -39,20 +39,33 @@ class Store:
 
     def records(self, uscc: str, records: tuple[str, ...]) -> list[dict]:
         """The record in force per natural key of these registers (latest occurred_at, ties the
-        greater event_id), with its source and received time. The keyed hash of an identity number
-        is for verification queries, never shown."""
-        rows = self.clients.get().query(
-            "SELECT record, natural_key, occurred_at, event_id, provider_id, fields_json, received_at "
-            "FROM register_records FINAL WHERE uscc = {uscc:String} AND record IN {records:Array(String)} "
-            "ORDER BY record, natural_key, occurred_at DESC, event_id DESC LIMIT 1 BY record, natural_key",
-            parameters={"uscc": uscc, "records": list(records)}).named_results()
-        items = []
-        for row in rows:
-            fields = json.loads(row.pop("fields_json"))
-            fields.pop("legal_rep_id_hmac", None)
-            row.pop("natural_key")
-            items.append({**{k: json_value(v) for k, v in row.items()}, **fields})
-        return items
+        greater event_id) or v1.2 statements (highest revision), with its source and received
+        time. The keyed hash of an identity number is for verification queries, never shown."""
+        client = self.clients.get()
+        registers = [r for r in records if r not in STATEMENT_SERIES]
+        statements = [r for r in records if r in STATEMENT_SERIES]
+        rows = []
+        if registers:
+            rows += client.query(
+                "SELECT record, natural_key, occurred_at, event_id, provider_id, fields_json, received_at "
+                "FROM register_records FINAL WHERE uscc = {uscc:String} AND record IN {records:Array(String)} "
+                "ORDER BY record, natural_key, occurred_at DESC, event_id DESC LIMIT 1 BY record, natural_key",
+                parameters={"uscc": uscc, "records": registers}).named_results()
+        if statements:
+            rows += client.query(
+                "SELECT record, natural_key, occurred_at, event_id, provider_id, fields_json, received_at "
+                "FROM statement_records FINAL WHERE uscc = {uscc:String} AND record IN {records:Array(String)} "
+                "ORDER BY record, natural_key", parameters={"uscc": uscc, "records": statements}).named_results()
+        return [shown_record(row) for row in rows]
+
+
+def shown_record(row: dict) -> dict:
+    """A stored record as the API shows it: source columns and its own fields; the keyed hash of
+    an identity number (for verification only) left out."""
+    fields = json.loads(row.pop("fields_json"))
+    fields.pop("legal_rep_id_hmac", None)
+    row.pop("natural_key")
+    return {**{k: json_value(v) for k, v in row.items()}, **fields}
 
 
 
@@ -72,18 +85,16 @@ class RightsStore:
         return [{k: json_value(v) for k, v in row.items()} for row in rows]
 
     def all_records(self, uscc: str) -> list[dict]:
-        """Every record in force per natural key, of every register and keyed fact."""
-        items = []
-        for row in self._rows(
-                "SELECT record, natural_key, occurred_at, event_id, provider_id, enterprise_name, fields_json, received_at "
-                "FROM register_records FINAL WHERE uscc = {uscc:String} "
-                "ORDER BY record, natural_key, occurred_at DESC, event_id DESC LIMIT 1 BY record, natural_key",
-                uscc=uscc):
-            fields = json.loads(row.pop("fields_json"))
-            fields.pop("legal_rep_id_hmac", None)
-            row.pop("natural_key")
-            items.append({**row, **fields})
-        return items
+        """Every record in force per natural key, of every register, keyed fact and v1.2 statement."""
+        rows = self._rows(
+            "SELECT record, natural_key, occurred_at, event_id, provider_id, enterprise_name, fields_json, received_at "
+            "FROM register_records FINAL WHERE uscc = {uscc:String} "
+            "ORDER BY record, natural_key, occurred_at DESC, event_id DESC LIMIT 1 BY record, natural_key", uscc=uscc)
+        rows += self._rows(
+            "SELECT record, natural_key, occurred_at, event_id, provider_id, enterprise_name, fields_json, received_at "
+            "FROM statement_records FINAL WHERE uscc = {uscc:String} ORDER BY record, natural_key", uscc=uscc)
+        return [shown_record(row) for row in rows]
+
 
     def dead_letters(self, uscc: str) -> list[dict]:
         return self._rows("SELECT source_topic, source_partition, source_offset, reason, message, received_at "
@@ -105,6 +116,11 @@ class RightsStore:
                 "utility = {utility:String} AND account_no = {account:String} AND billing_month = {month:String} "
                 "ORDER BY version DESC LIMIT 1", uscc=uscc, utility=UTILITY_KINDS[record], account=key["account_no"],
                 month=key["billing_month"])
+        elif record in STATEMENT_SERIES:
+            rows = self._rows(
+                "SELECT provider_id, event_id FROM statement_records FINAL WHERE uscc = {uscc:String} AND "
+                "record = {record:String} AND natural_key = {key:String} LIMIT 1", uscc=uscc, record=record,
+                key="\x1f".join(key.values()))
         elif record == "TaxPayment":
             rows = self._rows(
                 "SELECT provider_id, event_id FROM tax_payments FINAL WHERE uscc = {uscc:String} AND "
@@ -118,9 +134,10 @@ class RightsStore:
                 "LIMIT 1", uscc=uscc, record=record, key="\x1f".join(key.values()))
         return rows[0] if rows else None
 
-    def verification_facts(self, uscc: str, records: tuple[str, ...]) -> tuple[dict[str, list[dict]], bool]:
+    def verification_facts(self, uscc: str, records: tuple[str, ...]) -> tuple[dict[str, list[dict]], bool, frozenset]:
         """(record type → records in force, fields in JSON form plus occurred_at and event_id; whether
-        any tax record is held). The identity-number hash stays in: verification compares it."""
+        any tax record is held; the v1.2 statement records held). The identity-number hash stays in:
+        verification compares it."""
         found: dict[str, list[dict]] = {}
         for row in self._rows(
                 "SELECT record, occurred_at, event_id, fields_json FROM register_records FINAL "
@@ -133,7 +150,8 @@ class RightsStore:
             "SELECT (SELECT count() FROM tax_payments WHERE uscc = {uscc:String}) + (SELECT count() FROM "
             "register_records WHERE uscc = {uscc:String} AND record IN {facts:Array(String)}) AS n",
             uscc=uscc, facts=list(KEYED_FACTS))
-        return found, bool(taxed and taxed[0]["n"])
+        held = self._rows("SELECT DISTINCT record FROM statement_records WHERE uscc = {uscc:String}", uscc=uscc)
+        return found, bool(taxed and taxed[0]["n"]), frozenset(row["record"] for row in held)
 
     def penalty(self, uscc: str, decision_no: str) -> tuple[Optional[dict], Optional[dict]]:
         """(the AdminPenalty in force with this decision number, the CreditRepair in force for it)."""

@@ -21,9 +21,11 @@ from typing import NamedTuple, Optional
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from creditstream.monitoring import metrics
+from creditstream.schemas.cs_eval_2 import visible_red_lines
 from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.models import (
     PUBLIC,
+    RED_LINES,
     SCOPES,
     UTILITY_AND_TAX,
     AggregateRow,
@@ -63,6 +65,9 @@ class RowView(NamedTuple):
     fragments: dict[str, bytes]  # group → '"field":value,…' (no braces), for each group in GROUPS
     updated_at: dt.datetime  # when the worker computed the row
     updated_at_text: str  # the same, as answered (ISO 8601 UTC with Z)
+    # eval_red_lines, kept apart: a lender sees it less the red lines resting on consent data it
+    # lacks (cs_eval_2.visible_red_lines), so it is no group's fragment
+    red_lines: tuple[str, ...] = ()
 
     def values(self) -> dict:
         """Every field (for tests and tools; look-ups use the fragments)."""
@@ -70,19 +75,27 @@ class RowView(NamedTuple):
         for fragment in self.fragments.values():
             if fragment:
                 out.update(json.loads(b"{" + fragment + b"}"))
+        out[RED_LINES] = list(self.red_lines)
         return out
+
+    def red_lines_fragment(self, scopes) -> bytes:
+        """'"eval_red_lines":[…]' as a viewer with consent ``scopes`` may see it."""
+        shown = visible_red_lines(list(self.red_lines), scopes)
+        return f'"{RED_LINES}":{json.dumps(shown)}'.encode()
 
 
 def split_row(value: bytes, timestamp_ms: int) -> RowView:
     row = AggregateRow.decode(value)
     groups: dict[str, dict] = {group: {} for group in GROUPS}
     for name, field_value in row.values.items():
-        groups[field_scope(name)][name] = field_value
+        if name != RED_LINES:
+            groups[field_scope(name)][name] = field_value
     fragments = {group: json.dumps(fields, ensure_ascii=False, separators=(",", ":"))[1:-1].encode()
                  for group, fields in groups.items()}
     head = {"uscc": row.uscc, "as_of_month": row.as_of_month, "as_of_date": row.as_of_date}
     updated_at = dt.datetime.fromtimestamp(timestamp_ms / 1000, UTC)
-    return RowView(head, fragments, updated_at, updated_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+    return RowView(head, fragments, updated_at, updated_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                   tuple(row.values[RED_LINES]))
 
 
 class ServingView:

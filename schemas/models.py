@@ -143,6 +143,8 @@ class AggregateRow:
     def decode(cls, data: bytes | str) -> "AggregateRow":
         doc = _load(data, "aggregate row")
         _require(doc, (*ROW_HEAD, *AGGREGATE_FIELDS), "aggregate row")
+        if not isinstance(doc[RED_LINES], list):
+            raise ModelError(f"aggregate row.{RED_LINES}: a list of red-line ids")
         return cls(doc.pop("uscc"), doc.pop("as_of_month"), doc.pop("as_of_date"), doc)
 
     def to_json(self) -> dict:

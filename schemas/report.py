@@ -6,8 +6,10 @@ may see, and renders the HTML and PDF from the result.
 Sections follow the national public credit information report (《公共信用信息报告》): number
 and issue time; subject; summary; administrative licences in force; penalties in publicity
 (repaired and expired ones left out); enforcement in the last 12 months; honours; environmental
-credit; then, only under the matching consent, utility, tax, real estate, R&D and agricultural
-sections and the evaluation; the open disputes (each disputed item is marked where it is
+credit; v1.2's public sections (the courts' lists, customs credit, intellectual property,
+public-resource awards); then, only under the matching consent, utility, tax, real estate, R&D,
+agricultural, social-insurance and customs-trade sections and the evaluation. Red lines hit
+(一票否决, cs-eval-2) come first, each with the records behind it; the open disputes (each disputed item is marked where it is
 listed); as-of month and date with each section's sources; how to object and apply for repair.
 """
 from __future__ import annotations
@@ -17,7 +19,8 @@ import hashlib
 import json
 from typing import Iterable, NamedTuple, Optional
 
-from creditstream.schemas.models import PUBLIC, SCOPES, UTILITY_AND_TAX
+from creditstream.schemas.cs_eval_2 import visible_red_lines
+from creditstream.schemas.models import CONTRIBUTION_SERIES, PUBLIC, RED_LINES, SCOPES, UTILITY_AND_TAX
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.records import to_json
 from creditstream.schemas.services import DISPUTE_KEYS, penalty_in_publicity, record_key
@@ -36,19 +39,31 @@ class Section(NamedTuple):
 
 
 SECTIONS: tuple[Section, ...] = (
+    Section("red_lines", "一票否决事项", "Red lines (joint punishment)", PUBLIC,
+            ("DishonestDebtor", "CustomsCreditGrade", "SocialInsuranceStatement")),
     Section("licences", "行政许可信息", "Administrative licences in force", PUBLIC, ("AdminLicence",)),
     Section("penalties", "行政处罚信息", "Administrative penalties in publicity", PUBLIC,
             ("AdminPenalty", "CreditRepair")),
     Section("enforcement", "行政强制信息", "Administrative enforcement (last 12 months)", PUBLIC, ("AdminEnforcement",)),
     Section("honours", "守信激励信息", "Honours", PUBLIC, ("TaxCreditRating", "RdRecognition")),
     Section("environment", "环境信用信息", "Environmental credit", PUBLIC, ("EnvCreditRating",)),
+    Section("courts", "失信被执行人与被执行信息", "Dishonest judgment debtors and enforcement cases", PUBLIC,
+            ("DishonestDebtor", "EnforcementCase")),
+    Section("customs_credit", "海关信用信息", "Customs credit grade", PUBLIC, ("CustomsCreditGrade",)),
+    Section("intellectual_property", "知识产权信息", "Patents, trademarks and IP pledges", PUBLIC,
+            ("Patent", "Trademark", "IpPledge")),
+    Section("public_resources", "公共资源交易信息", "Public-resource awards (last 12 months)", PUBLIC,
+            ("PublicResourceAward",)),
     Section("utility", "公用事业缴费信息", "Water, electricity and gas", "UTILITY",
             ("WaterStatement", "ElectricityStatement", "GasStatement")),
     Section("tax", "纳税信息", "Tax", "TAX", ("TaxPayment", "TaxCreditRating", "TaxArrears", "TaxpayerStatus")),
     Section("real_estate", "不动产信息", "Real estate", "REAL_ESTATE", ("RealEstateRight", "RealEstateMortgage")),
     Section("rd", "科技研发信息", "Research and development", "RD", ("RdRecognition",)),
     Section("agri", "涉农信息", "Agriculture", "AGRI", ("AgriOperator", "RuralLandRight", "FarmerHousingRight")),
-    Section("evaluation", "信用评价信息", "Credit evaluation (cs-eval-1)", UTILITY_AND_TAX, ()),
+    Section("social", "社保与公积金信息", "Social insurance and housing fund", "SOCIAL",
+            ("SocialInsuranceStatement", "HousingFundStatement")),
+    Section("trade", "进出口信息", "Customs trade", "TRADE", ("CustomsTradeStatement",)),
+    Section("evaluation", "信用评价信息", "Credit evaluation (cs-eval-2)", UTILITY_AND_TAX, ()),
 )
 # the fixed parts around the sections, with their headings (the HTML and the PDF show them all)
 HEADINGS = {
@@ -100,6 +115,9 @@ def build(data: ReportInput) -> dict:
         "penalties_in_publicity": len(shown["penalties"]["items"]),
         "enforcements_12m": len(shown["enforcement"]["items"]),
         "honours": len(shown["honours"]["items"]),
+        "red_lines": shown["red_lines"]["facts"][RED_LINES],
+        "dishonest_listings": sum(1 for i in shown["courts"]["items"] if i["record"] == "DishonestDebtor"),
+        "enforcement_cases_active": sum(1 for i in shown["courts"]["items"] if i["record"] == "EnforcementCase"),
         "disputes_open": len(data.disputes_open),
         "sections_withheld": [s["id"] for s in sections if not s["shown"]],
     }
@@ -253,7 +271,89 @@ def _registers(*records: str, facts: tuple[str, ...] = ()):
 
 
 def _evaluation(data: ReportInput, by_record: dict, row: dict):
-    return [], {name: row.get(name) for name in ("eval_model", "eval_score", "eval_grade", "eval_points", "whitelisted")}
+    facts = {name: row.get(name) for name in ("eval_model", "eval_score", "eval_grade", "eval_points", "whitelisted")}
+    return [], {**facts, RED_LINES: visible_red_lines(list(row.get(RED_LINES, [])), data.allowed)}
+
+
+# -- v1.2 ------------------------------------------------------------------------------------------
+
+def _month_index(data: ReportInput, row: dict) -> int:
+    return parse_month(row["as_of_month"]) if row.get("as_of_month") else data.reference.year * 12 + data.reference.month - 1
+
+
+def _listed(item: dict, r: str) -> bool:
+    """On the dishonest-debtor list at R: only the court's removed_on ends a listing."""
+    return str(item["listed_on"]) <= r and (item.get("removed_on") in (None, "") or str(item["removed_on"]) > r)
+
+
+def _open_case(item: dict, r: str) -> bool:
+    return str(item["filed_on"]) <= r and (item.get("closed_on") in (None, "") or str(item["closed_on"]) > r)
+
+
+def _customs_decision(by_record: dict, r: str) -> Optional[dict]:
+    """The customs decision in force: the latest decided_on ≤ R, ties the greater decision_no."""
+    decided = [i for i in by_record.get("CustomsCreditGrade", []) if str(i["decided_on"]) <= r]
+    return max(decided, key=lambda i: (str(i["decided_on"]), str(i["decision_no"])), default=None)
+
+
+def _red_lines(data: ReportInput, by_record: dict, row: dict):
+    """The red lines hit that the requester may see, first in the report, each with its records."""
+    r, hit = data.reference.isoformat(), visible_red_lines(list(row.get(RED_LINES, [])), data.allowed)
+    items = []
+    if "X1" in hit:
+        items += [{**_whole(i), "red_line": "X1"} for i in by_record.get("DishonestDebtor", []) if _listed(i, r)]
+    decision = _customs_decision(by_record, r)
+    if "X2" in hit and decision is not None:
+        items.append({**_whole(decision), "red_line": "X2"})
+    if "X3" in hit:
+        as_of = _month_index(data, row)
+        items += [{**_whole(i), "red_line": "X3"} for i in by_record.get("SocialInsuranceStatement", [])
+                  if 0 <= as_of - parse_month(str(i["contribution_month"])) < 3 and float(i["arrears_amount"]) > 0]
+    return items, {RED_LINES: hit, "eval_model": row.get("eval_model")}
+
+
+def _courts(data: ReportInput, by_record: dict, row: dict):
+    r = data.reference.isoformat()
+    items = [_whole(i) for i in by_record.get("DishonestDebtor", []) if _listed(i, r)]
+    items += [_whole(i) for i in by_record.get("EnforcementCase", []) if _open_case(i, r)]
+    return items, {name: row.get(name) for name in ("court_dishonest", "court_dishonest_count",
+                                                    "enforcement_cases_active", "enforcement_amount_active")}
+
+
+def _customs_credit(data: ReportInput, by_record: dict, row: dict):
+    decision = _customs_decision(by_record, data.reference.isoformat())
+    return ([_whole(decision)] if decision else []), {name: row.get(name)
+                                                      for name in ("customs_grade", "customs_grade_decided_on")}
+
+
+def _intellectual_property(data: ReportInput, by_record: dict, row: dict):
+    r = data.reference.isoformat()
+    items = [_whole(i) for i in by_record.get("Patent", [])
+             if i.get("status") == "VALID" and str(i["granted_on"]) <= r <= str(i["valid_until"])]
+    items += [_whole(i) for i in by_record.get("Trademark", [])
+              if i.get("status") == "VALID" and str(i["registered_on"]) <= r <= str(i["valid_until"])]
+    items += [_whole(i) for i in by_record.get("IpPledge", []) if i.get("status") == "ACTIVE"
+              and str(i["registered_on"]) <= r]
+    return items, {name: row.get(name) for name in ("patents_valid", "invention_patents_valid", "trademarks_valid",
+                                                    "ip_pledges_active")}
+
+
+def _public_resources(data: ReportInput, by_record: dict, row: dict):
+    as_of = _month_index(data, row)
+    items = [_whole(i) for i in by_record.get("PublicResourceAward", [])
+             if i.get("status") == "VALID" and 0 <= as_of - parse_month(str(i["awarded_on"])[:7]) < 12]
+    return sorted(items, key=lambda i: str(i["awarded_on"]), reverse=True), {
+        name: row.get(name) for name in ("awards_12m", "award_amount_12m")}
+
+
+def _statements_of(records: tuple[str, ...], month_field: str, prefixes: tuple[str, ...]):
+    """A consent section of v1.2 statements: the row's figures and the statements of its 12 months."""
+    def listed(data: ReportInput, by_record: dict, row: dict):
+        as_of = _month_index(data, row)
+        items = [_whole(i) for name in records for i in by_record.get(name, [])
+                 if 0 <= as_of - parse_month(str(i[month_field])) < 12]
+        return sorted(items, key=lambda i: (i["record"], str(i[month_field]))), _fields(prefixes, row)
+    return listed
 
 
 ITEMS = {
@@ -266,4 +366,10 @@ ITEMS = {
                        facts=("agri_operator_category", "rural_land_rights_active", "rural_land_area_mu",
                               "housing_rights_active")),
     "evaluation": _evaluation,
+    "red_lines": _red_lines, "courts": _courts, "customs_credit": _customs_credit,
+    "intellectual_property": _intellectual_property, "public_resources": _public_resources,
+    "social": _statements_of(("SocialInsuranceStatement", "HousingFundStatement"), "contribution_month",
+                             tuple(f"{k}_" for k in CONTRIBUTION_SERIES)),
+    "trade": _statements_of(("CustomsTradeStatement",), "trade_month",
+                            ("trade_", "export_value_")),
 }

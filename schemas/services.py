@@ -33,7 +33,8 @@ DISPUTE_KEYS: dict[str, tuple[str, ...]] = {
     "TaxCreditRating": ("rating_year",),
     "TaxArrears": ("as_of",),
     "TaxpayerStatus": ("as_of",),
-    **{r.name: r.natural_key for r in RECORD.values() if r.register},  # AgriOperator: the enterprise itself
+    # registers (AgriOperator: the enterprise itself) and v1.2's statements (account or customs code, month)
+    **{r.name: r.natural_key for r in RECORD.values() if r.register or r.statement},
 }
 
 

@@ -28,6 +28,9 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...]]] = {
     "tax_grade_in": ("TAX", ("grades",)),
     "no_tax_arrears": ("TAX", ()),
     "legal_representative_id": (ANY_SCOPE, ("id_no",)),
+    # v1.2 addendum
+    "no_social_arrears": ("SOCIAL", ()),
+    "trade_value_12m_at_least": ("TRADE", ("amount",)),
 }
 CLAIM_LIMIT = 20
 # legal_representative_id claims judged per (lender, enterprise) per day (Asia/Shanghai). The masked
@@ -57,6 +60,7 @@ class Facts:
     row: Optional[dict]  # the aggregate row's values, or None
     records: dict[str, list[dict]]  # record type → records in force (fields in JSON form, occurred_at)
     has_tax_records: bool  # any tax payment, rating, arrears or status held
+    statements_held: frozenset[str] = frozenset()  # the v1.2 statement records held (any month)
 
 
 def parse_claims(body: Any) -> list[Claim]:
@@ -126,6 +130,14 @@ def judge(claim: Claim, facts: Facts, personal_data_key: Optional[bytes]) -> str
             return NO_DATA
         winning = max(positions, key=lambda p: (p["as_of"], p["occurred_at"]))  # the latest position, as the row
         return _yes(not winning["in_arrears"])
+    if claim.type == "no_social_arrears":
+        if facts.row is None or "SocialInsuranceStatement" not in facts.statements_held:
+            return NO_DATA
+        return _yes(not facts.row["social_in_arrears"])
+    if claim.type == "trade_value_12m_at_least":
+        if facts.row is None or "CustomsTradeStatement" not in facts.statements_held:
+            return NO_DATA
+        return _yes(Decimal(facts.row["trade_value_12m"]) >= params["amount"])
     if claim.type == "legal_representative_id":
         carrying = [r for name in ADMINISTRATIVE for r in records.get(name, []) if r.get("legal_rep_id_hmac")]
         if not carrying or personal_data_key is None:

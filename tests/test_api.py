@@ -77,6 +77,25 @@ def test_a_lender_sees_public_fields_and_only_the_consented_scopes(tmp_path):
     assert audited["bank-1"]["consent_event_id"] == "consent-bank-1" and audited["bank-1"]["decision"] == "allow"
 
 
+def test_red_lines_are_shown_to_every_lender_but_x3_only_under_social_consent(tmp_path):
+    """platform-services.md, v1.2 addendum: eval_red_lines always, less X3 (consent data) without
+    SOCIAL; the enterprise sees all of it."""
+    harness = ApiHarness(tmp_path)
+    harness.row(E1, eval_grade="C", eval_red_lines=["X1", "X3"], social_arrears_months_3m=3)
+    social, public = harness.key("lender", "bank-1"), harness.key("lender", "bank-2")
+    own = harness.key("enterprise", E1)
+    harness.consent(E1, "bank-1", ("SOCIAL",))
+
+    async def scenario(client):
+        return [await (await client.get(f"/v1/enterprises/{E1}/aggregates", headers=bearer(key))).json()
+                for key in (social, public, own)]
+    with_social, without, itself = harness.run(scenario)
+    assert with_social["eval_red_lines"] == ["X1", "X3"] and with_social["social_arrears_months_3m"] == 3
+    assert without["eval_red_lines"] == ["X1"] and "social_arrears_months_3m" not in without
+    assert without["eval_grade"] == "C"
+    assert itself["eval_red_lines"] == ["X1", "X3"]
+
+
 def test_a_write_is_acknowledged_once_and_a_repeat_with_its_key_gets_the_first_answer(tmp_path):
     harness = ApiHarness(tmp_path)
     enterprise = harness.key("enterprise", E1)

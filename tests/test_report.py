@@ -47,8 +47,9 @@ def by_id(content):
 
 def test_sections_follow_the_consent_and_withheld_ones_carry_nothing():
     public = by_id(build())
-    assert [s for s, v in public.items() if v["shown"]] == ["licences", "penalties", "enforcement", "honours",
-                                                           "environment"]
+    assert [s for s, v in public.items() if v["shown"]] == ["red_lines", "licences", "penalties", "enforcement",
+                                                           "honours", "environment", "courts", "customs_credit",
+                                                           "intellectual_property", "public_resources"]
     assert "facts" not in public["tax"] and "items" not in public["evaluation"]
     assert public["tax"]["withheld"].endswith("(TAX)") and public["evaluation"]["withheld"].endswith("(UTILITY and TAX)")
     only_tax = by_id(build({"TAX"}))

@@ -78,3 +78,19 @@ def test_identity_claims_are_bounded_per_principal_and_enterprise_a_day():
     assert budget.take("bank-a", "E1", next_day)  # renewed the next day
     # the masked form leaves ~33,000 candidates: at the default budget a search takes years
     assert 33_000 / IDENTITY_CLAIMS_PER_DAY / 365 > 10
+
+
+def test_v1_2_claims_read_the_row_and_need_a_statement_of_their_kind():
+    row = {"social_in_arrears": False, "trade_value_12m": "5000.00"}
+    held = Facts(row, {}, False, frozenset({"SocialInsuranceStatement", "CustomsTradeStatement"}))
+    assert outcome({"type": "no_social_arrears"}, held) == MATCH
+    assert outcome({"type": "no_social_arrears"}, Facts({**row, "social_in_arrears": True}, {}, False,
+                                                         held.statements_held)) == NO_MATCH
+    assert outcome({"type": "trade_value_12m_at_least", "amount": "5000.00"}, held) == MATCH
+    assert outcome({"type": "trade_value_12m_at_least", "amount": "5000.01"}, held) == NO_MATCH
+    # a row (from other data) but no statement of the kind: nothing to judge
+    only_fund = Facts(row, {}, False, frozenset({"HousingFundStatement"}))
+    assert outcome({"type": "no_social_arrears"}, only_fund) == NO_DATA
+    assert outcome({"type": "trade_value_12m_at_least", "amount": "1"}, only_fund) == NO_DATA
+    assert parse_claims({"claims": [{"type": "no_social_arrears"}]})[0].scope == "SOCIAL"
+    assert parse_claims({"claims": [{"type": "trade_value_12m_at_least", "amount": "1"}]})[0].scope == "TRADE"

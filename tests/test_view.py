@@ -49,7 +49,7 @@ def test_a_revoked_key_keeps_its_principal_and_a_tombstone_forgets_it():
 def test_rows_are_kept_encoded_and_decoded_on_demand():
     view = ServingView()
     row = {"uscc": builders.USCC, "as_of_month": "2026-10", "as_of_date": "2026-10-31",
-           **{name: 0 for name in AGGREGATE_FIELDS}}
+           **{name: 0 for name in AGGREGATE_FIELDS}, "eval_red_lines": ["X1"]}
     view.apply(AGGREGATES_TOPIC, builders.USCC.encode(), AggregateRow.encode(row), 1_700_000_000_000)
     found = view.row(builders.USCC)
     assert found.values() == row and found.updated_at == dt.datetime.fromtimestamp(1_700_000_000, UTC)

@@ -150,6 +150,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "claim.tax_grade_in": ("纳税信用等级属于（逗号分隔）", "Tax grade is one of (comma-separated)"),
     "claim.no_tax_arrears": ("无欠税", "No tax arrears"),
     "claim.legal_representative_id": ("法定代表人身份证号", "Legal representative's ID number"),
+    "claim.no_social_arrears": ("无社保欠费", "No social-insurance arrears"),
+    "claim.trade_value_12m_at_least": ("近12个月进出口总额不少于（元）", "Trade value in 12 months at least (yuan)"),
     "whitelist.title": ("白名单", "Whitelist"),
     "whitelist.members": ("当前名单", "On the list now"),
     "whitelist.changes": ("最近变动", "Recent changes"),

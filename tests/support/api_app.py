@@ -15,7 +15,7 @@ from creditstream.api.view import ServingView
 from creditstream.api.writer import MemoryWriter
 from creditstream.schemas import apikeys
 from creditstream.schemas.kafka import KafkaConnection
-from creditstream.schemas.models import AGGREGATE_FIELDS, AggregateRow, ConsentState, KeyEvent
+from creditstream.schemas.models import AGGREGATE_FIELDS, RED_LINES, AggregateRow, ConsentState, KeyEvent
 from creditstream.schemas.topics import AGGREGATES_TOPIC, API_KEYS_TOPIC, AUDIT_TOPIC, CONSENT_STATE_TOPIC
 
 UTC = dt.timezone.utc
@@ -37,7 +37,7 @@ class ApiHarness:
 
     def row(self, uscc: str, **values) -> None:
         row = {"uscc": uscc, "as_of_month": "2026-10", "as_of_date": "2026-10-31",
-               **{name: 0 for name in AGGREGATE_FIELDS}, **values}
+               **{name: 0 for name in AGGREGATE_FIELDS}, RED_LINES: [], **values}
         self.view.apply(AGGREGATES_TOPIC, uscc.encode(), AggregateRow.encode(row), int(self.now.timestamp() * 1000))
 
     def consent(self, uscc: str, lender_id: str, scopes: tuple[str, ...]) -> None:
