@@ -63,6 +63,17 @@ LABELS = {
     "rated_on": "评价日期", "occurred_at": "记录时间", "certificate_no": "证书编号", "status": "状态",
     "eval_grade": "信用等级", "eval_score": "信用评分", "eval_points": "各项得分", "whitelisted": "白名单",
     "eval_model": "评价模型", "env_grade": "环境信用等级", "env_score": "环境信用得分", "env_rated_on": "评价日期",
+    # v1.2
+    "record": "记录类别", "red_line": "一票否决项", "eval_red_lines": "一票否决项", "case_no": "案号", "court_name": "执行法院",
+    "listed_on": "发布日期", "removed_on": "移除日期", "filed_on": "立案日期", "closed_on": "结案日期",
+    "performance": "履行情况", "obligation": "生效法律文书确定的义务", "amount": "执行标的（元）",
+    "customs_code": "海关编码", "customs_office": "主管海关", "patent_no": "专利号", "title": "名称",
+    "granted_on": "授权公告日", "registration_no": "注册号/登记号", "mark_name": "商标", "nice_class": "类别",
+    "registered_on": "注册/登记日期", "ip_no": "出质知识产权", "pledgee_name": "质权人", "secured_amount": "担保债权数额（元）",
+    "notice_no": "公告编号", "project_name": "项目名称", "buyer_name": "招标人/采购人", "award_amount": "中标金额（元）",
+    "awarded_on": "中标日期", "account_no": "单位编号/账号", "contribution_month": "所属期", "employee_count": "人数",
+    "amount_due": "应缴（元）", "amount_paid": "实缴（元）", "arrears_amount": "欠缴（元）", "trade_month": "月份",
+    "import_value": "进口额（元）", "export_value": "出口额（元）", "declarations": "报关单票数",
 }
 HIDDEN_COLUMNS = ("record", "provider_id", "disputed", "event_id", "legal_rep_id_type", "legal_rep_id_no",
                   "authority_uscc", "legal_rep_name", "occurred_at", "received_at", "legal_rep_id_hmac")
@@ -74,6 +85,16 @@ COLUMNS = {
     "enforcement": ("decision_no", "decision_name", "method", "reason", "executed_on", "authority_name"),
     "honours": ("honour", "year", "reference_no", "valid_until"),
     "environment": ("period", "grade", "score", "rated_on"),
+    "red_lines": ("red_line", "record", "case_no", "court_name", "listed_on", "decision_no", "grade", "decided_on",
+                  "valid_until", "contribution_month", "arrears_amount"),
+    "courts": ("record", "case_no", "court_name", "filed_on", "listed_on", "performance", "amount"),
+    "customs_credit": ("decision_no", "customs_office", "grade", "decided_on", "valid_until"),
+    "intellectual_property": ("record", "patent_no", "registration_no", "title", "mark_name", "status",
+                              "granted_on", "registered_on", "valid_until", "pledgee_name", "secured_amount"),
+    "public_resources": ("notice_no", "project_name", "buyer_name", "award_amount", "awarded_on"),
+    "social": ("record", "account_no", "contribution_month", "employee_count", "amount_due", "amount_paid",
+               "arrears_amount"),
+    "trade": ("customs_code", "trade_month", "import_value", "export_value", "declarations"),
 }
 
 

@@ -84,7 +84,10 @@ HOW_TO_REPAIR = (
     "行政处罚在公示期内且满足最短公示期的，企业可在履行处罚义务后作出信用承诺并申请信用修复（POST /v1/me/repairs）；"
     "平台在10个工作日内作出决定，修复后的处罚不再出现在报告中。"
     " After fulfilling a penalty's obligations and its minimum publicity period, the enterprise may pledge and apply "
-    "for credit repair; the platform decides within 10 working days, and a repaired penalty leaves the report.")
+    "for credit repair; the platform decides within 10 working days, and a repaired penalty leaves the report."
+    " 失信被执行人名单只能由执行法院移除（履行义务后向执行法院申请）；海关失信企业认定只能由海关作出新的认定或期满终止。"
+    " A listed dishonest judgment debtor leaves the list only by the enforcing court (apply to it after performing); "
+    "a customs-dishonest finding ends only by a new customs decision or its expiry: the platform cannot repair either.")
 
 
 class ReportInput(NamedTuple):

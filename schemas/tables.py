@@ -209,7 +209,7 @@ class CreditReportsRow(NamedTuple):
 
 
 ROW_TYPES = (EnterpriseAggregatesRow, UtilityStatementsRow, TaxPaymentsRow, ConsentGrantsRow, RegisterRecordsRow,
-             DeadLettersRow, ApiKeysRow, LookupAuditRow, DisputesRow, RepairApplicationsRow, WhitelistChangesRow,
+             StatementRecordsRow, DeadLettersRow, ApiKeysRow, LookupAuditRow, DisputesRow, RepairApplicationsRow, WhitelistChangesRow,
              CreditReportsRow)
 TABLES: dict[str, type] = {row_type.TABLE: row_type for row_type in ROW_TYPES}
 

@@ -66,3 +66,12 @@ def test_the_evaluation_is_explained_indicator_by_indicator_and_adds_up_to_the_s
     assert sum(line["points"] for line in lines) == evaluate(row)["eval_score"] == row["eval_score"]
     t1 = lines[0]
     assert (t1["band"], t1["points"], t1["best"]) == ("B", 15, 20)
+
+
+def test_every_record_category_has_a_name_in_both_languages():
+    from creditstream.api.portal.pages import CATEGORY_NAMES
+    from creditstream.schemas.topics import RECORD, REGISTER_CATEGORIES
+    categories = set(REGISTER_CATEGORIES) | {r.category for r in RECORD.values() if r.name != "ConsentGrant"} - {
+        "utility"}
+    assert categories <= set(CATEGORY_NAMES)
+    assert all(zh and en for zh, en in CATEGORY_NAMES.values())

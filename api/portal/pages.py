@@ -60,7 +60,12 @@ STYLESHEET = (Path(__file__).parents[1] / "templates" / "portal.css").read_bytes
 CATEGORY_NAMES = {"environment": ("环境信用", "Environmental credit"), "real_estate": ("不动产", "Real estate"),
                   "licences": ("行政许可", "Licences"), "penalties": ("行政处罚与信用修复", "Penalties and repairs"),
                   "enforcement": ("行政强制", "Enforcement"), "rd": ("科技研发", "R&D"), "agri": ("涉农", "Agriculture"),
-                  "tax": ("纳税信用、欠税与纳税人状态", "Tax rating, arrears and status")}
+                  "tax": ("纳税信用、欠税与纳税人状态", "Tax rating, arrears and status"),
+                  "social_insurance": ("社会保险费", "Social insurance"), "housing_fund": ("住房公积金", "Housing fund"),
+                  "customs_trade": ("进出口", "Customs trade"), "customs_credit": ("海关信用", "Customs credit grade"),
+                  "intellectual_property": ("知识产权", "Patents, trademarks and IP pledges"),
+                  "public_resources": ("公共资源交易中标", "Public-resource awards"),
+                  "court": ("失信被执行人与被执行案件", "Dishonest debtors and enforcement cases")}
 SHOWN_FIELDS_SKIP = ("record", "event_id", "received_at", "legal_rep_id_type", "enterprise_name", "authority_uscc")
 
 
