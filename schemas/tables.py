@@ -209,8 +209,8 @@ class CreditReportsRow(NamedTuple):
 
 
 ROW_TYPES = (EnterpriseAggregatesRow, UtilityStatementsRow, TaxPaymentsRow, ConsentGrantsRow, RegisterRecordsRow,
-             StatementRecordsRow, DeadLettersRow, ApiKeysRow, LookupAuditRow, DisputesRow, RepairApplicationsRow, WhitelistChangesRow,
-             CreditReportsRow)
+             StatementRecordsRow, DeadLettersRow, ApiKeysRow, LookupAuditRow, DisputesRow, RepairApplicationsRow,
+             WhitelistChangesRow, CreditReportsRow)
 TABLES: dict[str, type] = {row_type.TABLE: row_type for row_type in ROW_TYPES}
 
 
