@@ -28,10 +28,11 @@ def _month(iso_day: str) -> int:
     return int(iso_day[:4]) * 12 + int(iso_day[5:7]) - 1
 
 
-def _split(key: str) -> tuple[str, int]:
-    """A statement's natural key → (account or customs code, month index)."""
-    account, _sep, month = key.rpartition("\x1f")
-    return account, parse_month(month)
+def _statements(by_account: dict[str, dict[str, list]]):
+    """(account or customs code, month index, fields after the revision) of each winning statement."""
+    for account, months in by_account.items():
+        for month, (_revision, *fields) in months.items():
+            yield account, parse_month(month), fields
 
 
 def compute_collection(ledger: Ledger, as_of: int, reference: dt.date) -> dict:
@@ -47,15 +48,14 @@ def compute_collection(ledger: Ledger, as_of: int, reference: dt.date) -> dict:
     return row
 
 
-def _contributions(series: str, entries: dict[str, list], as_of: int) -> dict:
+def _contributions(series: str, entries: dict[str, dict[str, list]], as_of: int) -> dict:
     """``{k}_months/avg_employees/paid_{w}m``, ``{k}_in_arrears``, ``{k}_arrears_amount`` (each
     account's latest statement ≤ M) and ``{k}_arrears_months_3m`` (months M-2 .. M with a
     statement in arrears)."""
     by_age: dict[int, list] = {}  # months before M -> [employees, paid]
     latest: dict[str, tuple[int, Decimal]] = {}  # account -> (month, arrears_amount) of its latest ≤ M
     arrears_ages: set[int] = set()
-    for key, (_revision, employees, paid, arrears) in entries.items():
-        account, month = _split(key)
+    for account, month, (employees, paid, arrears) in _statements(entries):
         age = as_of - month
         if age < 0:
             continue  # months after M are ignored
@@ -88,12 +88,11 @@ def _contributions(series: str, entries: dict[str, list], as_of: int) -> dict:
     return out
 
 
-def _trade(entries: dict[str, list], as_of: int) -> dict:
+def _trade(entries: dict[str, dict[str, list]], as_of: int) -> dict:
     """Customs trade over the 12-month window by trade_month (all customs codes)."""
     by_month: dict[int, Decimal] = {}
     exports = ZERO
-    for key, (_revision, imported, exported) in entries.items():
-        _code, month = _split(key)
+    for _code, month, (imported, exported) in _statements(entries):
         if 0 <= as_of - month < YEAR:
             by_month[month] = by_month.get(month, ZERO) + Decimal(imported) + Decimal(exported)
             exports += Decimal(exported)

@@ -18,6 +18,7 @@ from decimal import Decimal
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.topics import (
     CONSENT_RECORD,
+    RECORD,
     REGISTERS,
     REPAIR_RECORD,
     STATEMENT_SERIES,
@@ -79,8 +80,9 @@ class Ledger:
     ratings: dict[int, tuple[int, str]] = field(default_factory=dict)  # year -> (occurred ms, grade)
     # v1.1 registers: record -> natural key -> [occurred ms, event id, *fields] (streams/registers.py)
     registers: dict[str, dict[str, list]] = field(default_factory=dict)
-    # v1.2 statements: series -> natural key ("account\x1fYYYY-MM") -> [revision, *fields]
-    series: dict[str, dict[str, list]] = field(default_factory=dict)
+    # v1.2 statements: series -> account (or customs code) -> "YYYY-MM" -> [revision, *fields];
+    # nested, so an account's number is stored once, not once per month
+    series: dict[str, dict[str, dict[str, list]]] = field(default_factory=dict)
     name: tuple[int, str] = (0, "")  # (occurred ms, enterprise_name) of the latest event naming the firm
     # on the whitelist as last announced on credit.whitelist.v1, and how many changes were announced
     # (streams.publishing numbers the changes with it, so a change sent again keeps its id)
@@ -108,8 +110,8 @@ class Ledger:
         """The winning entries of one register (empty when none)."""
         return self.registers.get(record, _EMPTY)
 
-    def statements_of(self, series: str) -> dict[str, list]:
-        """The winning v1.2 statements of one series (empty when none)."""
+    def statements_of(self, series: str) -> dict[str, dict[str, list]]:
+        """The winning v1.2 statements of one series, by account and month (empty when none)."""
         return self.series.get(series, _EMPTY)
 
     def apply(self, record: str, value: dict) -> bool:
@@ -156,11 +158,11 @@ class Ledger:
     def _apply_series(self, series: str, record: str, value: dict) -> bool:
         """v1.2 statements: the highest revision per natural key; an equal or lower one arriving
         later is ignored (v1's rule)."""
-        entries = self.series.setdefault(series, {})
-        key = register_key(record, value)
-        current = entries.get(key)
+        account, month = (value[name] for name in RECORD[record].natural_key)
+        months = self.series.setdefault(series, {}).setdefault(account, {})
+        current = months.get(month)
         if current is None or value["revision"] > current[0]:
-            entries[key] = [value["revision"], *STATEMENT_EXTRACT[series](value)]
+            months[month] = [value["revision"], *STATEMENT_EXTRACT[series](value)]
         return True
 
     def _put_statement(self, kind: str, key: tuple[str, int], statement: Statement, wire: list) -> None:

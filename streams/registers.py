@@ -47,8 +47,8 @@ EXTRACT: dict[str, Callable[[dict], tuple]] = {
     "EnforcementCase": lambda v: (_day(v["filed_on"]), _day(v["closed_on"]), str(v["amount"])),
 }
 
-# v1.2 statements: series -> the fields kept after the revision, per natural key (account or
-# customs code, month; the key itself carries both). Money as strings, as above.
+# v1.2 statements: series -> the fields kept after the revision, per account (or customs code)
+# and month (the ledger's keys). Money as strings, as above.
 STATEMENT_EXTRACT: dict[str, Callable[[dict], tuple]] = {
     "social": lambda v: (v["employee_count"], str(v["amount_paid"]), str(v["arrears_amount"])),
     "housing_fund": lambda v: (v["employee_count"], str(v["amount_paid"]), str(v["arrears_amount"])),

@@ -134,3 +134,29 @@ def test_each_purpose_has_its_own_key_and_what_was_made_before_still_holds():
     # a report code printed before still renders and verifies; new codes come from the derived key
     old_code = derived_code(secret, "R-1")
     assert report_code(secret, "R-1") != old_code and code_hash(old_code) != code_hash(report_code(secret, "R-1"))
+
+
+def test_a_red_line_starting_and_ending_by_date_alone_moves_the_firm_off_and_back_on_the_list():
+    """The daily re-evaluation (a new R, no new event): a dishonest-debtor listing that starts, is
+    removed, and a customs-dishonest grade that then applies until its validity ends. Each leaving
+    change names the red lines hit; every change names the model."""
+    import asyncio
+    import datetime as dt
+
+    reference = {"r": dt.date(2025, 5, 20)}
+    state = LedgerState({}, 100)
+    sent = Sent()
+    pub = Publisher(state, sent, lambda: (AS_OF, reference["r"]), 1.0)
+    ledger = state.load(KEY)
+    good_standing(ledger)
+    ledger.apply(*builders.dishonest("K1", "2025-06-01", removed_on="2025-06-12"))
+    ledger.apply(*builders.customs_grade("D1", "DISHONEST", "2025-06-12", valid_until="2025-06-19"))
+    states = []
+    for day in ("2025-05-20", "2025-06-01", "2025-06-11", "2025-06-12", "2025-06-19", "2025-06-20"):
+        reference["r"] = dt.date.fromisoformat(day)
+        asyncio.run(pub.republish([KEY], lambda ledger: ledger.registers))
+        states.append(state.load(KEY).whitelisted)
+    assert states == [True, False, False, False, False, True]
+    changes = sent.changes()
+    assert [(c.whitelisted, c.failed, c.eval_grade, c.eval_model) for c in changes] == [
+        (True, (), "AA", "cs-eval-2"), (False, ("W1", "X1"), "C", "cs-eval-2"), (True, (), "AA", "cs-eval-2")]
