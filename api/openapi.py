@@ -2,7 +2,7 @@
 (api.routes), so every route is in it and nothing else is. What is shared by many routes lives
 here: schemas of the answers, parameters, and the error responses of the pipeline."""
 from creditstream.api.http.pipeline import KINDS, Route
-from creditstream.schemas.models import AGGREGATE_FIELDS, SCOPES
+from creditstream.schemas.models import AGGREGATE_FIELDS, CONTRIBUTION_SERIES, RED_LINES, SCOPES, WINDOWS
 from creditstream.schemas.verification import CLAIMS
 
 INTEGER, BOOLEAN = {"type": "integer"}, {"type": "boolean"}
@@ -17,18 +17,36 @@ V1_1_FIELDS = {
     "science_projects_3y": INTEGER, "key_lab": BOOLEAN,
     "agri_operator_category": {"type": ["string", "null"]}, "rural_land_rights_active": INTEGER,
     "rural_land_area_mu": DECIMAL, "housing_rights_active": INTEGER,
-    "eval_model": {"type": "string", "const": "cs-eval-1"},
+    "eval_model": {"type": "string", "enum": ["cs-eval-2"], "description": "the evaluation model (docs/evaluation.md)"},
     "eval_score": {"type": "integer", "minimum": 0, "maximum": 100, "description": "only under UTILITY and TAX consent"},
     "eval_grade": {"enum": ["AAA", "AA", "A", "B", "C"]},
     "eval_points": {"type": "object", "additionalProperties": {"type": "integer"},
                     "description": "points per indicator; only under UTILITY and TAX consent"},
     "whitelisted": BOOLEAN,
 }
+NULLABLE_DATE = {"type": ["string", "null"], "format": "date"}
+V1_2_FIELDS = {
+    **{f"{k}_avg_employees_{w}m": {"type": ["string", "null"], "description": "decimal string, 1 place"}
+       for k in CONTRIBUTION_SERIES for w in WINDOWS},
+    **{f"{k}_paid_{w}m": DECIMAL for k in CONTRIBUTION_SERIES for w in WINDOWS},
+    **{f"{k}_arrears_amount": DECIMAL for k in CONTRIBUTION_SERIES},
+    **{f"{k}_arrears_months_3m": {"type": "integer", "minimum": 0, "maximum": 3} for k in CONTRIBUTION_SERIES},
+    "trade_value_12m": DECIMAL, "export_value_12m": DECIMAL, "trade_months_12m": INTEGER,
+    "customs_grade": {"type": ["string", "null"], "enum": ["ADVANCED_CERTIFIED", "GENERAL", "DISHONEST", None]},
+    "customs_grade_decided_on": NULLABLE_DATE,
+    "patents_valid": INTEGER, "invention_patents_valid": INTEGER, "trademarks_valid": INTEGER,
+    "ip_pledges_active": INTEGER, "awards_12m": INTEGER, "award_amount_12m": DECIMAL, "court_dishonest": BOOLEAN,
+    "court_dishonest_count": INTEGER, "enforcement_cases_active": INTEGER, "enforcement_amount_active": DECIMAL,
+    RED_LINES: {"type": "array", "items": {"enum": ["X1", "X2", "X3"]},
+                "description": "red lines hit (一票否决); X3 only under SOCIAL consent"},
+}
 
 
 def _field_schema(name: str) -> dict:
     if name in V1_1_FIELDS:
         return V1_1_FIELDS[name]
+    if name in V1_2_FIELDS:
+        return V1_2_FIELDS[name]
     if "_months_" in name or name == "tax_normal_streak_months":
         return {"type": "integer"}
     if name.endswith(("_in_arrears", "taxpayer_abnormal")):

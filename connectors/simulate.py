@@ -46,6 +46,18 @@ class SimulatedEvent:
     expect: Optional[str] = None  # reason code the stream must give it, None when valid
 
 
+def by_delivery_month(rng: random.Random, dated: Iterator[tuple[int, SimulatedEvent]]) -> dict[int, list[SimulatedEvent]]:
+    """(month, event) pairs batched by the month they are delivered: a few a month or two late,
+    a few delivered twice."""
+    batches: dict[int, list[SimulatedEvent]] = {}
+    for month, event in dated:
+        delay = 1 + rng.randrange(2) if rng.random() < 0.03 else 0
+        batches.setdefault(month + delay, []).append(event)
+        if rng.random() < 0.02:
+            batches.setdefault(month + delay, []).append(event)
+    return batches
+
+
 def make_uscc(rng: random.Random) -> str:
     body = "91" + "231100" + "".join(rng.choice(USCC_ALPHABET) for _ in range(9))
     return body + uscc_check_char(body)
@@ -116,22 +128,9 @@ class Simulator:
                     batches.setdefault(month + delay, []).append(event)
                     if self.rng.random() < 0.02:  # duplicate delivery of the same event
                         batches.setdefault(month + delay + self.rng.randrange(2), []).append(event)
-        register_batches: dict[int, list[SimulatedEvent]] = {}
-        rng = self.register_rng
-        for firm in firms:
-            for month, event in self.registers.events(firm):
-                delay = 1 + rng.randrange(2) if rng.random() < 0.03 else 0
-                register_batches.setdefault(month + delay, []).append(event)
-                if rng.random() < 0.02:
-                    register_batches.setdefault(month + delay, []).append(event)
-        collection_batches: dict[int, list[SimulatedEvent]] = {}
-        crng = self.collection_rng
-        for firm in firms:
-            for month, event in self.collection.events(firm):
-                delay = 1 + crng.randrange(2) if crng.random() < 0.03 else 0
-                collection_batches.setdefault(month + delay, []).append(event)
-                if crng.random() < 0.02:
-                    collection_batches.setdefault(month + delay, []).append(event)
+        rng, crng = self.register_rng, self.collection_rng
+        register_batches = by_delivery_month(rng, (pair for firm in firms for pair in self.registers.events(firm)))
+        collection_batches = by_delivery_month(crng, (pair for firm in firms for pair in self.collection.events(firm)))
         for month in sorted(set(batches) | set(register_batches) | set(collection_batches)):
             batch = batches.get(month, [])
             self.rng.shuffle(batch)
