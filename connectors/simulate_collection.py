@@ -182,7 +182,7 @@ class CollectionTraffic:
     def dishonest(self, firm: dict, tag: str):
         rng, first, last = self.rng, self.months[0], self.months[-1]
         showcase = firm["collection"]["showcase"]
-        month = rng.randint(first, last - 1) if showcase else rng.randint(first, last)
+        month = rng.randint(first, max(first, last - 1)) if showcase else rng.randint(first, last)
         filed = self.day_in(month) - dt.timedelta(days=rng.randint(60, 400))
         listed = self.day_in(month)
         value = {"case_no": f"(20{month // 12 % 100:02d})黑11执{tag}号", "court_name": "黑河市中级人民法院",

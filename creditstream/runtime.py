@@ -149,8 +149,11 @@ class ChildProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "creditstream.cli", *self.command], env=env)
         deadline = time.monotonic() + timeout
         while not self.ready():
-            if self.proc.poll() is not None:
-                raise SystemExit(f"the {self.name} exited with status {self.proc.returncode} while starting")
+            code = self.proc.poll()
+            if code is not None and code < 0:  # killed from outside (OOM, an operator): restartable, as later
+                fatal(f"the {self.name} was killed by signal {-code} while starting")
+            if code is not None:  # it refused to start (its own message says why): restarting will not help
+                raise SystemExit(f"the {self.name} exited with status {code} while starting")
             if time.monotonic() > deadline:
                 self.stop()
                 raise SystemExit(f"the {self.name} was not ready within {timeout:.0f} s")

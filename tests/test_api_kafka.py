@@ -122,7 +122,7 @@ def test_consent_keys_and_audit_end_to_end(platform):
     shown = {k: v for k, v in body.items() if k not in ("updated_at", "consented_scopes", "withheld")}
     assert shown == visible(expected[E1], ("UTILITY", "TAX"))
     assert body["consented_scopes"] == ["UTILITY", "TAX"] and body["updated_at"].endswith("Z")
-    assert set(body["withheld"]) == {"REAL_ESTATE", "RD", "AGRI"} and "high_tech_enterprise" not in body
+    assert set(body["withheld"]) == {"REAL_ESTATE", "RD", "AGRI", "SOCIAL", "TRADE"} and "high_tech_enterprise" not in body
     assert body["water_avg_usage_3m"] == "10.500" and body["vat_paid_3m"] == "300.00"  # revision 1 won
     assert body["eval_score"] == expected[E1]["eval_score"] and body["eval_points"]["T1"] == 8
 

@@ -48,8 +48,10 @@ def test_demo_serves_a_lookup_and_stops_cleanly(kafka_settings, wheel_site, tmp_
         assert url.startswith(f"http://127.0.0.1:{api_port}/v1/enterprises/")
         request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
         body = json.loads(urllib.request.urlopen(request, timeout=10).read())
-        assert body["consented_scopes"] == ["UTILITY", "TAX", "REAL_ESTATE", "RD", "AGRI"] and "water_months_3m" in body
-        assert body["eval_model"] == "cs-eval-1" and "real_estate_rights_active" in body and "eval_score" in body
+        assert body["consented_scopes"] == ["UTILITY", "TAX", "REAL_ESTATE", "RD", "AGRI", "SOCIAL", "TRADE"] \
+            and "water_months_3m" in body and "social_paid_12m" in body
+        assert body["eval_model"] == "cs-eval-2" and "real_estate_rights_active" in body and "eval_score" in body
+        assert "eval_red_lines" in body
         # the portal it printed answers with its sign-in page
         portal = re.search(r"web portal\s+(\S+)", text).group(1)
         assert "平台密钥" in urllib.request.urlopen(portal, timeout=10).read().decode()

@@ -73,9 +73,10 @@ def test_reports_for_a_lender_and_for_the_enterprise(platform, tmp_path):
     masked = report["subject"]["legal_representative"]["id_no_masked"]
     assert "*" in masked and builders.LEGAL_REP_ID not in json.dumps(report)
     shown = {s["id"]: s["shown"] for s in report["sections"]}
-    assert shown == {"licences": True, "penalties": True, "enforcement": True, "honours": True, "environment": True,
-                     "utility": False, "tax": False, "real_estate": False, "rd": False, "agri": False,
-                     "evaluation": False}
+    assert shown == {"red_lines": True, "licences": True, "penalties": True, "enforcement": True, "honours": True,
+                     "environment": True, "courts": True, "customs_credit": True, "intellectual_property": True,
+                     "public_resources": True, "utility": False, "tax": False, "real_estate": False, "rd": False,
+                     "agri": False, "social": False, "trade": False, "evaluation": False}
     assert [p["decision_no"] for p in section(report, "penalties")["items"]] == ["P-IN"]  # repaired, expired: absent
     licence = section(report, "licences")["items"]
     assert [item["decision_no"] for item in licence] == ["L1"] and licence[0]["disputed"]["dispute_id"] == filed[
