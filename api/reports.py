@@ -35,6 +35,7 @@ from creditstream.api.writer import KafkaWriter
 from creditstream.monitoring import metrics
 from creditstream.schemas import report as content
 from creditstream.schemas.keys import REPORT_CODE, purpose_key
+from creditstream.schemas.labels import display, zh_labels
 from creditstream.schemas.models import IssuedReport
 from creditstream.schemas.months import SHANGHAI
 from creditstream.schemas.topics import REPORT_TOPIC
@@ -53,28 +54,8 @@ UTC = dt.timezone.utc
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off paper
 CODE_LENGTH = 12  # 60 bits
 PDF_CACHE = 32  # PDFs kept in memory (a report never changes once issued)
-LABELS = {
-    "decision_no": "决定文号", "licence_name": "许可证名称", "licence_no": "许可证编号", "licence_type": "许可类别",
-    "valid_from": "有效期自", "valid_until": "有效期至", "authority_name": "决定机关", "decision_name": "决定名称",
-    "violation_type": "违法行为类型", "penalty_content": "处罚内容", "penalty_types": "处罚类别",
-    "fine_amount": "罚款金额（元）", "severity": "严重程度", "decided_on": "决定日期", "reason": "事由",
-    "method": "强制方式", "executed_on": "执行日期", "honour": "荣誉", "rating_year": "年度", "kind": "类别",
-    "reference_no": "文号", "year": "年度", "period": "评价周期", "grade": "等级", "score": "得分",
-    "rated_on": "评价日期", "occurred_at": "记录时间", "certificate_no": "证书编号", "status": "状态",
-    "eval_grade": "信用等级", "eval_score": "信用评分", "eval_points": "各项得分", "whitelisted": "白名单",
-    "eval_model": "评价模型", "env_grade": "环境信用等级", "env_score": "环境信用得分", "env_rated_on": "评价日期",
-    # v1.2
-    "record": "记录类别", "red_line": "一票否决项", "eval_red_lines": "一票否决项", "case_no": "案号", "court_name": "执行法院",
-    "listed_on": "发布日期", "removed_on": "移除日期", "filed_on": "立案日期", "closed_on": "结案日期",
-    "performance": "履行情况", "obligation": "生效法律文书确定的义务", "amount": "执行标的（元）",
-    "customs_code": "海关编码", "customs_office": "主管海关", "patent_no": "专利号", "title": "名称",
-    "granted_on": "授权公告日", "registration_no": "注册号/登记号", "mark_name": "商标", "nice_class": "类别",
-    "registered_on": "注册/登记日期", "ip_no": "出质知识产权", "pledgee_name": "质权人", "secured_amount": "担保债权数额（元）",
-    "notice_no": "公告编号", "project_name": "项目名称", "buyer_name": "招标人/采购人", "award_amount": "中标金额（元）",
-    "awarded_on": "中标日期", "account_no": "单位编号/账号", "contribution_month": "所属期", "employee_count": "人数",
-    "amount_due": "应缴（元）", "amount_paid": "实缴（元）", "arrears_amount": "欠缴（元）", "trade_month": "月份",
-    "import_value": "进口额（元）", "export_value": "出口额（元）", "declarations": "报关单票数",
-}
+# column and fact headings: the label table (schemas.labels), and the report's own columns
+LABELS = {**zh_labels(), "honour": "荣誉", "record": "记录类别", "red_line": "一票否决项"}
 HIDDEN_COLUMNS = ("record", "provider_id", "disputed", "event_id", "legal_rep_id_type", "legal_rep_id_no",
                   "authority_uscc", "legal_rep_name", "occurred_at", "received_at", "legal_rep_id_hmac")
 # the columns a person needs, in reading order, per section (others: every field but the hidden)
@@ -151,7 +132,7 @@ def render_html(report: IssuedReport, code: str | None, verify_url: str) -> str:
         r=document, h=content.HEADINGS, sha256=report.sha256, issued_local=issued,
         requester_label=f"{label} {requester['id']}",
         verify_url=verify_url + (f"?code={code}" if code else "?code=<验证码 verification code>"),
-        show=show, columns=columns, labels=LABELS)
+        show=show, fmt=display, columns=columns, labels=LABELS)
 
 
 class Reports:

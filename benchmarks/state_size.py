@@ -49,8 +49,11 @@ def main():
     table_memory = (sum(map(sys.getsizeof, values)) + sum(map(sys.getsizeof, keys))
                     + sys.getsizeof(dict(zip(keys, values)))) / len(values)
 
-    app_id = f"bench-state-{time.time_ns()}"
-    topic = f"{app_id}-ledger-changelog"
+    tmp_dir = tempfile.TemporaryDirectory()
+    worker = WorkerProcess(Path(tmp_dir.name), f"bench-state-{time.time_ns()}", CREDITSTREAM_AS_OF=AS_OF,
+                           CREDITSTREAM_SINK_ENABLED="false", CREDITSTREAM_API_ENABLED="false")
+    # the worker's own application id (the test harness prefixes it): the changelog it recovers from
+    topic = f"{worker.app_id}-ledger-changelog"
     admin = AdminClient(admin_kafka().client())
     admin.create_topics([NewTopic(topic, args.partitions, 1, config={"cleanup.policy": "compact"})])[topic].result()
     producer = Producer({**admin_kafka().client(), "partitioner": "murmur2_random", "linger.ms": 50,
@@ -64,9 +67,7 @@ def main():
                 producer.poll(0.2)
         producer.poll(0)
     producer.flush(120)
-    with tempfile.TemporaryDirectory() as tmp:
-        worker = WorkerProcess(Path(tmp), app_id, CREDITSTREAM_AS_OF=AS_OF, CREDITSTREAM_SINK_ENABLED="false",
-                               CREDITSTREAM_API_ENABLED="false")
+    with tmp_dir:
         t0 = time.perf_counter()
         worker.start()
         while b"[^Worker]: Ready" not in worker.log_path.read_bytes():
@@ -75,6 +76,12 @@ def main():
                 raise SystemExit("worker did not become ready")
             time.sleep(0.1)
         ready = time.perf_counter() - t0
+        # a restart that recovered nothing is no measurement: the worker must hold every ledger given
+        held = worker.metrics().get("creditstream_ledgers", 0)
+        if held != args.enterprises:
+            print(worker.tail(), file=sys.stderr)
+            raise SystemExit(f"the restarted worker holds {held:.0f} of the {args.enterprises} ledgers written to "
+                             f"{topic}: the restart measured nothing")
         rss_kib = int(next(line.split()[1] for line in open(f"/proc/{worker.proc.pid}/status") if line.startswith("VmRSS")))
         worker.stop()
     scale = 100_000

@@ -5,6 +5,7 @@ code (tests/test_contract_doc.py compares them)."""
 from __future__ import annotations
 
 from creditstream.schemas.codec import default_codec
+from creditstream.schemas.labels import REASON_LABELS, label
 from creditstream.schemas.models import AGGREGATE_FIELDS, field_scope
 from creditstream.schemas.rules import REASON_MEANINGS, REASONS
 from creditstream.schemas.topics import CONSENT_RECORD, RECORDS, REGISTER_CATEGORIES, TOPIC_CONFIG
@@ -45,8 +46,8 @@ platform accepted for the lender, in the consent topic's order, is in force); `e
 `eval_points` only under both UTILITY and TAX; `eval_red_lines` always, except red line X3
 (social-insurance arrears, consent data) without SOCIAL consent. Every look-up is audited.
 
-| field | shown under |
-|---|---|
+| field | 标签 / label | shown under |
+|---|---|---|
 """
 
 
@@ -71,6 +72,12 @@ def _type(avro) -> str:
     return {"long": "integer", "int": "integer", "boolean": "true/false"}.get(avro, avro)
 
 
+def _label(name: str) -> str:
+    found = label(name)
+    unit = f" ({found.unit})" if found.unit else ""
+    return _cell(f"{found.zh} / {found.en}{unit}")
+
+
 def _cell(text: str) -> str:
     return " ".join(text.replace("|", "\\|").split())
 
@@ -78,7 +85,7 @@ def _cell(text: str) -> str:
 def render() -> str:
     codec = default_codec()
     parts = [INTRO]
-    parts += [f"| `{reason}` | {REASON_MEANINGS[reason]} |\n" for reason in REASONS]
+    parts += [f"| `{reason}` | {REASON_LABELS[reason].zh}: {REASON_MEANINGS[reason]} |\n" for reason in REASONS]
     parts.append("\n## Topics and records\n")
     for record in RECORDS:
         schema = codec.current(record.name)
@@ -93,11 +100,12 @@ def render() -> str:
         elif record.natural_key:
             parts.append(f" A register: per `{', '.join(record.natural_key)}` the record with the latest "
                          f"`occurred_at` is in force (ties: the greater `event_id`).")
-        parts.append("\n\n| field | type | meaning |\n|---|---|---|\n")
+        parts.append("\n\n| field | 标签 / label | type | meaning |\n|---|---|---|---|\n")
         for field in schema.raw["fields"]:
-            parts.append(f"| `{field['name']}` | {_type(field['type'])} | {_cell(field.get('doc', ''))} |\n")
+            parts.append(f"| `{field['name']}` | {_label(field['name'])} | {_type(field['type'])} | "
+                         f"{_cell(field.get('doc', ''))} |\n")
     parts.append(LENDERS)
-    parts += [f"| `{name}` | {field_scope(name)} |\n" for name in AGGREGATE_FIELDS]
+    parts += [f"| `{name}` | {_label(name)} | {field_scope(name)} |\n" for name in AGGREGATE_FIELDS]
     parts.append("\nThe records of a category (registers and v1.2 statements): "
                  "`GET /v1/enterprises/{uscc}/records/{category}`, one of "
                  + ", ".join(f"`{c}` ({scope})" for c, (_, scope) in REGISTER_CATEGORIES.items()) + ".\n")

@@ -52,6 +52,9 @@ ROWS_REEVALUATED = Counter(
     "creditstream_rows_reevaluated_total",
     "Rows republished by the daily re-evaluation of the registers (a penalty leaving publicity, a licence expiring).",
 )
+LEDGERS_HELD = Gauge(
+    "creditstream_ledgers", "Enterprise ledgers in this worker's table (its partitions), read when scraped."
+)
 AS_OF_MONTH = Gauge(
     "creditstream_as_of_month_index", "Live as-of month of the aggregates, as year*12 + month - 1."
 )

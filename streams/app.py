@@ -126,6 +126,7 @@ class CreditStream:
         self.output = output or Output(config.kafka, config.producer_linger_ms)
         self.router = Router(config.partitions)
         self.state = LedgerState(self.ledgers, config.ledger_cache_size)
+        metrics.LEDGERS_HELD.set_function(lambda: len(self.ledgers))
         self.as_of, self.reference = self.current_as_of(), self.current_reference()
         metrics.AS_OF_MONTH.set(self.as_of)
         self.publisher = Publisher(self.state, self.output, lambda: (self.as_of, self.reference), config.publish_seconds)

@@ -20,6 +20,7 @@ from tests.support.stream import CODEC, produce_all
 
 FIRM = "91350100MA0PTL001W"  # the portal test's own enterprises: the session's topics are shared
 OTHER = "91350100MA0PTL0020"
+WATER_MONTHS = "近3个月有用水账单的月数"  # water_months_3m as the pages label it (schemas.labels)
 pytestmark = pytest.mark.kafka
 
 
@@ -73,7 +74,7 @@ def test_enterprise_officer_and_operator_in_a_browser(platform):
         # before consent the officer sees public information only
         loan.sign_in(officer)
         loan.open(f"/portal/lookup?uscc={FIRM}")
-        assert "仅显示公开信息" in loan.text() and "water_months_3m" not in loan.text()
+        assert "仅显示公开信息" in loan.text() and WATER_MONTHS not in loan.text()
 
         # the enterprise grants UTILITY and TAX to the officer's bank
         owner.open("/portal/me/consents")
@@ -83,8 +84,11 @@ def test_enterprise_officer_and_operator_in_a_browser(platform):
         owner.submit("form[action='/portal/me/consents'] button[type=submit]")
         assert "已完成" in owner.text()
         owner.screenshot("enterprise-consents")
-        page = loan.wait_for_text(f"/portal/lookup?uscc={FIRM}", "water_months_3m")
+        page = loan.wait_for_text(f"/portal/lookup?uscc={FIRM}", WATER_MONTHS)
         assert "水电气缴费" in page and "纳税" in page and "仅显示公开信息" not in page
+        # fields read as labels with units; their names only in tooltips (for people who integrate the API)
+        assert "近12个月增值税实缴税额（元）" in page and "water_months_3m" not in page and "vat_paid_12m" not in page
+        assert loan.driver.find_element(By.CSS_SELECTOR, "th[title=water_months_3m]").text == WATER_MONTHS + "（月）"
 
         # the enterprise disputes its licence; the officer sees the marking
         owner.open("/portal/me/records")
@@ -154,7 +158,7 @@ def test_enterprise_officer_and_operator_in_a_browser(platform):
             intruder.sign_in(other)
             assert OTHER in intruder.text() and FIRM not in intruder.driver.page_source
             intruder.open(f"/portal/lookup?uscc={FIRM}")
-            assert "无权访问此页面" in intruder.text() and "water_months_3m" not in intruder.text()
+            assert "无权访问此页面" in intruder.text() and WATER_MONTHS not in intruder.text()
             intruder.open("/portal/queue")
             assert "无权访问此页面" in intruder.text()
             intruder.open(f"/portal/reports/{number}.pdf")

@@ -27,6 +27,7 @@ def test_aggregates_topic_carries_exactly_what_replay_computes(kafka_settings, w
     metrics = worker.metrics()
     consumed = sum(v for k, v in metrics.items() if k.startswith("creditstream_events_consumed_total"))
     assert consumed == len(events)
+    wait_for(lambda: worker.metrics().get("creditstream_ledgers") == len(expected), 30, "every ledger in the table")
 
 
 def test_events_keyed_off_their_ledger_partition_are_rekeyed_and_give_the_same_aggregates(kafka_settings, workers):

@@ -35,6 +35,7 @@ from creditstream.api.render import render
 from creditstream.api.reports import show
 from creditstream.monitoring import metrics
 from creditstream.schemas.cs_eval_1 import INDICATORS
+from creditstream.schemas.labels import display, label
 from creditstream.schemas.models import SCOPES
 from creditstream.schemas.report import SECTIONS
 from creditstream.schemas.services import DISPUTE_KEYS
@@ -67,6 +68,13 @@ CATEGORY_NAMES = {"environment": ("环境信用", "Environmental credit"), "real
                   "public_resources": ("公共资源交易中标", "Public-resource awards"),
                   "court": ("失信被执行人与被执行案件", "Dishonest debtors and enforcement cases")}
 SHOWN_FIELDS_SKIP = ("record", "event_id", "received_at", "legal_rep_id_type", "enterprise_name", "authority_uscc")
+
+
+def field_text(name: str, lang: str) -> str:
+    """A field as people read it (schemas.labels), with its unit; the name stays in a tooltip."""
+    found = label(name)
+    text = found.zh if lang == "zh" else found.en
+    return f"{text}（{found.unit}）" if found.unit and lang == "zh" else f"{text} ({found.unit})" if found.unit else text
 
 
 class ApiAnswer:
@@ -127,6 +135,7 @@ class Portal:
             flash, session.flash = session.flash, []
         t = translator(lang)
         body = render(f"portal/{template}", t=t, show=lambda value: shown(value, t), lang=lang,
+                      field_label=lambda name: field_text(name, lang), fmt=lambda name, value: display(name, value, lang),
                       other_lang="en" if lang == "zh" else "zh", session=session,
                       csrf=session.csrf if session else context.pop("sign_in_csrf", ""), flash=flash,
                       path=request.path, quote=quote, texts=TEXT, **context)

@@ -1,0 +1,245 @@
+"""One label table for what people read: every field of every record, every field of the
+aggregate row and every reason code, in Chinese and English, with its unit. The portal, the
+report and docs/contract.md take their words from here; tests/test_labels.py fails for a field
+or code without a label, so a new field cannot reach a page as its bare name. The field name
+itself stays available beside the label (a tooltip in the portal) for people who integrate the API.
+
+A record field's one-line meaning is its ``doc`` in the ``.avsc`` (docs/contract.md prints it);
+a row field's is built here with its label."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import NamedTuple
+
+from creditstream.schemas.models import CONTRIBUTION_SERIES, WINDOWS
+from creditstream.schemas.months import SHANGHAI
+from creditstream.schemas.topics import UTILITIES
+
+
+class Label(NamedTuple):
+    zh: str
+    en: str
+    unit: str = ""  # 元, m³, kWh, 亩, m², 月, 个, 人 … ("" when none)
+
+
+YUAN, COUNT, MONTHS, PEOPLE = "元", "个", "月", "人"
+
+# -- record fields (the .avsc files) -------------------------------------------------------------------
+RECORD_FIELDS: dict[str, Label] = {
+    # common
+    "event_id": Label("事件编号", "Event id"), "provider_id": Label("信息提供单位", "Provider"),
+    "uscc": Label("统一社会信用代码", "USCC"), "enterprise_name": Label("企业名称", "Enterprise name"),
+    "occurred_at": Label("发生时间", "Occurred at"),
+    # statements
+    "account_no": Label("户号/单位编号", "Account number"), "account_name": Label("户名", "Account name"),
+    "billing_month": Label("账单月份", "Billing month"), "usage": Label("用量", "Usage", "m³/kWh"),
+    "amount_due": Label("应缴金额", "Amount due", YUAN), "amount_paid": Label("实缴金额", "Amount paid", YUAN),
+    "due_date": Label("缴费截止日", "Due date"), "paid_date": Label("缴清日期", "Paid on"),
+    "arrears_amount": Label("欠费金额", "Arrears", YUAN), "revision": Label("更正版本", "Revision"),
+    "usage_type": Label("用电类型", "Usage type"), "account_opened_on": Label("开户日期", "Account opened on"),
+    "region_province": Label("所在省", "Province"), "region_city": Label("所在市", "City"),
+    "value_grade": Label("价值等级", "Value grade"), "risk_grade": Label("风险等级", "Risk grade"),
+    # tax
+    "tax_type": Label("税种", "Tax type"), "period_start": Label("所属期起", "Period from"),
+    "period_end": Label("所属期止", "Period to"), "amount_payable": Label("应纳税额", "Tax payable", YUAN),
+    "rating_year": Label("评价年度", "Rating year"), "grade": Label("等级", "Grade"),
+    "as_of": Label("截至日期", "As of"), "in_arrears": Label("是否欠税", "In arrears"),
+    "amount": Label("金额", "Amount", YUAN), "tax_types": Label("欠税税种", "Tax types in arrears"),
+    "abnormal": Label("非正常户", "Abnormal taxpayer"),
+    # consent
+    "lender_id": Label("金融机构", "Lender"), "scopes": Label("授权范围", "Scopes"),
+    "granted_at": Label("授权时间", "Granted at"), "expires_at": Label("授权到期", "Expires at"),
+    "revoked": Label("已撤销", "Revoked"),
+    # v1.1 registers
+    "score": Label("得分", "Score", "分"), "rated_on": Label("评价日期", "Rated on"),
+    "period": Label("评价周期", "Period"), "certificate_no": Label("证书编号", "Certificate number"),
+    "unit_no": Label("不动产单元号", "Unit number"), "use": Label("用途", "Use"), "location": Label("坐落", "Location"),
+    "area_m2": Label("面积", "Area", "m²"), "term_end": Label("期限届满", "Term ends"),
+    "registry": Label("登记机构", "Registry"), "registered_on": Label("登记日期", "Registered on"),
+    "status": Label("状态", "Status"), "registration_no": Label("登记/注册号", "Registration number"),
+    "right_type": Label("权利类型", "Right type"), "mortgagee_name": Label("抵押权人", "Mortgagee"),
+    "mortgagee_id": Label("抵押权人证件号", "Mortgagee id"), "decision_no": Label("决定文号", "Decision number"),
+    "licence_name": Label("许可证名称", "Licence name"), "licence_no": Label("许可证编号", "Licence number"),
+    "licence_type": Label("许可类别", "Licence type"), "content": Label("许可内容", "Licensed content"),
+    "decided_on": Label("决定日期", "Decided on"), "valid_from": Label("有效期自", "Valid from"),
+    "valid_until": Label("有效期至", "Valid until"), "authority_name": Label("决定机关", "Authority"),
+    "authority_uscc": Label("决定机关统一社会信用代码", "Authority's USCC"),
+    "legal_rep_name": Label("法定代表人", "Legal representative"),
+    "legal_rep_id_type": Label("法定代表人证件类型", "ID type"),
+    "legal_rep_id_no": Label("法定代表人证件号码", "ID number (masked)"),
+    "legal_rep_id_hmac": Label("证件号码校验值", "ID number keyed hash"),
+    "decision_name": Label("决定书名称", "Decision"), "violation_type": Label("违法行为类型", "Violation type"),
+    "violation_facts": Label("违法事实", "Facts"), "legal_basis": Label("处罚依据", "Legal basis"),
+    "penalty_content": Label("处罚内容", "Penalty"), "penalty_types": Label("处罚类别", "Penalty types"),
+    "fine_amount": Label("罚款金额", "Fine", YUAN), "confiscated_amount": Label("没收违法所得", "Confiscated", YUAN),
+    "licence_affected": Label("暂扣或吊销的许可证", "Licence affected"),
+    "publicity_until": Label("公示截止日期", "Publicity until"), "severity": Label("严重程度", "Severity"),
+    "reason": Label("事由", "Reason"), "method": Label("强制方式", "Method"), "executed_on": Label("执行日期", "Executed on"),
+    "outcome": Label("修复结果", "Outcome"), "decided_at": Label("决定时间", "Decided at"), "note": Label("说明", "Note"),
+    "kind": Label("类别", "Kind"), "reference_no": Label("文号", "Reference number"), "year": Label("年度", "Year"),
+    "category": Label("经营主体类型", "Operator category"), "head_name": Label("负责人", "Head"),
+    "business_scope": Label("经营范围", "Business scope"), "issuer": Label("发证机关", "Issuer"),
+    "issued_on": Label("发证日期", "Issued on"), "land_name": Label("地块名称", "Parcel"),
+    "area_mu": Label("面积", "Area", "亩"), "change_note": Label("变更记录", "Change note"),
+    "holder_name": Label("权利人", "Holder"),
+    # v1.2
+    "contribution_month": Label("所属期", "Contribution month"), "employee_count": Label("人数", "Head count", PEOPLE),
+    "insurance_types": Label("险种", "Insurance types"), "customs_code": Label("海关编码", "Customs code"),
+    "trade_month": Label("月份", "Trade month"), "import_value": Label("进口额", "Imports", YUAN),
+    "export_value": Label("出口额", "Exports", YUAN), "declarations": Label("报关单票数", "Declarations", "票"),
+    "customs_office": Label("主管海关", "Customs office"), "patent_no": Label("专利号", "Patent number"),
+    "title": Label("名称", "Title"), "applied_on": Label("申请日", "Applied on"),
+    "granted_on": Label("授权公告日", "Granted on"), "mark_name": Label("商标", "Mark"),
+    "nice_class": Label("尼斯分类", "Nice class"), "ip_kind": Label("出质权利类型", "Pledged right"),
+    "ip_no": Label("出质知识产权", "Pledged patent or mark"), "pledgee_name": Label("质权人", "Pledgee"),
+    "pledgee_id": Label("质权人证件号", "Pledgee id"), "secured_amount": Label("担保债权数额", "Secured amount", YUAN),
+    "notice_no": Label("公告编号", "Notice number"), "project_no": Label("项目编号", "Project number"),
+    "project_name": Label("项目名称", "Project"), "trade_type": Label("交易类型", "Trade type"),
+    "buyer_name": Label("招标人/采购人", "Buyer"), "award_amount": Label("中标金额", "Award amount", YUAN),
+    "awarded_on": Label("中标日期", "Awarded on"), "case_no": Label("案号", "Case number"),
+    "court_name": Label("执行法院", "Court"), "basis_doc_no": Label("执行依据文号", "Basis document"),
+    "basis_unit": Label("做出执行依据单位", "Basis issued by"), "filed_on": Label("立案日期", "Filed on"),
+    "obligation": Label("生效法律文书确定的义务", "Obligation"), "performance": Label("履行情况", "Performance"),
+    "circumstances": Label("失信情形", "Circumstances"), "listed_on": Label("发布日期", "Listed on"),
+    "removed_on": Label("移除日期", "Removed on"), "closed_on": Label("结案日期", "Closed on"),
+}
+
+# columns the platform adds to a stored record (api.store): where it came from and when
+STORED_FIELDS: dict[str, Label] = {"received_at": Label("平台接收时间", "Received at"),
+                                   "record": Label("记录类别", "Record type")}
+
+# -- row fields ------------------------------------------------------------------------------------------
+UTILITY_NAMES = {"water": Label("用水", "Water", "m³"), "electricity": Label("用电", "Electricity", "kWh"),
+                 "gas": Label("用气", "Gas", "m³")}
+SERIES_NAMES = {"social": Label("社保", "Social insurance"), "housing_fund": Label("公积金", "Housing fund")}
+
+
+def _windowed() -> dict[str, Label]:
+    rows: dict[str, Label] = {}
+    for k in UTILITIES:
+        u = UTILITY_NAMES[k]
+        for w in WINDOWS:
+            rows[f"{k}_months_{w}m"] = Label(f"近{w}个月有{u.zh}账单的月数", f"{u.en}: months billed, {w} months", MONTHS)
+            rows[f"{k}_avg_usage_{w}m"] = Label(f"近{w}个月月均{u.zh}量", f"{u.en}: average usage, {w} months", u.unit)
+            rows[f"{k}_avg_amount_{w}m"] = Label(f"近{w}个月月均{u.zh}金额", f"{u.en}: average bill, {w} months", YUAN)
+        rows[f"{k}_in_arrears"] = Label(f"{u.zh}当前是否欠费", f"{u.en}: in arrears now")
+        rows[f"{k}_arrears_amount"] = Label(f"{u.zh}欠费金额", f"{u.en}: arrears", YUAN)
+    for w in WINDOWS:
+        rows[f"vat_payable_{w}m"] = Label(f"近{w}个月增值税应纳税额", f"VAT payable, {w} months", YUAN)
+        rows[f"vat_paid_{w}m"] = Label(f"近{w}个月增值税实缴税额", f"VAT paid, {w} months", YUAN)
+        rows[f"cit_paid_{w}m"] = Label(f"近{w}个月企业所得税实缴税额", f"Corporate income tax paid, {w} months", YUAN)
+    for k in CONTRIBUTION_SERIES:
+        s = SERIES_NAMES[k]
+        for w in WINDOWS:
+            rows[f"{k}_months_{w}m"] = Label(f"近{w}个月{s.zh}缴费月数", f"{s.en}: months, {w} months", MONTHS)
+            rows[f"{k}_avg_employees_{w}m"] = Label(f"近{w}个月{s.zh}月均人数", f"{s.en}: average head count, {w} months",
+                                                    PEOPLE)
+            rows[f"{k}_paid_{w}m"] = Label(f"近{w}个月{s.zh}实缴金额", f"{s.en}: paid, {w} months", YUAN)
+        rows[f"{k}_in_arrears"] = Label(f"{s.zh}当前是否欠缴", f"{s.en}: in arrears now")
+        rows[f"{k}_arrears_amount"] = Label(f"{s.zh}欠缴金额", f"{s.en}: arrears", YUAN)
+        rows[f"{k}_arrears_months_3m"] = Label(f"近3个月{s.zh}欠缴月数", f"{s.en}: months in arrears of the last 3",
+                                               MONTHS)
+    return rows
+
+
+ROW_FIELDS: dict[str, Label] = {
+    **_windowed(),
+    "tax_normal_streak_months": Label("连续正常缴税月数", "Months of normal tax payment in a row", MONTHS),
+    "tax_last_normal_payment_date": Label("最近一次正常缴税日期", "Last normal tax payment"),
+    "tax_rating_grade": Label("纳税信用等级", "Tax credit grade"), "tax_rating_year": Label("纳税信用评价年度", "Tax grade year"),
+    "tax_in_arrears": Label("当前是否欠税", "Tax arrears now"), "tax_arrears_amount": Label("欠税金额", "Tax arrears", YUAN),
+    "taxpayer_abnormal": Label("是否非正常户", "Abnormal taxpayer"),
+    "env_grade": Label("环境信用等级", "Environmental grade"), "env_score": Label("环境信用得分", "Environmental score", "分"),
+    "env_rated_on": Label("环境信用评价日期", "Environmental rating date"),
+    "licences_valid": Label("有效行政许可数", "Licences in force", COUNT),
+    "penalties_in_publicity": Label("公示期内行政处罚数", "Penalties in publicity", COUNT),
+    "serious_penalty_in_publicity": Label("是否有严重行政处罚在公示期", "A serious penalty in publicity"),
+    "penalty_fines_12m": Label("近12个月罚没金额", "Fines and confiscations, 12 months", YUAN),
+    "enforcements_12m": Label("近12个月行政强制次数", "Administrative enforcement, 12 months", COUNT),
+    "real_estate_rights_active": Label("有效不动产权数", "Real-estate rights", COUNT),
+    "real_estate_area_m2": Label("不动产面积合计", "Real-estate area", "m²"),
+    "mortgages_active": Label("有效抵押登记数", "Mortgages", COUNT),
+    "high_tech_enterprise": Label("高新技术企业", "High-tech enterprise"),
+    "science_projects_3y": Label("近3年市级科技项目数", "City science projects, 3 years", COUNT),
+    "key_lab": Label("市级重点实验室", "City key lab"),
+    "agri_operator_category": Label("新型农业经营主体类型", "Agricultural operator"),
+    "rural_land_rights_active": Label("有效土地经营权证数", "Rural land rights", COUNT),
+    "rural_land_area_mu": Label("土地经营面积合计", "Rural land area", "亩"),
+    "housing_rights_active": Label("有效农房权证数", "Farm housing rights", COUNT),
+    "trade_value_12m": Label("近12个月进出口总额", "Trade value, 12 months", YUAN),
+    "export_value_12m": Label("近12个月出口额", "Exports, 12 months", YUAN),
+    "trade_months_12m": Label("近12个月有进出口的月数", "Months with trade, 12 months", MONTHS),
+    "customs_grade": Label("海关信用等级", "Customs credit grade"),
+    "customs_grade_decided_on": Label("海关信用认定日期", "Customs grade decided on"),
+    "patents_valid": Label("有效专利数", "Patents in force", COUNT),
+    "invention_patents_valid": Label("有效发明专利数", "Invention patents in force", COUNT),
+    "trademarks_valid": Label("有效注册商标数", "Trademarks in force", COUNT),
+    "ip_pledges_active": Label("有效知识产权质押数", "IP pledges", COUNT),
+    "awards_12m": Label("近12个月公共资源交易中标数", "Public-resource awards, 12 months", COUNT),
+    "award_amount_12m": Label("近12个月中标金额", "Award amounts, 12 months", YUAN),
+    "court_dishonest": Label("是否失信被执行人", "On the dishonest-debtor list"),
+    "court_dishonest_count": Label("失信被执行记录数", "Dishonest-debtor listings", COUNT),
+    "enforcement_cases_active": Label("在执行案件数", "Enforcement cases open", COUNT),
+    "enforcement_amount_active": Label("在执行标的金额", "Amount under enforcement", YUAN),
+    "eval_model": Label("评价模型", "Evaluation model"), "eval_score": Label("信用评分", "Credit score", "分"),
+    "eval_grade": Label("信用等级", "Credit grade"), "eval_points": Label("各项得分", "Points per indicator"),
+    "eval_red_lines": Label("一票否决项", "Red lines"), "whitelisted": Label("是否在白名单", "On the whitelist"),
+}
+
+# -- reason codes ------------------------------------------------------------------------------------------
+REASON_LABELS: dict[str, Label] = {
+    "UNDECODABLE": Label("无法解析", "Undecodable"), "INVALID_USCC": Label("统一社会信用代码无效", "Invalid USCC"),
+    "NEGATIVE_AMOUNT": Label("金额为负", "Negative amount"), "NEGATIVE_USAGE": Label("用量为负", "Negative usage"),
+    "BAD_PERIOD": Label("期间无效", "Bad period"), "INVALID_ID_NO": Label("证件号码无效", "Invalid ID number"),
+    "INVALID_AUTHORITY": Label("决定机关代码无效", "Invalid authority"), "BAD_VALUE": Label("取值无效", "Bad value"),
+    "FUTURE_TIMESTAMP": Label("发生时间晚于处理时间", "Future timestamp"),
+    "INTERNAL": Label("平台内部错误", "Platform error"), "SINK_UNCONVERTIBLE": Label("入库转换失败", "Sink could not convert"),
+}
+
+
+def label(name: str) -> Label:
+    """The label of a row or record field (the name itself, in both languages, when it has none:
+    tests/test_labels.py keeps that from happening)."""
+    return ROW_FIELDS.get(name) or RECORD_FIELDS.get(name) or STORED_FIELDS.get(name) or Label(name, name)
+
+
+def zh_labels() -> dict[str, str]:
+    """Every field's Chinese label, with its unit: what the report's tables head their columns with."""
+    return {name: f"{found.zh}（{found.unit}）" if found.unit else found.zh
+            for name, found in {**RECORD_FIELDS, **ROW_FIELDS}.items()}
+
+
+# -- values as people read them ------------------------------------------------------------------------
+WORDS = {"zh": {True: "是", False: "否", None: "无数据", (): "无"}, "en": {True: "yes", False: "no", None: "no data", (): "none"}}
+
+
+def display(name: str, value, lang: str = "zh") -> str:
+    """A field's value as a person reads it: instants in Asia/Shanghai (``2026-12-20 15:19``), money
+    with thousands separators and its unit, other units after the figure, booleans in words, an
+    empty value as "no data" (a field withheld for want of consent is not shown at all: the page
+    says which scope it needs)."""
+    words = WORDS.get(lang, WORDS["zh"])
+    if value is None or value == "" or isinstance(value, bool):
+        return words[None if value == "" else value]
+    if isinstance(value, list):
+        return ("、" if lang == "zh" else ", ").join(map(str, value)) or words[()]  # an empty list: none held
+    if isinstance(value, dict):
+        return ("；" if lang == "zh" else "; ").join(f"{k} {v}" for k, v in value.items())
+    text = str(value)
+    if _INSTANT.fullmatch(text):
+        return _local_time(text)
+    unit = label(name).unit
+    if unit == YUAN and _DECIMAL.fullmatch(text):
+        whole, _dot, cents = text.partition(".")
+        return f"{int(whole):,}{'.' + cents if cents else ''} {'元' if lang == 'zh' else 'yuan'}"
+    return f"{text} {unit}" if unit and _DECIMAL.fullmatch(text) else text
+
+
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})")
+_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _local_time(text: str) -> str:
+    stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return stamp.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,45 @@
+"""The label table covers everything people read: every field of every schema version, every field
+of the aggregate row and every reason code, in both languages; a new field without a label fails
+here, not on a page."""
+from creditstream.schemas.codec import Codec
+from creditstream.schemas.labels import REASON_LABELS, RECORD_FIELDS, ROW_FIELDS, label, zh_labels
+from creditstream.schemas.models import AGGREGATE_FIELDS
+from creditstream.schemas.rules import PLATFORM_REASONS, REASONS
+
+
+def test_every_record_field_of_every_schema_version_has_a_label():
+    names = {field["name"] for versions in Codec().versions.values() for version in versions
+             for field in version.raw["fields"]}
+    assert sorted(names - set(RECORD_FIELDS)) == []
+    assert sorted(set(RECORD_FIELDS) - names) == []  # nor a label for a field that no longer exists
+
+
+def test_every_row_field_and_reason_code_has_a_label():
+    assert sorted(set(AGGREGATE_FIELDS) - set(ROW_FIELDS)) == []
+    assert sorted(set(ROW_FIELDS) - set(AGGREGATE_FIELDS)) == []
+    assert set(REASON_LABELS) == set(REASONS) | set(PLATFORM_REASONS)
+
+
+def test_labels_are_words_in_both_languages_and_distinct_per_row_field():
+    for table in (RECORD_FIELDS, ROW_FIELDS, REASON_LABELS):
+        for name, found in table.items():
+            assert found.zh and found.en and found.zh != name and found.en != name, name
+            assert not found.zh.isascii(), name  # Chinese, not the field name again
+    chinese = [found.zh for found in ROW_FIELDS.values()]
+    assert len(chinese) == len(set(chinese))  # no two row fields read the same
+    assert label("vat_paid_12m").zh == "近12个月增值税实缴税额" and zh_labels()["vat_paid_12m"] == "近12个月增值税实缴税额（元）"
+    assert label("no_such_field") == ("no_such_field", "no_such_field", "")
+
+
+def test_values_read_as_people_read_them():
+    from creditstream.schemas.labels import display
+    assert display("occurred_at", "2026-12-20T07:19:51.439Z") == "2026-12-20 15:19"  # Asia/Shanghai
+    assert display("paid_date", "2026-12-20") == "2026-12-20"
+    assert display("vat_paid_12m", "1234567.50") == "1,234,567.50 元"
+    assert display("vat_paid_12m", "1234567.50", "en") == "1,234,567.50 yuan"
+    assert display("water_avg_usage_3m", "12.500") == "12.500 m³"
+    assert display("licences_valid", 3) == "3 个"
+    assert (display("whitelisted", True), display("whitelisted", False, "en")) == ("是", "no")
+    assert (display("env_grade", None), display("env_grade", None, "en")) == ("无数据", "no data")
+    assert display("eval_red_lines", ["X1", "X3"]) == "X1、X3" and display("eval_red_lines", []) == "无"
+    assert display("tax_rating_grade", "A") == "A"
