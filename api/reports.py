@@ -36,7 +36,7 @@ from creditstream.monitoring import metrics
 from creditstream.schemas import report as content
 from creditstream.schemas.keys import REPORT_CODE, purpose_key
 from creditstream.schemas.labels import display, zh_labels
-from creditstream.schemas.models import IssuedReport
+from creditstream.schemas.models import AGGREGATE_FIELDS, IssuedReport
 from creditstream.schemas.months import SHANGHAI
 from creditstream.schemas.topics import REPORT_TOPIC
 
@@ -113,6 +113,14 @@ def show(value, yes: str = "是 yes", no: str = "否 no") -> str:
     return str(value)
 
 
+_ROW_ORDER = {name: index for index, name in enumerate(AGGREGATE_FIELDS)}
+
+
+def in_row_order(facts: dict) -> list[tuple[str, object]]:
+    """A section's figures in the row's order (3 → 6 → 12 months), not the stored JSON's sorted keys."""
+    return sorted(facts.items(), key=lambda item: _ROW_ORDER.get(item[0], len(_ROW_ORDER)))
+
+
 def columns(section_id: str, items: list[dict]) -> list[str]:
     if section_id in COLUMNS:
         return list(COLUMNS[section_id])
@@ -132,7 +140,8 @@ def render_html(report: IssuedReport, code: str | None, verify_url: str) -> str:
         r=document, h=content.HEADINGS, sha256=report.sha256, issued_local=issued,
         requester_label=f"{label} {requester['id']}",
         verify_url=verify_url + (f"?code={code}" if code else "?code=<验证码 verification code>"),
-        show=show, fmt=display, columns=columns, labels=LABELS)
+        show=show, fmt=display, columns=columns, labels=LABELS, ordered=in_row_order,
+        any_disputed=lambda items: any(item.get("disputed") for item in items))
 
 
 class Reports:

@@ -97,3 +97,28 @@ def test_the_page_escapes_provider_text_and_carries_the_code():
     for zh, _en in report.HEADINGS.values():
         assert zh in page
     assert code == report_code(b"k" * 32, content["number"]) != report_code(b"j" * 32, content["number"])
+
+
+def test_the_printed_figures_run_3_6_12_months_and_read_as_labels():
+    from creditstream.api.reports import LABELS, in_row_order
+    facts = {"water_months_12m": 1, "water_months_3m": 3, "water_months_6m": 2, "vat_paid_12m": "1.00"}
+    assert [name for name, _ in in_row_order(facts)] == ["water_months_3m", "water_months_6m", "water_months_12m",
+                                                         "vat_paid_12m"]
+    assert LABELS["vat_paid_12m"] == "近12个月增值税实缴税额（元）"
+
+
+def test_the_printed_page_reads_labels_and_shows_a_dispute_column_only_where_one_is_open():
+    from creditstream.api.reports import render_html
+    from creditstream.schemas.models import IssuedReport
+
+    def page(disputes=()):
+        document = build({"TAX", "UTILITY"}, disputes)
+        issued = IssuedReport(document["number"], USCC, "lender", "bank-1", dt.datetime(2025, 7, 1, tzinfo=UTC),
+                              report.content_sha256(document), "", report.content_bytes(document).decode())
+        return render_html(issued, None, "/v1/reports/x/verify")
+    plain = page()
+    assert "近12个月增值税实缴税额（元）" in plain and "1,200.00 元" in plain and "vat_paid_12m" not in plain
+    assert "异议中 disputed" not in plain and "<th>异议</th>" not in plain
+    disputed = page([{"dispute_id": "d-1", "record": "AdminLicence", "key": {"decision_no": "L1"},
+                      "filed_at": "2025-06-01T00:00:00Z", "topic": "credit.admin.licence.v1"}])
+    assert disputed.count("<th>异议</th>") == 1 and "异议中 disputed" in disputed
