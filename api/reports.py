@@ -55,7 +55,8 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off pape
 CODE_LENGTH = 12  # 60 bits
 PDF_CACHE = 32  # PDFs kept in memory (a report never changes once issued)
 # column and fact headings: the label table (schemas.labels), and the report's own columns
-LABELS = {**zh_labels(), "honour": "荣誉", "record": "记录类别", "red_line": "一票否决项"}
+LABELS = {**zh_labels(), "honour": "荣誉", "record": "记录类别", "red_line": "一票否决项", "indicator": "指标",
+          "meaning": "含义", "band": "所处档次", "points": "得分", "of": "满分"}
 HIDDEN_COLUMNS = ("record", "provider_id", "disputed", "event_id", "legal_rep_id_type", "legal_rep_id_no",
                   "authority_uscc", "legal_rep_name", "occurred_at", "received_at", "legal_rep_id_hmac")
 # the columns a person needs, in reading order, per section (others: every field but the hidden)
@@ -76,6 +77,7 @@ COLUMNS = {
     "social": ("record", "account_no", "contribution_month", "employee_count", "amount_due", "amount_paid",
                "arrears_amount"),
     "trade": ("customs_code", "trade_month", "import_value", "export_value", "declarations"),
+    "evaluation": ("indicator", "meaning", "band", "points", "of"),
 }
 
 

@@ -187,6 +187,20 @@ ROW_FIELDS: dict[str, Label] = {
     "eval_red_lines": Label("一票否决项", "Red lines"), "whitelisted": Label("是否在白名单", "On the whitelist"),
 }
 
+# -- the evaluation's indicators and red lines (cs-eval-2) ---------------------------------------------------
+INDICATOR_LABELS: dict[str, Label] = {
+    "T1": Label("纳税信用等级", "Tax credit grade"), "T2": Label("是否欠税", "Tax arrears"),
+    "T3": Label("纳税人状态是否异常", "Abnormal taxpayer status"),
+    "T4": Label("连续正常纳税月数", "Months of normal tax payment in a row"),
+    "U1": Label("水电气是否欠费", "Utility arrears"), "U2": Label("水电气缴费记录月数", "Months of utility records"),
+    "P1": Label("公示期内的行政处罚", "Penalties in publicity"), "P2": Label("环境信用等级", "Environmental credit grade"),
+    "C1": Label("高新技术企业", "High-tech enterprise"), "C2": Label("近三年市级科技项目", "City science projects in 3 years"),
+    "C3": Label("市级重点实验室", "City key lab"),
+    "X1": Label("列入失信被执行人名单", "On the dishonest judgment debtors list"),
+    "X2": Label("海关认定为失信企业", "Customs-dishonest enterprise"),
+    "X3": Label("连续三个月欠缴社会保险费", "Social-insurance arrears three months running"),
+}
+
 # -- reason codes ------------------------------------------------------------------------------------------
 REASON_LABELS: dict[str, Label] = {
     "UNDECODABLE": Label("无法解析", "Undecodable"), "INVALID_USCC": Label("统一社会信用代码无效", "Invalid USCC"),

@@ -19,7 +19,9 @@ import hashlib
 import json
 from typing import Iterable, NamedTuple, Optional
 
+from creditstream.schemas.cs_eval_1 import INDICATORS
 from creditstream.schemas.cs_eval_2 import visible_red_lines
+from creditstream.schemas.labels import INDICATOR_LABELS
 from creditstream.schemas.models import CONTRIBUTION_SERIES, PUBLIC, RED_LINES, SCOPES, UTILITY_AND_TAX
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.records import to_json
@@ -274,8 +276,19 @@ def _registers(*records: str, facts: tuple[str, ...] = ()):
 
 
 def _evaluation(data: ReportInput, by_record: dict, row: dict):
-    facts = {name: row.get(name) for name in ("eval_model", "eval_score", "eval_grade", "eval_points", "whitelisted")}
-    return [], {**facts, RED_LINES: visible_red_lines(list(row.get(RED_LINES, [])), data.allowed)}
+    """The figures, and each indicator in words: what it reads, the band the enterprise is in, its
+    points of the most it could give."""
+    facts = {name: row.get(name) for name in ("eval_model", "eval_score", "eval_grade", "whitelisted")}
+    items = []
+    for indicator in INDICATORS:
+        try:
+            condition, points = indicator.bands[indicator.band_of(row)]
+        except (KeyError, ValueError, TypeError):  # a row without the indicator's input
+            continue
+        words = INDICATOR_LABELS[indicator.id]
+        items.append({"indicator": indicator.id, "meaning": f"{words.zh} {words.en}", "band": condition,
+                      "points": points, "of": max(p for _c, p in indicator.bands)})
+    return items, {**facts, RED_LINES: visible_red_lines(list(row.get(RED_LINES, [])), data.allowed)}
 
 
 # -- v1.2 ------------------------------------------------------------------------------------------

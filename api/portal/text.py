@@ -3,6 +3,8 @@ a label in one language and its neighbour in the other, and a missing translatio
 (tests/test_portal.py) rather than showing a key."""
 from __future__ import annotations
 
+from creditstream.schemas.labels import INDICATOR_LABELS
+
 LANGUAGES = ("zh", "en")
 
 TEXT: dict[str, tuple[str, str]] = {
@@ -66,17 +68,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "me.points": ("得分", "Points"),
     "me.of": ("满分", "of"),
     "me.figures": ("主要数据", "Key figures"),
-    "ind.T1": ("纳税信用等级", "Tax credit grade"),
-    "ind.T2": ("是否欠税", "Tax arrears"),
-    "ind.T3": ("纳税人状态是否异常", "Abnormal taxpayer status"),
-    "ind.T4": ("连续正常纳税月数", "Months of normal tax payment in a row"),
-    "ind.U1": ("水电气是否欠费", "Utility arrears"),
-    "ind.U2": ("水电气缴费记录月数", "Months of utility records"),
-    "ind.P1": ("公示期内的行政处罚", "Penalties in publicity"),
-    "ind.P2": ("环境信用等级", "Environmental credit grade"),
-    "ind.C1": ("高新技术企业", "High-tech enterprise"),
-    "ind.C2": ("近三年市级科技项目", "City science projects in 3 years"),
-    "ind.C3": ("市级重点实验室", "City key lab"),
     "yes": ("是", "yes"),
     "no": ("否", "no"),
     # records
@@ -173,6 +164,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "audit.route": ("接口", "Route"),
     "audit.principal": ("主体", "Principal"),
     "audit.search": ("查询", "Search"),
+    # the evaluation's indicators and red lines: the label table's words (schemas.labels)
+    **{f"ind.{id_}": (found.zh, found.en) for id_, found in INDICATOR_LABELS.items()},
 }
 
 
