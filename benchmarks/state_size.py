@@ -70,7 +70,7 @@ def main():
     with tmp_dir:
         t0 = time.perf_counter()
         worker.start()
-        while b"[^Worker]: Ready" not in worker.log_path.read_bytes():
+        while b"[^---Recovery]: Worker ready" not in worker.log_path.read_bytes():  # changelog recovered
             if worker.proc.poll() is not None or time.perf_counter() - t0 > 900:
                 print(worker.tail(), file=sys.stderr)
                 raise SystemExit("worker did not become ready")
