@@ -48,6 +48,7 @@ def test_the_wider_collection_list_end_to_end(platform_factory):
     wait_for(lambda: client.query("SELECT count() FROM statement_records FINAL").result_rows[0][0] == 5, 60,
              "the statements in ClickHouse")
 
+    wait_for(lambda: http.get(aggregates, public)[0] == 200, 30, "the public lender's key in the API")
     # the row: public v1.2 fields for every lender; SOCIAL and TRADE under consent; red lines
     row = http.get(aggregates, social)[1]
     assert (row["social_arrears_months_3m"], row["social_in_arrears"], row["social_arrears_amount"]) == (3, True,
@@ -60,6 +61,7 @@ def test_the_wider_collection_list_end_to_end(platform_factory):
     bare = http.get(aggregates, public)[1]
     assert bare["eval_red_lines"] == ["X1"] and bare["eval_grade"] == "C" and bare["court_dishonest"] is True
     assert "social_in_arrears" not in bare and "trade_value_12m" not in bare and bare["patents_valid"] == 1
+    wait_for(lambda: http.get(aggregates, own)[0] == 200, 30, "the enterprise's key in the API")
     assert http.get(aggregates, own)[1]["eval_red_lines"] == ["X1", "X3"]
 
     # record categories: public ones for every lender, the statements under their scope
