@@ -75,6 +75,19 @@ INDICATORS: tuple[Indicator, ...] = (
 GRADES = ((90, "AAA"), (80, "AA"), (70, "A"), (60, "B"), (0, "C"))
 
 
+def explain(row: dict) -> list[tuple[Indicator, str, int, int]]:
+    """Each indicator the row has the input of: (indicator, the band it is in, its points, the
+    most it could give): the model's own table, so words and score never differ."""
+    out = []
+    for indicator in INDICATORS:
+        try:
+            condition, points = indicator.bands[indicator.band_of(row)]
+        except (KeyError, ValueError, TypeError):  # a row without the indicator's input
+            continue
+        out.append((indicator, condition, points, max(p for _c, p in indicator.bands)))
+    return out
+
+
 def evaluate(row: dict) -> dict:
     """eval_model, eval_score (0-100), eval_grade and eval_points of a row with every v1 and
     profile field."""

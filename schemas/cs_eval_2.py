@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 from creditstream.schemas import cs_eval_1
-from creditstream.schemas.cs_eval_1 import GRADES, INDICATORS, WHITELIST_CONDITIONS
 
 MODEL = "cs-eval-2"
 CAPPED_GRADE = "C"
@@ -40,17 +39,15 @@ def red_lines(row: dict) -> list[str]:
 def evaluate(row: dict) -> dict:
     """eval_model, eval_score, eval_grade, eval_points and eval_red_lines of a row with every v1,
     v1.1 and v1.2 field."""
-    points = {ind.id: ind.bands[ind.band_of(row)][1] for ind in INDICATORS}
-    score = sum(points.values())
-    hit = red_lines(row)
-    grade = CAPPED_GRADE if hit else next(name for floor, name in GRADES if score >= floor)
-    return {"eval_model": MODEL, "eval_score": score, "eval_grade": grade, "eval_points": points, "eval_red_lines": hit}
+    evaluation, hit = cs_eval_1.evaluate(row), red_lines(row)  # points, score and bands are cs-eval-1's
+    return {**evaluation, "eval_model": MODEL, "eval_grade": CAPPED_GRADE if hit else evaluation["eval_grade"],
+            "eval_red_lines": hit}
 
 
 def whitelist_failures(row: dict) -> list[str]:
     """The ids of the whitelist conditions a row (with its evaluation) fails, then the red lines
     it hits (so a leaving message names them); empty = whitelisted."""
-    return [cid for cid, _text, holds in WHITELIST_CONDITIONS if not holds(row)] + list(row["eval_red_lines"])
+    return cs_eval_1.whitelist_failures(row) + list(row["eval_red_lines"])
 
 
 def visible_red_lines(hit: list[str], scopes) -> list[str]:

@@ -19,7 +19,7 @@ import hashlib
 import json
 from typing import Iterable, NamedTuple, Optional
 
-from creditstream.schemas.cs_eval_1 import INDICATORS
+from creditstream.schemas.cs_eval_1 import explain
 from creditstream.schemas.cs_eval_2 import visible_red_lines
 from creditstream.schemas.labels import INDICATOR_LABELS
 from creditstream.schemas.models import CONTRIBUTION_SERIES, PUBLIC, RED_LINES, SCOPES, UTILITY_AND_TAX
@@ -217,7 +217,7 @@ def _penalties(data: ReportInput, by_record: dict, row: dict):
 
 
 def _enforcement(data: ReportInput, by_record: dict, row: dict):
-    as_of = parse_month(row["as_of_month"]) if row.get("as_of_month") else data.reference.year * 12 + data.reference.month - 1
+    as_of = _month_index(data, row)
     items = [_strip(i, "decision_no", "decision_name", "reason", "method", "executed_on", "authority_name")
              for i in by_record.get("AdminEnforcement", [])
              if 0 <= as_of - parse_month(str(i.get("executed_on", ""))[:7] or "0000-01") < 12]
@@ -279,21 +279,15 @@ def _evaluation(data: ReportInput, by_record: dict, row: dict):
     """The figures, and each indicator in words: what it reads, the band the enterprise is in, its
     points of the most it could give."""
     facts = {name: row.get(name) for name in ("eval_model", "eval_score", "eval_grade", "whitelisted")}
-    items = []
-    for indicator in INDICATORS:
-        try:
-            condition, points = indicator.bands[indicator.band_of(row)]
-        except (KeyError, ValueError, TypeError):  # a row without the indicator's input
-            continue
-        words = INDICATOR_LABELS[indicator.id]
-        items.append({"indicator": indicator.id, "meaning": f"{words.zh} {words.en}", "band": condition,
-                      "points": points, "of": max(p for _c, p in indicator.bands)})
+    items = [{"indicator": indicator.id, "meaning": f"{INDICATOR_LABELS[indicator.id].zh} {INDICATOR_LABELS[indicator.id].en}",
+              "band": condition, "points": points, "of": best} for indicator, condition, points, best in explain(row)]
     return items, {**facts, RED_LINES: visible_red_lines(list(row.get(RED_LINES, [])), data.allowed)}
 
 
 # -- v1.2 ------------------------------------------------------------------------------------------
 
 def _month_index(data: ReportInput, row: dict) -> int:
+    """The as-of month M of the row (the reference date's month without one)."""
     return parse_month(row["as_of_month"]) if row.get("as_of_month") else data.reference.year * 12 + data.reference.month - 1
 
 

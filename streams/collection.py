@@ -11,21 +11,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from creditstream.schemas.models import CONTRIBUTION_SERIES, WINDOWS
 from creditstream.schemas.months import parse_month
 from creditstream.streams.ledger import Ledger
+from creditstream.streams.profile import money, month_of_day
 
-CENT, TENTH, ZERO = Decimal("0.01"), Decimal("0.1"), Decimal(0)
+TENTH, ZERO = Decimal("0.1"), Decimal(0)
 YEAR = WINDOWS[-1]  # the 12-month window: M-11 .. M
 
 # field names per (series, window), built once: the row is computed for every changed enterprise
 CONTRIBUTION_KEYS = {k: {w: (f"{k}_months_{w}m", f"{k}_avg_employees_{w}m", f"{k}_paid_{w}m") for w in WINDOWS}
                      for k in CONTRIBUTION_SERIES}
-
-
-def _money(total: Decimal) -> str:
-    return str(total.quantize(CENT, rounding=ROUND_HALF_UP))
-
-
-def _month(iso_day: str) -> int:
-    return int(iso_day[:4]) * 12 + int(iso_day[5:7]) - 1
 
 
 def _statements(by_account: dict[str, dict[str, list]]):
@@ -80,10 +73,10 @@ def _contributions(series: str, entries: dict[str, dict[str, list]], as_of: int)
             out[months_key] = months
             out[employees_key] = (str((Decimal(employees) / months).quantize(TENTH, rounding=ROUND_HALF_UP))
                                   if months else None)
-            out[paid_key] = _money(paid)
+            out[paid_key] = money(paid)
     owed_now = [owed for _month_index, owed in latest.values()]
     out[f"{series}_in_arrears"] = any(owed > 0 for owed in owed_now)
-    out[f"{series}_arrears_amount"] = _money(sum(owed_now, ZERO))
+    out[f"{series}_arrears_amount"] = money(sum(owed_now, ZERO))
     out[f"{series}_arrears_months_3m"] = len(arrears_ages)
     return out
 
@@ -96,7 +89,7 @@ def _trade(entries: dict[str, dict[str, list]], as_of: int) -> dict:
         if 0 <= as_of - month < YEAR:
             by_month[month] = by_month.get(month, ZERO) + Decimal(imported) + Decimal(exported)
             exports += Decimal(exported)
-    return {"trade_value_12m": _money(sum(by_month.values(), ZERO)), "export_value_12m": _money(exports),
+    return {"trade_value_12m": money(sum(by_month.values(), ZERO)), "export_value_12m": money(exports),
             "trade_months_12m": sum(1 for total in by_month.values() if total > 0)}
 
 
@@ -127,8 +120,8 @@ def _intellectual_property(ledger: Ledger, r: str) -> dict:
 
 def _awards(ledger: Ledger, as_of: int) -> dict:
     amounts = [Decimal(amount) for _o, _e, valid, awarded, amount in ledger.register("PublicResourceAward").values()
-               if valid and 0 <= as_of - _month(awarded) < YEAR]
-    return {"awards_12m": len(amounts), "award_amount_12m": _money(sum(amounts, ZERO))}
+               if valid and 0 <= as_of - month_of_day(awarded) < YEAR]
+    return {"awards_12m": len(amounts), "award_amount_12m": money(sum(amounts, ZERO))}
 
 
 def _courts(ledger: Ledger, r: str) -> dict:
@@ -139,4 +132,4 @@ def _courts(ledger: Ledger, r: str) -> dict:
     cases = [Decimal(amount) for _o, _e, filed, closed, amount in ledger.register("EnforcementCase").values()
              if filed <= r and (closed is None or closed > r)]
     return {"court_dishonest": listed > 0, "court_dishonest_count": listed,
-            "enforcement_cases_active": len(cases), "enforcement_amount_active": _money(sum(cases, ZERO))}
+            "enforcement_cases_active": len(cases), "enforcement_amount_active": money(sum(cases, ZERO))}

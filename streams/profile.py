@@ -12,11 +12,12 @@ from creditstream.streams.ledger import Ledger
 CENT, TENTH = Decimal("0.01"), Decimal("0.1")
 
 
-def _money(total: Decimal) -> str:
+def money(total: Decimal) -> str:
     return str(total.quantize(CENT))
 
 
-def _month(iso_day: str) -> int:
+def month_of_day(iso_day: str) -> int:
+    """An ISO date's month index (schemas.months), read off its text."""
     return int(iso_day[:4]) * 12 + int(iso_day[5:7]) - 1
 
 
@@ -29,7 +30,7 @@ def compute_profile(ledger: Ledger, as_of: int, reference: dt.date) -> dict:
         if valid and start <= r and (until is None or until >= r))
     row.update(_penalties(ledger, as_of, reference))
     row["enforcements_12m"] = sum(
-        1 for _o, _e, executed in ledger.register("AdminEnforcement").values() if 0 <= as_of - _month(executed) < 12)
+        1 for _o, _e, executed in ledger.register("AdminEnforcement").values() if 0 <= as_of - month_of_day(executed) < 12)
     row.update(_real_estate(ledger, r))
     row.update(_rd(ledger, r, reference.year))
     row.update(_agri(ledger, r))
@@ -52,7 +53,7 @@ def _penalties(ledger: Ledger, as_of: int, reference: dt.date) -> dict:
     for decision_no, (_o, _e, is_published, severity, decided, until, amount) in ledger.register("AdminPenalty").items():
         if not is_published:
             continue
-        if 0 <= as_of - _month(decided) < 12:
+        if 0 <= as_of - month_of_day(decided) < 12:
             fines += Decimal(amount)
         repair = repairs.get(decision_no)
         repaired_on = repair[3] if repair is not None and repair[2] else None
@@ -61,13 +62,13 @@ def _penalties(ledger: Ledger, as_of: int, reference: dt.date) -> dict:
             in_publicity += 1
             serious += severity == "SERIOUS"
     return {"penalties_in_publicity": in_publicity, "serious_penalty_in_publicity": serious > 0,
-            "penalty_fines_12m": _money(fines)}
+            "penalty_fines_12m": money(fines)}
 
 
 def _real_estate(ledger: Ledger, r: str) -> dict:
     rights = [Decimal(area) for _o, _e, active, registered, area in ledger.register("RealEstateRight").values()
               if active and registered <= r]
-    return {"real_estate_rights_active": len(rights), "real_estate_area_m2": _money(sum(rights, Decimal(0))),
+    return {"real_estate_rights_active": len(rights), "real_estate_area_m2": money(sum(rights, Decimal(0))),
             "mortgages_active": sum(1 for _o, _e, active, registered in ledger.register("RealEstateMortgage").values()
                                     if active and registered <= r)}
 
@@ -92,6 +93,6 @@ def _agri(ledger: Ledger, r: str) -> dict:
     land = [Decimal(area) for _o, _e, active, issued, term_end, area in ledger.register("RuralLandRight").values()
             if active and issued <= r and term_end >= r]
     return {"agri_operator_category": operator[2] if operator else None,
-            "rural_land_rights_active": len(land), "rural_land_area_mu": _money(sum(land, Decimal(0))),
+            "rural_land_rights_active": len(land), "rural_land_area_mu": money(sum(land, Decimal(0))),
             "housing_rights_active": sum(1 for _o, _e, active, registered in ledger.register("FarmerHousingRight").values()
                                          if active and registered <= r)}

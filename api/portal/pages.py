@@ -34,7 +34,7 @@ from creditstream.api.portal.text import LANGUAGES, TEXT, translator
 from creditstream.api.render import render
 from creditstream.api.reports import show
 from creditstream.monitoring import metrics
-from creditstream.schemas.cs_eval_1 import INDICATORS
+from creditstream.schemas.cs_eval_1 import explain
 from creditstream.schemas.labels import display, label
 from creditstream.schemas.models import SCOPES
 from creditstream.schemas.report import SECTIONS
@@ -458,17 +458,9 @@ def now_text() -> str:
 
 def explained(row: dict) -> list[dict]:
     """Each cs-eval-1 indicator of the row: what it reads, the band the enterprise is in, its
-    points and the most it could give (the model's own table, so words and score never differ)."""
-    out = []
-    for indicator in INDICATORS:
-        try:
-            band = indicator.band_of(row)
-        except (KeyError, ValueError, TypeError):
-            continue
-        condition, points = indicator.bands[band]
-        out.append({"id": indicator.id, "input": indicator.input, "band": condition, "points": points,
-                    "best": max(p for _c, p in indicator.bands)})
-    return out
+    points and the most it could give (cs_eval_1.explain)."""
+    return [{"id": indicator.id, "input": indicator.input, "band": condition, "points": points, "best": best}
+            for indicator, condition, points, best in explain(row)]
 
 
 def record_view(item: dict, open_keys: set) -> dict:
