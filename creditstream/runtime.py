@@ -151,7 +151,7 @@ class ChildProcess:
         while not self.ready():
             code = self.proc.poll()
             if code is not None and code < 0:  # killed from outside (OOM, an operator): restartable, as later
-                fatal(f"the {self.name} was killed by signal {-code} while starting")
+                fatal(f"the {self.name} exited with status {code} (killed by signal {-code}) while starting")
             if code is not None:  # it refused to start (its own message says why): restarting will not help
                 raise SystemExit(f"the {self.name} exited with status {code} while starting")
             if time.monotonic() > deadline:
