@@ -22,6 +22,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from creditstream.api.access import Principal
 from creditstream.api.audit import AuditLog
 from creditstream.api.config import ApiConfig
+from creditstream.api.finance import Finance
 from creditstream.api.gateway import MAX_BYTES, Gateway
 from creditstream.api.http.answers import json_answer, request_ids
 from creditstream.api.http.pipeline import Pipeline, Route, endpoint
@@ -69,8 +70,10 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
     reports = Reports(view, rights_store, writer, lookups.run, config, lookups.decisions, clock)
     rights.reports_of = reports.listing
     operator_sql = OperatorSql(config.clickhouse_url)
+    finance = Finance(view, lookups.store, writer, lookups.run, rights, config.finance, config.holidays, clock)
     rooms = Rooms(lookups, rights, Whitelist(view, writer, config, clock), reports, operator_sql,
-                  Gateway(view, writer), health_of(pipeline, lambda: {"enterprises": len(view.rows)}), None, whoami)
+                  Gateway(view, writer), health_of(pipeline, lambda: {"enterprises": len(view.rows)}), None, whoami,
+                  finance)
     app = application(pipeline, api_routes, rooms)
     portal = Portal(loopback_url(config), config.portal_idle_minutes, config.portal_max_hours, pipeline.identify,
                     pipeline.failures, pipeline.audit_refusal)
@@ -82,6 +85,10 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
             disputes, repairs = rights.overdue()
             metrics.DISPUTES_OVERDUE.set(disputes)
             metrics.REPAIRS_OVERDUE.set(repairs)
+            per_lender, claims = finance.overdue_counts()
+            for lender, count in per_lender.items():
+                metrics.FINANCE_APPLICATIONS_OVERDUE.labels(lender).set(count)
+            metrics.FINANCE_CLAIMS_OVERDUE.set(claims)
             await asyncio.sleep(5)
 
     async def close() -> None:

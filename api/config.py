@@ -5,6 +5,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Optional
 
+from creditstream.schemas.finance import FinanceSettings
 from creditstream.schemas.kafka import KafkaConnection
 
 
@@ -36,5 +37,6 @@ class ApiConfig:
     chromium: str = "chromium"  # the browser that prints reports to PDF
     portal_idle_minutes: float = 30.0  # a portal session unused this long ends
     portal_max_hours: float = 8.0  # and every session ends this long after sign-in
+    finance: FinanceSettings = field(default_factory=FinanceSettings)  # the programmes' rates (subsidy, compensation)
     # verification compares identity hashes under it; webhook secrets are derived from it
     personal_data_key: Optional[bytes] = field(default=None, repr=False)

@@ -31,6 +31,14 @@ from creditstream.api.openapi import (
     query,
 )
 from creditstream.api.store import HISTORY_KINDS
+from creditstream.schemas.finance import (
+    APPLICATION_STATES,
+    COLLATERALS,
+    LOAN_STATUSES,
+    PRODUCT_KINDS,
+    REJECT_REASONS,
+    REPAYMENTS,
+)
 from creditstream.schemas.models import SCOPES
 from creditstream.schemas.topics import REGISTER_CATEGORIES
 
@@ -49,6 +57,7 @@ class Rooms(NamedTuple):
     health: object  # async (request) -> the health answer
     openapi: object  # async (request) -> the document
     whoami: object  # async (principal, request, audit) -> who the key is
+    finance: object = None  # api.finance.Finance
 
 
 def service_routes(r: Rooms) -> list[Route]:
@@ -236,10 +245,127 @@ def report_routes(r: Rooms) -> list[Route]:
     ]
 
 
+MONEY = {"type": "string", "pattern": "^[0-9]+(\\.[0-9]{1,2})?$", "description": "CNY, a decimal string (numbers "
+                                                                            "are read too)"}
+RATE = {"type": "string", "pattern": "^[0-9]{1,2}(\\.[0-9]{1,2})?$", "description": "annual rate, percent"}
+MONTHS = {"type": "integer", "minimum": 1, "maximum": 600}
+PRODUCT_BODY = {"type": "object", "required": ["name", "kind", "amount_min", "amount_max", "term_min_months",
+                                               "term_max_months", "rate_min", "rate_max", "repayment", "scopes",
+                                               "collateral"], "properties": {
+    "name": {"type": "string", "minLength": 1, "maxLength": 200}, "kind": {"enum": list(PRODUCT_KINDS)},
+    "amount_min": MONEY, "amount_max": MONEY, "term_min_months": MONTHS, "term_max_months": MONTHS,
+    "rate_min": RATE, "rate_max": RATE, "repayment": {"enum": list(REPAYMENTS)},
+    "scopes": {"type": "array", "uniqueItems": True, "items": {"enum": list(SCOPES)}},
+    "min_grade": {"enum": ["AAA", "AA", "A", "B", "C", None]}, "whitelist_only": {"type": "boolean"},
+    "collateral": {"enum": list(COLLATERALS)}, "description": {"type": "string", "maxLength": 2000}}}
+PURPOSE = {"type": "string", "minLength": 1, "maxLength": 500}
+
+
+def finance_routes(r: Rooms) -> list[Route]:
+    """The loan loop (api.finance; docs/financing.md)."""
+    f, product, application = r.finance, path_param("product_id"), path_param("application_id")
+    need, loan, claim = path_param("need_id"), path_param("loan_no"), path_param("claim_id")
+    parties = ("lender", "enterprise", "operator")
+    return [
+        Route("GET", "/v1/products", "products", f.products, ANY, summary="Every loan product (public)",
+              params=(query("status", {"enum": ["ACTIVE", "SUSPENDED", "WITHDRAWN"]}), query("lender_id", {"type": "string"}),
+                      query("kind", {"enum": list(PRODUCT_KINDS)}))),
+        Route("POST", "/v1/products", "product.publish", f.publish_product, LENDERS, ok="201", params=(IDEMPOTENCY,),
+              summary="Publish a loan product (金融产品)", body=PRODUCT_BODY),
+        Route("GET", "/v1/products/{product_id}", "product", f.get_product, ANY, params=(product,),
+              summary="One product"),
+        Route("PUT", "/v1/products/{product_id}", "product.revise", f.revise_product, LENDERS, params=(product,),
+              summary="Revise my product (every term again)", body=PRODUCT_BODY),
+        Route("POST", "/v1/products/{product_id}/withdraw", "product.withdraw", f.withdraw_product, LENDERS,
+              params=(product,), summary="Withdraw my product"),
+        Route("POST", "/v1/products/{product_id}/suspend", "product.suspend", f.suspend_product, OPERATORS,
+              params=(product,), summary="Suspend a product, with the reason shown to everyone",
+              body={"type": "object", "required": ["reason"], "properties": {"reason": TEXT}}),
+        Route("POST", "/v1/products/{product_id}/reinstate", "product.reinstate", f.reinstate_product, OPERATORS,
+              params=(product,), summary="Lift a suspension"),
+        Route("GET", "/v1/me/products", "me.products", f.my_products, ENTERPRISES,
+              summary="Active products: those my current row matches, and the others with the conditions I fail"),
+        Route("POST", "/v1/me/applications", "me.application.apply", f.apply, ENTERPRISES, ok="201",
+              params=(IDEMPOTENCY,), summary="Apply for a product; grants its lender the product's scopes",
+              description="Applying publishes a ConsentGrant to the product's lender for the product's scopes "
+                          "(merged with a consent in force), which ends 30 days after the application's final state. "
+                          "renews_loan_no names a loan of mine this application renews (续贷).",
+              body={"type": "object", "required": ["product_id", "amount", "term_months", "purpose"], "properties": {
+                  "product_id": {"type": "string"}, "amount": MONEY, "term_months": MONTHS, "purpose": PURPOSE,
+                  "renews_loan_no": {"type": "string"}}}),
+        Route("GET", "/v1/me/applications", "me.applications", f.my_applications, ENTERPRISES,
+              summary="My applications, with their deadlines"),
+        Route("POST", "/v1/me/applications/{application_id}/withdraw", "me.application.withdraw",
+              f.withdraw_application, ENTERPRISES, params=(application,),
+              summary="Withdraw my application (before it is APPROVED)",
+              body={"type": "object", "properties": {"note": TEXT}}),
+        Route("GET", "/v1/applications", "applications", f.applications, ("lender", "operator"),
+              summary="Applications to me (lender) or all (operator), oldest first, with due days",
+              params=(query("state", {"enum": list(APPLICATION_STATES)}), query("overdue", {"enum": ["true"]}))),
+        Route("GET", "/v1/applications/{application_id}", "application", f.get_application, parties,
+              params=(application,), summary="One application (its enterprise, its lender, operators)"),
+        Route("POST", "/v1/applications/{application_id}/{action}", "application.decide", f.transition, LENDERS,
+              params=(application, path_param("action", {"enum": ["accept", "approve", "reject", "disburse"]})),
+              summary="The lender's step: accept (受理), approve (授信), reject, disburse (放款)",
+              description="approve: {amount, term_months, annual_rate}; reject: {reason, note}; disburse: {loan_no, "
+                          "amount, annual_rate, disbursed_on, maturity_on}. Any other transition than the contract's "
+                          "is 409 naming the current state; repeating a step answers the state reached.",
+              body={"type": "object", "properties": {
+                  "amount": MONEY, "term_months": MONTHS, "annual_rate": RATE, "reason": {"enum": list(REJECT_REASONS)},
+                  "note": TEXT, "loan_no": {"type": "string", "minLength": 1, "maxLength": 64},
+                  "disbursed_on": {"type": "string", "format": "date"},
+                  "maturity_on": {"type": "string", "format": "date"}}}),
+        Route("POST", "/v1/me/needs", "me.need.publish", f.publish_need, ENTERPRISES, ok="201", params=(IDEMPOTENCY,),
+              summary="Publish a financing need (融资需求) that matching lenders see",
+              body={"type": "object", "required": ["amount", "term_months", "purpose", "kinds"], "properties": {
+                  "amount": MONEY, "term_months": MONTHS, "purpose": PURPOSE, "enterprise_name": {"type": "string"},
+                  "kinds": {"type": "array", "minItems": 1, "items": {"enum": list(PRODUCT_KINDS)}}}}),
+        Route("GET", "/v1/me/needs", "me.needs", f.my_needs, ENTERPRISES, summary="My financing needs and their offers"),
+        Route("POST", "/v1/me/needs/{need_id}/accept", "me.need.accept", f.accept_offer, ENTERPRISES, ok="201",
+              params=(need, IDEMPOTENCY), summary="Accept a lender's take-up: an application to its chosen product",
+              body={"type": "object", "required": ["lender_id"], "properties": {"lender_id": {"type": "string"}}}),
+        Route("POST", "/v1/me/needs/{need_id}/withdraw", "me.need.withdraw", f.withdraw_need, ENTERPRISES,
+              params=(need,), summary="Withdraw my open need"),
+        Route("GET", "/v1/needs", "needs", f.needs, LENDERS,
+              summary="Open needs my active products match (no consented data)"),
+        Route("POST", "/v1/needs/{need_id}/take-up", "need.take_up", f.take_up, LENDERS, params=(need,),
+              summary="Take a need up (对接) with one of my matching products",
+              body={"type": "object", "required": ["product_id"], "properties": {"product_id": {"type": "string"}}}),
+        Route("GET", "/v1/me/loans", "me.loans", f.my_loans, ENTERPRISES, summary="My loans and their monthly status"),
+        Route("GET", "/v1/loans", "loans", f.loans, ("lender", "operator"),
+              summary="My loans (lender; never another lender's) or all (operator)"),
+        Route("POST", "/v1/loans/{loan_no}/performance", "loan.report", f.report, LENDERS, ok="201", params=(loan,),
+              summary="Report a loan's status for a month (贷后); the latest report per month wins",
+              body={"type": "object", "required": ["month", "status", "outstanding_principal"], "properties": {
+                  "month": MONTH, "status": {"enum": list(LOAN_STATUSES)}, "outstanding_principal": MONEY}}),
+        Route("POST", "/v1/loans/{loan_no}/claims", "claim.file", f.file_claim, LENDERS, ok="201",
+              params=(loan, IDEMPOTENCY), summary="File a risk-compensation claim (风险分担补偿) for a loan of mine",
+              body={"type": "object", "required": ["note"], "properties": {"note": TEXT}}),
+        Route("GET", "/v1/claims", "claims", f.claims, ("lender", "operator"),
+              summary="My claims (lender) or all (operator), with due days",
+              params=(query("state", {"enum": ["FILED", "APPROVED", "REJECTED"]}),)),
+        Route("POST", "/v1/claims/{claim_id}/decide", "claim.decide", f.decide_claim, OPERATORS, params=(claim,),
+              summary="Approve or reject a claim (due within 10 working days)",
+              body={"type": "object", "required": ["outcome", "note"], "properties": {
+                  "outcome": {"enum": ["APPROVED", "REJECTED"]}, "note": TEXT}}),
+        Route("GET", "/v1/finance/overdue", "finance.overdue", f.overdue_queue, OPERATORS,
+              summary="The centre's queue: applications and claims past their deadline"),
+        Route("GET", "/v1/finance/maturing", "finance.maturing", f.maturing, OPERATORS,
+              summary="Loans maturing in the next 60 days with no renewal application"),
+        Route("GET", "/v1/finance/subsidies", "finance.subsidies", f.subsidies, OPERATORS,
+              summary="The month's loans eligible for an interest subsidy (贷款贴息); format=csv for the file",
+              params=(query("month", MONTH), query("format", {"enum": ["json", "csv"]}))),
+        Route("GET", "/v1/finance/statistics", "finance.statistics", f.statistics, ANY,
+              summary="The platform's figures per month and lender: operators in full, everyone else public (<3)",
+              params=(query("from", MONTH), query("to", MONTH), query("lender_id", {"type": "string"},
+                                                                     "a lender's rows; empty: the all-lender rows"))),
+    ]
+
+
 def api_routes(rooms: Rooms) -> list[Route]:
     """The lender API's routes (``creditstream api``; the gateway's included)."""
     return [*service_routes(rooms), *lookup_routes(rooms), *rights_routes(rooms), *whitelist_routes(rooms),
-            *report_routes(rooms), *gateway_routes(rooms)]
+            *report_routes(rooms), *finance_routes(rooms), *gateway_routes(rooms)]
 
 
 def gateway_only_routes(rooms: Rooms) -> list[Route]:

@@ -4,6 +4,7 @@ winning version of a row is visible. Called on executor threads, one client each
 from __future__ import annotations
 
 import json
+import time
 from typing import Optional
 
 from creditstream.schemas.services import KEYED_FACTS
@@ -16,6 +17,28 @@ HISTORY_KINDS = (*UTILITIES, *(t.lower() for t in TAX_TYPES))  # /history/{kind}
 class Store:
     def __init__(self, clients):
         self.clients = clients
+
+    def finance_facts(self, expected_changes: int, wait_seconds: float) -> tuple[list, list, list, bool]:
+        """The loan loop's facts for the statistics: applications and claims as they stand, the
+        monthly report in force per (loan, month) (latest occurred_at, ties the greater event
+        id). Waits up to ``wait_seconds`` for ClickHouse to hold ``expected_changes`` accepted
+        changes (what the asking API has folded), so an answer right after a write includes it;
+        the last item says whether it did."""
+        client = self.clients.get()
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            held = client.query("SELECT uniqExact(event_id) FROM finance_changes").result_rows[0][0]
+            if held >= expected_changes or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+
+        def docs(sql: str) -> list[dict]:
+            return [json.loads(row[0]) for row in client.query(sql).result_rows]
+        applications = docs("SELECT change_json FROM loan_applications FINAL")
+        reports = docs("SELECT argMax(change_json, (occurred_at, event_id)) FROM loan_reports FINAL "
+                       "GROUP BY uscc, loan_no, month")
+        claims = docs("SELECT change_json FROM compensation_claims FINAL")
+        return applications, reports, claims, held >= expected_changes
 
     def history(self, uscc: str, kind: str, first: Optional[str], last: Optional[str]) -> list[dict]:
         client = self.clients.get()

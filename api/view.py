@@ -21,7 +21,9 @@ from typing import NamedTuple, Optional
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from creditstream.monitoring import metrics
+from creditstream.schemas.codec import default_codec
 from creditstream.schemas.cs_eval_2 import visible_red_lines
+from creditstream.schemas.finance import Books
 from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.models import (
     PUBLIC,
@@ -43,6 +45,7 @@ from creditstream.schemas.topics import (
     API_KEYS_TOPIC,
     CONSENT_STATE_TOPIC,
     DISPUTE_TOPIC,
+    FINANCE_ACCEPTED_TOPIC,
     REPAIR_TOPIC,
     REPORT_TOPIC,
     WEBHOOK_TOPIC,
@@ -52,7 +55,7 @@ from creditstream.schemas.topics import (
 log = logging.getLogger("creditstream.api.view")
 UTC = dt.timezone.utc
 VIEW_TOPICS = (API_KEYS_TOPIC, CONSENT_STATE_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, WEBHOOK_TOPIC, WHITELIST_TOPIC,
-               REPORT_TOPIC, AGGREGATES_TOPIC)
+               REPORT_TOPIC, FINANCE_ACCEPTED_TOPIC, AGGREGATES_TOPIC)
 # the view's consumers read from assigned partitions and never commit; their group ids only name them
 VIEW_GROUP_PREFIX = "creditstream-api-view-"
 GROUPS = (PUBLIC, *SCOPES, UTILITY_AND_TAX)  # who may see a field of a row
@@ -120,6 +123,7 @@ class ServingView:
         self.webhooks: dict[str, WebhookState] = {}  # webhook id → its latest state
         self.reports: dict[str, IssuedReport] = {}  # report number → the report as issued
         self.reports_of: dict[str, list[str]] = {}  # uscc → its report numbers, in issue order
+        self.finance = Books()  # the loan loop as the worker accepted it (and the API's own changes at once)
         self.skipped = 0  # messages that did not fit their model (the sink dead-letters them)
 
     def apply(self, topic: str, key: Optional[bytes], value: Optional[bytes], timestamp_ms: int,
@@ -141,6 +145,8 @@ class ServingView:
                 self.apply_report(IssuedReport.from_bytes(value))
             elif topic == WEBHOOK_TOPIC and value is not None:
                 self.apply_webhook(WebhookState.from_bytes(value))
+            elif topic == FINANCE_ACCEPTED_TOPIC and value is not None:
+                self.finance.apply(*default_codec().decode(value))
         except Exception as exc:  # a foreign or corrupt message must not stop the feed
             self.skipped += 1
             metrics.API_VIEW_SKIPPED.labels(topic).inc()

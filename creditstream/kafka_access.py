@@ -6,11 +6,12 @@ Principals (docs/kafka-security.md); a service's is named ``<app id>-<service>``
 1. ``admin``: the broker's one super user, made when its log dir is formatted; creates topics,
    principals and ACLs, issues API keys. People and scripts that administer use it, nothing else.
 2. ``worker``: reads the provider topics, writes the normalised, aggregate, dead-letter, consent,
-   whitelist, repartition and masked topics (reading the last two as well), owns its Faust group
+   whitelist, repartition and masked topics (reading the last two as well), folds the loan loop's
+   topics into the accepted finance topic, owns its Faust group
    and the topics Faust makes (changelog, leader: all named ``<app id>-…``).
 3. ``sink``: reads what it stores, writes the dead letters of what it cannot store.
 4. ``api``: reads what it serves, writes audit records, reports, disputes, repair applications,
-   webhooks, consents and repair records of enterprises, and the gateway's provider records (the
+   webhooks, consents and repair records of enterprises, the loan loop's changes, and the gateway's provider records (the
    gateway checks each provider's topics itself: its API key lists them).
 5. ``gateway``: ``creditstream gateway``, the provider push gateway alone: reads the API keys,
    writes provider records and its audit records.
@@ -30,6 +31,8 @@ from creditstream.schemas.topics import (
     CONSENT_STATE_TOPIC,
     DEAD_LETTER_TOPIC,
     DISPUTE_TOPIC,
+    FINANCE_ACCEPTED_TOPIC,
+    FINANCE_TOPICS,
     MASKED_TOPIC,
     NORMALIZED_TOPIC,
     PROVIDER_TOPICS,
@@ -47,11 +50,12 @@ SERVICES = ("worker", "sink", "api", "gateway", "operator")  # `creditstream kaf
 PROVIDER_PREFIX = "provider-"
 OPERATOR_GROUP_PREFIX = "creditstream-operator-"
 
-WORKER_READS = (*PROVIDER_TOPICS, REPARTITION_TOPIC, MASKED_TOPIC)
+WORKER_READS = (*PROVIDER_TOPICS, REPARTITION_TOPIC, MASKED_TOPIC, *FINANCE_TOPICS)
 WORKER_WRITES = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, REPARTITION_TOPIC, MASKED_TOPIC,
-                 CONSENT_STATE_TOPIC, WHITELIST_TOPIC)
+                 CONSENT_STATE_TOPIC, WHITELIST_TOPIC, FINANCE_ACCEPTED_TOPIC)
 SINK_WRITES = (DEAD_LETTER_TOPIC,)
-API_WRITES = (*PROVIDER_TOPICS, AUDIT_TOPIC, REPORT_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, WEBHOOK_TOPIC)
+API_WRITES = (*PROVIDER_TOPICS, AUDIT_TOPIC, REPORT_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, WEBHOOK_TOPIC,
+              *FINANCE_TOPICS)
 GATEWAY_READS = (API_KEYS_TOPIC,)
 GATEWAY_WRITES = (*PUSHABLE_TOPICS, AUDIT_TOPIC)  # not consent: only the API writes an enterprise's
 OPERATOR_READS = (DEAD_LETTER_TOPIC,)

@@ -13,10 +13,12 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field, fields
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Optional, get_type_hints
 
 from creditstream.api.config import ApiConfig
+from creditstream.schemas.finance import FinanceSettings
 from creditstream.schemas.kafka import SASL_MECHANISMS, SECURITY_PROTOCOLS, KafkaConnection
 from creditstream.schemas.months import parse_month
 from creditstream.sinks.config import SinkConfig
@@ -121,7 +123,18 @@ class Settings:
     operator_key: Optional[str] = setting(None, "an operator's API key: `creditstream sql` then asks the running API "
                                                 "(read-only) instead of opening ClickHouse itself")
     holidays: str = setting("", "public holidays, comma-separated YYYY-MM-DD (add each year's State Council list): "
-                                "not working days for the 10-working-day repair decisions")
+                                "not working days for the working-day deadlines (repair decisions, loan applications, claims)")
+    finance_lpr_one_year: Decimal = setting(Decimal("3.00"), "the 1-year loan prime rate (LPR), percent, as published: the "
+                                                       "interest-subsidy cap is this plus finance_rate_cap_margin",
+                                      minimum=0, maximum=50)
+    finance_rate_cap_margin: Decimal = setting(Decimal("1.50"), "points above the 1-year LPR a loan's rate may be and "
+                                                                "still earn an interest subsidy", minimum=0, maximum=50)
+    finance_subsidy_points: Decimal = setting(Decimal("1.00"), "interest subsidy (贷款贴息): percentage points a year of "
+                                                               "an eligible loan's outstanding principal, paid monthly",
+                                              minimum=0, maximum=50)
+    finance_compensation_share: Decimal = setting(Decimal("0.40"), "risk compensation (风险分担补偿): the share of the "
+                                                                   "outstanding principal an approved claim pays",
+                                                  minimum=0, maximum=1)
     api_rate_per_second: float = setting(200.0, "requests per second each API key may make on average (429 beyond)",
                                          minimum=0.1, maximum=1e6)
     api_rate_burst: int = setting(400, "requests an API key may make at once above its rate", minimum=1)
@@ -280,6 +293,8 @@ class Settings:
                          webhooks_per_lender=self.webhooks_per_lender,
                          webhook_local_test_targets=self.webhook_local_test_targets,
                          portal_idle_minutes=self.portal_idle_minutes, portal_max_hours=self.portal_max_hours,
+                         finance=FinanceSettings(self.finance_lpr_one_year, self.finance_rate_cap_margin,
+                                                 self.finance_subsidy_points, self.finance_compensation_share),
                          personal_data_key=self.personal_data_key.encode() if self.personal_data_key else None)
 
 
@@ -346,5 +361,5 @@ def _convert(hint, raw: str, name: str):
         raise SettingsError(f"{_env(name)}={raw!r} is not true or false")
     try:
         return base(raw)
-    except ValueError:
+    except (ValueError, ArithmeticError):  # Decimal's InvalidOperation is an ArithmeticError
         raise SettingsError(f"{_env(name)}={raw!r} is not a valid {base.__name__}") from None

@@ -65,6 +65,11 @@ WHITELIST_CHANGES = Counter(
 )
 
 
+FINANCE_CHANGES = Counter(
+    "creditstream_finance_changes_total", "Loan-loop changes the worker folded and accepted, by topic.", ["topic"]
+)
+
+
 def exposition(service: bool = True) -> tuple[bytes, str]:
     """This process's series; ``service=False`` leaves out the sink/API registry (the worker then
     appends its sink service's)."""
@@ -123,6 +128,12 @@ API_RATE_LIMITED = Counter("creditstream_api_rate_limited_total", "Requests refu
                            registry=SERVICE)
 DISPUTES_OVERDUE = Gauge("creditstream_disputes_overdue",
                          "Open disputes past their answer's due time (20 days after filing).", registry=SERVICE)
+FINANCE_APPLICATIONS_OVERDUE = Gauge(
+    "creditstream_finance_applications_overdue",
+    "Loan applications past their working-day deadline (accept or reject in 2, decide in 10), per lender.",
+    ["lender_id"], registry=SERVICE)
+FINANCE_CLAIMS_OVERDUE = Gauge("creditstream_finance_claims_overdue",
+                               "Compensation claims undecided past their 10 working days.", registry=SERVICE)
 REPAIRS_OVERDUE = Gauge("creditstream_repairs_overdue",
                         "Repair applications undecided past their due day (10 working days).", registry=SERVICE)
 VERIFICATIONS = Counter("creditstream_verifications_total", "Verification claims answered, by claim type and outcome.",

@@ -103,6 +103,33 @@ RECORD_FIELDS: dict[str, Label] = {
     "obligation": Label("生效法律文书确定的义务", "Obligation"), "performance": Label("履行情况", "Performance"),
     "circumstances": Label("失信情形", "Circumstances"), "listed_on": Label("发布日期", "Listed on"),
     "removed_on": Label("移除日期", "Removed on"), "closed_on": Label("结案日期", "Closed on"),
+    # the loan loop (financing-services.md)
+    "action": Label("变更类型", "Change"), "actor": Label("操作人", "Changed by"),
+    "product_id": Label("产品编号", "Product id"), "name": Label("产品名称", "Product name"),
+    "amount_min": Label("最低额度", "Smallest amount", YUAN), "amount_max": Label("最高额度", "Largest amount", YUAN),
+    "term_min_months": Label("最短期限", "Shortest term", MONTHS), "term_max_months": Label("最长期限", "Longest term", MONTHS),
+    "rate_min": Label("最低年利率", "Lowest annual rate", "%"), "rate_max": Label("最高年利率", "Highest annual rate", "%"),
+    "repayment": Label("还款方式", "Repayment"), "min_grade": Label("最低信用等级", "Lowest grade accepted"),
+    "whitelist_only": Label("仅限白名单", "Whitelist only"), "collateral": Label("担保要求", "Collateral required"),
+    "description": Label("产品说明", "Description"), "suspended_reason": Label("暂停原因", "Reason for suspension"),
+    "need_id": Label("需求编号", "Need id"), "kinds": Label("可接受产品类型", "Acceptable kinds"),
+    "purpose": Label("资金用途", "Purpose"), "term_months": Label("期限", "Term", MONTHS),
+    "application_id": Label("申请编号", "Application id"), "product_kind": Label("产品类型", "Product kind"),
+    "state": Label("状态", "State"), "renews_loan_no": Label("续贷原贷款编号", "Renews loan"),
+    "consent_event_id": Label("授权事件编号", "Consent event id"), "submitted_at": Label("提交时间", "Submitted at"),
+    "accepted_at": Label("受理时间", "Accepted at"), "closed_at": Label("办结时间", "Closed at"),
+    "approved_amount": Label("授信金额", "Amount approved", YUAN),
+    "approved_term_months": Label("授信期限", "Term approved", MONTHS),
+    "approved_rate": Label("授信年利率", "Rate approved", "%"), "reject_reason": Label("拒绝原因", "Reason for rejection"),
+    "loan_no": Label("贷款编号", "Loan number"), "disbursed_amount": Label("放款金额", "Amount disbursed", YUAN),
+    "disbursed_rate": Label("执行年利率", "Annual rate", "%"), "disbursed_on": Label("放款日期", "Disbursed on"),
+    "maturity_on": Label("到期日期", "Matures on"),
+    "whitelisted_at_disbursement": Label("放款日在白名单", "Whitelisted on disbursement"),
+    "first_loan": Label("首贷", "First loan"), "month": Label("月份", "Month"),
+    "outstanding_principal": Label("贷款余额", "Outstanding principal", YUAN),
+    "claim_id": Label("补偿申请编号", "Claim id"), "filed_at": Label("申请时间", "Filed at"),
+    "due_on": Label("办理期限", "Due on"), "share": Label("补偿比例", "Share compensated"),
+    "compensation_amount": Label("补偿金额", "Compensation", YUAN),
 }
 
 # columns the platform adds to a stored record (api.store): where it came from and when
@@ -209,6 +236,7 @@ REASON_LABELS: dict[str, Label] = {
     "INVALID_AUTHORITY": Label("决定机关代码无效", "Invalid authority"), "BAD_VALUE": Label("取值无效", "Bad value"),
     "FUTURE_TIMESTAMP": Label("发生时间晚于处理时间", "Future timestamp"),
     "INTERNAL": Label("平台内部错误", "Platform error"), "SINK_UNCONVERTIBLE": Label("入库转换失败", "Sink could not convert"),
+    "FINANCE_REFUSED": Label("融资业务状态不符", "Financing change refused"),
 }
 
 

@@ -9,7 +9,9 @@ cases: its money fields, months, counts, Nice classes and date ranges) (the plat
 
 Platform reason codes, never a provider's fault, so metrics and alerts keep them apart:
 INTERNAL (the platform failed while validating a record; the record may well be valid) and
-SINK_UNCONVERTIBLE (the sink could not turn a message of a platform topic into a row).
+SINK_UNCONVERTIBLE (the sink could not turn a message of a platform topic into a row) and
+FINANCE_REFUSED (the worker refused a change of the loan loop that breaks its rules, e.g. two API
+processes moving one application at once: schemas.finance).
 """
 from __future__ import annotations
 
@@ -50,7 +52,8 @@ REASON_MEANINGS = {
 }
 INTERNAL = "INTERNAL"
 SINK_UNCONVERTIBLE = "SINK_UNCONVERTIBLE"
-PLATFORM_REASONS = (INTERNAL, SINK_UNCONVERTIBLE)
+FINANCE_REFUSED = "FINANCE_REFUSED"
+PLATFORM_REASONS = (INTERNAL, SINK_UNCONVERTIBLE, FINANCE_REFUSED)
 
 MONEY_FIELDS = ("amount_due", "amount_paid", "arrears_amount", "amount_payable", "amount", "fine_amount",
                 "confiscated_amount", "import_value", "export_value", "secured_amount", "award_amount")

@@ -208,9 +208,80 @@ class CreditReportsRow(NamedTuple):
     version: int  # offset in credit.reports.v1
 
 
+class FinanceChangesRow(NamedTuple):
+    TABLE = "finance_changes"
+    event_id: str
+    record: str  # LoanProduct, FinancingNeed, LoanApplication, LoanPerformance, CompensationClaim
+    subject_id: str  # the product, need, application, "loan_no/month" or claim it changed
+    owner: str  # its key: the USCC, or the lender id of a product
+    occurred_at: dt.datetime
+    actor: str
+    change_json: str  # the change in JSON form, as accepted
+    version: int  # offset in credit.finance.accepted.v1: a change forwarded twice is one row
+
+
+class LoanApplicationsRow(NamedTuple):
+    TABLE = "loan_applications"
+    application_id: str
+    uscc: str
+    lender_id: str
+    product_id: str
+    product_kind: str
+    state: str
+    amount: Decimal
+    term_months: int
+    renews_loan_no: Optional[str]
+    submitted_at: dt.datetime
+    accepted_at: Optional[dt.datetime]
+    decided_at: Optional[dt.datetime]
+    reject_reason: Optional[str]
+    approved_amount: Optional[Decimal]
+    approved_rate: Optional[Decimal]
+    loan_no: Optional[str]
+    disbursed_amount: Optional[Decimal]
+    disbursed_rate: Optional[Decimal]
+    disbursed_on: Optional[dt.date]
+    maturity_on: Optional[dt.date]
+    whitelisted_at_disbursement: Optional[bool]
+    first_loan: Optional[bool]
+    change_json: str
+    version: int  # offset in credit.finance.accepted.v1 (one partition per USCC): the latest state wins
+
+
+class LoanReportsRow(NamedTuple):
+    TABLE = "loan_reports"
+    event_id: str
+    loan_no: str
+    uscc: str
+    lender_id: str
+    month: str
+    status: str
+    outstanding_principal: Decimal
+    occurred_at: dt.datetime
+    change_json: str
+    version: int
+
+
+class CompensationClaimsRow(NamedTuple):
+    TABLE = "compensation_claims"
+    claim_id: str
+    loan_no: str
+    uscc: str
+    lender_id: str
+    state: str
+    filed_at: dt.datetime
+    due_on: dt.date
+    outstanding_principal: Decimal
+    compensation_amount: Optional[Decimal]
+    decided_at: Optional[dt.datetime]
+    change_json: str
+    version: int
+
+
 ROW_TYPES = (EnterpriseAggregatesRow, UtilityStatementsRow, TaxPaymentsRow, ConsentGrantsRow, RegisterRecordsRow,
              StatementRecordsRow, DeadLettersRow, ApiKeysRow, LookupAuditRow, DisputesRow, RepairApplicationsRow,
-             WhitelistChangesRow, CreditReportsRow)
+             WhitelistChangesRow, CreditReportsRow, FinanceChangesRow, LoanApplicationsRow, LoanReportsRow,
+             CompensationClaimsRow)
 TABLES: dict[str, type] = {row_type.TABLE: row_type for row_type in ROW_TYPES}
 
 

@@ -128,9 +128,22 @@ REPORT_TOPIC = "credit.reports.v1"
 # lenders' webhook registrations and each one's delivery position (models.WebhookState), by id
 WEBHOOK_TOPIC = "credit.webhooks.v1"
 
+# the loan loop (financing-services.md): every state change an Avro record on its topic, written by
+# the API, keyed by USCC (by lender id for products); the worker folds each key's changes and
+# forwards the ones it accepts, in order, to FINANCE_ACCEPTED_TOPIC, which the API and the sink read
+FINANCE_TOPICS: dict[str, str] = {
+    "credit.finance.product.v1": "LoanProduct",
+    "credit.finance.need.v1": "FinancingNeed",
+    "credit.finance.application.v1": "LoanApplication",
+    "credit.finance.performance.v1": "LoanPerformance",
+    "credit.finance.claim.v1": "CompensationClaim",
+}
+FINANCE_TOPIC_OF: dict[str, str] = {record: topic for topic, record in FINANCE_TOPICS.items()}
+FINANCE_ACCEPTED_TOPIC = "credit.finance.accepted.v1"
+
 PLATFORM_TOPICS = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC, REPARTITION_TOPIC,
                    MASKED_TOPIC, CONSENT_STATE_TOPIC, AUDIT_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, WHITELIST_TOPIC, WEBHOOK_TOPIC,
-                   REPORT_TOPIC)
+                   REPORT_TOPIC, *FINANCE_TOPICS, FINANCE_ACCEPTED_TOPIC)
 ALL_TOPICS = (*PROVIDER_TOPICS, *PLATFORM_TOPICS)
 
 # Topics that hold the latest value per key: compaction keeps exactly that.
@@ -144,6 +157,8 @@ TOPIC_CONFIG: dict[str, dict[str, str]] = {
     REPORT_TOPIC: {"cleanup.policy": "compact"},
     WHITELIST_TOPIC: {"retention.ms": "-1"},
     MASKED_TOPIC: {"retention.ms": "-1"},
+    # the loan loop's history is its record: kept forever, like the whitelist's
+    **{topic: {"retention.ms": "-1"} for topic in (*FINANCE_TOPICS, FINANCE_ACCEPTED_TOPIC)},
 }
 SINGLE_PARTITION_TOPICS = (WHITELIST_TOPIC,)  # created with one partition, whatever the default
 

@@ -28,11 +28,15 @@ from creditstream.schemas.records import to_json
 from creditstream.schemas.services import KEYED_FACTS, record_key
 from creditstream.schemas.tables import (
     ApiKeysRow,
+    CompensationClaimsRow,
     ConsentGrantsRow,
     CreditReportsRow,
     DeadLettersRow,
     DisputesRow,
     EnterpriseAggregatesRow,
+    FinanceChangesRow,
+    LoanApplicationsRow,
+    LoanReportsRow,
     LookupAuditRow,
     RegisterRecordsRow,
     RepairApplicationsRow,
@@ -49,6 +53,7 @@ from creditstream.schemas.topics import (
     CONSENT_STATE_TOPIC,
     DEAD_LETTER_TOPIC,
     DISPUTE_TOPIC,
+    FINANCE_ACCEPTED_TOPIC,
     NORMALIZED_TOPIC,
     REGISTERS,
     REPAIR_TOPIC,
@@ -62,7 +67,7 @@ from creditstream.schemas.uscc import normalise_uscc
 UTC = dt.timezone.utc
 OFFSET_BITS = 40
 SINK_TOPICS = (AGGREGATES_TOPIC, NORMALIZED_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC, CONSENT_STATE_TOPIC, AUDIT_TOPIC,
-               DISPUTE_TOPIC, REPAIR_TOPIC, WHITELIST_TOPIC, REPORT_TOPIC)
+               DISPUTE_TOPIC, REPAIR_TOPIC, WHITELIST_TOPIC, REPORT_TOPIC, FINANCE_ACCEPTED_TOPIC)
 _KEYED_FACTS = frozenset(KEYED_FACTS)
 _REGISTERS = frozenset(REGISTERS)
 
@@ -89,6 +94,9 @@ def to_rows(topic: str, offset: int, timestamp_ms: Optional[int], value: bytes) 
     its topic's model."""
     if topic == AUDIT_TOPIC:  # one message per group commit of the API (api.audit), a record per line
         return [LookupAuditRow.from_bytes(line) for line in value.split(b"\n")]
+    if topic == FINANCE_ACCEPTED_TOPIC:
+        record, typed = _codec().decode(value)
+        return finance_rows(record, typed, offset)
     row = to_row(topic, offset, timestamp_ms, value)
     return [] if row is None else [row]
 
@@ -132,6 +140,35 @@ def to_row(topic: str, offset: int, timestamp_ms: Optional[int], value: bytes) -
         return ConsentGrantsRow(c.uscc, c.lender_id, c.event_id, list(c.scopes), c.granted_at, c.expires_at, c.revoked,
                                 c.occurred_at, offset)
     raise ValueError(f"the sink does not read {topic}")
+
+
+FINANCE_SUBJECT = {"LoanProduct": "product_id", "FinancingNeed": "need_id", "LoanApplication": "application_id",
+                   "CompensationClaim": "claim_id"}
+
+
+def finance_rows(record: str, v: dict, offset: int) -> list[NamedTuple]:
+    """An accepted change of the loan loop: its history row, and the typed row of what it changed
+    (applications and claims as they stand, every loan report)."""
+    change = json.dumps(to_json(v), ensure_ascii=False, separators=(",", ":"))
+    subject = f"{v['loan_no']}/{v['month']}" if record == "LoanPerformance" else v[FINANCE_SUBJECT[record]]
+    owner = v["lender_id"] if record == "LoanProduct" else v["uscc"]
+    rows: list[NamedTuple] = [FinanceChangesRow(v["event_id"], record, subject, owner, v["occurred_at"], v["actor"],
+                                                change, offset)]
+    if record == "LoanApplication":
+        rows.append(LoanApplicationsRow(
+            v["application_id"], v["uscc"], v["lender_id"], v["product_id"], v["product_kind"], v["state"], v["amount"],
+            v["term_months"], v["renews_loan_no"], v["submitted_at"], v["accepted_at"], v["decided_at"],
+            v["reject_reason"], v["approved_amount"], v["approved_rate"], v["loan_no"], v["disbursed_amount"],
+            v["disbursed_rate"], v["disbursed_on"], v["maturity_on"], v["whitelisted_at_disbursement"], v["first_loan"],
+            change, offset))
+    elif record == "LoanPerformance":
+        rows.append(LoanReportsRow(v["event_id"], v["loan_no"], v["uscc"], v["lender_id"], v["month"], v["status"],
+                                   v["outstanding_principal"], v["occurred_at"], change, offset))
+    elif record == "CompensationClaim":
+        rows.append(CompensationClaimsRow(v["claim_id"], v["loan_no"], v["uscc"], v["lender_id"], v["state"],
+                                          v["filed_at"], v["due_on"], v["outstanding_principal"],
+                                          v["compensation_amount"], v["decided_at"], change, offset))
+    return rows
 
 
 def named_uscc(letter: DeadLetter) -> str:

@@ -35,6 +35,8 @@ from creditstream.schemas.topics import (
     CONSENT_RECORD,
     CONSENT_STATE_TOPIC,
     DEAD_LETTER_TOPIC,
+    FINANCE_ACCEPTED_TOPIC,
+    FINANCE_TOPICS,
     MASKED_TOPIC,
     NORMALIZED_TOPIC,
     PERSONAL_TOPICS,
@@ -43,6 +45,7 @@ from creditstream.schemas.topics import (
 )
 from creditstream.streams.checkpoint import Checkpoint
 from creditstream.streams.config import StreamConfig
+from creditstream.streams.finance import fold_change
 from creditstream.streams.output import Output
 from creditstream.streams.pipeline import accept, decode_avro, normalized_avro
 from creditstream.streams.publishing import Publisher
@@ -140,6 +143,14 @@ class CreditStream:
         # validated events folded where their ledger lives: re-keyed ones, and every masked one
         self.app.agent(self.app.topic(REPARTITION_TOPIC, MASKED_TOPIC, **raw()), name="repartition")(
             self.repartition_agent)
+        # the loan loop: each key's book (schemas.finance.Book as JSON) on a table of its own;
+        # accepted changes and dead letters go out through Faust's producer, attached to the
+        # change's offset, so neither is lost nor committed past (streams.finance)
+        self.books = self.app.Table("finance", default=None, partitions=config.partitions, key_type=bytes,
+                                    value_type=bytes)
+        self.finance_accepted = self.app.topic(FINANCE_ACCEPTED_TOPIC, **raw())
+        self.finance_dead = self.app.topic(DEAD_LETTER_TOPIC, **raw())
+        self.app.agent(self.app.topic(*FINANCE_TOPICS, **raw()), name="finance")(self.finance_agent)
         self.app.task(self.flusher)
         self.app.timer(config.month_check_seconds)(self.calendar_check)
         self.app.page("/metrics")(metrics_page(extra_metrics))
@@ -213,18 +224,38 @@ class CreditStream:
                 log.exception("unreadable re-keyed event %s[%d]@%d", message.topic, message.partition, message.offset)
                 self.send_dead_letter(Invalid(UNDECODABLE, f"re-keyed event unreadable: {exc!r}"), message)
 
+    async def finance_agent(self, stream) -> None:
+        async for event in stream.events():
+            message = event.message
+            try:
+                folded = fold_change(self.codec, self.books.get(message.key), message.topic, message.key, message.value)
+            except Exception as exc:  # refused, unreadable or a platform bug: never stops the worker, never lost
+                if not isinstance(exc, Invalid):
+                    log.exception("internal error folding %s[%d]@%d", message.topic, message.partition, message.offset)
+                    exc = Invalid(INTERNAL, f"internal error while folding: {exc!r}")
+                letter = self.dead_letter(exc, message)
+                await self.finance_dead.send(key=letter.position, value=letter.to_bytes())
+                continue
+            self.books[message.key] = folded.book
+            await self.finance_accepted.send(key=message.key, value=folded.accepted)
+            metrics.FINANCE_CHANGES.labels(message.topic).inc()
+
     def fold(self, key: bytes, record: str, value: dict, produced: float) -> None:
         if record != CONSENT_RECORD:  # consent lives in ClickHouse (the sink), not in the ledger
             self.state.fold(key, record, value, produced)
             self.folded += 1
         metrics.EVENTS_AGGREGATED.inc()
 
-    def send_dead_letter(self, exc: Invalid, message) -> None:
-        letter = DeadLetter.of_message(
-            exc.reason, exc.message, message.topic, message.partition, message.offset,
-            int(message.timestamp * 1000) if message.timestamp else None, message.key, message.value)
-        self.output.send(DEAD_LETTER_TOPIC, letter.position, letter.to_bytes())
+    @staticmethod
+    def dead_letter(exc: Invalid, message) -> DeadLetter:
         metrics.DEAD_LETTERS.labels(exc.reason).inc()
+        return DeadLetter.of_message(exc.reason, exc.message, message.topic, message.partition, message.offset,
+                                     int(message.timestamp * 1000) if message.timestamp else None, message.key,
+                                     message.value)
+
+    def send_dead_letter(self, exc: Invalid, message) -> None:
+        letter = self.dead_letter(exc, message)
+        self.output.send(DEAD_LETTER_TOPIC, letter.position, letter.to_bytes())
 
     # -- publishing and persisting -----------------------------------------------------------------
     async def flusher(self) -> None:

@@ -14,20 +14,10 @@ from tests.support.stream import CODEC, produce_all
 from tests.support.webhooks import Receiver
 
 E1 = "91350100MA0WHL0014"  # its own: the session's other tests share the whitelist topic
-MONTHS = [f"2024-{m:02d}" for m in range(7, 13)] + [f"2025-{m:02d}" for m in range(1, 7)]
 
 
 def send(*facts):
     produce_all([(TOPIC_OF[record], E1.encode(), CODEC.encode(record, value)) for record, value in builders.about(E1, *facts)])
-
-
-def a_firm_in_good_standing():
-    """12 months of water paid on time, 12 monthly VAT payments on time, tax grade A: cs-eval-1
-    gives 87 (AA) and every whitelist condition holds."""
-    water = [builders.statement("water", "W1", m, "10.000", "40.00", occurred=f"{m}-25T00:00:00") for m in MONTHS]
-    vat = [builders.payment("VAT", f"{m}-01", builders.last_day_of(m), "100.00", "100.00", builders.next_15th(m),
-                            builders.next_15th(m), occurred=f"{m}-28T00:00:00") for m in MONTHS]
-    return [*water, *vat, builders.rating(2024, "A", "2025-04-01T00:00:00")]
 
 
 def feed(http, key, cursor=None, limit=100):
@@ -64,7 +54,7 @@ def test_whitelist_changes_arrive_once_each_in_the_feed_and_at_a_webhook(platfor
     assert refused[0] == 400 and "private" in refused[1]["reason"]
 
     # joins
-    send(*a_firm_in_good_standing())
+    send(*builders.good_standing())
     wait_for(lambda: len(feed(http, bank)["changes"]) == 1, 120, "the join in the feed")
     join = feed(http, bank)["changes"][0]
     assert (join["uscc"], join["whitelisted"], join["eval_grade"], join["failed"]) == (E1, True, "AA", [])

@@ -42,6 +42,7 @@ from creditstream.api.view import ServingView
 from creditstream.api.writer import KafkaUnavailable
 from creditstream.monitoring import metrics
 from creditstream.schemas import apikeys
+from creditstream.schemas.finance import FinanceError
 from creditstream.schemas.months import shorten
 from creditstream.schemas.services import RightsError
 from creditstream.schemas.tables import LookupAuditRow
@@ -52,6 +53,9 @@ UTC = dt.timezone.utc
 KINDS = ("lender", "enterprise", "operator", "provider")
 STORED_USCC_LIMIT = 40  # what an audit row keeps of a USCC that is not one
 Handler = Callable[[Principal, web.Request, dict], Awaitable[object]]
+
+
+FINANCE_ERRORS = {400: "bad_request", 403: "forbidden", 404: "not_found", 409: "conflict", 422: "not_eligible"}
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,9 @@ class Pipeline:
             response = await self.answer(principal, request, route, audit)
         except RightsError as exc:  # a contract rule refused a field
             response = self.refusal(ApiError(400, "bad_request", exc.message, exc.field), principal, request, audit)
+        except FinanceError as exc:  # a rule of the loan loop: bad input, unknown, wrong state or not eligible
+            response = self.refusal(ApiError(exc.status, FINANCE_ERRORS[exc.status], exc.message, exc.field), principal,
+                                    request, audit)
         except ApiError as exc:
             response = self.refusal(exc, principal, request, audit)
         except KafkaUnavailable as exc:

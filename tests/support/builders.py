@@ -246,3 +246,15 @@ def dishonest(case_no, listed_on, removed_on=None, occurred="2024-01-01T00:00:00
 def court_case(case_no, filed_on, amount, closed_on=None, occurred="2024-01-01T00:00:00", **kw):
     return "EnforcementCase", {**common(occurred=occurred, **kw), "case_no": case_no, "court_name": "爱辉区人民法院",
                                "filed_on": day(filed_on), "amount": Decimal(amount), "closed_on": _opt_day(closed_on)}
+
+
+GOOD_MONTHS = [f"2024-{m:02d}" for m in range(7, 13)] + [f"2025-{m:02d}" for m in range(1, 7)]
+
+
+def good_standing():
+    """12 months of water paid on time, 12 monthly VAT payments on time, tax grade A: cs-eval-1
+    gives 87 (AA) and every whitelist condition holds."""
+    water = [statement("water", "W1", m, "10.000", "40.00", occurred=f"{m}-25T00:00:00") for m in GOOD_MONTHS]
+    vat = [payment("VAT", f"{m}-01", last_day_of(m), "100.00", "100.00", next_15th(m),
+                   next_15th(m), occurred=f"{m}-28T00:00:00") for m in GOOD_MONTHS]
+    return [*water, *vat, rating(2024, "A", "2025-04-01T00:00:00")]
