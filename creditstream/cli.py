@@ -81,6 +81,9 @@ def add_data_commands(sub) -> None:
     simulate.add_argument("--end-month", type=month_arg, help="last billing month, YYYY-MM (default: last complete month)")
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--invalid-share", type=float, default=0.01, help="share of invalid records (0..1)")
+    simulate.add_argument("--finance", action="store_true",
+                          help="with --kafka: also six months of the loan loop (products, applications, loans, "
+                               "reports, claims) on the finance topics, as the platform would write them")
     target = simulate.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", type=Path, help="write JSON Lines (the replay format) to this file")
     target.add_argument("--kafka", action="store_true", help="publish straight to Kafka")
@@ -400,6 +403,10 @@ def cmd_publish(args, settings: Settings) -> int:
 def cmd_simulate(args, settings: Settings) -> int:
     import datetime as dt
 
+    if args.finance and not args.kafka:
+        print("creditstream: --finance goes with --kafka (the replay format carries provider records only)",
+              file=sys.stderr)
+        return 2
     from tqdm import tqdm
 
     from creditstream.connectors.simulate import Simulator, event_bytes, event_line
@@ -427,11 +434,36 @@ def cmd_simulate(args, settings: Settings) -> int:
         produce(producer, report, event.topic, key, value)
         producer.poll(0)
         count += 1
+    if args.finance and not report.refused:
+        firms = Simulator(args.enterprises, args.months, end, seed=args.seed).firms()  # the same firms, afresh
+        count += send_finance(firms, args.seed, codec, producer, report, settings)
     settle(producer, report)
     for error in report.errors:
         print(f"delivery failed: {error}", file=sys.stderr)
     print(f"sent {count} events, delivered {report.delivered}, failed {report.failed}")
     return 0 if report.failed == 0 else 1
+
+
+def send_finance(firms: list[dict], seed: int, codec, producer, report, settings: Settings) -> int:
+    """The loan loop's simulated history (connectors/simulate_finance.py), after the providers'."""
+    import datetime as dt
+
+    from creditstream.connectors.kafka_producer import produce
+    from creditstream.connectors.simulate_finance import FinanceTraffic
+    from creditstream.schemas.records import record_from_json
+    from creditstream.schemas.topics import FINANCE_TOPIC_OF
+    from creditstream.schemas.uscc import normalise_uscc
+
+    firms = [{**firm, "uscc": normalise_uscc(firm["uscc"])} for firm in firms]
+    traffic = FinanceTraffic(firms, dt.datetime.now(dt.timezone.utc), seed=seed, holidays=settings.holiday_dates())
+    count = 0
+    for record, key, change in traffic.changes():
+        value = codec.encode(record, record_from_json(codec.current(record).raw, change))
+        produce(producer, report, FINANCE_TOPIC_OF[record], key.encode(), value)
+        producer.poll(0)
+        count += 1
+    print(f"loan loop: {count} changes", file=sys.stderr)
+    return count
 
 
 def cmd_replay(args, settings: Settings) -> int:

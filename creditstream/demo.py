@@ -32,6 +32,7 @@ from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.models import SCOPES
 from creditstream.schemas.topics import (
     AGGREGATES_TOPIC,
+    FINANCE_TOPICS,
     PROVIDER_TOPICS,
     REGISTER_CATEGORIES,
     TOPIC_OF,
@@ -73,7 +74,9 @@ def demo_principals(settings: Settings) -> tuple[Settings, Settings, KafkaConnec
     if not settings.kafka.sasl:
         return settings, settings, settings.kafka
     made = setup_services(settings.kafka, settings.app_id)
-    simulator = settings.kafka.as_user(*setup_provider(settings.kafka, "demo-simulator", PROVIDER_TOPICS))
+    # the simulator plays the providers and, for the loan loop's history, the platform
+    simulator = settings.kafka.as_user(*setup_provider(settings.kafka, "demo-simulator",
+                                                       (*PROVIDER_TOPICS, *FINANCE_TOPICS)))
     print(f"demo: Kafka principals ready ({', '.join(user for user, _ in made.values())}, {simulator.username})",
           flush=True)
     services = settings.replace(kafka_username=made["worker"][0], kafka_password=made["worker"][1],
@@ -228,6 +231,10 @@ def summary(settings: Settings, api: str, key: str, url: str, row: dict, report:
         f"                    curl -H 'Authorization: Bearer {enterprise_key}' {api}/v1/me   (everything held, free;\n"
         f"                    consents, disputes, repair: README, \"An enterprise's day\")\n"
         f"  operator key      {operator_key}\n"
+        f"  the loan loop     curl -H 'Authorization: Bearer {operator_key}' {api}/v1/finance/statistics   (信易贷: "
+        f"six months simulated;\n"
+        f"                    products {api}/v1/products, the centre's queue {api}/v1/finance/overdue; "
+        f"docs/financing.md)\n"
         f"  provider gateway  http://{settings.gateway_host}:{settings.gateway_port}   (POST /v1/providers/events "
         f"or /v1/providers/files; docs/gateway.md)\n"
         f"  provider key      {provider_key}   ({DEMO_PROVIDER}: may push {UTILITY_TOPICS['water']})\n"
@@ -290,7 +297,7 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
                                        env={**os.environ, **gateway_settings.to_env()}, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True)
         as_of = live_as_of_month()
-        subprocess.run([sys.executable, "-m", "creditstream.cli", "simulate", "--kafka", "--enterprises",
+        subprocess.run([sys.executable, "-m", "creditstream.cli", "simulate", "--kafka", "--finance", "--enterprises",
                         str(enterprises), "--months", str(months), "--end-month", format_month(as_of)], check=True,
                        env={**os.environ, **connection_env(simulator)})
         firm = Simulator(enterprises, months, as_of, seed=1).firms()[0]

@@ -134,7 +134,28 @@ RECORD_FIELDS: dict[str, Label] = {
 
 # columns the platform adds to a stored record (api.store): where it came from and when
 STORED_FIELDS: dict[str, Label] = {"received_at": Label("平台接收时间", "Received at"),
-                                   "record": Label("记录类别", "Record type")}
+                                   "record": Label("记录类别", "Record type"),
+                                   "subsidy": Label("贴息金额", "Subsidy", YUAN)}
+
+# -- the loan loop's statistics (schemas.finance_stats.FIGURE_NAMES) ----------------------------------------
+FIGURE_LABELS: dict[str, Label] = {
+    "applications": Label("申请笔数", "Applications"), "accepted": Label("受理笔数", "Accepted"),
+    "approved": Label("授信笔数", "Approved"), "rejected": Label("拒绝笔数", "Rejected"),
+    "rejected_insufficient_credit": Label("拒绝：信用不足", "Rejected: insufficient credit"),
+    "rejected_insufficient_collateral": Label("拒绝：担保不足", "Rejected: insufficient collateral"),
+    "rejected_incomplete_materials": Label("拒绝：材料不全", "Rejected: incomplete materials"),
+    "rejected_outside_policy": Label("拒绝：不符合政策", "Rejected: outside policy"),
+    "rejected_other": Label("拒绝：其他", "Rejected: other"),
+    "disbursed_count": Label("放款笔数", "Loans disbursed"), "disbursed_amount": Label("放款金额", "Amount disbursed", YUAN),
+    "first_loans_count": Label("首贷笔数", "First loans"), "first_loans_amount": Label("首贷金额", "First-loan amount", YUAN),
+    "first_loans_firms": Label("首贷企业数", "First-loan firms"), "renewals_count": Label("续贷笔数", "Renewals"),
+    "renewals_amount": Label("续贷金额", "Renewal amount", YUAN),
+    "median_working_days_to_decision": Label("审批用时中位数", "Median working days to decision", "工作日"),
+    "average_rate_percent": Label("加权平均利率", "Amount-weighted rate", "%"),
+    "whitelisted_borrower_share_percent": Label("白名单企业占比", "Whitelisted borrowers", "%"),
+    "non_performing_balance": Label("不良贷款余额", "Non-performing balance", YUAN),
+    "subsidy_total": Label("贴息合计", "Subsidies", YUAN), "compensation_total": Label("风险补偿合计", "Compensation", YUAN),
+}
 
 # -- row fields ------------------------------------------------------------------------------------------
 UTILITY_NAMES = {"water": Label("用水", "Water", "m³"), "electricity": Label("用电", "Electricity", "kWh"),

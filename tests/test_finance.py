@@ -8,6 +8,7 @@ import pytest
 
 from creditstream.schemas.codec import default_codec
 from creditstream.schemas.finance import (
+    REJECT_REASONS,
     TRANSITIONS,
     Book,
     FinanceError,
@@ -209,3 +210,34 @@ def test_the_worker_dead_letters_a_refused_change_and_a_wrongly_keyed_one_and_de
         book = fold_change(codec, book, topic, E1.encode(), encoded(app(state))).book
     folded = fold_change(codec, book, topic, E1.encode(), encoded(disbursed("L1")))
     assert codec.decode(folded.accepted)[1]["first_loan"] is True
+
+
+def test_the_simulated_history_folds_without_a_refusal_and_has_every_case_the_demo_shows():
+    from collections import Counter
+
+    from creditstream.connectors.simulate import Simulator
+    from creditstream.connectors.simulate_finance import FinanceTraffic
+    from creditstream.schemas.finance import Books
+    from creditstream.schemas.records import record_from_json
+    from creditstream.schemas.uscc import normalise_uscc
+
+    codec, now = default_codec(), dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.timezone.utc)
+    firms = [{**f, "uscc": normalise_uscc(f["uscc"])} for f in Simulator(100, 24, 2026 * 12 + 10, seed=1).firms()]
+    changes = list(FinanceTraffic(firms, now).changes())
+    assert changes == list(FinanceTraffic(firms, now).changes())  # same seed, same story
+    books = Books()
+    for record, key, change in changes:
+        typed = record_from_json(codec.current(record).raw, change)
+        assert key == (typed["lender_id"] if record == "LoanProduct" else typed["uscc"])
+        assert typed["occurred_at"] <= now
+        books.apply(record, typed)  # raises FinanceError on any change the worker would refuse
+    apps = books.all("applications")
+    states = Counter(a["state"] for a in apps)
+    assert set(states) == {"SUBMITTED", "ACCEPTED", "APPROVED", "REJECTED", "DISBURSED", "WITHDRAWN"}, states
+    assert {a["reject_reason"] for a in apps if a["state"] == "REJECTED"} == set(REJECT_REASONS)
+    assert any(a["first_loan"] for a in apps) and any(a["renews_loan_no"] and a["state"] == "DISBURSED" for a in apps)
+    assert any(overdue(a, dt.date(2026, 12, 2)) for a in apps)
+    assert {c["state"] for c in books.all("claims")} == {"FILED", "APPROVED"}
+    assert any(r["status"] == "OVERDUE_90_PLUS" for r in books.reports())
+    assert {p["status"] for p in books.all("products")} == {"ACTIVE", "SUSPENDED"}
+    assert any(n["offers"] for n in books.all("needs"))

@@ -43,3 +43,9 @@ def test_values_read_as_people_read_them():
     assert (display("env_grade", None), display("env_grade", None, "en")) == ("无数据", "no data")
     assert display("eval_red_lines", ["X1", "X3"]) == "X1、X3" and display("eval_red_lines", []) == "无"
     assert display("tax_rating_grade", "A") == "A"
+
+
+def test_every_statistic_of_the_loan_loop_has_a_label():
+    from creditstream.schemas.finance_stats import FIGURE_NAMES
+    from creditstream.schemas.labels import FIGURE_LABELS
+    assert list(FIGURE_LABELS) == list(FIGURE_NAMES)

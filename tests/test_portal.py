@@ -3,8 +3,20 @@ the claim forms, and the evaluation explained by the model's own table."""
 from multidict import MultiDict
 
 from creditstream.api.portal import Sessions, claims_of, explained, missing_translations
+from creditstream.api.portal.charts import bar_chart
 from creditstream.api.portal.text import TEXT
 from creditstream.schemas.cs_eval_1 import INDICATORS, evaluate
+from creditstream.schemas.finance import (
+    APPLICATION_STATES,
+    CLAIM_STATES,
+    COLLATERALS,
+    LOAN_STATUSES,
+    NEED_STATES,
+    PRODUCT_KINDS,
+    REJECT_REASONS,
+    REPAYMENTS,
+)
+from creditstream.schemas.finance_stats import FIGURE_NAMES
 from creditstream.schemas.models import SCOPES
 from creditstream.schemas.verification import CLAIMS
 from creditstream.streams.aggregates import compute
@@ -15,7 +27,13 @@ from tests.support import builders
 def test_every_word_the_pages_use_exists_in_both_languages():
     assert missing_translations() == []
     dynamic = [*(f"ind.{i.id}" for i in INDICATORS), *(f"scope.{s}" for s in SCOPES), *(f"claim.{c}" for c in CLAIMS),
-               *(f"kind.{k}" for k in ("enterprise", "lender", "operator", "provider"))]
+               *(f"kind.{k}" for k in ("enterprise", "lender", "operator", "provider")),
+               *(f"fin.kind.{k}" for k in PRODUCT_KINDS), *(f"fin.state.{s}" for s in APPLICATION_STATES),
+               *(f"fin.reason.{r}" for r in REJECT_REASONS), *(f"fin.status.{s}" for s in LOAN_STATUSES),
+               *(f"fin.claim.{s}" for s in CLAIM_STATES), *(f"fin.need.{s}" for s in NEED_STATES),
+               *(f"fin.product.{s}" for s in ("ACTIVE", "SUSPENDED", "WITHDRAWN")),
+               *(f"fin.repayment.{r}" for r in REPAYMENTS), *(f"fin.collateral.{c}" for c in COLLATERALS),
+               *(f"stats.{name}" for name in FIGURE_NAMES)]
     assert [key for key in dynamic if key not in TEXT] == []
     assert all(len(pair) == 2 and all(text.strip() for text in pair) for pair in TEXT.values())
 
@@ -75,3 +93,16 @@ def test_every_record_category_has_a_name_in_both_languages():
         "utility"}
     assert categories <= set(CATEGORY_NAMES)
     assert all(zh and en for zh, en in CATEGORY_NAMES.values())
+
+
+def test_a_chart_is_an_svg_image_with_its_values_in_words_and_no_style_attribute():
+    svg = str(bar_chart("c1", "放款金额", ["2026-10", "2026-11"], [("放款", ["1000.00", "<3"]), ("首贷", [0, "500.00"])],
+                        " 元"))
+    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"') and 'role="img"' in svg
+    assert '<title id="c1-t">放款金额</title>' in svg
+    assert "<desc id=\"c1-d\">2026-10: 放款 1000.00 元, 首贷 0 元; 2026-11: 放款 &lt;3, 首贷 500.00 元</desc>" in svg
+    assert "style=" not in svg and "<script" not in svg  # the portal's CSP allows neither
+    heights = [float(h) for h in __import__("re").findall(r'<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height="([\d.]+)"', svg)]
+    assert heights[:4] == [204.0, 0.0, 0.0, 102.0]  # 1000 is the peak; "<3" and 0 draw nothing; 500 half
+    assert svg == str(bar_chart("c1", "放款金额", ["2026-10", "2026-11"], [("放款", ["1000.00", "<3"]),
+                                                                          ("首贷", [0, "500.00"])], " 元"))

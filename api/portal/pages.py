@@ -29,6 +29,7 @@ import aiohttp
 from aiohttp import web
 
 from creditstream.api.limits import FailureThrottle
+from creditstream.api.portal.finance_pages import FinancePages
 from creditstream.api.portal.sessions import Session, Sessions
 from creditstream.api.portal.text import LANGUAGES, TEXT, translator
 from creditstream.api.render import render
@@ -442,6 +443,7 @@ class Portal:
             web.get("/portal/queue", self.queue), web.post("/portal/disputes/{dispute_id}/answer", self.answer_dispute),
             web.post("/portal/repairs/{application_id}/decide", self.decide_repair),
             web.get("/portal/audit", self.audit),
+            *FinancePages(self).routes(),
         ]
 
 
