@@ -57,6 +57,7 @@ class FinanceTraffic:
         self.firms = firms[:limit]
         self.now = now
         self.today = now.astimezone(SHANGHAI).date()
+        self.seed = seed  # in every id: another seed's story (compose runs one per round) is another story
         self.rng = random.Random(seed * 1_000_003 + 41)
         self.holidays = tuple(holidays)
         self.start = add_months(self.today.replace(day=1), -(WINDOW_MONTHS - 1)).replace(day=1)
@@ -118,7 +119,7 @@ class FinanceTraffic:
             product = offered[rng.randrange(len(offered))]
             if product["product_id"] == "sim-c-supply" and day > self.today - dt.timedelta(days=5):
                 product = offered[0]  # suspended three days ago: nobody applies for it since
-            yield from self.application(f"sim-app-{index:04d}-{n}", uscc, product, day, white, index)
+            yield from self.application(f"sim{self.seed}-app-{index:04d}-{n}", uscc, product, day, white, index)
         for loan in list(self.loans):  # a renewal (续贷) for some loans maturing within 60 days
             matures = dt.date.fromisoformat(loan["maturity_on"])
             if self.start < matures <= self.today + dt.timedelta(days=60) and rng.random() < 0.7:
@@ -186,7 +187,7 @@ class FinanceTraffic:
         if disbursed is None or fate < 0.37:
             return  # approved, not yet disbursed
         on = disbursed.astimezone(SHANGHAI).date()
-        loan_no = f"{product['lender_id'][-1].upper()}{on:%Y%m}{index:04d}{application_id[-1]}"
+        loan_no = f"{product['lender_id'][-1].upper()}{self.seed}-{on:%Y%m}{index:04d}{application_id[-1]}"
         app = {**app, "state": "DISBURSED", "closed_at": to_json(disbursed), "loan_no": loan_no,
                "disbursed_amount": app["amount"], "disbursed_rate": app["approved_rate"],
                "disbursed_on": on.isoformat(), "maturity_on": add_months(on, term).isoformat(),
@@ -264,7 +265,7 @@ class FinanceTraffic:
         when = self.at(self.today - dt.timedelta(days=5 + index % 7), 10)
         if when is None:
             return
-        need = {"need_id": f"sim-need-{index:04d}", "uscc": firm["uscc"], "enterprise_name": firm["name"],
+        need = {"need_id": f"sim{self.seed}-need-{index:04d}", "uscc": firm["uscc"], "enterprise_name": firm["name"],
                 "action": "PUBLISHED", "amount": "500000.00", "term_months": 12, "purpose": "扩大生产，采购设备",
                 "kinds": ["CREDIT", "GUARANTEE"]}
         head = self.stamp(when, f"enterprise:{firm['uscc']}", f"{need['need_id']}-published")

@@ -170,7 +170,8 @@ def add_kafka_commands(sub) -> None:
     setup.add_argument("--app-id-prefix", action="store_true",
                        help="grant every app id that begins with CREDITSTREAM_APP_ID (blue/green deployments)")
     setup.add_argument("--simulator", action="store_true",
-                       help="also a provider principal `provider-simulator` that may write every provider topic")
+                       help="also a provider principal `provider-simulator` that may write every provider topic and "
+                            "the loan loop's topics (simulate --finance)")
     setup.add_argument("--env-dir", type=Path, help="write <service>.env files (mode 600) there instead of printing "
                                                     "the passwords (docker-compose's services source them)")
     setup.set_defaults(run=cmd_kafka_setup)
@@ -321,11 +322,12 @@ def revoke_provider(provider_id: str, settings: Settings) -> int:
 
 def cmd_kafka_setup(args, settings: Settings) -> int:
     from creditstream.kafka_admin import setup_provider, setup_services
-    from creditstream.schemas.topics import PROVIDER_TOPICS
+    from creditstream.schemas.topics import FINANCE_TOPICS, PROVIDER_TOPICS
 
     made = setup_services(settings.kafka, settings.app_id, args.app_id_prefix)
     if args.simulator:
-        made["simulator"] = setup_provider(settings.kafka, "simulator", PROVIDER_TOPICS)
+        # it plays every provider and, for `simulate --finance`, the platform's loan loop
+        made["simulator"] = setup_provider(settings.kafka, "simulator", (*PROVIDER_TOPICS, *FINANCE_TOPICS))
     files = {  # which variables each process gets: the worker starts its sink, so it has both
         "worker": {**credential_env(*made["worker"]), **credential_env(*made["sink"], "sink")},
         **{name: credential_env(*made[name]) for name in ("api", "gateway", "operator", "simulator") if name in made}}

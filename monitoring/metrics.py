@@ -132,6 +132,10 @@ FINANCE_APPLICATIONS_OVERDUE = Gauge(
     "creditstream_finance_applications_overdue",
     "Loan applications past their working-day deadline (accept or reject in 2, decide in 10), per lender.",
     ["lender_id"], registry=SERVICE)
+FINANCE_MONTH = Gauge("creditstream_finance_month",
+                      "The loan loop's figures of the current month (Asia/Shanghai) over every lender, as the API's view "
+                      "holds them (GET /v1/finance/statistics has the exact figures); amounts in yuan.", ["figure"],
+                      registry=SERVICE)
 FINANCE_CLAIMS_OVERDUE = Gauge("creditstream_finance_claims_overdue",
                                "Compensation claims undecided past their 10 working days.", registry=SERVICE)
 REPAIRS_OVERDUE = Gauge("creditstream_repairs_overdue",
