@@ -21,12 +21,14 @@ from aiohttp import web
 
 from creditstream.api.access import Principal
 from creditstream.api.http.errors import ApiError
-from creditstream.api.http.params import json_body, path_choice, stable_id
+from creditstream.api.http.params import json_body, path_choice, query_choice, stable_id
 from creditstream.api.view import ServingView
 from creditstream.api.writer import KafkaWriter
 from creditstream.schemas.codec import default_codec
 from creditstream.schemas.finance import (
+    APPLICATION_STATES,
     CLAIM_DUE_WORKING_DAYS,
+    CLAIM_STATES,
     COLLATERALS,
     LOAN_STATUSES,
     PRODUCT_KINDS,
@@ -182,8 +184,9 @@ class Finance:
 
     async def products(self, principal: Principal, request: web.Request, audit: dict) -> dict:
         """Every product (public); ?status=ACTIVE, ?lender_id=, ?kind= narrow it."""
-        items = [p for p in self.books.all("products")
-                 if all(request.query.get(f) in (None, p[f]) for f in ("status", "lender_id", "kind"))]
+        wanted = {"status": query_choice(request, "status", ("ACTIVE", "SUSPENDED", "WITHDRAWN")),
+                  "kind": query_choice(request, "kind", PRODUCT_KINDS), "lender_id": request.query.get("lender_id")}
+        items = [p for p in self.books.all("products") if all(v in (None, p[f]) for f, v in wanted.items())]
         return {"items": [product_json(p) for p in sorted(items, key=lambda p: (p["lender_id"], p["product_id"]))]}
 
     async def get_product(self, principal: Principal, request: web.Request, audit: dict) -> dict:
@@ -348,7 +351,8 @@ class Finance:
 
     async def applications(self, principal: Principal, request: web.Request, audit: dict) -> dict:
         """A lender's applications (an operator's: all), oldest first; ?state=, ?overdue=true."""
-        state, late = request.query.get("state"), request.query.get("overdue") == "true"
+        state = query_choice(request, "state", APPLICATION_STATES)
+        late = query_choice(request, "overdue", ("true",)) == "true"
         items = [self.app_json(a) for a in self.books.all("applications")
                  if party(principal, a) and (not state or a["state"] == state)]
         items = [a for a in items if a["overdue"] or not late]
@@ -615,7 +619,7 @@ class Finance:
                 "expected_compensation": str(cents(Decimal(claim["outstanding_principal"]) * Decimal(claim["share"])))}
 
     async def claims(self, principal: Principal, request: web.Request, audit: dict) -> dict:
-        state = request.query.get("state")
+        state = query_choice(request, "state", CLAIM_STATES)
         items = [self.claim_json(c) for c in self.books.all("claims")
                  if party(principal, c) and (not state or c["state"] == state)]
         return {"items": sorted(items, key=lambda c: c["filed_at"])}
@@ -704,7 +708,7 @@ class Finance:
         month = month_of(request)
         items = self.subsidy_list(month)
         audit["reason"] = f"subsidy list {month}: {len(items)} loans"
-        if request.query.get("format") == "csv":
+        if query_choice(request, "format", ("json", "csv")) == "csv":
             out = io.StringIO()
             fields = ["month", "loan_no", "uscc", "lender_id", "disbursed_on", "annual_rate", "status",
                       "outstanding_principal", "subsidy"]

@@ -47,6 +47,16 @@ def path_choice(request: web.Request, name: str, choices, what: str) -> str:
     return value
 
 
+def query_choice(request: web.Request, name: str, choices) -> str | None:
+    """An optional query parameter that must be one of ``choices`` when given (once)."""
+    values = request.query.getall(name, [])
+    if not values:
+        return None
+    if len(values) > 1 or values[0] not in choices:
+        raise ApiError(400, "bad_request", f"once, one of {', '.join(choices)}", name)
+    return values[0]
+
+
 def uscc_of(request: web.Request) -> str:
     """The path's USCC, normalised (the pipeline has checked it)."""
     return normalise_uscc(request.match_info.get("uscc", ""))
