@@ -128,17 +128,17 @@ REPORT_TOPIC = "credit.reports.v1"
 # lenders' webhook registrations and each one's delivery position (models.WebhookState), by id
 WEBHOOK_TOPIC = "credit.webhooks.v1"
 
-# the loan loop (financing-services.md): every state change an Avro record on its topic, written by
-# the API, keyed by USCC (by lender id for products); the worker folds each key's changes and
-# forwards the ones it accepts, in order, to FINANCE_ACCEPTED_TOPIC, which the API and the sink read
-FINANCE_TOPICS: dict[str, str] = {
-    "credit.finance.product.v1": "LoanProduct",
-    "credit.finance.need.v1": "FinancingNeed",
-    "credit.finance.application.v1": "LoanApplication",
-    "credit.finance.performance.v1": "LoanPerformance",
-    "credit.finance.claim.v1": "CompensationClaim",
+# the loan loop (financing-services.md): every state change an Avro record, written by the API.
+# Products travel keyed by lender id; everything of one enterprise (needs, applications, monthly
+# loan reports, claims) on one topic keyed by its USCC, so the worker reads an enterprise's changes
+# in the order they were made (a loan's first report never overtakes its disbursement, as it could
+# across two topics, e.g. when a new worker reads them from the start). The worker folds each key's
+# changes and forwards the ones it accepts, in order, to FINANCE_ACCEPTED_TOPIC (API and sink read it)
+FINANCE_TOPICS: dict[str, tuple[str, ...]] = {
+    "credit.finance.product.v1": ("LoanProduct",),
+    "credit.finance.enterprise.v1": ("FinancingNeed", "LoanApplication", "LoanPerformance", "CompensationClaim"),
 }
-FINANCE_TOPIC_OF: dict[str, str] = {record: topic for topic, record in FINANCE_TOPICS.items()}
+FINANCE_TOPIC_OF: dict[str, str] = {record: topic for topic, records in FINANCE_TOPICS.items() for record in records}
 FINANCE_ACCEPTED_TOPIC = "credit.finance.accepted.v1"
 
 PLATFORM_TOPICS = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC, REPARTITION_TOPIC,

@@ -14,16 +14,17 @@ from creditstream.streams.ledger import Ledger
 __all__ = ["accept", "decode_avro", "fold_into", "normalized_avro", "parse_line"]
 
 
-def decode_avro(codec: Codec, topic: str, data: bytes | None, topics: dict[str, str] = PROVIDER_TOPICS) -> tuple[str, dict]:
+def decode_avro(codec: Codec, topic: str, data: bytes | None, topics: dict = PROVIDER_TOPICS) -> tuple[str, dict]:
     """Provider bytes → (record, value); Invalid(UNDECODABLE) for anything unreadable. ``topics``:
-    topic → the record it carries (the provider topics, or the finance topics)."""
+    topic → the record it carries (the provider topics), or the records (the finance topics)."""
     try:
         record, value = codec.decode(data)
     except DecodeError as exc:
         raise Invalid(UNDECODABLE, f"{topic}: {exc}") from None
     expected = topics.get(topic)
-    if record != expected:
-        raise Invalid(UNDECODABLE, f"{topic} carries {expected} records, got a {record}")
+    allowed = expected if isinstance(expected, tuple) else (expected,)
+    if record not in allowed:
+        raise Invalid(UNDECODABLE, f"{topic} carries {' or '.join(map(str, allowed))} records, got a {record}")
     return record, value
 
 

@@ -198,7 +198,7 @@ def test_the_worker_dead_letters_a_refused_change_and_a_wrongly_keyed_one_and_de
     def encoded(change):
         from creditstream.streams.finance import typed
         return codec.encode("LoanApplication", typed(codec, "LoanApplication", change))
-    topic = "credit.finance.application.v1"
+    topic = "credit.finance.enterprise.v1"
     with pytest.raises(Invalid) as refused:
         fold_change(codec, None, topic, E1.encode(), encoded(app("ACCEPTED")))
     assert refused.value.reason == FINANCE_REFUSED and "no application a1" in refused.value.message
