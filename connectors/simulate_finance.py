@@ -124,7 +124,8 @@ class FinanceTraffic:
             matures = dt.date.fromisoformat(loan["maturity_on"])
             if self.start < matures <= self.today + dt.timedelta(days=60) and rng.random() < 0.7:
                 product = next(p for p in offered if p["product_id"] == loan["product_id"])
-                asked = min(matures - dt.timedelta(days=25), self.today - dt.timedelta(days=3 + rng.randrange(10)))
+                asked = max(dt.date.fromisoformat(loan["disbursed_on"]) + dt.timedelta(days=7),
+                            min(matures - dt.timedelta(days=25), self.today - dt.timedelta(days=15 + rng.randrange(10))))
                 yield from self.application(f"{loan['application_id']}-r", uscc, product, self.working_day(asked),
                                             white, index, renews=loan["loan_no"])
         if index % 25 == 3:  # a few financing needs, one taken up
@@ -147,6 +148,8 @@ class FinanceTraffic:
         lender, firm = f"lender:{product['lender_id']}", f"enterprise:{uscc}"
         yield "LoanApplication", uscc, {**self.stamp(submitted, firm, f"{application_id}-submitted"), **app}
         fate = rng.random()
+        if renews is not None:  # the lender already knows the firm: renewals are granted
+            fate = 0.5 + fate / 2
         self.applied += 1
         if self.applied % 12 == 5:  # withdrawn by the enterprise
             when = self.at(day + dt.timedelta(days=1), 15)
@@ -216,26 +219,28 @@ class FinanceTraffic:
         self.troubled += troubled
         repaid_early = index % 13 == 7
         month_start, n = on.replace(day=1), 0
-        path = ("NORMAL", "OVERDUE_1_30", "OVERDUE_31_90", "OVERDUE_90_PLUS")
+        # a troubled loan: late from its first month, 90+ days overdue from its third, written off in its sixth
+        troubled_path = ("OVERDUE_1_30", "OVERDUE_31_90", "OVERDUE_90_PLUS", "OVERDUE_90_PLUS", "OVERDUE_90_PLUS",
+                         "WRITTEN_OFF")
         while True:
             report_day = add_months(month_start, 1).replace(day=1)
             when = self.at(report_day, 9)
             if when is None:
                 return
             if troubled:
-                status = path[min(n + 1, 3)]  # late from the first month
+                status = troubled_path[min(n, 5)]
             else:
                 status = "REPAID" if repaid_early and n >= 2 else "NORMAL"
-            outstanding = Decimal(0) if status == "REPAID" else amount * (1 - Decimal(n) / Decimal(term * 2))
+            paid_down = min(n, 1) if troubled else n  # a troubled loan stops paying after its first month
+            outstanding = Decimal(0) if status == "REPAID" else amount * (1 - Decimal(paid_down) / Decimal(term * 2))
             report = {"loan_no": loan["loan_no"], "application_id": loan["application_id"], "uscc": loan["uscc"],
                       "lender_id": loan["lender_id"], "month": f"{month_start:%Y-%m}", "status": status,
                       "outstanding_principal": money(outstanding)}
             head = self.stamp(when, f"lender:{loan['lender_id']}", f"{loan['loan_no']}-{report_day}")
             yield "LoanPerformance", loan["uscc"], {**head, **report}
-            if troubled and status == "OVERDUE_90_PLUS" and loan.get("whitelisted_at_disbursement"):
+            if troubled and n == 2:  # 90 days overdue: the lender claims
                 yield from self.claim(loan, report, report_day)
-                return
-            if status == "REPAID":
+            if status in ("REPAID", "WRITTEN_OFF"):
                 return
             month_start, n = add_months(month_start, 1).replace(day=1), n + 1
 
