@@ -264,7 +264,8 @@ REASON_LABELS: dict[str, Label] = {
 def label(name: str) -> Label:
     """The label of a row or record field (the name itself, in both languages, when it has none:
     tests/test_labels.py keeps that from happening)."""
-    return ROW_FIELDS.get(name) or RECORD_FIELDS.get(name) or STORED_FIELDS.get(name) or Label(name, name)
+    return (ROW_FIELDS.get(name) or RECORD_FIELDS.get(name) or STORED_FIELDS.get(name) or FIGURE_LABELS.get(name)
+            or Label(name, name))
 
 
 def zh_labels() -> dict[str, str]:
