@@ -59,7 +59,15 @@ from creditstream.schemas.topics import FINANCE_TOPIC_OF
 
 UTC = dt.timezone.utc
 CONSENT_PLACEHOLDER_DAYS = 365  # an application's consent runs this long until its final state sets the end
-STEPS = ("accept", "approve", "reject", "disburse")  # the lender's steps: POST /v1/applications/{id}/{step}
+# the lender's steps: POST /v1/applications/{id}/{step}; the state's own name is read as its step too
+STEP_STATES = {"accept": "ACCEPTED", "approve": "APPROVED", "reject": "REJECTED", "disburse": "DISBURSED"}
+STEPS = (*STEP_STATES, *(state.lower() for state in STEP_STATES.values()))
+# other names clients use for a field, read as the contract's (financing-services.md words them
+# "term", "annual rate", "loan number", "disbursed date", "maturity date")
+ALIASES = {"term": "term_months", "rate": "annual_rate", "loan_number": "loan_no", "disbursed_date": "disbursed_on",
+           "disbursement_date": "disbursed_on", "maturity_date": "maturity_on", "reject_reason": "reason",
+           "outstanding": "outstanding_principal", "approved_amount": "amount", "disbursed_amount": "amount",
+           "approved_term_months": "term_months", "approved_rate": "annual_rate", "disbursed_rate": "annual_rate"}
 STATISTICS_WAIT_SECONDS = 5.0  # statistics wait this long for ClickHouse to hold every change the API answered
 
 
@@ -110,6 +118,14 @@ def text_of(body: dict, name: str, limit: int = 500, required: bool = True) -> s
     if len(raw) > limit:
         raise FinanceError(name, f"{len(raw)} characters; at most {limit}")
     return raw.strip()
+
+
+async def body_of(request: web.Request) -> dict:
+    """The JSON body with other common names of a field read as the contract's (ALIASES); the
+    contract's own name wins when both are sent."""
+    body = await json_body(request)
+    return {**{ALIASES[k]: v for k, v in body.items() if k in ALIASES}, **{k: v for k, v in body.items()
+                                                                          if k not in ALIASES}}
 
 
 def check_month(raw: Any, name: str) -> str:
@@ -193,7 +209,7 @@ class Finance:
         return product_json(self.product(request))
 
     async def publish_product(self, principal: Principal, request: web.Request, audit: dict):
-        body = await json_body(request)
+        body = await body_of(request)
         product_id = stable_id("product", principal.id, request) or f"p-{uuid.uuid4().hex[:12]}"
         known = self.books.find("products", product_id)
         if known is not None:  # the same request again
@@ -206,7 +222,7 @@ class Finance:
 
     async def revise_product(self, principal: Principal, request: web.Request, audit: dict) -> dict:
         product = self.own_product(principal, request)
-        body = await json_body(request)
+        body = await body_of(request)
         change = {**product, **self.stamp(principal), "action": "REVISED", **self.terms(body)}
         change.pop("status")
         await self.publish("LoanProduct", change)
@@ -276,7 +292,7 @@ class Finance:
 
     async def apply(self, principal: Principal, request: web.Request, audit: dict):
         uscc = self.rights.own(principal, audit)
-        body = await json_body(request)
+        body = await body_of(request)
         application_id = stable_id("application", uscc, request) or f"a-{uuid.uuid4().hex[:16]}"
         known = self.books.find("applications", application_id)
         if known is not None:
@@ -365,8 +381,8 @@ class Finance:
         """POST /v1/applications/{id}/{accept|approve|reject|disburse}: the lender's decisions."""
         app = self.application(principal, request, audit)
         action = path_choice(request, "action", STEPS, "step")
-        target = {"accept": "ACCEPTED", "approve": "APPROVED", "reject": "REJECTED", "disburse": "DISBURSED"}[action]
-        body = await json_body(request) if request.can_read_body else {}
+        target = STEP_STATES.get(action) or action.upper()
+        body = await body_of(request) if request.can_read_body else {}
         if app["state"] == target:  # repeated: the state it reached
             return self.app_json(app)
         if target not in {"SUBMITTED": ("ACCEPTED", "REJECTED"), "ACCEPTED": ("APPROVED", "REJECTED"),
@@ -425,7 +441,7 @@ class Finance:
         app = self.application(principal, request, audit)
         if app["state"] == "WITHDRAWN":
             return self.app_json(app)
-        body = await json_body(request) if request.can_read_body else {}
+        body = await body_of(request) if request.can_read_body else {}
         change = {**app, **self.stamp(principal), "state": "WITHDRAWN", "closed_at": to_json(self.clock()),
                   "note": text_of(body, "note", 2000, required=False) or None}
         accepted = await self.publish("LoanApplication", change)
@@ -436,7 +452,7 @@ class Finance:
     # -- financing needs -------------------------------------------------------------------------------
     async def publish_need(self, principal: Principal, request: web.Request, audit: dict):
         uscc = self.rights.own(principal, audit)
-        body = await json_body(request)
+        body = await body_of(request)
         need_id = stable_id("need", uscc, request) or f"n-{uuid.uuid4().hex[:16]}"
         known = self.books.find("needs", need_id)
         if known is not None:
@@ -493,7 +509,7 @@ class Finance:
     async def take_up(self, principal: Principal, request: web.Request, audit: dict) -> dict:
         need = self.need(request)
         audit["uscc"] = need["uscc"]
-        body = await json_body(request)
+        body = await body_of(request)
         product_id = body.get("product_id")
         if not any(p["product_id"] == product_id for p in self.matching_products(principal.id, need)):
             raise FinanceError("product_id", f"{product_id!r} is not one of your active products matching need "
@@ -512,7 +528,7 @@ class Finance:
         need = self.need(request)
         if need["uscc"] != uscc:
             raise ApiError(404, "not_found", f"no need {need['need_id']} of yours", "need_id")
-        body = await json_body(request)
+        body = await body_of(request)
         offer = next((o for o in need["offers"] if o["lender_id"] == body.get("lender_id")), None)
         if need["state"] == "MATCHED" and need.get("lender_id") == body.get("lender_id"):
             return 201, self.app_json(self.books.find("applications", need["application_id"]))
@@ -575,7 +591,7 @@ class Finance:
     async def report(self, principal: Principal, request: web.Request, audit: dict):
         """A lender's monthly status of one of its loans; the latest report per month wins."""
         loan = self.own_loan(principal, request, audit)
-        body = await json_body(request)
+        body = await body_of(request)
         month = check_month(body.get("month"), "month")
         change = {**self.stamp(principal), "loan_no": loan["loan_no"], "application_id": loan["application_id"],
                   "uscc": loan["uscc"], "lender_id": loan["lender_id"], "month": month,
@@ -591,7 +607,7 @@ class Finance:
 
     async def file_claim(self, principal: Principal, request: web.Request, audit: dict):
         loan = self.own_loan(principal, request, audit)
-        body = await json_body(request)
+        body = await body_of(request)
         claim_id = stable_id("claim", loan["uscc"], request) or f"c-{uuid.uuid4().hex[:16]}"
         known = self.books.find("claims", claim_id)
         if known is not None:
@@ -629,7 +645,7 @@ class Finance:
         if claim is None:
             raise ApiError(404, "not_found", f"no claim {request.match_info['claim_id']}", "claim_id")
         audit["uscc"] = claim["uscc"]
-        body = await json_body(request)
+        body = await body_of(request)
         outcome = choice_of(body, "outcome", ("APPROVED", "REJECTED"))
         note = text_of(body, "note", 2000)
         if claim["state"] == outcome:

@@ -305,11 +305,14 @@ def finance_routes(r: Rooms) -> list[Route]:
         Route("GET", "/v1/applications/{application_id}", "application", f.get_application, parties,
               params=(application,), summary="One application (its enterprise, its lender, operators)"),
         Route("POST", "/v1/applications/{application_id}/{action}", "application.decide", f.transition, LENDERS,
-              params=(application, path_param("action", {"enum": ["accept", "approve", "reject", "disburse"]})),
+              params=(application, path_param("action", {"enum": ["accept", "approve", "reject", "disburse", "accepted",
+                                                                    "approved", "rejected", "disbursed"]})),
               summary="The lender's step: accept (受理), approve (授信), reject, disburse (放款)",
               description="approve: {amount, term_months, annual_rate}; reject: {reason, note}; disburse: {loan_no, "
                           "amount, annual_rate, disbursed_on, maturity_on}. Any other transition than the contract's "
-                          "is 409 naming the current state; repeating a step answers the state reached.",
+                          "is 409 naming the current state; repeating a step answers the state reached. The state's "
+                          "name works as its step (/accepted …); term, rate, loan_number, disbursed_date and "
+                          "maturity_date are read as term_months, annual_rate, loan_no, disbursed_on, maturity_on.",
               body={"type": "object", "properties": {
                   "amount": MONEY, "term_months": MONTHS, "annual_rate": RATE, "reason": {"enum": list(REJECT_REASONS)},
                   "note": TEXT, "loan_no": {"type": "string", "minLength": 1, "maxLength": 64},

@@ -4,6 +4,7 @@ performance, a claim, the subsidy list, and statistics that this test recomputes
 the changes it made; a restarted API's view holds every one of them."""
 import datetime as dt
 import time
+from decimal import Decimal
 
 from creditstream import apikeys
 from creditstream.api.view import ServingView, load_once
@@ -103,10 +104,10 @@ def test_the_loan_loop_end_to_end(platform_factory):
     assert f"L1-{run}" in [loan["loan_no"] for loan in maturing]
     renewal = apply(FIRMS[0], amount="300000.00", renews_loan_no=f"L1-{run}")
     assert f"L1-{run}" not in [loan["loan_no"] for loan in http.get("/v1/finance/maturing", operator)[1]["items"]]
-    step(renewal, "accept")
-    step(renewal, "approve", amount="300000.00", term_months=12, annual_rate="4.00")
-    loan3 = step(renewal, "disburse", loan_no=f"L3-{run}", amount="300000.00", annual_rate="4.00", disbursed_on=today,
-                 maturity_on="2030-06-30")
+    step(renewal, "accepted")  # the state's name works as its step, and other names of a field as its own
+    step(renewal, "approve", approved_amount="300000.00", term=12, rate="4.00")
+    loan3 = step(renewal, "disburse", loan_number=f"L3-{run}", disbursed_amount="300000.00", annual_rate="4.00",
+                 disbursed_date=today, maturity_date="2030-06-30")
     assert loan3["first_loan"] is False and loan3["renews_loan_no"] == f"L1-{run}"
 
     # a need taken up becomes an application once the enterprise accepts
@@ -181,3 +182,10 @@ def test_the_loan_loop_end_to_end(platform_factory):
     assert sorted(a["state"] for a in ours) == ["DISBURSED", "DISBURSED", "DISBURSED", "REJECTED", "REJECTED",
                                                 "SUBMITTED", "WITHDRAWN"]
     assert fresh.finance.find("claims", claim["claim_id"])["state"] == "APPROVED"
+    # and the statistics again, counted here from those changes as Kafka holds them
+    loans = [a for a in ours if a["state"] == "DISBURSED"]
+    recount = {"applications": len(ours), "rejected": sum(a["state"] == "REJECTED" for a in ours),
+               "disbursed_count": len(loans), "first_loans_count": sum(bool(a["first_loan"]) for a in loans),
+               "renewals_count": sum(a["renews_loan_no"] is not None for a in loans),
+               "disbursed_amount": str(sum(Decimal(a["disbursed_amount"]) for a in loans))}
+    assert recount == {name: row[name] for name in recount}
