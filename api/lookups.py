@@ -25,6 +25,7 @@ from creditstream.api.view import ServingView
 from creditstream.monitoring import metrics
 from creditstream.schemas.models import PUBLIC, UTILITY_AND_TAX
 from creditstream.schemas.months import SHANGHAI, parse_month
+from creditstream.schemas.records import to_json
 from creditstream.schemas.services import record_key
 from creditstream.schemas.topics import REGISTER_CATEGORIES, UTILITIES, UTILITY_KINDS
 from creditstream.schemas.verification import (
@@ -147,6 +148,10 @@ class Lookups:
                 "withheld": {s: decisions[s].reason for s in SCOPES if s not in allowed}}
         refused = [f"{s}: {decisions[s].reason}" for s in SCOPES if s not in allowed]
         audit["reason"] = "; ".join([f"{s}: {decisions[s].reason}" for s in allowed] + refused)
+        if allowed and principal.kind == "lender":  # since when and until when the viewer sees the consented scopes
+            consent = self.view.consent(uscc, principal.id)
+            head["consent"] = {"event_id": consent.event_id, "scopes": list(consent.scopes),
+                               "granted_at": to_json(consent.granted_at), "expires_at": to_json(consent.expires_at)}
         disputes = self.view.open_disputes(uscc)
         if disputes:  # every figure may be computed from a disputed record: the row says which are open
             head["disputes_open"] = [d.public() for d in disputes]

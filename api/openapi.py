@@ -102,6 +102,11 @@ AGGREGATES_ANSWER = {"type": "object", "properties": {
     "withheld": {"type": "object", "additionalProperties": {"type": "string"}},
     "updated_at": {"type": "string", "format": "date-time"},
     "consented_scopes": {"type": "array", "items": {"enum": list(SCOPES)}},
+    "consent": {"type": "object", "description": "a lender's consent in force from the enterprise (absent when none): "
+                "since when and until when the consented scopes are shown", "properties": {
+                    "event_id": {"type": "string"}, "scopes": {"type": "array", "items": {"enum": list(SCOPES)}},
+                    "granted_at": {"type": "string", "format": "date-time"},
+                    "expires_at": {"type": "string", "format": "date-time"}}},
     **{name: _field_schema(name) for name in AGGREGATE_FIELDS}}}
 RECORDS_ANSWER = {"type": "object", "properties": {
     "uscc": {"type": "string"}, "category": {"type": "string"},

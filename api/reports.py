@@ -35,7 +35,7 @@ from creditstream.api.writer import KafkaWriter
 from creditstream.monitoring import metrics
 from creditstream.schemas import report as content
 from creditstream.schemas.keys import REPORT_CODE, purpose_key
-from creditstream.schemas.labels import display, zh_labels
+from creditstream.schemas.labels import RECORD_LABELS, display, zh_labels
 from creditstream.schemas.models import AGGREGATE_FIELDS, IssuedReport
 from creditstream.schemas.months import SHANGHAI
 from creditstream.schemas.topics import REPORT_TOPIC
@@ -132,6 +132,26 @@ def columns(section_id: str, items: list[dict]) -> list[str]:
     return list(names)
 
 
+BLOCK_OVER = 6  # a kind with more columns than this prints a block per record: every cell readable on A4
+
+
+def record_tables(section_id: str, items: list[dict]) -> list[dict]:
+    """A section's items as people read them on paper: one table per record kind (in the order the
+    kinds first appear), headed by the kind's name, with only the columns that kind fills (a status
+    only where one exists); a kind too wide for A4 becomes a block of label/value pairs per record."""
+    kinds: dict[str, list[dict]] = {}
+    for item in items:
+        kinds.setdefault(str(item.get("record") or ""), []).append(item)
+    tables = []
+    for kind, found in kinds.items():
+        named = [c for c in columns(section_id, found) if c != "record"]  # the table's heading names the kind
+        filled = [c for c in named if any(item.get(c) not in (None, "", []) for item in found)]
+        name = RECORD_LABELS.get(kind)
+        tables.append({"record": kind, "title": f"{name.zh} {name.en}" if name and len(kinds) > 1 else "",
+                       "columns": filled, "items": found, "blocks": len(filled) > BLOCK_OVER})
+    return tables
+
+
 def render_html(report: IssuedReport, code: str | None, verify_url: str) -> str:
     document = json.loads(report.content)
     requester = document["requester"]
@@ -142,7 +162,7 @@ def render_html(report: IssuedReport, code: str | None, verify_url: str) -> str:
         r=document, h=content.HEADINGS, sha256=report.sha256, issued_local=issued,
         requester_label=f"{label} {requester['id']}",
         verify_url=verify_url + (f"?code={code}" if code else "?code=<验证码 verification code>"),
-        show=show, fmt=display, columns=columns, labels=LABELS, ordered=in_row_order,
+        show=show, fmt=display, tables=record_tables, labels=LABELS, ordered=in_row_order,
         any_disputed=lambda items: any(item.get("disputed") for item in items))
 
 

@@ -249,6 +249,26 @@ INDICATOR_LABELS: dict[str, Label] = {
     "X3": Label("连续三个月欠缴社会保险费", "Social-insurance arrears three months running"),
 }
 
+# -- the evaluation's bands in words (cs_eval_1's conditions; figures such as "1-5" read as they are) ------------
+BAND_LABELS: dict[str, Label] = {
+    "none observed": Label("无水电气缴费记录", "No utility records"),
+    "observed, none in arrears": Label("有缴费记录，均无欠费", "Records held, none in arrears"),
+    "exactly one in arrears": Label("一项欠费", "One in arrears"),
+    "two or more in arrears": Label("两项及以上欠费", "Two or more in arrears"),
+    "none in publicity": Label("无公示期内处罚", "None in publicity"),
+    "in publicity, none serious": Label("有公示期内处罚，无严重处罚", "In publicity, none serious"),
+    "a serious one in publicity": Label("有严重处罚在公示期内", "A serious one in publicity"),
+}
+
+
+def band_text(condition, lang: str = "zh") -> str:
+    """An indicator's band as people read it: the words above, a code in words, else as it is."""
+    found = BAND_LABELS.get(condition) if isinstance(condition, str) else None
+    if found is not None:
+        return found.zh if lang == "zh" else found.en
+    return word(condition, lang) if isinstance(condition, str) else condition
+
+
 # -- reason codes ------------------------------------------------------------------------------------------
 REASON_LABELS: dict[str, Label] = {
     "UNDECODABLE": Label("无法解析", "Undecodable"), "INVALID_USCC": Label("统一社会信用代码无效", "Invalid USCC"),
@@ -274,6 +294,116 @@ def zh_labels() -> dict[str, str]:
             for name, found in {**RECORD_FIELDS, **ROW_FIELDS}.items()}
 
 
+# -- record types (what each table of records is) ----------------------------------------------------------
+RECORD_LABELS: dict[str, Label] = {
+    "WaterStatement": Label("用水账单", "Water statements"), "ElectricityStatement": Label("用电账单", "Electricity statements"),
+    "GasStatement": Label("用气账单", "Gas statements"), "TaxPayment": Label("缴税记录", "Tax payments"),
+    "TaxCreditRating": Label("纳税信用等级", "Tax credit rating"), "TaxArrears": Label("欠税信息", "Tax arrears"),
+    "TaxpayerStatus": Label("纳税人状态", "Taxpayer status"), "ConsentGrant": Label("授权记录", "Consents"),
+    "EnvCreditRating": Label("环境信用评价", "Environmental credit rating"),
+    "RealEstateRight": Label("不动产权", "Real-estate rights"), "RealEstateMortgage": Label("不动产抵押登记", "Mortgages"),
+    "AdminLicence": Label("行政许可", "Licences"), "AdminPenalty": Label("行政处罚", "Penalties"),
+    "AdminEnforcement": Label("行政强制", "Administrative enforcement"), "CreditRepair": Label("信用修复", "Credit repairs"),
+    "RdRecognition": Label("科技认定", "R&D recognitions"), "AgriOperator": Label("新型农业经营主体", "Agricultural operator"),
+    "RuralLandRight": Label("土地经营权", "Rural land rights"), "FarmerHousingRight": Label("农房权证", "Farm housing rights"),
+    "SocialInsuranceStatement": Label("社会保险缴费", "Social insurance"),
+    "HousingFundStatement": Label("住房公积金缴存", "Housing fund"),
+    "CustomsTradeStatement": Label("进出口月度数据", "Customs trade"),
+    "CustomsCreditGrade": Label("海关信用认定", "Customs credit grade"),
+    "Patent": Label("专利", "Patents"), "Trademark": Label("注册商标", "Trademarks"),
+    "IpPledge": Label("知识产权质押", "IP pledges"),
+    "PublicResourceAward": Label("公共资源交易中标", "Public-resource awards"),
+    "DishonestDebtor": Label("失信被执行人", "Dishonest judgment debtor"),
+    "EnforcementCase": Label("被执行案件", "Enforcement cases"),
+}
+
+# -- codes: the symbols of every enum and of the platform's own states, as words -------------------------
+CODE_LABELS: dict[str, Label] = {
+    # consent scopes
+    "UTILITY": Label("水电气缴费", "Utilities"), "TAX": Label("纳税", "Tax"), "REAL_ESTATE": Label("不动产", "Real estate"),
+    "RD": Label("科技研发", "R&D"), "AGRI": Label("涉农", "Agriculture"), "SOCIAL": Label("社保与公积金", "Social insurance"),
+    "TRADE": Label("进出口", "Customs trade"), "PUBLIC": Label("公开信息", "Public information"),
+    # registers
+    "VALID": Label("有效", "Valid"), "ACTIVE": Label("有效", "Active"), "CANCELLED": Label("已注销", "Cancelled"),
+    "REVOKED": Label("已撤销", "Revoked"), "RELEASED": Label("已解除", "Released"), "TRANSFERRED": Label("已流转", "Transferred"),
+    "INVALIDATED": Label("已宣告无效", "Invalidated"), "LAPSED": Label("已失效", "Lapsed"),
+    "MINOR": Label("轻微", "Minor"), "GENERAL": Label("一般", "General"), "SERIOUS": Label("严重", "Serious"),
+    "WARNING": Label("警告", "Warning"), "CRITICISM": Label("通报批评", "Public criticism"), "FINE": Label("罚款", "Fine"),
+    "CONFISCATION": Label("没收违法所得、非法财物", "Confiscation"),
+    "LICENCE_SUSPENDED": Label("暂扣许可证件", "Licence suspended"), "LICENCE_REVOKED": Label("吊销许可证件", "Licence revoked"),
+    "RESTRICTED": Label("限制开展生产经营活动", "Activities restricted"),
+    "PRODUCTION_SUSPENDED": Label("责令停产停业", "Production suspended"), "OTHER": Label("其他", "Other"),
+    "GREEN": Label("绿牌（环保诚信）", "Green (trustworthy)"), "BLUE": Label("蓝牌（环保良好）", "Blue (good)"),
+    "YELLOW": Label("黄牌（环保警示）", "Yellow (warning)"), "RED": Label("红牌（环保不良）", "Red (poor)"),
+    "BLACK": Label("黑牌（环保严重失信）", "Black (seriously untrustworthy)"),
+    "HIGH_TECH_ENTERPRISE": Label("高新技术企业", "High-tech enterprise"),
+    "CITY_SCIENCE_PROJECT": Label("市级科技计划项目", "City science project"),
+    "CITY_KEY_LAB": Label("市级重点实验室", "City key lab"),
+    "FAMILY_FARM": Label("家庭农场", "Family farm"), "COOPERATIVE": Label("农民专业合作社", "Farmers' cooperative"),
+    "LEADING_ENTERPRISE": Label("农业产业化龙头企业", "Leading agricultural enterprise"),
+    "SERVICE_ORGANISATION": Label("农业社会化服务组织", "Agricultural service organisation"),
+    "ID_CARD": Label("居民身份证", "ID card"), "PASSPORT": Label("护照", "Passport"),
+    "VAT": Label("增值税", "VAT"), "CIT": Label("企业所得税", "Corporate income tax"),
+    "PENSION": Label("养老保险", "Pension"), "MEDICAL": Label("医疗保险", "Medical"),
+    "UNEMPLOYMENT": Label("失业保险", "Unemployment"),
+    "WORK_INJURY": Label("工伤保险", "Work injury"), "MATERNITY": Label("生育保险", "Maternity"),
+    "ADVANCED_CERTIFIED": Label("高级认证企业", "Advanced certified enterprise"),
+    "DISHONEST": Label("失信企业", "Dishonest enterprise"),
+    "INVENTION": Label("发明专利", "Invention"), "UTILITY_MODEL": Label("实用新型", "Utility model"),
+    "DESIGN": Label("外观设计", "Design"), "PATENT": Label("专利", "Patent"), "TRADEMARK": Label("商标", "Trademark"),
+    "CONSTRUCTION": Label("工程建设", "Construction"), "GOVERNMENT_PROCUREMENT": Label("政府采购", "Government procurement"),
+    "LAND_MINERAL": Label("土地和矿业权", "Land and mineral rights"), "STATE_ASSET": Label("国有产权", "State assets"),
+    "ABLE_BUT_REFUSED": Label("有履行能力而拒不履行", "Able to perform but refused"),
+    "FALSE_PROPERTY_REPORT": Label("虚假报告财产情况", "False report of property"),
+    "OBSTRUCTION": Label("妨碍、抗拒执行", "Obstructed enforcement"), "EVASION": Label("规避执行", "Evaded enforcement"),
+    "CONSUMPTION_ORDER_VIOLATION": Label("违反限制消费令", "Broke a consumption restriction"),
+    "SETTLEMENT_BREACH": Label("无正当理由拒不履行执行和解协议", "Breached a settlement"),
+    "PERFORMED": Label("已履行", "Performed"), "PARTIALLY_PERFORMED": Label("部分履行", "Partly performed"),
+    "NOT_PERFORMED": Label("未履行", "Not performed"),
+    # disputes, repairs, verification
+    "OPEN": Label("处理中", "Open"), "CORRECTED": Label("已更正", "Corrected"), "UPHELD": Label("维持原记录", "Upheld"),
+    "WITHDRAWN": Label("已撤回", "Withdrawn"), "APPLIED": Label("已申请", "Applied"), "APPROVED": Label("已批准", "Approved"),
+    "REJECTED": Label("不予批准", "Rejected"), "MATCH": Label("相符", "Match"), "NO_MATCH": Label("不符", "No match"),
+    "NO_DATA": Label("无数据", "No data"), "REFUSED": Label("未授权，不予核验", "Refused (no consent)"),
+    # the loan loop
+    "CREDIT": Label("信用贷", "Credit loan"), "MORTGAGE": Label("抵押贷", "Mortgage loan"),
+    "GUARANTEE": Label("担保贷", "Guaranteed loan"), "PLEDGE": Label("质押贷", "Pledge loan"),
+    "SUPPLY_CHAIN": Label("供应链融资", "Supply-chain finance"), "LUMP_SUM": Label("到期一次还本付息", "Lump sum"),
+    "EQUAL_INSTALMENT": Label("等额分期", "Equal instalments"), "INTEREST_FIRST": Label("先息后本", "Interest first"),
+    "FLEXIBLE": Label("随借随还", "Flexible"), "LAND_RIGHT": Label("土地经营权", "Land right"), "IP": Label("知识产权", "IP"),
+    "NONE": Label("无需担保", "None"), "SUSPENDED": Label("已暂停", "Suspended"), "PUBLISHED": Label("已发布", "Published"),
+    "REVISED": Label("已修订", "Revised"), "REINSTATED": Label("已恢复", "Reinstated"),
+    "SUBMITTED": Label("已提交", "Submitted"), "ACCEPTED": Label("已受理", "Accepted"),
+    "DISBURSED": Label("已放款", "Disbursed"), "TAKEN_UP": Label("已对接", "Taken up"), "MATCHED": Label("已对接", "Matched"),
+    "FILED": Label("已申报", "Filed"), "NORMAL": Label("正常", "Normal"),
+    "OVERDUE_1_30": Label("逾期1-30天", "1-30 days overdue"),
+    "OVERDUE_31_90": Label("逾期31-90天", "31-90 days overdue"),
+    "OVERDUE_90_PLUS": Label("逾期90天以上（不良）", "Over 90 days overdue (non-performing)"),
+    "REPAID": Label("已结清", "Repaid"), "WRITTEN_OFF": Label("已核销", "Written off"),
+    "INSUFFICIENT_CREDIT": Label("信用不足", "Insufficient credit"),
+    "INSUFFICIENT_COLLATERAL": Label("担保不足", "Insufficient collateral"),
+    "INCOMPLETE_MATERIALS": Label("材料不全", "Incomplete materials"), "OUTSIDE_POLICY": Label("不符合政策", "Outside policy"),
+}
+# where one symbol means something else in one field
+FIELD_CODE_LABELS: dict[tuple[str, str], Label] = {
+    ("customs_grade", "GENERAL"): Label("一般信用企业", "General credit enterprise"),
+    ("grade", "GENERAL"): Label("一般信用企业", "General credit enterprise"),
+    ("action", "ACCEPTED"): Label("企业已接受", "Accepted by the enterprise"),
+}
+_CODE = re.compile(r"[A-Z][A-Z0-9_]+")
+
+
+def code_label(value: str, name: str = "") -> Label | None:
+    """The words for a code (``VALID`` → 有效), or None for what is not one (grades stay letters)."""
+    return FIELD_CODE_LABELS.get((name, value)) or CODE_LABELS.get(value)
+
+
+def word(value, lang: str = "zh", name: str = "") -> str:
+    """A code in words in the page's language; anything else as it is."""
+    found = code_label(value, name) if isinstance(value, str) and _CODE.fullmatch(value) else None
+    return "" if value is None else str(value) if found is None else found.zh if lang == "zh" else found.en
+
+
 # -- values as people read them ------------------------------------------------------------------------
 WORDS = {"zh": {True: "是", False: "否", None: "无数据", (): "无"}, "en": {True: "yes", False: "no", None: "no data", (): "none"}}
 
@@ -287,12 +417,14 @@ def display(name: str, value, lang: str = "zh") -> str:
     if value is None or value == "" or isinstance(value, bool):
         return words[None if value == "" else value]
     if isinstance(value, list):
-        return ("、" if lang == "zh" else ", ").join(map(str, value)) or words[()]  # an empty list: none held
+        return ("、" if lang == "zh" else ", ").join(word(v, lang, name) for v in value) or words[()]  # none held
     if isinstance(value, dict):
         return ("；" if lang == "zh" else "; ").join(f"{k} {v}" for k, v in value.items())
     text = str(value)
     if _INSTANT.fullmatch(text):
         return _local_time(text)
+    if _CODE.fullmatch(text) and code_label(text, name):
+        return word(text, lang, name)
     unit = label(name).unit
     if unit == YUAN and _DECIMAL.fullmatch(text):
         whole, _dot, cents = text.partition(".")

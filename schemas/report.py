@@ -21,7 +21,7 @@ from typing import Iterable, NamedTuple, Optional
 
 from creditstream.schemas.cs_eval_1 import explain
 from creditstream.schemas.cs_eval_2 import visible_red_lines
-from creditstream.schemas.labels import INDICATOR_LABELS
+from creditstream.schemas.labels import INDICATOR_LABELS, band_text
 from creditstream.schemas.models import CONTRIBUTION_SERIES, PUBLIC, RED_LINES, SCOPES, UTILITY_AND_TAX
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.records import to_json
@@ -280,7 +280,7 @@ def _evaluation(data: ReportInput, by_record: dict, row: dict):
     points of the most it could give."""
     facts = {name: row.get(name) for name in ("eval_model", "eval_score", "eval_grade", "whitelisted")}
     items = [{"indicator": indicator.id, "meaning": f"{INDICATOR_LABELS[indicator.id].zh} {INDICATOR_LABELS[indicator.id].en}",
-              "band": condition, "points": points, "of": best} for indicator, condition, points, best in explain(row)]
+              "band": _both(condition), "points": points, "of": best} for indicator, condition, points, best in explain(row)]
     return items, {**facts, RED_LINES: visible_red_lines(list(row.get(RED_LINES, [])), data.allowed)}
 
 
@@ -383,3 +383,9 @@ ITEMS = {
     "trade": _statements_of(("CustomsTradeStatement",), "trade_month",
                             ("trade_", "export_value_")),
 }
+
+
+def _both(condition):
+    """A band in the report's two languages ("有缴费记录，均无欠费 Records held, none in arrears")."""
+    zh, en = band_text(condition, "zh"), band_text(condition, "en")
+    return zh if zh == en or not isinstance(zh, str) else f"{zh} {en}"

@@ -119,9 +119,10 @@ def test_consent_keys_and_audit_end_to_end(platform):
 
     agg = f"/v1/enterprises/{E1}/aggregates"
     body = call("granted", agg, key["lender-a"], 200)
-    shown = {k: v for k, v in body.items() if k not in ("updated_at", "consented_scopes", "withheld")}
+    shown = {k: v for k, v in body.items() if k not in ("updated_at", "consented_scopes", "withheld", "consent")}
     assert shown == visible(expected[E1], ("UTILITY", "TAX"))
     assert body["consented_scopes"] == ["UTILITY", "TAX"] and body["updated_at"].endswith("Z")
+    assert body["consent"]["scopes"] == ["UTILITY", "TAX"] and body["consent"]["expires_at"] > body["consent"]["granted_at"]
     assert set(body["withheld"]) == {"REAL_ESTATE", "RD", "AGRI", "SOCIAL", "TRADE"} and "high_tech_enterprise" not in body
     assert body["water_avg_usage_3m"] == "10.500" and body["vat_paid_3m"] == "300.00"  # revision 1 won
     assert body["eval_score"] == expected[E1]["eval_score"] and body["eval_points"]["T1"] == 8
@@ -148,7 +149,7 @@ def test_consent_keys_and_audit_end_to_end(platform):
     assert call("bad-key", agg, "cs_nosuchkey_x", 401)["reason"] == "unknown API key"
     body = call("own", f"/v1/enterprises/{E1.lower()}/aggregates", own, 200)
     assert body["vat_paid_3m"] == "300.00" and body["consented_scopes"] == list(SCOPES) and body["withheld"] == {}
-    assert {k: v for k, v in body.items() if k not in ("updated_at", "consented_scopes", "withheld")} == expected[E1]
+    assert {k: v for k, v in body.items() if k not in ("updated_at", "consented_scopes", "withheld", "consent")} == expected[E1]
     assert "own data" in call("other-enterprise", f"/v1/enterprises/{E2}/aggregates", own, 403)["reason"]
     assert "check character" in call("invalid-uscc", f"/v1/enterprises/{E1[:17]}X/aggregates", key["lender-a"],
                                      400)["reason"]
@@ -306,8 +307,8 @@ def test_worker_serves_lookups_from_its_embedded_clickhouse(kafka_settings, tmp_
 
         def looked_up():
             code, body, _ = http.get(f"/v1/enterprises/{E1}/aggregates", key)
-            return code == 200 and {k: v for k, v in body.items() if k not in ("updated_at", "consented_scopes", "withheld")
-                                    } == visible(expected, ("UTILITY", "TAX"))
+            head = ("updated_at", "consented_scopes", "withheld", "consent")
+            return code == 200 and {k: v for k, v in body.items() if k not in head} == visible(expected, ("UTILITY", "TAX"))
 
         wait_for(looked_up, 120, "the worker's API to serve E1's aggregates")
         metrics_page = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()

@@ -49,3 +49,53 @@ def test_every_statistic_of_the_loan_loop_has_a_label():
     from creditstream.schemas.finance_stats import FIGURE_NAMES
     from creditstream.schemas.labels import FIGURE_LABELS
     assert list(FIGURE_LABELS) == list(FIGURE_NAMES)
+
+
+def test_every_code_people_read_is_in_words():
+    """Every symbol of every enum of every schema version (grades stay letters) and every state of
+    the platform's own workflows has words in both languages."""
+    from creditstream.schemas import finance, services
+    from creditstream.schemas.labels import CODE_LABELS, display, word
+    from creditstream.schemas.models import SCOPES
+    from creditstream.schemas.verification import MATCH, NO_DATA, NO_MATCH, REFUSED
+
+    def symbols(node):
+        if isinstance(node, dict):
+            if node.get("type") == "enum" and node["name"] != "TaxCreditGrade":  # A, B, M, C, D stay letters
+                yield from node["symbols"]
+            for value in node.values():
+                yield from symbols(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from symbols(value)
+
+    codes = {s for versions in Codec().versions.values() for version in versions for s in symbols(version.raw)}
+    codes |= {*services.DISPUTE_STATES, *services.REPAIR_STATES, *finance.APPLICATION_STATES, *finance.LOAN_STATUSES,
+              *finance.CLAIM_STATES, *finance.NEED_STATES, *finance.REJECT_REASONS, *SCOPES, MATCH, NO_MATCH, NO_DATA,
+              REFUSED, *{s for s in finance.PRODUCT_STATUS.values() if s}}
+    assert "GREEN" in codes and "OVERDUE_90_PLUS" in codes and "APPLIED" in codes
+    assert sorted(codes - set(CODE_LABELS)) == []
+    for code in codes:
+        zh, en = CODE_LABELS[code].zh, CODE_LABELS[code].en
+        assert zh and en and not zh.isascii(), code  # (English may be the code itself: VAT, IP)
+    assert display("status", "VALID") == "有效" and display("status", "VALID", "en") == "Valid"
+    assert display("customs_grade", "GENERAL") == "一般信用企业" and display("severity", "GENERAL") == "一般"
+    assert display("scopes", ["UTILITY", "TAX"]) == "水电气缴费、纳税"
+    assert display("eval_grade", "AA") == "AA" and word("A") == "A" and word(None) == ""
+
+
+def test_every_record_type_has_a_name():
+    from creditstream.schemas.labels import RECORD_LABELS
+    from creditstream.schemas.topics import RECORD
+    assert sorted(set(RECORD) ^ set(RECORD_LABELS)) == []
+    assert all(not found.zh.isascii() and found.en for found in RECORD_LABELS.values())
+
+
+def test_every_band_in_words_has_a_label():
+    from creditstream.schemas.cs_eval_1 import INDICATORS
+    from creditstream.schemas.labels import BAND_LABELS, band_text
+    worded = {condition for i in INDICATORS for condition, _points in i.bands
+              if isinstance(condition, str) and " " in condition and not condition.startswith((">", "<"))}
+    assert worded and sorted(worded - set(BAND_LABELS)) == []
+    assert band_text("observed, none in arrears") == "有缴费记录，均无欠费" and band_text("GREEN") == "绿牌（环保诚信）"
+    assert band_text("1-5") == "1-5"

@@ -106,3 +106,80 @@ def test_a_chart_is_an_svg_image_with_its_values_in_words_and_no_style_attribute
     assert heights[:4] == [204.0, 0.0, 0.0, 102.0]  # 1000 is the peak; "<3" and 0 draw nothing; 500 half
     assert svg == str(bar_chart("c1", "放款金额", ["2026-10", "2026-11"], [("放款", ["1000.00", "<3"]),
                                                                           ("首贷", [0, "500.00"])], " 元"))
+
+
+def test_a_row_is_grouped_in_the_reports_order_with_windows_side_by_side():
+    from creditstream.api.portal.pages import stem_text
+    from creditstream.api.portal.sections import row_groups
+    row = {"uscc": "X", "eval_model": "cs-eval-2", "eval_grade": "A", "whitelisted": True, "licences_valid": 2,
+           "water_months_3m": 3, "water_months_6m": 5, "water_months_12m": 11, "water_in_arrears": False,
+           "vat_paid_3m": "10.00", "penalty_fines_12m": "5.00",
+           "withheld": {"TAX": "consent c1 does not cover TAX", "RD": "no consent"},
+           "consented_scopes": ["UTILITY"]}
+    groups = {g.id: g for g in row_groups(row, "lender")}
+    assert list(groups)[:3] == ["evaluation", "PUBLIC", "UTILITY"]
+    assert groups["evaluation"].fields == [("eval_model", "cs-eval-2"), ("eval_grade", "A"), ("whitelisted", True)]
+    assert groups["PUBLIC"].fields == [("licences_valid", 2), ("penalty_fines_12m", "5.00")]  # no 3/6-month twin
+    assert groups["PUBLIC"].windowed == []
+    water = groups["UTILITY"].windowed[0]
+    assert (water.stem, water.first, water.values) == ("water_months", "water_months_3m", (3, 5, 11))
+    assert groups["UTILITY"].fields == [("water_in_arrears", False)] and groups["UTILITY"].covered
+    assert not groups["TAX"].covered and groups["TAX"].note == "consent c1 does not cover TAX"
+    assert [g.id for g in row_groups(row, "enterprise") if not g.covered] == []  # one's own row: all of it
+    assert stem_text("water_avg_usage_3m", "zh") == "月均用水量（m³）"
+    assert stem_text("vat_paid_12m", "en") == "VAT paid (yuan)"
+
+
+def test_monthly_series_say_how_each_month_was_paid_and_tax_per_quarter():
+    import datetime as dt
+    from decimal import Decimal
+
+    from creditstream.api.portal.series import head_count, months_back, tax_quarters, utility_months
+    today = dt.date(2026, 12, 3)
+    assert months_back("2026-02", 3) == ["2025-12", "2026-01", "2026-02"]
+    items = [{"billing_month": "2026-10", "amount_due": "40.00", "amount_paid": "40.00", "due_date": "2026-11-15",
+              "paid_date": "2026-11-10"},
+             {"billing_month": "2026-10", "amount_due": "2.50", "amount_paid": "2.50", "due_date": "2026-11-15",
+              "paid_date": "2026-11-12"},
+             {"billing_month": "2026-09", "amount_due": "41.00", "amount_paid": "41.00", "due_date": "2026-10-15",
+              "paid_date": "2026-10-20"},
+             {"billing_month": "2026-08", "amount_due": "39.00", "amount_paid": "0.00", "due_date": "2026-09-15",
+              "paid_date": None},
+             {"billing_month": "2026-07", "amount_due": "38.00", "amount_paid": "38.00", "due_date": "2026-08-15",
+              "paid_date": None},
+             {"billing_month": "2026-11", "amount_due": "44.00", "amount_paid": "0.00", "due_date": "2026-12-15",
+              "paid_date": None},
+             {"billing_month": "2024-11", "amount_due": "99.00", "due_date": "2024-12-15", "paid_date": None}]
+    series = utility_months(items, "2026-12", today)
+    assert len(series.labels) == 24 and series.labels[0] == "2025-01" and series.labels[-1] == "2026-12"
+    at = {m: i for i, m in enumerate(series.labels)}
+    assert series.values["on_time"][at["2026-10"]] == Decimal("42.50")  # two accounts, both on time
+    assert series.values["late"][at["2026-09"]] == Decimal("41.00") and series.values["on_time"][at["2026-09"]] is None
+    assert series.values["arrears"][at["2026-08"]] == Decimal("39.00")  # unpaid after its due date
+    assert series.values["on_time"][at["2026-07"]] == Decimal("38.00")  # paid in full, no date given
+    assert series.values["on_time"][at["2026-11"]] == Decimal("44.00")  # not due yet: nothing wrong
+    assert all(values[at["2026-12"]] is None for values in series.values.values())  # no bill: no bar
+    taxes = tax_quarters({"vat": [{"period_end": "2026-09-30", "amount_paid": "100.00"},
+                                  {"period_end": "2026-08-31", "amount_paid": "50.00"}],
+                          "cit": [], "other": [{"period_end": "2024-03-31", "amount_paid": "9.00"}]}, today)
+    assert taxes.labels == ["2025Q1", "2025Q2", "2025Q3", "2025Q4", "2026Q1", "2026Q2", "2026Q3", "2026Q4"]
+    assert taxes.values == {"vat": [None] * 6 + [Decimal("150.00"), None]}  # an empty kind draws nothing
+    people = head_count([{"record": "SocialInsuranceStatement", "contribution_month": "2026-11", "employee_count": 12},
+                         {"record": "SocialInsuranceStatement", "contribution_month": "2026-11", "employee_count": 3},
+                         {"record": "HousingFundStatement", "contribution_month": "2026-11", "employee_count": 99}],
+                        "2026-12")
+    assert people.values["employees"][-2:] == [15, None]
+
+
+def test_an_enterprises_charts_are_drawn_only_from_what_is_there():
+    import datetime as dt
+
+    from creditstream.api.portal.pages import figure_charts
+    today = dt.date(2026, 12, 3)
+    water = [{"billing_month": "2026-10", "amount_due": "40.00", "amount_paid": "40.00", "due_date": "2026-11-15",
+              "paid_date": "2026-11-10"}]
+    charts = figure_charts("zh", {"water": water}, [], today)
+    assert [caption for caption, _svg in charts] == ["用水：近24个月账单金额与缴费情况"]
+    svg = str(charts[0][1])
+    assert "26-10: 按时缴清 40.00 元" in svg and 'style="' not in svg and "<title" in svg
+    assert figure_charts("zh", {}, [], today) == []

@@ -122,3 +122,24 @@ def test_the_printed_page_reads_labels_and_shows_a_dispute_column_only_where_one
     disputed = page([{"dispute_id": "d-1", "record": "AdminLicence", "key": {"decision_no": "L1"},
                       "filed_at": "2025-06-01T00:00:00Z", "topic": "credit.admin.licence.v1"}])
     assert disputed.count("<th>异议</th>") == 1 and "异议中 disputed" in disputed
+
+
+def test_each_record_kind_has_its_own_table_and_a_wide_kind_a_block_per_record():
+    from creditstream.api.reports import BLOCK_OVER, record_tables
+    items = [{"record": "TaxCreditRating", "rating_year": 2024, "grade": "B", "status": None},
+             {"record": "TaxArrears", "as_of": "2025-06-30", "in_arrears": False, "amount": "0.00"},
+             {"record": "TaxCreditRating", "rating_year": 2023, "grade": "A", "status": None}]
+    tables = record_tables("tax", items)
+    assert [(t["record"], len(t["items"])) for t in tables] == [("TaxCreditRating", 2), ("TaxArrears", 1)]
+    assert tables[0]["title"] == "纳税信用等级 Tax credit rating" and tables[0]["columns"] == ["rating_year", "grade"]
+    assert "status" not in tables[0]["columns"] and "record" not in tables[1]["columns"]  # no always-empty column
+    wide = {"record": "RealEstateRight", **{f"f{i}": str(i) for i in range(BLOCK_OVER + 3)}}
+    (block,) = record_tables("real_estate", [wide])
+    assert block["blocks"] and block["title"] == ""  # one kind: the section's heading names it
+
+    document = build({"TAX", "UTILITY"})
+    document["sections"] = [{**s, "items": items} if s["id"] == "tax" else s for s in document["sections"]]
+    issued = IssuedReport(document["number"], USCC, "lender", "bank-1", dt.datetime(2025, 7, 1, tzinfo=UTC),
+                          report.content_sha256(document), "", report.content_bytes(document).decode())
+    page = render_html(issued, None, "/v1/reports/x/verify")
+    assert "<h3>纳税信用等级 Tax credit rating</h3>" in page and "<h3>欠税信息 Tax arrears</h3>" in page

@@ -16,6 +16,7 @@ from markupsafe import Markup, escape
 
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 640, 260, 70, 40, 16
 COLOURS = ("#7a1f1f", "#1a5fb4", "#1e6b34", "#8a4b00")  # the stylesheet's accent, focus, ok and warn
+PAID_COLOURS = ("#1e6b34", "#8a4b00", "#a11d1d")  # on time, late, in arrears: ok, warn, danger
 
 
 def _number(value) -> Decimal:
@@ -34,18 +35,26 @@ def _tick(value: Decimal) -> str:
 
 
 def bar_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence]],
-              unit: str = "") -> Markup:
-    """Grouped bars: one group per label (a month), one bar per series. Values that are not numbers
-    ("<3", None) draw no bar and are named as such in the description."""
-    peak = max([_number(v) for _name, values in series for v in values] + [Decimal(1)])
+              unit: str = "", stacked: bool = False, label_every: int = 1,
+              colours: Sequence[str] = COLOURS) -> Markup:
+    """Grouped bars: one group per label (a month), one bar per series; ``stacked``: one bar per
+    label with the series on top of each other (a month's amount coloured by how it was paid).
+    Values that are not numbers ("<3", None) draw no bar and are named as such in the
+    description. ``label_every``: name every n-th label under the axis (24 months do not fit)."""
+    if stacked:
+        peak = max([sum((_number(values[i]) for _n, values in series), Decimal(0)) for i in range(len(labels))]
+                   + [Decimal(1)])
+    else:
+        peak = max([_number(v) for _name, values in series for v in values] + [Decimal(1)])
     plot_w, plot_h = WIDTH - LEFT - 10, HEIGHT - BOTTOM - TOP
     group = plot_w / max(len(labels), 1)
-    bar = group * 0.8 / max(len(series), 1)
+    bar = group * 0.8 / (1 if stacked else max(len(series), 1))
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" class="chart" '
              f'aria-labelledby="{chart_id}-t {chart_id}-d">',
              f'<title id="{chart_id}-t">{escape(title)}</title>']
     described = "; ".join(f"{label}: " + ", ".join(f"{name} {values[i]}{unit if _is_number(values[i]) else ''}"
-                                                   for name, values in series) for i, label in enumerate(labels))
+                                                   for name, values in series
+                                                   if not stacked or values[i] is not None) for i, label in enumerate(labels))
     parts.append(f'<desc id="{chart_id}-d">{escape(described)}</desc>')
     for step in range(5):  # grid lines and their values
         y = TOP + plot_h - plot_h * step / 4
@@ -54,16 +63,19 @@ def bar_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence
                      f'{escape(_tick(peak * step / 4))}</text>')
     for i, label in enumerate(labels):
         x0 = LEFT + group * i + group * 0.1
+        base = 0.0  # a stacked bar's top so far
         for s, (_name, values) in enumerate(series):
-            value = _number(values[i])
-            height = float(value / peak) * plot_h
-            parts.append(f'<rect x="{x0 + bar * s:.1f}" y="{TOP + plot_h - height:.1f}" width="{bar * 0.9:.1f}" '
-                         f'height="{height:.1f}" fill="{COLOURS[s % len(COLOURS)]}"/>')
-        parts.append(f'<text x="{LEFT + group * (i + 0.5):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" '
-                     f'font-size="11" fill="#1b1f24">{escape(label)}</text>')
+            height = float(_number(values[i]) / peak) * plot_h
+            x = x0 if stacked else x0 + bar * s
+            parts.append(f'<rect x="{x:.1f}" y="{TOP + plot_h - base - height:.1f}" width="{bar * 0.9:.1f}" '
+                         f'height="{height:.1f}" fill="{colours[s % len(colours)]}"/>')
+            base += height if stacked else 0.0
+        if i % label_every == 0:
+            parts.append(f'<text x="{LEFT + group * (i + 0.5):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" '
+                         f'font-size="11" fill="#1b1f24">{escape(label)}</text>')
     for s, (name, _values) in enumerate(series):  # the legend, under the months
         x = LEFT + s * 150
-        parts.append(f'<rect x="{x}" y="{HEIGHT - 14}" width="10" height="10" fill="{COLOURS[s % len(COLOURS)]}"/>')
+        parts.append(f'<rect x="{x}" y="{HEIGHT - 14}" width="10" height="10" fill="{colours[s % len(colours)]}"/>')
         parts.append(f'<text x="{x + 14}" y="{HEIGHT - 5}" font-size="11" fill="#1b1f24">{escape(name)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
+import re
 import secrets
 from pathlib import Path
 from typing import Optional
@@ -29,18 +30,21 @@ import aiohttp
 from aiohttp import web
 
 from creditstream.api.limits import FailureThrottle
+from creditstream.api.portal.charts import PAID_COLOURS, bar_chart
 from creditstream.api.portal.finance_pages import FinancePages
+from creditstream.api.portal.sections import row_groups
+from creditstream.api.portal.series import PAYMENT_STATES, has_data, head_count, tax_quarters, utility_months
 from creditstream.api.portal.sessions import Session, Sessions
 from creditstream.api.portal.text import LANGUAGES, TEXT, translator
 from creditstream.api.render import render
 from creditstream.api.reports import show
 from creditstream.monitoring import metrics
 from creditstream.schemas.cs_eval_1 import explain
-from creditstream.schemas.labels import display, label
-from creditstream.schemas.models import SCOPES
+from creditstream.schemas.labels import RECORD_LABELS, band_text, display, label, word
+from creditstream.schemas.models import SCOPES, WINDOWS
 from creditstream.schemas.report import SECTIONS
 from creditstream.schemas.services import DISPUTE_KEYS
-from creditstream.schemas.topics import RECORD, REGISTER_CATEGORIES, TOPIC_OF
+from creditstream.schemas.topics import RECORD, REGISTER_CATEGORIES, TOPIC_OF, UTILITIES
 from creditstream.schemas.uscc import normalise_uscc
 from creditstream.schemas.verification import CLAIMS
 
@@ -71,11 +75,27 @@ CATEGORY_NAMES = {"environment": ("环境信用", "Environmental credit"), "real
 SHOWN_FIELDS_SKIP = ("record", "event_id", "received_at", "legal_rep_id_type", "enterprise_name", "authority_uscc")
 
 
-def field_text(name: str, lang: str) -> str:
+def field_text(name: str, lang: str, text: str = "") -> str:
     """A field as people read it (schemas.labels), with its unit; the name stays in a tooltip."""
     found = label(name)
-    text = found.zh if lang == "zh" else found.en
-    return f"{text}（{found.unit}）" if found.unit and lang == "zh" else f"{text} ({found.unit})" if found.unit else text
+    text = text or (found.zh if lang == "zh" else found.en)
+    if not found.unit:
+        return text
+    return f"{text}（{found.unit}）" if lang == "zh" else f"{text} ({'yuan' if found.unit == '元' else found.unit})"
+
+
+def record_text(record: str, lang: str) -> str:
+    """A record type in words (AdminLicence → 行政许可)."""
+    found = RECORD_LABELS.get(record)
+    return record if found is None else found.zh if lang == "zh" else found.en
+
+
+def stem_text(name: str, lang: str) -> str:
+    """A windowed figure's label without its window ("近3个月月均用水量" → "月均用水量"): the
+    table's columns say 3, 6 and 12 months."""
+    found = label(name)
+    text = re.sub(r"^近\d+个月", "", found.zh) if lang == "zh" else re.sub(r", \d+ months$", "", found.en)
+    return field_text(name, lang, text)
 
 
 class ApiAnswer:
@@ -137,6 +157,10 @@ class Portal:
         t = translator(lang)
         body = render(f"portal/{template}", t=t, show=lambda value: shown(value, t), lang=lang,
                       field_label=lambda name: field_text(name, lang), fmt=lambda name, value: display(name, value, lang),
+                      when=lambda value: display("", value, lang) if value else "—",
+                      word=lambda value, name="": word(value, lang, name),
+                      stem_label=lambda name: stem_text(name, lang), windows=WINDOWS,
+                      record_name=lambda record: record_text(record, lang),
                       other_lang="en" if lang == "zh" else "zh", session=session,
                       csrf=session.csrf if session else context.pop("sign_in_csrf", ""), flash=flash,
                       path=request.path, quote=quote, texts=TEXT, **context)
@@ -241,7 +265,10 @@ class Portal:
         session = await self.guarded(request, ("enterprise",))
         me = await self.api(session, "GET", "/v1/me")
         row = me.body.get("row") if me.ok else None
-        return self.page(request, "me.html", session, row=row, indicators=explained(row) if row else [],
+        charts = figure_charts(self.language(request), me.body.get("statements") or {}, me.body.get("records") or [],
+                               shanghai_today()) if me.ok else []
+        return self.page(request, "me.html", session, row=row, indicators=explained(row) if row else [], charts=charts,
+                         groups=row_groups(row, "enterprise") if row else [],
                          updated_at=me.body.get("updated_at") if me.ok else None)
 
     async def records(self, request: web.Request) -> web.Response:
@@ -330,6 +357,7 @@ class Portal:
         session = await self.guarded(request, ("lender",))
         uscc = normalise_uscc(request.query.get("uscc", ""))[:40]
         row = records = problem = None
+        charts: list = []
         if uscc:
             answer = await self.api(session, "GET", f"/v1/enterprises/{quote(uscc, safe='')}/aggregates")
             if answer.ok:
@@ -338,10 +366,24 @@ class Portal:
                 for category in REGISTER_CATEGORIES:
                     found = await self.api(session, "GET", f"/v1/enterprises/{uscc}/records/{category}")
                     records[category] = found.body if found.ok else {"withheld": found.problem()}
+                charts = await self.lender_charts(request, session, uscc, row, records)
             else:
                 problem = answer.problem()
         return self.page(request, "lookup.html", session, uscc=uscc, row=row, records=records, problem=problem,
+                         groups=row_groups(row, "lender") if row else [], charts=charts,
                          names=CATEGORY_NAMES, sections=SECTIONS)
+
+    async def lender_charts(self, request: web.Request, session: Session, uscc: str, row: dict, records: dict) -> list:
+        """The charts a loan officer may see: the histories only under the consent that covers them
+        (each read is an audited look-up of its own, like the API's)."""
+        scopes = row.get("consented_scopes") or []
+        kinds = [*(UTILITIES if "UTILITY" in scopes else ()), *(("vat", "cit", "other") if "TAX" in scopes else ())]
+        statements = {}
+        for kind in kinds:
+            found = await self.api(session, "GET", f"/v1/enterprises/{quote(uscc, safe='')}/history/{kind}")
+            statements[kind] = found.body.get("items", []) if found.ok else []
+        social = (records.get("social_insurance") or {}).get("items") or []
+        return figure_charts(self.language(request), statements, social, shanghai_today())
 
     async def issue_report(self, request: web.Request) -> web.Response:
         session = await self.guarded(request, ("lender",))
@@ -449,9 +491,14 @@ class Portal:
 
 def shown(value, t) -> str:
     """A value as a person reads it, yes/no in the page's language; the evaluation's bands also
-    name values as text ("true", "null")."""
+    name values as text ("true", "null") and conditions in words (schemas.labels.BAND_LABELS)."""
     value = {"true": True, "false": False, "null": None}.get(value, value) if isinstance(value, str) else value
-    return show(value, t("yes"), t("no"))
+    lang = "zh" if t("yes") == TEXT["yes"][0] else "en"
+    return show(band_text(value, lang) if isinstance(value, str) else value, t("yes"), t("no"))
+
+
+def shanghai_today() -> dt.date:
+    return dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
 
 
 def now_text() -> str:
@@ -461,7 +508,8 @@ def now_text() -> str:
 def explained(row: dict) -> list[dict]:
     """Each cs-eval-1 indicator of the row: what it reads, the band the enterprise is in, its
     points and the most it could give (cs_eval_1.explain)."""
-    return [{"id": indicator.id, "input": indicator.input, "band": condition, "points": points, "best": best}
+    return [{"id": indicator.id, "input": indicator.input, "band": condition, "points": points, "best": best,
+             "fields": [n for n in re.findall(r"[a-z][a-z0-9_]+", indicator.input) if n in row]}
             for indicator, condition, points, best in explain(row)]
 
 
@@ -496,3 +544,33 @@ def missing_translations() -> list[str]:
     for path in (Path(__file__).parents[1] / "templates" / "portal").glob("*.html"):
         used.update(re.findall(r"""(?<![\w.])t\(['"]([a-z_.A-Z0-9]+)['"]\)""", path.read_text()))
     return sorted(k for k in used if k not in TEXT)
+
+
+def figure_charts(lang: str, statements: dict, social: list, today: dt.date) -> list[tuple[str, object]]:
+    """The charts of an enterprise's monthly figures, each (caption, inline SVG): per utility the
+    last 24 months' bills coloured by how they were paid, tax paid per quarter, the insured head
+    count. A chart without a single value is left out (no consent, or nothing held)."""
+    t = translator(lang)
+    last = today.strftime("%Y-%m")
+    charts = []
+    for kind in UTILITIES:
+        series = utility_months(statements.get(kind) or [], last, today)
+        if has_data(series):
+            title = t("chart.utility").replace("{u}", t(f"chart.{kind}"))
+            charts.append((title, bar_chart(f"chart-{kind}", title, [m[2:] for m in series.labels],
+                                            [(t(f"chart.{state}"), series.values[state]) for state in PAYMENT_STATES],
+                                            unit=" 元" if lang == "zh" else " yuan", stacked=True, label_every=3,
+                                            colours=PAID_COLOURS)))
+    taxes = tax_quarters({kind: statements.get(kind) or [] for kind in ("vat", "cit", "other")}, today)
+    if has_data(taxes):
+        title = t("chart.tax")
+        charts.append((title, bar_chart("chart-tax", title, taxes.labels,
+                                        [(word(kind.upper(), lang), values) for kind, values in taxes.values.items()],
+                                        unit=" 元" if lang == "zh" else " yuan", stacked=True)))
+    people = head_count(social, last)
+    if has_data(people):
+        title = t("chart.social")
+        charts.append((title, bar_chart("chart-social", title, [m[2:] for m in people.labels],
+                                        [(t("chart.employees"), people.values["employees"])],
+                                        unit=" 人" if lang == "zh" else "", label_every=3)))
+    return charts

@@ -1,7 +1,10 @@
 """A real browser for tests: Debian's headless Chromium driven by Selenium through Debian's
-chromedriver (no driver or browser is downloaded)."""
+chromedriver (no driver or browser is downloaded). Every page a Person opens is checked once
+with axe-core (npm, tests/browser) for serious and critical accessibility violations, which the
+test then asserts are none."""
 import os
 import shutil
+import urllib.parse
 from pathlib import Path
 
 from selenium import webdriver
@@ -11,6 +14,15 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "portal"
+AXE = Path(__file__).resolve().parents[1] / "browser" / "node_modules" / "axe-core" / "axe.min.js"
+# serious and critical violations only (the issue's bar); each as "rule: help @ the first nodes"
+AXE_RUN = """
+const done = arguments[arguments.length - 1];
+axe.run(document, {resultTypes: ['violations']}).then(result => done(result.violations
+  .filter(v => v.impact === 'serious' || v.impact === 'critical')
+  .map(v => v.id + ': ' + v.help + ' @ ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))),
+  error => done(['axe failed: ' + error]));
+"""
 
 
 def chromium(width: int = 1280, height: int = 900) -> webdriver.Chrome:
@@ -37,15 +49,59 @@ class Person:
 
     def __init__(self, base: str, width: int = 1280, height: int = 900):
         self.base, self.driver = base, chromium(width, height)
+        self.inaccessible: dict[str, list[str]] = {}  # page → axe-core's serious and critical violations
+        self.checked: set[str] = set()
 
     def open(self, path: str) -> "Person":
         self.driver.get(self.base + path)
+        self.check_accessibility()
         return self
+
+    def check_accessibility(self) -> None:
+        """axe-core on the page now shown, once per page (its path and the names of its query) and
+        width (desktop or phone)."""
+        self.settle()
+        url = urllib.parse.urlsplit(self.driver.current_url)
+        page = url.path + ("?" + "&".join(sorted(urllib.parse.parse_qs(url.query))) if url.query else "")
+        if self.driver.execute_script("return window.innerWidth") < 600:
+            page += " (phone)"  # checked again at a phone's width: a table may scroll there
+        if page in self.checked or not url.path.startswith("/portal"):
+            return
+        self.checked.add(page)
+        if not AXE.exists():
+            raise RuntimeError(f"{AXE} is missing: run scripts/bootstrap (it installs axe-core with npm)")
+        self.driver.execute_script(AXE.read_text())
+        self.driver.set_script_timeout(60)
+        problems = self.driver.execute_async_script(AXE_RUN)
+        if problems:
+            self.inaccessible[page] = problems
+
+    def fits(self, width: int = 390) -> bool:
+        """Does the page fit a phone's width without scrolling sideways?"""
+        return self.driver.execute_script(f"return document.documentElement.scrollWidth <= {width} + 1")
 
     def sign_in(self, key: str) -> "Person":
         self.open("/portal/sign-in")
         self.driver.find_element(By.ID, "key").send_keys(key)
         self.submit("main button[type=submit]")
+        return self
+
+    def sign_in_by_keyboard(self, key: str) -> "Person":
+        """Sign in without the mouse: Tab from the top of the page until the key field has the
+        focus, type, press Enter (fails if Tab never reaches the field)."""
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.keys import Keys
+        self.open("/portal/sign-in")
+        old = self.driver.find_element(By.TAG_NAME, "html")
+        for _ in range(15):
+            ActionChains(self.driver).send_keys(Keys.TAB).perform()  # to whatever has the focus
+            if self.driver.switch_to.active_element.get_attribute("id") == "key":
+                break
+        else:
+            raise AssertionError("Tab never reached the sign-in key field")
+        ActionChains(self.driver).send_keys(key, Keys.ENTER).perform()
+        WebDriverWait(self.driver, 60, poll_frequency=0.05).until(lambda _d: replaced(old), "sign-in never answered")
+        self.check_accessibility()
         return self
 
     def text(self) -> str:
@@ -76,7 +132,7 @@ class Person:
         old = self.driver.find_element(By.TAG_NAME, "html")
         button.click()
         WebDriverWait(self.driver, 60, poll_frequency=0.05).until(lambda _d: replaced(old), "the form was never answered")
-        self.settle()
+        self.check_accessibility()
 
     def settle(self, timeout: float = 30) -> None:
         """Wait until the page a click led to is there (a form's answer is a new page)."""
@@ -93,7 +149,7 @@ class Person:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             height = self.driver.execute_script("return document.documentElement.scrollHeight")
             width = self.driver.get_window_size()["width"]
-            self.driver.set_window_size(width, min(max(height + 140, 600), 2600))
+            self.driver.set_window_size(width, min(max(height + 140, 600), 6000))
             self.driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
 
     def quit(self) -> None:
