@@ -138,6 +138,8 @@ class CreditStream:
         self.folded = 0  # events folded into ledgers so far (the flusher notices a quiet stream)
         self.consumed = {t: metrics.EVENTS_CONSUMED.labels(t) for t in PROVIDER_TOPICS}
         self.forwarded = {t: metrics.EVENTS_FORWARDED.labels(t) for t in PROVIDER_TOPICS}
+        self.repartitioned = {t: metrics.EVENTS_REPARTITIONED.labels(t) for t in PROVIDER_TOPICS}
+        self.tally = metrics.Tally()  # the per-event counters, added to Prometheus each tick and scrape
         # one agent over every provider topic: one stream and one task to wake per fetched batch
         self.app.agent(self.app.topic(*PROVIDER_TOPICS, **raw()), name="validate")(self.validate_agent)
         # validated events folded where their ledger lives: re-keyed ones, and every masked one
@@ -153,7 +155,7 @@ class CreditStream:
         self.app.agent(self.app.topic(*FINANCE_TOPICS, **raw()), name="finance")(self.finance_agent)
         self.app.task(self.flusher)
         self.app.timer(config.month_check_seconds)(self.calendar_check)
-        self.app.page("/metrics")(metrics_page(extra_metrics))
+        self.app.page("/metrics")(metrics_page(extra_metrics, self.tally.flush))
         self.app.on_partitions_revoked.connect(self.on_rebalance)
         self.app.on_partitions_assigned.connect(self.on_rebalance)
 
@@ -180,7 +182,7 @@ class CreditStream:
         """One provider message: validated and normalised, then folded here or re-keyed to its
         ledger's partition; or a dead letter. Never raises: nothing may stop the agent."""
         topic = message.topic
-        self.consumed[topic].inc()
+        self.tally.add(self.consumed[topic])
         try:
             record, decoded = decode_avro(self.codec, topic, message.value)
             value = accept(record, decoded, self.personal_data_key, dt.datetime.now(dt.timezone.utc), self.future_skew)
@@ -199,7 +201,7 @@ class CreditStream:
         produced = message.timestamp or 0.0
         # keep the provider's produce time, so freshness is measured from the provider on
         self.output.send(NORMALIZED_TOPIC, key, data, int(produced * 1000))
-        self.forwarded[topic].inc()
+        self.tally.add(self.forwarded[topic])
         if record == CONSENT_RECORD:  # in force for the API and the sink: the last accepted, in topic order
             state = ConsentState.of_grant(value)
             self.output.send(CONSENT_STATE_TOPIC, state.key, state.to_bytes(), int(produced * 1000))
@@ -209,7 +211,7 @@ class CreditStream:
             self.fold(key, record, value, produced)
         else:  # the ledger lives on another partition, maybe another worker: re-key it there
             self.output.send(REPARTITION_TOPIC, key, data, int(produced * 1000))
-            metrics.EVENTS_REPARTITIONED.labels(topic).inc()
+            self.tally.add(self.repartitioned[topic])
 
     async def repartition_agent(self, stream) -> None:
         manual = stream.noack()
@@ -244,7 +246,7 @@ class CreditStream:
         if record != CONSENT_RECORD:  # consent lives in ClickHouse (the sink), not in the ledger
             self.state.fold(key, record, value, produced)
             self.folded += 1
-        metrics.EVENTS_AGGREGATED.inc()
+        self.tally.add(metrics.EVENTS_AGGREGATED)
 
     @staticmethod
     def dead_letter(exc: Invalid, message) -> DeadLetter:
@@ -266,6 +268,7 @@ class CreditStream:
         while True:
             await asyncio.sleep(self.config.publish_seconds)
             self.output.poll()
+            self.tally.flush()
             quiet, folded_seen = self.folded == folded_seen, self.folded
             if self.state.unpublished and (quiet or self.publisher.due(time.monotonic() - last_round, busy)):
                 started = time.perf_counter()
@@ -310,8 +313,9 @@ class CreditStream:
             log.info("reference date is now %s: %d of %d enterprises with registers changed", reference, sent, recomputed)
 
 
-def metrics_page(extra_metrics: Optional[Callable[[], Optional[bytes]]]):
+def metrics_page(extra_metrics: Optional[Callable[[], Optional[bytes]]], before: Callable[[], None] = lambda: None):
     async def page(view, request):
+        before()  # counts the worker has tallied but not yet added
         body, content_type = metrics.exposition(service=extra_metrics is None)
         if extra_metrics is not None:  # e.g. the sink service's series, so one scrape covers the worker
             body += await asyncio.get_running_loop().run_in_executor(None, extra_metrics) or b""

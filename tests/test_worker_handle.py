@@ -77,3 +77,16 @@ def test_a_platform_error_while_validating_is_counted_as_internal_not_as_the_pro
     letter = DeadLetter.from_bytes(stream.output.sent[0][2])
     assert letter.reason == "INTERNAL" and "ZeroDivisionError" in letter.message
     assert metrics.DEAD_LETTERS.labels("INTERNAL")._value.get() == before + 1
+
+
+def test_per_event_counts_reach_prometheus_exactly_at_the_flush(stream):
+    consumed = metrics.EVENTS_CONSUMED.labels(WATER)
+    aggregated = metrics.EVENTS_AGGREGATED
+    before = (consumed._value.get(), aggregated._value.get())
+    for offset in range(3):
+        stream.handle(message(water_bytes(event_id=f"tally-{offset}"), partition_for(USCC.encode(), 4), offset))
+    assert (consumed._value.get(), aggregated._value.get()) == before  # tallied, not yet added
+    stream.tally.flush()
+    assert (consumed._value.get(), aggregated._value.get()) == (before[0] + 3, before[1] + 3)
+    stream.tally.flush()  # nothing counted twice
+    assert consumed._value.get() == before[0] + 3
