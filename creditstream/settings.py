@@ -77,6 +77,9 @@ class Settings:
                                      minimum=0.01, maximum=60)
     persist_seconds: float = setting(10.0, "changed ledgers are written to the changelog, and events "
                                            "acknowledged, this often", minimum=0.1, maximum=300)
+    catch_up_persist_seconds: float = setting(20.0, "the same while the worker catches up (its newest event was "
+                                                    "produced over 5 s ago): fewer, larger rounds; at least "
+                                                    "persist_seconds", minimum=0.1, maximum=600)
     ledger_cache_size: int = setting(50_000, "unchanged decoded ledgers kept in memory", minimum=0)
     producer_linger_ms: int = setting(10, "producer linger (Faust's and the worker's librdkafka producer)",
                                       minimum=0, maximum=1000)
@@ -257,7 +260,8 @@ class Settings:
             kafka=self.kafka, app_id=self.app_id, partitions=self.partitions,
             replication_factor=self.replication_factor, store=self.store, as_of=self.as_of, as_of_date=self.as_of_date,
             month_check_seconds=self.month_check_seconds, publish_seconds=self.publish_seconds,
-            persist_seconds=self.persist_seconds, ledger_cache_size=self.ledger_cache_size,
+            persist_seconds=self.persist_seconds, catch_up_persist_seconds=self.catch_up_persist_seconds,
+            ledger_cache_size=self.ledger_cache_size,
             producer_linger_ms=self.producer_linger_ms, web_host=self.web_host, web_port=self.web_port,
             data_dir=self.data_dir, log_level=self.log_level,
             personal_data_key=self.personal_data_key.encode() if self.personal_data_key else None,

@@ -19,6 +19,7 @@ class StreamConfig:
     month_check_seconds: float = 30.0
     publish_seconds: float = 0.2
     persist_seconds: float = 10.0
+    catch_up_persist_seconds: float = 20.0  # persist_seconds while catching up (streams.publishing.CATCH_UP_LAG)
     ledger_cache_size: int = 50_000
     producer_linger_ms: int = 10
     web_host: str = "127.0.0.1"

@@ -27,14 +27,18 @@ class Publisher:
         # key -> fingerprint of the row last sent (all but its reference date), to skip repeats
         self.last_published: dict[bytes, int] = {}
 
+    def catching_up(self, now: float | None = None) -> bool:
+        """Is the newest changed event older than CATCH_UP_LAG (a backlog being read)?"""
+        now = time.time() if now is None else now
+        return bool(self.state.unpublished) and now - max(self.state.unpublished.values()) > CATCH_UP_LAG
+
     def due(self, since_last_round: float, busy: float, now: float | None = None) -> bool:
         """Steady state: every publish_seconds, or PUBLISH_BACKOFF times the last round's cost when
         rounds get expensive (≤ 10 % of the worker). Catching up (the newest changed event was
         produced more than CATCH_UP_LAG ago): rows are stale anyway, so they wait for the next
         persist, and one row covers many more events. (A stream gone quiet publishes at once:
         the caller's decision.)"""
-        now = time.time() if now is None else now
-        if now - max(self.state.unpublished.values()) > CATCH_UP_LAG:
+        if self.catching_up(now):
             return False
         return since_last_round >= max(self.publish_seconds, PUBLISH_BACKOFF * busy)
 

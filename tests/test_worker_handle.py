@@ -90,3 +90,13 @@ def test_per_event_counts_reach_prometheus_exactly_at_the_flush(stream):
     assert (consumed._value.get(), aggregated._value.get()) == (before[0] + 3, before[1] + 3)
     stream.tally.flush()  # nothing counted twice
     assert consumed._value.get() == before[0] + 3
+
+
+def test_a_worker_reading_a_backlog_persists_less_often(stream):
+    import time
+    assert stream.persist_interval() == stream.config.persist_seconds  # nothing changed: steady state
+    stream.state.unpublished[USCC.encode()] = time.time() - 60  # the newest change was produced a minute ago
+    assert stream.publisher.catching_up()
+    assert stream.persist_interval() == max(stream.config.persist_seconds, stream.config.catch_up_persist_seconds) == 20
+    stream.state.unpublished[USCC.encode()] = time.time()  # caught up: events arrive as produced
+    assert not stream.publisher.catching_up() and stream.persist_interval() == stream.config.persist_seconds
