@@ -6,7 +6,8 @@ Principals (docs/kafka-security.md); a service's is named ``<app id>-<service>``
 1. ``admin``: the broker's one super user, made when its log dir is formatted; creates topics,
    principals and ACLs, issues API keys. People and scripts that administer use it, nothing else.
 2. ``worker``: reads the provider topics, writes the normalised, aggregate, dead-letter, consent,
-   whitelist, repartition and masked topics (reading the last two as well), folds the loan loop's
+   whitelist, repartition, masked and outbound public topics (reading the repartition and masked
+   ones as well), folds the loan loop's
    topics into the accepted finance topic, owns its Faust group
    and the topics Faust makes (changelog, leader: all named ``<app id>-…``).
 3. ``sink``: reads what it stores, writes the dead letters of what it cannot store.
@@ -35,6 +36,7 @@ from creditstream.schemas.topics import (
     FINANCE_TOPICS,
     MASKED_TOPIC,
     NORMALIZED_TOPIC,
+    OUTBOUND_PUBLIC_TOPIC,
     PROVIDER_TOPICS,
     PUSHABLE_TOPICS,
     REPAIR_TOPIC,
@@ -52,7 +54,7 @@ OPERATOR_GROUP_PREFIX = "creditstream-operator-"
 
 WORKER_READS = (*PROVIDER_TOPICS, REPARTITION_TOPIC, MASKED_TOPIC, *FINANCE_TOPICS)
 WORKER_WRITES = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, REPARTITION_TOPIC, MASKED_TOPIC,
-                 CONSENT_STATE_TOPIC, WHITELIST_TOPIC, FINANCE_ACCEPTED_TOPIC)
+                 CONSENT_STATE_TOPIC, WHITELIST_TOPIC, FINANCE_ACCEPTED_TOPIC, OUTBOUND_PUBLIC_TOPIC)
 SINK_WRITES = (DEAD_LETTER_TOPIC,)
 API_WRITES = (*PROVIDER_TOPICS, AUDIT_TOPIC, REPORT_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, WEBHOOK_TOPIC,
               *FINANCE_TOPICS)

@@ -141,9 +141,16 @@ FINANCE_TOPICS: dict[str, tuple[str, ...]] = {
 FINANCE_TOPIC_OF: dict[str, str] = {record: topic for topic, records in FINANCE_TOPICS.items() for record in records}
 FINANCE_ACCEPTED_TOPIC = "credit.finance.accepted.v1"
 
+# public credit information leaving the city for the provincial node (docs/provincial-node.md):
+# every valid record of a PUBLIC category as normalised, identity numbers masked (the public
+# provider topics carry them in clear, so they are never replicated), keyed by USCC, kept forever;
+# MirrorMaker 2 replicates this topic, not the provider topics
+OUTBOUND_PUBLIC_TOPIC = "credit.out.public.v1"
+PUBLIC_RECORDS: frozenset[str] = frozenset(r.name for r in RECORDS if r.scope == PUBLIC)
+
 PLATFORM_TOPICS = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC, REPARTITION_TOPIC,
                    MASKED_TOPIC, CONSENT_STATE_TOPIC, AUDIT_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, WHITELIST_TOPIC, WEBHOOK_TOPIC,
-                   REPORT_TOPIC, *FINANCE_TOPICS, FINANCE_ACCEPTED_TOPIC)
+                   REPORT_TOPIC, *FINANCE_TOPICS, FINANCE_ACCEPTED_TOPIC, OUTBOUND_PUBLIC_TOPIC)
 ALL_TOPICS = (*PROVIDER_TOPICS, *PLATFORM_TOPICS)
 
 # Topics that hold the latest value per key: compaction keeps exactly that.
@@ -157,6 +164,7 @@ TOPIC_CONFIG: dict[str, dict[str, str]] = {
     REPORT_TOPIC: {"cleanup.policy": "compact"},
     WHITELIST_TOPIC: {"retention.ms": "-1"},
     MASKED_TOPIC: {"retention.ms": "-1"},
+    OUTBOUND_PUBLIC_TOPIC: {"retention.ms": "-1"},  # a provincial link down for a while loses nothing
     # the loan loop's history is its record: kept forever, like the whitelist's
     **{topic: {"retention.ms": "-1"} for topic in (*FINANCE_TOPICS, FINANCE_ACCEPTED_TOPIC)},
 }

@@ -39,8 +39,10 @@ from creditstream.schemas.topics import (
     FINANCE_TOPICS,
     MASKED_TOPIC,
     NORMALIZED_TOPIC,
+    OUTBOUND_PUBLIC_TOPIC,
     PERSONAL_TOPICS,
     PROVIDER_TOPICS,
+    PUBLIC_RECORDS,
     REPARTITION_TOPIC,
 )
 from creditstream.streams.checkpoint import Checkpoint
@@ -202,6 +204,8 @@ class CreditStream:
         # keep the provider's produce time, so freshness is measured from the provider on
         self.output.send(NORMALIZED_TOPIC, key, data, int(produced * 1000))
         self.tally.add(self.forwarded[topic])
+        if record in PUBLIC_RECORDS:  # leaves the city for the provincial node (masked above)
+            self.output.send(OUTBOUND_PUBLIC_TOPIC, key, data, int(produced * 1000))
         if record == CONSENT_RECORD:  # in force for the API and the sink: the last accepted, in topic order
             state = ConsentState.of_grant(value)
             self.output.send(CONSENT_STATE_TOPIC, state.key, state.to_bytes(), int(produced * 1000))

@@ -16,7 +16,13 @@ from creditstream.kafka_admin import DEAD_LETTER_RETENTION_MS, create_topics, to
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.personal import mask_id
 from creditstream.schemas.tables import TABLES
-from creditstream.schemas.topics import AGGREGATES_TOPIC, MASKED_TOPIC, NORMALIZED_TOPIC, PERSONAL_TOPICS
+from creditstream.schemas.topics import (
+    AGGREGATES_TOPIC,
+    MASKED_TOPIC,
+    NORMALIZED_TOPIC,
+    OUTBOUND_PUBLIC_TOPIC,
+    PERSONAL_TOPICS,
+)
 from creditstream.sinks.rows import SINK_TOPICS
 from tests.support.kafka import (
     PERSONAL_DATA_KEY,
@@ -53,7 +59,8 @@ def test_no_clear_identity_number_reaches_clickhouse_the_topics_or_the_log(kafka
     tables = {table: dump(url, table) for table in TABLES}
     assert tables["register_records"].count("\n") >= len({e.value["event_id"] for e in events if "decision_no" in e.value})
     topics = {topic: b"".join(m.value() for m in read_topic(topic))
-              for topic in (NORMALIZED_TOPIC, AGGREGATES_TOPIC, MASKED_TOPIC)}
+              for topic in (NORMALIZED_TOPIC, AGGREGATES_TOPIC, MASKED_TOPIC, OUTBOUND_PUBLIC_TOPIC)}
+    assert topics[OUTBOUND_PUBLIC_TOPIC]  # what leaves for the provincial node: public records, masked
     log = worker.log_path.read_text(errors="replace")
     for number in numbers:
         for table, text in tables.items():

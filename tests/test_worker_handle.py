@@ -100,3 +100,21 @@ def test_a_worker_reading_a_backlog_persists_less_often(stream):
     assert stream.persist_interval() == max(stream.config.persist_seconds, stream.config.catch_up_persist_seconds) == 20
     stream.state.unpublished[USCC.encode()] = time.time()  # caught up: events arrive as produced
     assert not stream.publisher.catching_up() and stream.persist_interval() == stream.config.persist_seconds
+
+
+def test_public_records_leave_for_the_province_masked_and_consented_ones_never(stream):
+    from creditstream.schemas.topics import OUTBOUND_PUBLIC_TOPIC, TOPIC_OF
+    from tests.support.builders import penalty
+    codec = default_codec()
+    record, value = penalty("P-OUT", "2025-03-01")
+    clear = value["legal_rep_id_no"]
+    stream.handle(SimpleNamespace(topic=TOPIC_OF[record], partition=0, offset=1, timestamp=1.5, key=USCC.encode(),
+                                  value=codec.encode(record, value)))
+    outbound = [v for topic, _k, v in stream.output.sent if topic == OUTBOUND_PUBLIC_TOPIC]
+    assert len(outbound) == 1
+    name, sent = codec.decode(outbound[0])
+    assert name == "AdminPenalty" and sent["decision_no"] == "P-OUT"
+    assert clear and clear.encode() not in outbound[0] and sent["legal_rep_id_no"] != clear  # masked
+    stream.output.sent.clear()
+    stream.handle(message(water_bytes(), partition_for(USCC.encode(), 4)))
+    assert OUTBOUND_PUBLIC_TOPIC not in [topic for topic, _k, _v in stream.output.sent]  # UTILITY: consent-scoped
