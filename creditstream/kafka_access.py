@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from creditstream.api.view import VIEW_GROUP_PREFIX, VIEW_TOPICS
+from creditstream.province import REPLICATED_TOPICS, offset_syncs_topic
 from creditstream.schemas.topics import (
     AGGREGATES_TOPIC,
     API_KEYS_TOPIC,
@@ -122,3 +123,15 @@ def readers_of(topic: str, app_id: str) -> set[str]:
     return {role for role in SERVICES
             if any(g.resource == "topic" and g.name == topic and g.operation == "read"
                    for g in service_grants(role, app_id))}
+
+
+def mirror_source_grants(target: str = "province") -> list[Grant]:
+    """MirrorMaker 2 on the city: read what leaves the city (the outbound public topic and the
+    whitelist changes) and nothing else; write its offset-sync bookkeeping topic there."""
+    return on_topics("read", REPLICATED_TOPICS) + [Grant("topic", offset_syncs_topic(target), "literal", "all")]
+
+
+def mirror_target_grants(city: str) -> list[Grant]:
+    """MirrorMaker 2 on the province for one city: topics and its Connect group under the city's
+    prefix (``heihe.``), nothing else, so a city cannot write another city's topics."""
+    return [Grant("topic", f"{city}.", "prefixed", "all"), Grant("group", f"{city}.", "prefixed", "all")]

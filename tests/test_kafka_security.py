@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import KafkaError, Producer
 
 from creditstream.kafka_access import SERVICES, provider_grants, readers_of, service_grants
 from creditstream.kafka_admin import KafkaRefused, acls_of, broker_answers, make_principal, remove_principal
@@ -24,7 +24,17 @@ from creditstream.schemas.topics import (
 )
 from creditstream.settings import Settings
 from tests.support import builders
-from tests.support.kafka import BOOTSTRAP, ROOT, TEST_APP_PREFIX, admin_kafka, as_user, cli, read_topic, service_kafka
+from tests.support.kafka import (
+    BOOTSTRAP,
+    ROOT,
+    TEST_APP_PREFIX,
+    admin_kafka,
+    as_user,
+    cli,
+    read_error,
+    read_topic,
+    service_kafka,
+)
 
 WATER = UTILITY_TOPICS["water"]
 TAX = TOPIC_OF["TaxPayment"]
@@ -53,28 +63,6 @@ def seed(*topics: str) -> None:
     for topic in topics:
         producer.produce(topic, b"probe", partition=0)
     assert producer.flush(30) == 0
-
-
-def read_error(kafka: KafkaConnection, topic: str) -> KafkaError | None:
-    """The error a consumer of ``kafka`` meets reading partition 0 of ``topic`` (seeded) from its
-    start; None when it reads a message."""
-    consumer = Consumer({**kafka.consumer(f"{TEST_APP_PREFIX}probe-{time.time_ns()}"), "log_level": 0})
-    try:
-        described = consumer.list_topics(topic, timeout=10).topics[topic]
-        if described.error is not None:  # not even allowed to describe it
-            return described.error
-        consumer.assign([TopicPartition(topic, 0, 0)])
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            # a principal without a group is refused the coordinator too; the topic is the question
-            if message is None or (message.error() and
-                                   message.error().code() == KafkaError.GROUP_AUTHORIZATION_FAILED):
-                continue
-            return message.error()
-        raise AssertionError(f"no answer reading {topic} as {kafka.principal}")
-    finally:
-        consumer.close()
 
 
 def test_a_provider_writes_its_own_topics_only_and_reads_nothing(kafka_settings, tmp_path):

@@ -257,3 +257,25 @@ def cli(*args, check=True, timeout=300, **env_overrides) -> subprocess.Completed
     if check and result.returncode != 0:
         raise AssertionError(f"creditstream {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
     return result
+
+
+def read_error(kafka: KafkaConnection, topic: str) -> KafkaError | None:
+    """The error a consumer of ``kafka`` meets reading ``topic`` (not empty) from its start; None
+    when it reads a message."""
+    consumer = Consumer({**kafka.consumer(f"{TEST_APP_PREFIX}probe-{time.time_ns()}"), "log_level": 0})
+    try:
+        described = consumer.list_topics(topic, timeout=10).topics[topic]
+        if described.error is not None:  # not even allowed to describe it
+            return described.error
+        consumer.assign([TopicPartition(topic, partition, 0) for partition in described.partitions])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            # a principal without a group is refused the coordinator too; the topic is the question
+            if message is None or (message.error() and
+                                   message.error().code() == KafkaError.GROUP_AUTHORIZATION_FAILED):
+                continue
+            return message.error()
+        raise AssertionError(f"no answer reading {topic} as {kafka.principal}")
+    finally:
+        consumer.close()

@@ -1,0 +1,149 @@
+"""The city node's link to the provincial node (docs/provincial-node.md) between two real secured
+KRaft brokers — the city's (the session's broker) and a province's started here on its own ports
+and credentials — with MirrorMaker 2 from the same Kafka release: what leaves the city arrives
+under the city's prefix, nothing else does, each side's principal can do only its part, and a
+provincial broker down for a while loses nothing."""
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from creditstream.broker import admin_credential
+from creditstream.kafka_access import mirror_source_grants, mirror_target_grants
+from creditstream.kafka_admin import make_principal
+from creditstream.province import mirror_properties
+from creditstream.schemas.codec import default_codec
+from creditstream.schemas.kafka import KafkaConnection
+from creditstream.schemas.topics import OUTBOUND_PUBLIC_TOPIC, TOPIC_OF, UTILITY_TOPICS, WHITELIST_TOPIC
+from tests.support import builders
+from tests.support.kafka import admin_kafka, read_error, wait_for
+
+pytestmark = pytest.mark.kafka
+ROOT = Path(__file__).resolve().parents[1]
+PROVINCE_PORT, PROVINCE_CONTROLLER_PORT = 19192, 19193  # below the ephemeral range, like the city's
+CITY = "heihe"
+
+
+def province_broker(home: Path, action: str) -> None:
+    env = {**os.environ, "KAFKA_PORT": str(PROVINCE_PORT), "KAFKA_CONTROLLER_PORT": str(PROVINCE_CONTROLLER_PORT),
+           "KAFKA_HOME_DIR": str(home)}
+    result = subprocess.run([str(ROOT / "broker" / "kafka.sh"), action], env=env, capture_output=True, text=True,
+                            timeout=180)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture
+def province(tmp_path):
+    home = tmp_path / "province-kafka"
+    province_broker(home, "start")
+    try:
+        user, password = admin_credential(home)
+        yield home, KafkaConnection(f"127.0.0.1:{PROVINCE_PORT}", "SASL_PLAINTEXT", "SCRAM-SHA-512", user, password)
+    finally:
+        province_broker(home, "stop")
+
+
+def produce(kafka: KafkaConnection, *messages) -> None:
+    """Send and wait for every acknowledgement; a refused delivery raises KafkaException."""
+    producer = Producer({**kafka.producer(), "message.timeout.ms": 15_000})
+    failures = []
+    for topic, key, value in messages:
+        producer.produce(topic, value, key, on_delivery=lambda err, _msg: err and failures.append(err))
+    assert producer.flush(30) == 0
+    if failures:
+        raise KafkaException(failures[0])
+
+
+def read_all(kafka: KafkaConnection, topic: str) -> list[bytes]:
+    consumer = Consumer(kafka.consumer(f"reader-{time.time_ns()}"))
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return []
+        values = []
+        for partition in metadata.partitions:
+            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if high:
+                consumer.assign([TopicPartition(topic, partition, 0)])
+                while len(values) < 10_000:
+                    message = consumer.poll(2)
+                    if message is None:
+                        break
+                    if not message.error():
+                        values.append(message.value())
+                    if message.offset() + 1 >= high:
+                        break
+        return values
+    finally:
+        consumer.close()
+
+
+def test_only_what_leaves_the_city_arrives_at_the_province_under_its_prefix(kafka_settings, province, tmp_path):
+    home, province_admin = province
+    city_admin = admin_kafka()
+    codec = default_codec()
+    record, penalty = builders.penalty("P-PROV", "2025-03-01")
+    clear_id = penalty["legal_rep_id_no"]
+    masked = {**penalty, "legal_rep_id_no": clear_id[:4] + "*" * 10 + clear_id[-4:], "legal_rep_id_hmac": "ab" * 32}
+    water = builders.statement("water", "W-PROV", "2025-06", "10.000", "40.00")
+    produce(city_admin, (OUTBOUND_PUBLIC_TOPIC, builders.USCC.encode(), codec.encode(record, masked)),
+            (WHITELIST_TOPIC, builders.USCC.encode(), b'{"change_id":"x"}'),
+            (UTILITY_TOPICS["water"], builders.USCC.encode(), codec.encode(*water)),
+            (TOPIC_OF[record], builders.USCC.encode(), codec.encode(record, penalty)))  # clear: must never leave
+
+    # each side's principal, with exactly its part
+    source_password = make_principal(city_admin, "mirror-province", mirror_source_grants())
+    target_password = make_principal(province_admin, f"city-{CITY}", mirror_target_grants(CITY))
+    properties = tmp_path / "mm2.properties"
+    properties.touch(mode=0o600)
+    properties.write_text(mirror_properties(CITY, city_admin.as_user("mirror-province", source_password),
+                                            province_admin.as_user(f"city-{CITY}", target_password)))
+    log = (tmp_path / "mm2.log").open("wb")
+    mirror = subprocess.Popen([str(ROOT / "broker" / "mirror.sh"), "run", str(properties)], stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        replicated = f"{CITY}.{OUTBOUND_PUBLIC_TOPIC}"
+        wait_for(lambda: read_all(province_admin, replicated), 120, f"{replicated} at the province")
+        wait_for(lambda: read_all(province_admin, f"{CITY}.{WHITELIST_TOPIC}"), 60, "the whitelist at the province")
+        (arrived,) = read_all(province_admin, replicated)
+        assert codec.decode(arrived)[1]["decision_no"] == "P-PROV"
+
+        # nothing else left the city: every provincial topic is under the city's prefix, none is a
+        # consent-scoped or provider topic, and no clear identity number is anywhere
+        topics = set(province_admin_topics(province_admin))
+        assert topics and all(t.startswith(f"{CITY}.") for t in topics), topics
+        assert not any(UTILITY_TOPICS["water"] in t or TOPIC_OF[record] in t for t in topics)
+        for topic in topics:
+            assert all(clear_id.encode() not in value for value in read_all(province_admin, topic)), topic
+
+        # a city writes only its prefix at the province; MM2 reads only what leaves the city
+        as_city = province_admin.as_user(f"city-{CITY}", target_password)
+        with pytest.raises(KafkaException, match="AUTHORIZATION"):
+            produce(as_city, ("qiqihar.credit.out.public.v1", b"k", b"v"))
+        mirror_user = city_admin.as_user("mirror-province", source_password)
+        assert read_error(mirror_user, UTILITY_TOPICS["water"]).code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+        assert read_error(mirror_user, OUTBOUND_PUBLIC_TOPIC) is None
+
+        # the provincial broker down for a while: what the city publishes meanwhile arrives after
+        province_broker(home, "stop")
+        later = {**masked, "decision_no": "P-LATER", "event_id": "e-later"}
+        produce(city_admin, (OUTBOUND_PUBLIC_TOPIC, builders.USCC.encode(), codec.encode(record, later)))
+        province_broker(home, "start")
+        wait_for(lambda: len(read_all(province_admin, replicated)) == 2, 180, "the record published while down")
+        assert sorted(codec.decode(v)[1]["decision_no"] for v in read_all(province_admin, replicated)) == [
+            "P-LATER", "P-PROV"]  # each once
+    finally:
+        os.killpg(mirror.pid, 15)
+        mirror.wait(30)
+        log.close()
+
+
+def province_admin_topics(kafka: KafkaConnection) -> list[str]:
+    consumer = Consumer(kafka.consumer(f"lister-{time.time_ns()}"))
+    try:
+        return [t for t in consumer.list_topics(timeout=10).topics if not t.startswith("__")]
+    finally:
+        consumer.close()
