@@ -64,7 +64,7 @@ GROUPS = (PUBLIC, *SCOPES, UTILITY_AND_TAX)  # who may see a field of a row
 class RowView(NamedTuple):
     """A row split by who may see it, so an answer is joined from ready JSON fragments (no decode,
     filter and re-encode of ~100 fields per look-up)."""
-    head: dict  # uscc, as_of_month, as_of_date
+    head: dict  # uscc, as_of_month, as_of_date (and at the provincial node the sources: city aliases)
     fragments: dict[str, bytes]  # group → '"field":value,…' (no braces), for each group in GROUPS
     updated_at: dt.datetime  # when the worker computed the row
     updated_at_text: str  # the same, as answered (ISO 8601 UTC with Z)
@@ -89,6 +89,7 @@ class RowView(NamedTuple):
 
 def split_row(value: bytes, timestamp_ms: int) -> RowView:
     row = AggregateRow.decode(value)
+    sources = row.values.pop("sources", None)  # the provincial node's rows name the cities gathered
     groups: dict[str, dict] = {group: {} for group in GROUPS}
     for name, field_value in row.values.items():
         if name != RED_LINES:
@@ -96,6 +97,8 @@ def split_row(value: bytes, timestamp_ms: int) -> RowView:
     fragments = {group: json.dumps(fields, ensure_ascii=False, separators=(",", ":"))[1:-1].encode()
                  for group, fields in groups.items()}
     head = {"uscc": row.uscc, "as_of_month": row.as_of_month, "as_of_date": row.as_of_date}
+    if sources:
+        head["sources"] = sources
     updated_at = dt.datetime.fromtimestamp(timestamp_ms / 1000, UTC)
     return RowView(head, fragments, updated_at, updated_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                    tuple(row.values[RED_LINES]))

@@ -324,7 +324,7 @@ def cmd_kafka_setup(args, settings: Settings) -> int:
     from creditstream.kafka_admin import setup_provider, setup_services
     from creditstream.schemas.topics import FINANCE_TOPICS, PROVIDER_TOPICS
 
-    made = setup_services(settings.kafka, settings.app_id, args.app_id_prefix)
+    made = setup_services(settings.kafka, settings.app_id, args.app_id_prefix, settings.cities())
     if args.simulator:
         # it plays every provider and, for `simulate --finance`, the platform's loan loop
         made["simulator"] = setup_provider(settings.kafka, "simulator", (*PROVIDER_TOPICS, *FINANCE_TOPICS))

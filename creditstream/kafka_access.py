@@ -45,6 +45,7 @@ from creditstream.schemas.topics import (
     REPORT_TOPIC,
     WEBHOOK_TOPIC,
     WHITELIST_TOPIC,
+    replicated_topic,
 )
 from creditstream.sinks.rows import SINK_TOPICS
 
@@ -95,16 +96,18 @@ def on_topics(operation: str, topics) -> list[Grant]:
     return [Grant("topic", t, "literal", operation) for t in dict.fromkeys(topics)]
 
 
-def service_grants(role: str, app_id: str, app_id_prefix: bool = False) -> list[Grant]:
+def service_grants(role: str, app_id: str, app_id_prefix: bool = False, cities: tuple[str, ...] = ()) -> list[Grant]:
     """The ACLs of a platform service for the app ``app_id`` (the worker's Faust app id; the sink's
     group is ``<app_id>-sink``). ``app_id_prefix``: for every app id that begins with ``app_id``
-    instead (blue/green deployments under new app ids; the tests' many apps)."""
+    instead (blue/green deployments under new app ids; the tests' many apps). ``cities``: at the
+    provincial node, the worker also reads each city's replicated outbound topic."""
     view_group = Grant("group", VIEW_GROUP_PREFIX, "prefixed", "read")  # the API's and gateway's key readers
     if role == "worker":
         own = [Grant("group", app_id, "prefixed", "read"), Grant("topic", app_id, "prefixed", "all")] \
             if app_id_prefix else [Grant("group", app_id, "literal", "read"),
                                    Grant("topic", f"{app_id}-", "prefixed", "all")]
-        return on_topics("read", WORKER_READS) + on_topics("write", WORKER_WRITES) + own
+        gathered = on_topics("read", [replicated_topic(city) for city in cities])
+        return on_topics("read", WORKER_READS) + on_topics("write", WORKER_WRITES) + own + gathered
     if role == "sink":
         group = Grant("group", app_id, "prefixed", "read") if app_id_prefix \
             else Grant("group", f"{app_id}-sink", "literal", "read")

@@ -262,13 +262,15 @@ def remove_principal(kafka: KafkaConnection, user: str) -> tuple[bool, int]:
     return had, deleted
 
 
-def setup_services(kafka: KafkaConnection, app_id: str, app_id_prefix: bool = False) -> dict[str, tuple[str, str]]:
+def setup_services(kafka: KafkaConnection, app_id: str, app_id_prefix: bool = False,
+                   cities: tuple[str, ...] = ()) -> dict[str, tuple[str, str]]:
     """The platform's service principals (worker, sink, api, operator) with their ACLs for the app
-    ``app_id``, each with a new password: {service: (user, password)}. Run as an administrator."""
+    ``app_id``, each with a new password: {service: (user, password)}. Run as an administrator.
+    ``cities``: a provincial node's, whose replicated topics its worker reads."""
     made = {}
     for role in SERVICES:
         user = service_user(role, app_id)
-        made[role] = user, make_principal(kafka, user, service_grants(role, app_id, app_id_prefix))
+        made[role] = user, make_principal(kafka, user, service_grants(role, app_id, app_id_prefix, cities))
     return made
 
 

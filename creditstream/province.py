@@ -9,11 +9,10 @@ from __future__ import annotations
 import re
 
 from creditstream.schemas.kafka import KafkaConnection
-from creditstream.schemas.topics import OUTBOUND_PUBLIC_TOPIC, WHITELIST_TOPIC
+from creditstream.schemas.topics import NODE_ALIAS, OUTBOUND_PUBLIC_TOPIC, WHITELIST_TOPIC
 
 PROVINCE = "province"  # the target cluster's alias (offset syncs: mm2-offset-syncs.province.internal)
 REPLICATED_TOPICS = (OUTBOUND_PUBLIC_TOPIC, WHITELIST_TOPIC)  # what leaves the city, and nothing else
-CITY_ALIAS = re.compile(r"[a-z][a-z0-9]{1,30}")  # an alias is a topic prefix: no dots, no dashes
 
 
 def offset_syncs_topic(target: str = PROVINCE) -> str:
@@ -34,7 +33,7 @@ def mirror_properties(city: str, city_kafka: KafkaConnection, province_kafka: Ka
                       replication_factor: int = 1) -> str:
     """mm2.properties for one city → the province (dedicated mode, ``--clusters province`` not
     needed: only this flow is enabled). Holds the two passwords: write it with mode 600."""
-    if not CITY_ALIAS.fullmatch(city) or city == PROVINCE:
+    if not NODE_ALIAS.fullmatch(city) or city == PROVINCE:
         raise ValueError(f"city alias {city!r}: lower-case letters and digits, 2-31, not {PROVINCE!r}")
     topics = "|".join(re.escape(t) for t in REPLICATED_TOPICS)
     lines = [

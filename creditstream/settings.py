@@ -21,6 +21,7 @@ from creditstream.api.config import ApiConfig
 from creditstream.schemas.finance import FinanceSettings
 from creditstream.schemas.kafka import SASL_MECHANISMS, SECURITY_PROTOCOLS, KafkaConnection
 from creditstream.schemas.months import parse_month
+from creditstream.schemas.topics import NODE_ALIAS
 from creditstream.sinks.config import SinkConfig
 from creditstream.streams.config import StreamConfig
 
@@ -166,6 +167,17 @@ class Settings:
     webhook_timeout_seconds: float = setting(10.0, "a webhook delivery not answered within this long has failed",
                                              minimum=0.5, maximum=120)
     webhooks_per_lender: int = setting(5, "webhooks a lender may have at once (409 beyond)", minimum=1, maximum=100)
+    province_cities: str = setting("", "a provincial node: the comma-separated aliases of the cities whose public "
+                                       "records it gathers (each city's <alias>.credit.out.public.v1, replicated by "
+                                       "MirrorMaker 2); empty: this is a city node")
+    city_alias: str = setting("heihe", "this city's alias at the provincial node: the prefix of its replicated "
+                                       "topics (`creditstream province mirror`)")
+    province_bootstrap_servers: Optional[str] = setting(None, "the provincial cluster that `creditstream province "
+                                                              "mirror` replicates to (its credentials: "
+                                                              "CREDITSTREAM_PROVINCE_KAFKA_USERNAME/_PASSWORD)")
+    province_kafka_username: Optional[str] = setting(None, "this city's principal at the provincial cluster "
+                                                           "(may write only topics under its alias)")
+    province_kafka_password: Optional[str] = setting(None, "its password")
     webhook_local_test_targets: bool = setting(False, "let webhooks use plain http:// and loopback receivers, for "
                                                       "tests and a demo on one machine; never in production (https "
                                                       "to public addresses only otherwise)")
@@ -190,6 +202,10 @@ class Settings:
             except ValueError:
                 raise SettingsError(f"{_env('as_of_date')}={self.as_of_date!r} is not a date YYYY-MM-DD") from None
         self.holiday_dates()
+        self.cities()
+        if not NODE_ALIAS.fullmatch(self.city_alias):
+            raise SettingsError(f"{_env('city_alias')}={self.city_alias!r}: lower-case letters and digits, 2-31, "
+                                f"beginning with a letter")
         if not self.clickhouse_url.startswith(("chdb:", "http://", "https://", "sinkservice://")):
             raise SettingsError(f"{_env('clickhouse_url')}={self.clickhouse_url!r}: expected chdb:<dir> or "
                                 f"http(s)://user:password@host:port/database")
@@ -200,6 +216,15 @@ class Settings:
         except ValueError:
             raise SettingsError(f"{_env('holidays')}={self.holidays!r}: expected dates YYYY-MM-DD, "
                                 f"comma-separated") from None
+
+    def cities(self) -> tuple[str, ...]:
+        """The cities a provincial node gathers (empty: a city node)."""
+        cities = tuple(c.strip() for c in self.province_cities.split(",") if c.strip())
+        wrong = [c for c in cities if not NODE_ALIAS.fullmatch(c)]
+        if wrong:
+            raise SettingsError(f"{_env('province_cities')}: {', '.join(map(repr, wrong))} is not a city alias "
+                                f"(lower-case letters and digits, 2-31, beginning with a letter)")
+        return cities
 
     @classmethod
     def from_env(cls, environ: Optional[dict] = None, **overrides) -> "Settings":
@@ -215,7 +240,7 @@ class Settings:
 
     def __repr__(self) -> str:  # never print a secret: keys, tokens, passwords (also inside a URL)
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
-        for secret in ("personal_data_key", "operator_key", "query_token", *KAFKA_PASSWORDS):
+        for secret in ("personal_data_key", "operator_key", "query_token", "province_kafka_password", *KAFKA_PASSWORDS):
             if shown[secret]:
                 shown[secret] = "***"
         shown["clickhouse_url"] = hide_url_password(shown["clickhouse_url"])
@@ -266,7 +291,7 @@ class Settings:
             data_dir=self.data_dir, log_level=self.log_level,
             personal_data_key=self.personal_data_key.encode() if self.personal_data_key else None,
             future_skew_seconds=self.future_skew_seconds, session_timeout_seconds=self.worker_session_timeout_seconds,
-            group_instance_id=self.worker_instance_id)
+            group_instance_id=self.worker_instance_id, province_cities=self.cities())
 
     def sink(self) -> SinkConfig:
         return SinkConfig(kafka=self.sink_kafka, group_id=f"{self.app_id}-sink", clickhouse_url=self.clickhouse_url,

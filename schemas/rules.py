@@ -88,8 +88,10 @@ class Invalid(ValueError):
         self.message = message
 
 
-def validate(record: str, value: dict) -> dict:
-    """Check a decoded record against the contract; return it normalised or raise Invalid."""
+def validate(record: str, value: dict, masked: bool = False) -> dict:
+    """Check a decoded record against the contract; return it normalised or raise Invalid.
+    ``masked``: the record comes from another node (a city's outbound topic at the province), so
+    its identity number must arrive masked with its keyed hash, never in clear."""
     uscc = normalise_uscc(value["uscc"])
     problem = uscc_problem(uscc)
     if problem:
@@ -104,7 +106,7 @@ def validate(record: str, value: dict) -> dict:
     _check_periods(record, value)
     changes = {} if uscc == value["uscc"] else {"uscc": uscc}
     if record in _REGISTERS:
-        _check_register(record, value, changes)
+        _check_register(record, value, changes, masked)
     _check_values(record, value)
     return {**value, **changes} if changes else value
 
@@ -120,7 +122,7 @@ def check_not_future(record: str, value: dict, now: dt.datetime, skew: dt.timede
                                         f"allowed clock skew of {int(skew.total_seconds())} s")
 
 
-def _check_register(record: str, value: dict, changes: dict) -> None:
+def _check_register(record: str, value: dict, changes: dict, masked: bool = False) -> None:
     """v1.1's codes, after v1's; normalisations (ID number and authority USCC upper-cased) go to
     ``changes``."""
     if "legal_rep_id_type" in value:
@@ -129,7 +131,9 @@ def _check_register(record: str, value: dict, changes: dict) -> None:
             missing = [name for name, there in zip(LEGAL_REP_FIELDS, present) if not there]
             raise Invalid(INVALID_ID_NO, f"{record}: the legal-representative fields are set only in part "
                                          f"({', '.join(missing)} missing)")
-        if value["legal_rep_id_type"] == "ID_CARD":
+        if masked and value["legal_rep_id_no"] is not None:
+            _check_masked(record, value)
+        elif value["legal_rep_id_type"] == "ID_CARD":
             number = value["legal_rep_id_no"].strip().upper()
             problem = id_card_problem(number)
             if problem:
@@ -143,6 +147,20 @@ def _check_register(record: str, value: dict, changes: dict) -> None:
             raise Invalid(INVALID_AUTHORITY, f"{record}.authority_uscc: {problem}")
         if authority != value["authority_uscc"]:
             changes["authority_uscc"] = authority
+
+
+MASKED_ID_NO = re.compile(r"[0-9A-Za-z]{0,4}\*+[0-9A-Za-z]{0,4}")  # schemas.personal.mask_id's form
+KEYED_HASH = re.compile(r"[0-9a-f]{64}")  # schemas.personal.id_hmac's form
+
+
+def _check_masked(record: str, value: dict) -> None:
+    """A record from another node carries the masked number and its keyed hash, nothing clearer."""
+    if not MASKED_ID_NO.fullmatch(value["legal_rep_id_no"]):
+        raise Invalid(INVALID_ID_NO, f"{record}.legal_rep_id_no: a record from another node must carry the "
+                                     f"identity number masked (first and last 4 characters at most)")
+    if not KEYED_HASH.fullmatch(value.get("legal_rep_id_hmac") or ""):
+        raise Invalid(INVALID_ID_NO, f"{record}.legal_rep_id_hmac: a record from another node must carry the "
+                                     f"identity number's keyed hash (64 hexadecimal digits)")
 
 
 def _check_values(record: str, value: dict) -> None:

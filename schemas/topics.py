@@ -3,6 +3,7 @@ category) and the platform's own. Adding a record type = its ``.avsc`` under ``a
 ``RecordType`` entry here + its rules in ``rules.py``."""
 from __future__ import annotations
 
+import re
 from typing import NamedTuple, Optional
 
 
@@ -147,6 +148,33 @@ FINANCE_ACCEPTED_TOPIC = "credit.finance.accepted.v1"
 # MirrorMaker 2 replicates this topic, not the provider topics
 OUTBOUND_PUBLIC_TOPIC = "credit.out.public.v1"
 PUBLIC_RECORDS: frozenset[str] = frozenset(r.name for r in RECORDS if r.scope == PUBLIC)
+
+# The provincial node (docs/provincial-node.md). A city's alias prefixes what MirrorMaker 2
+# replicates from it (DefaultReplicationPolicy: "heihe.credit.out.public.v1"); at the province a
+# record's provider id is qualified by its city ("heihe/market-regulation"), so two cities' ids
+# never collide and every record names its source.
+NODE_ALIAS = re.compile(r"[a-z][a-z0-9]{1,30}")  # a topic prefix: no dots, no dashes
+SOURCE_SEPARATOR = "/"
+
+
+def replicated_topic(city: str, topic: str = OUTBOUND_PUBLIC_TOPIC) -> str:
+    """What ``topic`` of ``city`` is called at the province."""
+    return f"{city}.{topic}"
+
+
+def city_of(topic: str) -> str:
+    """The city a replicated topic came from ("heihe.credit.out.public.v1" → "heihe")."""
+    return topic.split(".", 1)[0]
+
+
+def qualified_provider(city: str, provider_id: str) -> str:
+    return f"{city}{SOURCE_SEPARATOR}{provider_id}"
+
+
+def source_of(provider_id: str) -> str | None:
+    """The city a provincial record came from (None: a record published in this node)."""
+    city, separator, _ = provider_id.partition(SOURCE_SEPARATOR)
+    return city if separator else None
 
 PLATFORM_TOPICS = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC, REPARTITION_TOPIC,
                    MASKED_TOPIC, CONSENT_STATE_TOPIC, AUDIT_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, WHITELIST_TOPIC, WEBHOOK_TOPIC,

@@ -52,6 +52,8 @@ its registers at R, the evaluation and the whitelist flag."""
     row.update(compute_collection(ledger, as_of, reference))
     row.update(evaluate(row))
     row["whitelisted"] = not whitelist_failures(row)
+    if ledger.sources:  # the provincial node: the cities the row is gathered from
+        row["sources"] = sorted(ledger.sources)
     return row
 
 

@@ -44,12 +44,15 @@ from creditstream.schemas.topics import (
     PROVIDER_TOPICS,
     PUBLIC_RECORDS,
     REPARTITION_TOPIC,
+    city_of,
+    replicated_topic,
+    source_of,
 )
 from creditstream.streams.checkpoint import Checkpoint
 from creditstream.streams.config import StreamConfig
 from creditstream.streams.finance import fold_change
 from creditstream.streams.output import Output
-from creditstream.streams.pipeline import accept, decode_avro, normalized_avro
+from creditstream.streams.pipeline import accept, accept_from_city, decode_avro, normalized_avro
 from creditstream.streams.publishing import Publisher
 from creditstream.streams.routing import Router
 from creditstream.streams.state import LedgerState
@@ -134,14 +137,30 @@ class CreditStream:
         metrics.LEDGERS_HELD.set_function(lambda: len(self.ledgers))
         self.as_of, self.reference = self.current_as_of(), self.current_reference()
         metrics.AS_OF_MONTH.set(self.as_of)
-        self.publisher = Publisher(self.state, self.output, lambda: (self.as_of, self.reference), config.publish_seconds)
+        self.publisher = Publisher(self.state, self.output, lambda: (self.as_of, self.reference), config.publish_seconds,
+                                   whitelist=not config.province_cities)
         self.checkpoint = Checkpoint(self.state, self.write_ledger, self.output, self.publisher.publish_changed,
                                      on_fatal)
         self.folded = 0  # events folded into ledgers so far (the flusher notices a quiet stream)
-        self.consumed = {t: metrics.EVENTS_CONSUMED.labels(t) for t in PROVIDER_TOPICS}
-        self.forwarded = {t: metrics.EVENTS_FORWARDED.labels(t) for t in PROVIDER_TOPICS}
-        self.repartitioned = {t: metrics.EVENTS_REPARTITIONED.labels(t) for t in PROVIDER_TOPICS}
+        # a city reads its providers' topics; the provincial node each city's replicated outbound topic
+        self.inbound = tuple(replicated_topic(c) for c in config.province_cities) or tuple(PROVIDER_TOPICS)
+        self.consumed = {t: metrics.EVENTS_CONSUMED.labels(t) for t in self.inbound}
+        self.forwarded = {t: metrics.EVENTS_FORWARDED.labels(t) for t in self.inbound}
+        self.repartitioned = {t: metrics.EVENTS_REPARTITIONED.labels(t) for t in self.inbound}
         self.tally = metrics.Tally()  # the per-event counters, added to Prometheus each tick and scrape
+        if config.province_cities:
+            self.app.agent(self.app.topic(*self.inbound, **raw()), name="gather")(self.gather_agent)
+            self.app.agent(self.app.topic(REPARTITION_TOPIC, **raw()), name="repartition")(self.repartition_agent)
+        else:
+            self.city_agents()
+        self.app.task(self.flusher)
+        self.app.timer(config.month_check_seconds)(self.calendar_check)
+        self.app.page("/metrics")(metrics_page(extra_metrics, self.tally.flush))
+        self.app.on_partitions_revoked.connect(self.on_rebalance)
+        self.app.on_partitions_assigned.connect(self.on_rebalance)
+
+    def city_agents(self) -> None:
+        """A city's agents: its providers' events, the re-keyed and masked ones, the loan loop."""
         # one agent over every provider topic: one stream and one task to wake per fetched batch
         self.app.agent(self.app.topic(*PROVIDER_TOPICS, **raw()), name="validate")(self.validate_agent)
         # validated events folded where their ledger lives: re-keyed ones, and every masked one
@@ -150,16 +169,11 @@ class CreditStream:
         # the loan loop: each key's book (schemas.finance.Book as JSON) on a table of its own;
         # accepted changes and dead letters go out through Faust's producer, attached to the
         # change's offset, so neither is lost nor committed past (streams.finance)
-        self.books = self.app.Table("finance", default=None, partitions=config.partitions, key_type=bytes,
+        self.books = self.app.Table("finance", default=None, partitions=self.config.partitions, key_type=bytes,
                                     value_type=bytes)
         self.finance_accepted = self.app.topic(FINANCE_ACCEPTED_TOPIC, **raw())
         self.finance_dead = self.app.topic(DEAD_LETTER_TOPIC, **raw())
         self.app.agent(self.app.topic(*FINANCE_TOPICS, **raw()), name="finance")(self.finance_agent)
-        self.app.task(self.flusher)
-        self.app.timer(config.month_check_seconds)(self.calendar_check)
-        self.app.page("/metrics")(metrics_page(extra_metrics, self.tally.flush))
-        self.app.on_partitions_revoked.connect(self.on_rebalance)
-        self.app.on_partitions_assigned.connect(self.on_rebalance)
 
     def current_as_of(self) -> int:
         return parse_month(self.config.as_of) if self.config.as_of else live_as_of_month(self.clock())
@@ -217,6 +231,38 @@ class CreditStream:
             self.output.send(REPARTITION_TOPIC, key, data, int(produced * 1000))
             self.tally.add(self.repartitioned[topic])
 
+    async def gather_agent(self, stream) -> None:
+        """The provincial node: each city's replicated public records."""
+        manual = stream.noack()
+        async for _ in manual:
+            event = manual.current_event
+            self.checkpoint.handled(event)
+            self.handle_from_city(event.message)
+
+    def handle_from_city(self, message) -> None:
+        """One record of a city's outbound topic at the provincial node: validated again, folded
+        with its city as a source (or re-keyed to its ledger's partition), or a dead letter."""
+        topic = message.topic
+        self.tally.add(self.consumed[topic])
+        try:
+            record, value, data = accept_from_city(self.codec, topic, message.value, dt.datetime.now(dt.timezone.utc),
+                                                   self.future_skew)
+        except Invalid as exc:
+            self.send_dead_letter(exc, message)
+            return
+        except Exception as exc:  # a platform bug must not stop the worker, nor pass as the city's fault
+            log.exception("internal error validating %s[%d]@%d", topic, message.partition, message.offset)
+            self.send_dead_letter(Invalid(INTERNAL, f"internal error while validating: {exc!r}"), message)
+            return
+        key, produced = value["uscc"].encode(), message.timestamp or 0.0
+        self.output.send(NORMALIZED_TOPIC, key, data, int(produced * 1000))
+        self.tally.add(self.forwarded[topic])
+        if self.router.ledger_is_here(topic, message.partition, key):
+            self.fold(key, record, value, produced, city_of(topic))
+        else:
+            self.output.send(REPARTITION_TOPIC, key, data, int(produced * 1000))
+            self.tally.add(self.repartitioned[topic])
+
     async def repartition_agent(self, stream) -> None:
         manual = stream.noack()
         async for _ in manual:
@@ -225,7 +271,9 @@ class CreditStream:
             self.checkpoint.handled(event)
             try:
                 record, value = self.codec.decode(message.value)  # validated and normalised upstream
-                self.fold(message.key, record, value, message.timestamp or 0.0)
+                # at the provincial node every provider id names its city ("heihe/…")
+                source = source_of(value["provider_id"]) if self.config.province_cities else None
+                self.fold(message.key, record, value, message.timestamp or 0.0, source)
             except Exception as exc:  # only a foreign or corrupt message can get here: never stall
                 log.exception("unreadable re-keyed event %s[%d]@%d", message.topic, message.partition, message.offset)
                 self.send_dead_letter(Invalid(UNDECODABLE, f"re-keyed event unreadable: {exc!r}"), message)
@@ -246,9 +294,9 @@ class CreditStream:
             await self.finance_accepted.send(key=message.key, value=folded.accepted)
             metrics.FINANCE_CHANGES.labels(message.topic).inc()
 
-    def fold(self, key: bytes, record: str, value: dict, produced: float) -> None:
+    def fold(self, key: bytes, record: str, value: dict, produced: float, source: str | None = None) -> None:
         if record != CONSENT_RECORD:  # consent lives in ClickHouse (the sink), not in the ledger
-            self.state.fold(key, record, value, produced)
+            self.state.fold(key, record, value, produced, source)
             self.folded += 1
         self.tally.add(metrics.EVENTS_AGGREGATED)
 
@@ -307,7 +355,7 @@ class CreditStream:
         and will be read again) and trust the table."""
         self.checkpoint.rebalanced()
         consumer = self.app.consumer
-        self.router.assigned({t: consumer.topic_partitions(t) for t in PROVIDER_TOPICS})
+        self.router.assigned({t: consumer.topic_partitions(t) for t in self.inbound})
 
     async def calendar_check(self) -> None:
         """A new month re-reads every enterprise (every v1 window moves); a new day (Asia/Shanghai)

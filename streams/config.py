@@ -32,3 +32,5 @@ class StreamConfig:
     # made a killed worker's restart wait ~61 s before it could read anything
     session_timeout_seconds: float = 10.0
     group_instance_id: Optional[str] = None  # static membership (KIP-345): a restart takes its place at once
+    # the provincial node: the cities whose replicated outbound topics it gathers (empty: a city)
+    province_cities: tuple[str, ...] = ()

@@ -88,6 +88,8 @@ class Ledger:
     # (streams.publishing numbers the changes with it, so a change sent again keeps its id)
     whitelisted: bool = False
     whitelist_changes: int = 0
+    # at the provincial node: the cities whose records this ledger holds (empty in a city)
+    sources: set[str] = field(default_factory=set)
     # serialised form of each statement / payment (a list, or its JSON text once to_bytes() has
     # needed it), kept beside it so a changelog write does not re-format thousands of decimals
     _wire_statements: dict = field(default_factory=lambda: {k: {} for k in UTILITIES}, repr=False, compare=False)
@@ -213,6 +215,7 @@ class Ledger:
             ',"p":', _dumps(self.series),
             ',"n":', _dumps(list(self.name)),
             ',"w":', _dumps([self.whitelisted, self.whitelist_changes]),
+            f',"o":{_dumps(sorted(self.sources))}' if self.sources else "",
             "}",
         )).encode()
 
@@ -238,6 +241,7 @@ class Ledger:
         ledger.series = doc.get("p", {})  # nor v1.2's statements before v1.2
         ledger.name = tuple(doc.get("n", (0, "")))  # nor before the whitelist feed: these two
         ledger.whitelisted, ledger.whitelist_changes = doc.get("w", (False, 0))
+        ledger.sources = set(doc.get("o", ()))
         return ledger
 
 

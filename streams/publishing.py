@@ -21,9 +21,13 @@ CATCH_UP_LAG = 5.0  # seconds behind the providers from which the worker counts 
 
 
 class Publisher:
-    def __init__(self, state: LedgerState, output, reading: Callable[[], tuple[int, dt.date]], publish_seconds: float):
-        """``reading``: the as-of month M and the reference date R rows are computed at now."""
+    def __init__(self, state: LedgerState, output, reading: Callable[[], tuple[int, dt.date]], publish_seconds: float,
+                 whitelist: bool = True):
+        """``reading``: the as-of month M and the reference date R rows are computed at now;
+        ``whitelist``: announce whitelist changes (a city; the provincial node holds public records
+        only, and the whitelist is each city's)."""
         self.state, self.output, self.reading, self.publish_seconds = state, output, reading, publish_seconds
+        self.whitelist = whitelist
         # key -> fingerprint of the row last sent (all but its reference date), to skip repeats
         self.last_published: dict[bytes, int] = {}
 
@@ -75,7 +79,7 @@ class Publisher:
             return False
         as_of, reference = self.reading()
         computed = compute(key.decode(), ledger, as_of, reference)
-        if computed["whitelisted"] != ledger.whitelisted:
+        if self.whitelist and computed["whitelisted"] != ledger.whitelisted:
             self.announce_whitelist_change(key, ledger, computed)
         row, fingerprint = AggregateRow.encode_with_fingerprint(computed)
         if self.last_published.get(key) == fingerprint:

@@ -39,9 +39,13 @@ class LedgerState:
             self.cache.popitem(last=False)
         return ledger
 
-    def fold(self, key: bytes, record: str, value: dict, produced: float) -> None:
-        """Apply one valid, normalised event (typed values, see Ledger.apply)."""
+    def fold(self, key: bytes, record: str, value: dict, produced: float, source: str | None = None) -> None:
+        """Apply one valid, normalised event (typed values, see Ledger.apply); ``source``: the city
+        it came from, at the provincial node."""
         ledger = self.load(key)
+        if source is not None and source not in ledger.sources:
+            ledger.sources.add(source)
+            self.unpersisted[key] = ledger
         if ledger.apply(record, value):
             self.unpersisted[key] = ledger
             if produced > self.unpublished.get(key, -1.0):

@@ -1,14 +1,26 @@
-"""The provincial link's configuration as data (docs/provincial-node.md): what MirrorMaker 2 may
-replicate, where its bookkeeping goes, and the principals' grants on each side."""
+"""The provincial node (docs/provincial-node.md) as data and plain functions: what MirrorMaker 2
+may replicate, where its bookkeeping goes, each side's grants, and the province's path for a city's
+records (validated again, never a clear identity number, sources kept)."""
+import datetime as dt
 import re
 from pathlib import Path
 
 import pytest
 
+from creditstream.api.view import split_row
 from creditstream.kafka_access import mirror_source_grants, mirror_target_grants
 from creditstream.province import PROVINCE, REPLICATED_TOPICS, mirror_properties, offset_syncs_topic
+from creditstream.schemas.codec import default_codec
 from creditstream.schemas.kafka import KafkaConnection
+from creditstream.schemas.models import AggregateRow
+from creditstream.schemas.months import parse_month
+from creditstream.schemas.personal import protect
+from creditstream.schemas.rules import Invalid
 from creditstream.schemas.topics import ALL_TOPICS, OUTBOUND_PUBLIC_TOPIC, WHITELIST_TOPIC
+from creditstream.streams.aggregates import compute
+from creditstream.streams.ledger import Ledger
+from creditstream.streams.pipeline import accept_from_city
+from tests.support import builders
 
 ROOT = Path(__file__).resolve().parents[1]
 CITY = KafkaConnection("127.0.0.1:19092", "SASL_PLAINTEXT", "SCRAM-SHA-512", "mirror-province", "s3cret")
@@ -54,3 +66,53 @@ def test_mirror_maker_comes_from_the_brokers_kafka_release():
     version = re.compile(r"<kafka.version>([^<]+)</kafka.version>")
     assert version.search((ROOT / "broker/pom.xml").read_text()).group(1) == version.search(
         (ROOT / "broker/mirror/pom.xml").read_text()).group(1)
+
+
+# -- the provincial node's path (streams.pipeline.accept_from_city) and its state --------------------
+CODEC = default_codec()
+NOW = dt.datetime(2026, 12, 3, tzinfo=dt.timezone.utc)
+TOPIC = "heihe.credit.out.public.v1"
+
+
+def from_city(record, value, topic=TOPIC):
+    return accept_from_city(CODEC, topic, CODEC.encode(record, value), NOW)
+
+
+def test_a_citys_public_record_names_its_city_and_stays_masked():
+    record, penalty = builders.penalty("P-1", "2025-05-10", provider="env-bureau")
+    masked = protect(penalty, b"city-key")
+    name, value, data = from_city(record, masked)
+    assert (name, value["provider_id"], value["legal_rep_id_no"]) == (record, "heihe/env-bureau", masked["legal_rep_id_no"])
+    assert CODEC.decode(data) == (record, value)
+
+
+@pytest.mark.parametrize("change, reason, where", [
+    ({"legal_rep_id_no": "110101199003074477"}, "INVALID_ID_NO", "legal_rep_id_no"),  # clear: refused
+    ({"legal_rep_id_hmac": None}, "INVALID_ID_NO", "legal_rep_id_hmac"),
+    ({"uscc": "91350100M000100Y4X"}, "INVALID_USCC", "check character"),  # validated again
+])
+def test_the_province_validates_again_and_never_takes_a_clear_identity_number(change, reason, where):
+    record, penalty = builders.penalty("P-1", "2025-05-10")
+    with pytest.raises(Invalid) as caught:
+        from_city(record, {**protect(penalty, b"k"), **change})
+    assert caught.value.reason == reason and where in caught.value.message
+
+
+def test_only_public_records_come_from_a_city():
+    with pytest.raises(Invalid, match="carries public records only, got a WaterStatement"):
+        from_city(*builders.statement("water", "W-1", "2025-06", "10.000", "40.00"))
+
+
+def test_a_ledgers_sources_survive_its_changelog_and_name_the_rows_cities():
+    record, penalty = builders.penalty("P-1", "2025-05-10")
+    city = Ledger()
+    city.apply(record, penalty)
+    assert b'"o":' not in city.to_bytes()  # a city's ledger is written as before
+    province = Ledger.from_bytes(city.to_bytes())
+    province.sources = {"qiqihar", "heihe"}
+    restored = Ledger.from_bytes(province.to_bytes())
+    assert restored.sources == {"heihe", "qiqihar"}
+    row = compute(builders.USCC, restored, parse_month("2025-06"))
+    assert row["sources"] == ["heihe", "qiqihar"] and "sources" not in compute(builders.USCC, city, parse_month("2025-06"))
+    view = split_row(AggregateRow.encode(row), 0)
+    assert view.head["sources"] == ["heihe", "qiqihar"] and b"sources" not in b"".join(view.fragments.values())

@@ -3,6 +3,7 @@ KRaft brokers — the city's (the session's broker) and a province's started her
 and credentials — with MirrorMaker 2 from the same Kafka release: what leaves the city arrives
 under the city's prefix, nothing else does, each side's principal can do only its part, and a
 provincial broker down for a while loses nothing."""
+import json
 import os
 import subprocess
 import time
@@ -10,16 +11,30 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from creditstream.broker import admin_credential
-from creditstream.kafka_access import mirror_source_grants, mirror_target_grants
+from creditstream.kafka_access import mirror_source_grants, mirror_target_grants, service_grants
 from creditstream.kafka_admin import make_principal
 from creditstream.province import mirror_properties
 from creditstream.schemas.codec import default_codec
 from creditstream.schemas.kafka import KafkaConnection
-from creditstream.schemas.topics import OUTBOUND_PUBLIC_TOPIC, TOPIC_OF, UTILITY_TOPICS, WHITELIST_TOPIC
+from creditstream.schemas.models import AggregateRow
+from creditstream.schemas.months import parse_month
+from creditstream.schemas.personal import protect
+from creditstream.schemas.topics import (
+    AGGREGATES_TOPIC,
+    DEAD_LETTER_TOPIC,
+    OUTBOUND_PUBLIC_TOPIC,
+    TOPIC_OF,
+    UTILITY_TOPICS,
+    WHITELIST_TOPIC,
+    replicated_topic,
+)
+from creditstream.streams.aggregates import compute
+from creditstream.streams.ledger import Ledger
 from tests.support import builders
-from tests.support.kafka import admin_kafka, read_error, wait_for
+from tests.support.kafka import STREAM_AS_OF, admin_kafka, latest_by_key, read_error, read_topic, wait_for
 
 pytestmark = pytest.mark.kafka
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,3 +162,62 @@ def province_admin_topics(kafka: KafkaConnection) -> list[str]:
         return [t for t in consumer.list_topics(timeout=10).topics if not t.startswith("__")]
     finally:
         consumer.close()
+
+
+OTHER = "91350100MA0GWY001J"  # an enterprise only the second city knows
+
+
+def test_the_provincial_worker_gathers_each_citys_public_records_once_with_their_sources(kafka_settings, workers,
+                                                                                          tmp_path):
+    """The same worker with CREDITSTREAM_PROVINCE_CITIES reads each city's replicated outbound topic
+    (here written directly: MirrorMaker 2 is the test above): an enterprise both cities know has one
+    row gathering both cities' records, naming both; a record from a city is validated again, and
+    one with a clear identity number or of a consent-scoped kind is a dead letter at the province."""
+    run = time.time_ns()
+    first, second = f"a{run}", f"b{run}"  # this run's own city aliases: their topics are new
+    admin = admin_kafka()
+    topics = [replicated_topic(first), replicated_topic(second)]
+    client = AdminClient(admin.client())  # kept: a collected client cancels its futures
+    for future in client.create_topics([NewTopic(t, 4, 1) for t in topics]).values():
+        future.result(30)
+    user = f"t-province-worker-{run}"
+    password = make_principal(admin, user, service_grants("worker", "t-", True, (first, second)))
+
+    codec = default_codec()
+    secret = b"the-city-key"
+    record, penalty_a = builders.penalty("P-A", "2025-05-10", occurred="2025-06-03T00:00:00", provider="env-bureau")
+    _, penalty_b = builders.penalty("P-B", "2025-06-02", occurred="2025-06-03T00:00:00", provider="env-bureau")
+    licence_record, licence = builders.licence("L-B", "VALID", "2025-01-01", provider="market")
+    licence = protect({**licence, "uscc": OTHER}, secret)
+    water = builders.statement("water", "W-1", "2025-06", "10.000", "40.00")
+    produce(admin,
+            (topics[0], builders.USCC.encode(), codec.encode(record, protect(penalty_a, secret))),
+            (topics[1], builders.USCC.encode(), codec.encode(record, protect(penalty_b, secret))),
+            (topics[1], OTHER.encode(), codec.encode(licence_record, licence)),
+            (topics[0], builders.USCC.encode(), codec.encode(record, {**penalty_a, "decision_no": "P-CLEAR",
+                                                                      "event_id": "e-clear"})),
+            (topics[0], builders.USCC.encode(), codec.encode(*water)))
+
+    worker = workers("province", CREDITSTREAM_PROVINCE_CITIES=f"{first},{second}", CREDITSTREAM_KAFKA_USERNAME=user,
+                     CREDITSTREAM_KAFKA_PASSWORD=password)
+    rows = {}
+
+    def gathered():
+        rows.update(latest_by_key(read_topic(AGGREGATES_TOPIC, idle_seconds=1)))
+        return builders.USCC in rows and OTHER in rows and rows[builders.USCC]["penalties_in_publicity"] == 2
+    wait_for(gathered, 120, "both cities' records gathered at the province")
+
+    both, other = rows[builders.USCC], rows[OTHER]
+    assert both["sources"] == sorted([first, second]) and other["sources"] == [second]
+    # exactly the row the contract's functions give for the two penalties, each city's provider id qualified
+    ledger = Ledger()
+    for city, value in ((first, penalty_a), (second, penalty_b)):
+        ledger.apply(record, {**protect(value, secret), "provider_id": f"{city}/env-bureau"})
+    ledger.sources = {first, second}
+    expected = json.loads(AggregateRow.encode(compute(builders.USCC, ledger, parse_month(STREAM_AS_OF))))
+    assert both == expected
+    letters = {(json.loads(m.value())["source_topic"], json.loads(m.value())["reason"])
+               for m in read_topic(DEAD_LETTER_TOPIC, idle_seconds=1)}
+    assert letters == {(topics[0], "INVALID_ID_NO"), (topics[0], "UNDECODABLE")}
+    assert not read_topic(WHITELIST_TOPIC, idle_seconds=1)  # the whitelist is each city's, not the province's
+    worker.stop()
