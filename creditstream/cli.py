@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     for kind in ("lenders", "enterprises", "operators", "providers"):
         add_key_commands(sub, kind)
     add_kafka_commands(sub)
+    add_province_commands(sub)
     show = sub.add_parser("settings", help="every setting: its environment variable, value and meaning")
     show.set_defaults(run=cmd_settings)
 
@@ -178,6 +179,56 @@ def add_kafka_commands(sub) -> None:
     acls = kafka_sub.add_parser("acls", help="the ACLs of a principal")
     acls.add_argument("user", metavar="USER", help="e.g. creditstream-worker or provider-heihe-water")
     acls.set_defaults(run=cmd_kafka_acls)
+
+
+def add_province_commands(sub) -> None:
+    """province admit | mirror-user | mirror: the city node's link to the provincial node."""
+    province = sub.add_parser("province", help="the link to the provincial node (docs/provincial-node.md)")
+    province_sub = province.add_subparsers(dest="province_command", required=True, metavar="ACTION")
+    admit = province_sub.add_parser("admit", help="at the province, as its administrator: a principal for city CITY "
+                                                  "that may write only topics and groups under CITY.; password once")
+    admit.add_argument("city", metavar="CITY", help="the city's alias, e.g. heihe")
+    admit.set_defaults(run=cmd_province_admit)
+    user = province_sub.add_parser("mirror-user", help="at the city, as its administrator: the principal MirrorMaker 2 "
+                                                       "reads the city as (the outbound topics only); password once")
+    user.set_defaults(run=cmd_province_mirror_user)
+    mirror = province_sub.add_parser("mirror", help="run MirrorMaker 2 from this city to the province, with the "
+                                                    "replication lag on /metrics (CREDITSTREAM_MIRROR_METRICS_PORT)")
+    mirror.set_defaults(run=cmd_province_mirror)
+
+
+def cmd_province_admit(args, settings: Settings) -> int:
+    from creditstream.kafka_access import mirror_target_grants
+    from creditstream.kafka_admin import make_principal
+    from creditstream.schemas.topics import NODE_ALIAS
+
+    if not NODE_ALIAS.fullmatch(args.city):
+        print(f"creditstream province admit: {args.city!r} is not a city alias (lower-case letters and digits, 2-31, "
+              "beginning with a letter)", file=sys.stderr)
+        return 2
+    user = f"city-{args.city}"
+    password = make_principal(settings.kafka, user, mirror_target_grants(args.city))
+    print(f"# the city {args.city} at this provincial cluster (topics and groups under {args.city}.); shown once\n"
+          f"CREDITSTREAM_PROVINCE_KAFKA_USERNAME={user}\nCREDITSTREAM_PROVINCE_KAFKA_PASSWORD={password}")
+    return 0
+
+
+def cmd_province_mirror_user(args, settings: Settings) -> int:
+    from creditstream.kafka_access import mirror_source_grants
+    from creditstream.kafka_admin import make_principal
+    from creditstream.province import MIRROR_USER
+
+    password = make_principal(settings.kafka, MIRROR_USER, mirror_source_grants())
+    print(f"# MirrorMaker 2 reading this city (the outbound topics only); shown once: give it to "
+          f"`creditstream province mirror`\nCREDITSTREAM_KAFKA_USERNAME={MIRROR_USER}\n"
+          f"CREDITSTREAM_KAFKA_PASSWORD={password}")
+    return 0
+
+
+def cmd_province_mirror(args, settings: Settings) -> int:
+    from creditstream.runtime import run_mirror
+
+    return run_mirror(settings)
 
 
 def cmd_settings(args, settings: Settings) -> int:

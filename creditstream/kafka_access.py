@@ -71,7 +71,7 @@ class Grant(NamedTuple):
     resource: str  # "topic" | "group"
     name: str
     pattern: str  # "literal" | "prefixed"
-    operation: str  # "read" | "write" | "all"
+    operation: str  # "read" | "write" | "all" | "describe_configs"
 
 
 def service_user(role: str, app_id: str) -> str:
@@ -130,8 +130,10 @@ def readers_of(topic: str, app_id: str) -> set[str]:
 
 def mirror_source_grants(target: str = "province") -> list[Grant]:
     """MirrorMaker 2 on the city: read what leaves the city (the outbound public topic and the
-    whitelist changes) and nothing else; write its offset-sync bookkeeping topic there."""
-    return on_topics("read", REPLICATED_TOPICS) + [Grant("topic", offset_syncs_topic(target), "literal", "all")]
+    whitelist changes) and nothing else, and their configuration (MM2 creates the provincial copies
+    with the same partitions from it); write its offset-sync bookkeeping topic there."""
+    return (on_topics("read", REPLICATED_TOPICS) + on_topics("describe_configs", REPLICATED_TOPICS)
+            + [Grant("topic", offset_syncs_topic(target), "literal", "all")])
 
 
 def mirror_target_grants(city: str) -> list[Grant]:

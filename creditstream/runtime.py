@@ -24,12 +24,14 @@ import gc
 import logging
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 from typing import NoReturn
 
 from creditstream import logs
@@ -204,6 +206,27 @@ class SinkServiceProcess(ChildProcess):
                 return response.read()
         except OSError:
             return None
+
+
+# -- the provincial link -----------------------------------------------------------------------
+def run_mirror(settings: Settings) -> int:
+    """``creditstream province mirror``: MirrorMaker 2 and its lag on /metrics until SIGTERM/SIGINT."""
+    from prometheus_client import start_http_server
+
+    from creditstream.monitoring import metrics
+    from creditstream.province import Mirror
+
+    configure_logging(settings)
+    mirror = Mirror(settings.city_alias, settings.kafka, settings.province_kafka, Path(settings.home) / "mirror")
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: mirror.stopping.set())
+    start_http_server(settings.mirror_metrics_port, addr=settings.web_host, registry=metrics.MIRROR)
+    log.info("replicating %s → %s as %s; metrics on %s:%d", settings.bootstrap_servers,
+             settings.province_bootstrap_servers, settings.city_alias, settings.web_host, settings.mirror_metrics_port)
+    try:
+        return mirror.run()
+    finally:
+        mirror.stop()
 
 
 # -- the sink service process ------------------------------------------------------------------

@@ -178,6 +178,8 @@ class Settings:
     province_kafka_username: Optional[str] = setting(None, "this city's principal at the provincial cluster "
                                                            "(may write only topics under its alias)")
     province_kafka_password: Optional[str] = setting(None, "its password")
+    mirror_metrics_port: int = setting(8092, "`creditstream province mirror`'s `/metrics` (replication lag), on "
+                                             "web_host", minimum=1, maximum=65535)
     webhook_local_test_targets: bool = setting(False, "let webhooks use plain http:// and loopback receivers, for "
                                                       "tests and a demo on one machine; never in production (https "
                                                       "to public addresses only otherwise)")
@@ -271,6 +273,15 @@ class Settings:
             _warn_plaintext(self.bootstrap_servers)
         return KafkaConnection(self.bootstrap_servers, self.kafka_security_protocol, self.kafka_sasl_mechanism,
                                self.kafka_username, self.kafka_password, self.kafka_ssl_ca_location)
+
+    @property
+    def province_kafka(self) -> KafkaConnection:
+        """The provincial cluster as this city's principal there (`creditstream province mirror`);
+        the same security protocol and mechanism as the city's."""
+        if not self.province_bootstrap_servers:
+            raise SettingsError(f"{_env('province_bootstrap_servers')} is not set: which provincial cluster?")
+        return KafkaConnection(self.province_bootstrap_servers, self.kafka_security_protocol, self.kafka_sasl_mechanism,
+                               self.province_kafka_username, self.province_kafka_password, self.kafka_ssl_ca_location)
 
     @property
     def sink_kafka(self) -> KafkaConnection:

@@ -187,3 +187,16 @@ GATEWAY_SECONDS = Histogram("creditstream_gateway_request_seconds",
                             "Gateway requests from arrival to the answer (every accepted record acknowledged).",
                             ["provider"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
                             registry=SERVICE)
+
+# -- the provincial link (`creditstream province mirror`: MirrorMaker 2 and its lag collector) ---------
+MIRROR = CollectorRegistry()
+REPLICATION_LAG = Gauge("creditstream_replication_lag_records",
+                        "Records of a replicated topic in the city not yet at the province (end offsets, summed "
+                        "over partitions).", ["topic"], registry=MIRROR)
+REPLICATED_RECORDS = Gauge("creditstream_replication_province_records",
+                           "End offsets of the replicated topic at the province, summed over partitions: it stops "
+                           "moving when the link is down.", ["topic"], registry=MIRROR)
+PROVINCE_REACHABLE = Gauge("creditstream_replication_province_reachable",
+                           "1 when the last look at the provincial cluster succeeded.", registry=MIRROR)
+MIRROR_RUNNING = Gauge("creditstream_replication_mirror_running",
+                       "1 while the MirrorMaker 2 process runs.", registry=MIRROR)

@@ -57,7 +57,8 @@ def test_a_city_alias_is_a_plain_prefix(alias):
 def test_each_side_grants_only_its_part():
     source = {(g.name, g.pattern, g.operation) for g in mirror_source_grants()}
     assert source == {(OUTBOUND_PUBLIC_TOPIC, "literal", "read"), (WHITELIST_TOPIC, "literal", "read"),
-                      (offset_syncs_topic(), "literal", "all")}
+                      (OUTBOUND_PUBLIC_TOPIC, "literal", "describe_configs"),
+                      (WHITELIST_TOPIC, "literal", "describe_configs"), (offset_syncs_topic(), "literal", "all")}
     assert {(g.resource, g.name, g.pattern) for g in mirror_target_grants("heihe")} == {
         ("topic", "heihe.", "prefixed"), ("group", "heihe.", "prefixed")}
 

@@ -5,7 +5,9 @@ under the city's prefix, nothing else does, each side's principal can do only it
 provincial broker down for a while loses nothing."""
 import json
 import os
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,9 +16,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from creditstream.broker import admin_credential
-from creditstream.kafka_access import mirror_source_grants, mirror_target_grants, service_grants
+from creditstream.kafka_access import service_grants
 from creditstream.kafka_admin import make_principal
-from creditstream.province import mirror_properties
 from creditstream.schemas.codec import default_codec
 from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.models import AggregateRow
@@ -31,10 +32,21 @@ from creditstream.schemas.topics import (
     WHITELIST_TOPIC,
     replicated_topic,
 )
+from creditstream.settings import connection_env
 from creditstream.streams.aggregates import compute
 from creditstream.streams.ledger import Ledger
 from tests.support import builders
-from tests.support.kafka import STREAM_AS_OF, admin_kafka, latest_by_key, read_error, read_topic, wait_for
+from tests.support.kafka import (
+    STREAM_AS_OF,
+    admin_kafka,
+    cli,
+    free_port,
+    latest_by_key,
+    read_error,
+    read_topic,
+    scrape_metrics,
+    wait_for,
+)
 
 pytestmark = pytest.mark.kafka
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,6 +108,11 @@ def read_all(kafka: KafkaConnection, topic: str) -> list[bytes]:
         consumer.close()
 
 
+def credentials(printed: str) -> dict[str, str]:
+    """The VARIABLE=value lines a `creditstream province` command printed."""
+    return dict(line.split("=", 1) for line in printed.splitlines() if line and not line.startswith("#"))
+
+
 def test_only_what_leaves_the_city_arrives_at_the_province_under_its_prefix(kafka_settings, province, tmp_path):
     home, province_admin = province
     city_admin = admin_kafka()
@@ -109,22 +126,29 @@ def test_only_what_leaves_the_city_arrives_at_the_province_under_its_prefix(kafk
             (UTILITY_TOPICS["water"], builders.USCC.encode(), codec.encode(*water)),
             (TOPIC_OF[record], builders.USCC.encode(), codec.encode(record, penalty)))  # clear: must never leave
 
-    # each side's principal, with exactly its part
-    source_password = make_principal(city_admin, "mirror-province", mirror_source_grants())
-    target_password = make_principal(province_admin, f"city-{CITY}", mirror_target_grants(CITY))
-    properties = tmp_path / "mm2.properties"
-    properties.touch(mode=0o600)
-    properties.write_text(mirror_properties(CITY, city_admin.as_user("mirror-province", source_password),
-                                            province_admin.as_user(f"city-{CITY}", target_password)))
-    log = (tmp_path / "mm2.log").open("wb")
-    mirror = subprocess.Popen([str(ROOT / "broker" / "mirror.sh"), "run", str(properties)], stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+    # each side's principal, with exactly its part, made by our commands as each side's administrator
+    at_province = credentials(cli("province", "admit", CITY, **connection_env(province_admin)).stdout)
+    at_city = credentials(cli("province", "mirror-user").stdout)
+    metrics_port = free_port()
+    log = (tmp_path / "mirror.log").open("wb")
+    mirror = subprocess.Popen(
+        [sys.executable, "-m", "creditstream.cli", "province", "mirror"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, **connection_env(city_admin), **at_city, **at_province, "CREDITSTREAM_CITY_ALIAS": CITY,
+             "CREDITSTREAM_PROVINCE_BOOTSTRAP_SERVERS": province_admin.bootstrap_servers,
+             "CREDITSTREAM_HOME": str(tmp_path / "city"), "CREDITSTREAM_MIRROR_METRICS_PORT": str(metrics_port)})
+
+    def lag(topic=OUTBOUND_PUBLIC_TOPIC):
+        return scrape_metrics(metrics_port).get(f'creditstream_replication_lag_records{{topic="{topic}"}}')
     try:
         replicated = f"{CITY}.{OUTBOUND_PUBLIC_TOPIC}"
         wait_for(lambda: read_all(province_admin, replicated), 120, f"{replicated} at the province")
+        assert (tmp_path / "city" / "mirror" / "mm2.properties").stat().st_mode & 0o077 == 0  # it holds passwords
         wait_for(lambda: read_all(province_admin, f"{CITY}.{WHITELIST_TOPIC}"), 60, "the whitelist at the province")
         (arrived,) = read_all(province_admin, replicated)
+        assert partitions_of(province_admin, replicated) == partitions_of(city_admin, OUTBOUND_PUBLIC_TOPIC) == 4
         assert codec.decode(arrived)[1]["decision_no"] == "P-PROV"
+        wait_for(lambda: lag() == 0 and lag(WHITELIST_TOPIC) == 0, 60, "the lag metric at 0")
 
         # nothing else left the city: every provincial topic is under the city's prefix, none is a
         # consent-scoped or provider topic, and no clear identity number is anywhere
@@ -135,25 +159,41 @@ def test_only_what_leaves_the_city_arrives_at_the_province_under_its_prefix(kafk
             assert all(clear_id.encode() not in value for value in read_all(province_admin, topic)), topic
 
         # a city writes only its prefix at the province; MM2 reads only what leaves the city
-        as_city = province_admin.as_user(f"city-{CITY}", target_password)
+        as_city = province_admin.as_user(at_province["CREDITSTREAM_PROVINCE_KAFKA_USERNAME"],
+                                         at_province["CREDITSTREAM_PROVINCE_KAFKA_PASSWORD"])
         with pytest.raises(KafkaException, match="AUTHORIZATION"):
             produce(as_city, ("qiqihar.credit.out.public.v1", b"k", b"v"))
-        mirror_user = city_admin.as_user("mirror-province", source_password)
+        mirror_user = city_admin.as_user(at_city["CREDITSTREAM_KAFKA_USERNAME"], at_city["CREDITSTREAM_KAFKA_PASSWORD"])
         assert read_error(mirror_user, UTILITY_TOPICS["water"]).code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
         assert read_error(mirror_user, OUTBOUND_PUBLIC_TOPIC) is None
 
-        # the provincial broker down for a while: what the city publishes meanwhile arrives after
+        # the provincial broker down for a while: the lag shows what waits, and what the city
+        # published meanwhile arrives after, once
         province_broker(home, "stop")
         later = {**masked, "decision_no": "P-LATER", "event_id": "e-later"}
         produce(city_admin, (OUTBOUND_PUBLIC_TOPIC, builders.USCC.encode(), codec.encode(record, later)))
+        wait_for(lambda: lag() == 1, 60, "the lag metric counting the record that waits")
+        assert scrape_metrics(metrics_port)["creditstream_replication_province_reachable"] == 0
         province_broker(home, "start")
-        wait_for(lambda: len(read_all(province_admin, replicated)) == 2, 180, "the record published while down")
-        assert sorted(codec.decode(v)[1]["decision_no"] for v in read_all(province_admin, replicated)) == [
-            "P-LATER", "P-PROV"]  # each once
+        # at least once: a record read before the link dropped may come again after it (MM2 commits
+        # where it read every 5 s); the provincial aggregator folds each event once
+        wait_for(lambda: {codec.decode(v)[1]["decision_no"] for v in read_all(province_admin, replicated)} == {
+            "P-LATER", "P-PROV"}, 180, "the record published while down")
+        wait_for(lambda: lag() == 0, 60, "the lag back at 0")
+        assert scrape_metrics(metrics_port)["creditstream_replication_mirror_running"] == 1
     finally:
-        os.killpg(mirror.pid, 15)
-        mirror.wait(30)
+        os.killpg(mirror.pid, signal.SIGTERM)
+        mirror.wait(60)
         log.close()
+    assert not subprocess.run(["pgrep", "-f", str(tmp_path / "city")], capture_output=True).stdout  # MM2 stopped too
+
+
+def partitions_of(kafka: KafkaConnection, topic: str) -> int:
+    consumer = Consumer(kafka.consumer(f"lister-{time.time_ns()}"))
+    try:
+        return len(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+    finally:
+        consumer.close()
 
 
 def province_admin_topics(kafka: KafkaConnection) -> list[str]:
