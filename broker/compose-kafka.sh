@@ -4,7 +4,8 @@
 # the controller (KRaft keeps SCRAM credentials in its metadata log), StandardAuthorizer with no
 # access without an ACL; "admin", the one super user, is bootstrapped when the log dir is
 # formatted. Passwords come from the environment (.env): KAFKA_ADMIN_PASSWORD,
-# KAFKA_CONTROLLER_PASSWORD.
+# KAFKA_CONTROLLER_PASSWORD. KAFKA_HOST: its name on the compose network (kafka; province-kafka
+# for the provincial cluster of the "province" profile).
 set -euo pipefail
 : "${KAFKA_ADMIN_PASSWORD:?set KAFKA_ADMIN_PASSWORD}" "${KAFKA_CONTROLLER_PASSWORD:?set KAFKA_CONTROLLER_PASSWORD}"
 data=/var/lib/kafka/data
@@ -12,9 +13,9 @@ config=/tmp/server.properties
 cat > "$config" <<PROPS
 process.roles=broker,controller
 node.id=1
-controller.quorum.voters=1@kafka:9093
+controller.quorum.voters=1@${KAFKA_HOST:-kafka}:9093
 listeners=CLIENT://:9092,CONTROLLER://:9093
-advertised.listeners=CLIENT://kafka:9092
+advertised.listeners=CLIENT://${KAFKA_HOST:-kafka}:9092
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
 inter.broker.listener.name=CLIENT

@@ -5,7 +5,8 @@
 #   broker/mirror.sh run PROPS      run MirrorMaker 2 in dedicated mode with PROPS (mm2.properties,
 #                                   written by creditstream.province.mirror_properties), in the foreground
 #
-# Environment: MIRROR_HEAP (256m).
+# Environment: MIRROR_HEAP (256m); MIRROR_CLASSPATH: run with these jars instead of fetching
+# (the compose image: the apache/kafka image's /opt/kafka/libs/*, the same release).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 lib="$here/mirror/lib"
@@ -22,9 +23,10 @@ case "${1:-}" in
   fetch) fetch ;;
   run)
     [ -n "${2:-}" ] || { log "usage: broker/mirror.sh run mm2.properties"; exit 2; }
-    fetch
+    classpath="${MIRROR_CLASSPATH:-}"
+    if [ -z "$classpath" ]; then fetch; classpath="$lib/*"; fi
     heap="${MIRROR_HEAP:-256m}"
     exec java "-Xms${heap}" "-Xmx${heap}" -Djava.awt.headless=true "-Dlog4j2.configurationFile=$here/mirror/log4j2.properties" \
-      -cp "$lib/*" org.apache.kafka.connect.mirror.MirrorMaker "$2" ;;
+      -cp "$classpath" org.apache.kafka.connect.mirror.MirrorMaker "$2" ;;
   *) log "usage: broker/mirror.sh fetch|run PROPS"; exit 2 ;;
 esac

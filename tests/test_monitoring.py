@@ -26,7 +26,7 @@ def test_alert_rules_are_valid():
     result = subprocess.run([tool("promtool"), "check", "rules", "alerts.yml"], cwd=MONITORING,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 13 rules found" in result.stdout
+    assert "SUCCESS: 15 rules found" in result.stdout
 
 
 def test_alert_rule_unit_tests_pass():
@@ -67,9 +67,15 @@ def test_compose_file_is_valid_and_complete():
     assert "StandardAuthorizer" in (ROOT / "broker" / "compose-kafka.sh").read_text()
     holders = {name for name, s in services.items() if "KAFKA_ADMIN_PASSWORD" in str(s.get("environment", {}))
                or "admin" == (s.get("environment") or {}).get("CREDITSTREAM_KAFKA_USERNAME")}
-    assert holders == {"kafka", "kafka-setup"}
-    for name, own in (("worker", "worker"), ("api", "api"), ("gateway", "gateway"), ("simulator", "simulator")):
+    assert holders == {"kafka", "kafka-setup", "province-kafka", "province-setup"}  # each cluster's own
+    for name, own in (("worker", "worker"), ("api", "api"), ("gateway", "gateway"), ("simulator", "simulator"),
+                      ("mirror", "mirror")):
         assert f"/run/creditstream-kafka/{own}.env" in " ".join(services[name]["command"]), name
+    # the provincial node (profile "province"): its own cluster and credentials; the mirror holds
+    # the city's read-only mirror principal and the city's principal at the province, nothing more
+    assert "/run/creditstream-province/worker.env" in " ".join(services["province-worker"]["command"])
+    assert "/run/creditstream-province/city-heihe.env" in " ".join(services["mirror"]["command"])
+    assert services["province-worker"]["environment"]["CREDITSTREAM_PROVINCE_CITIES"] == "heihe"
     assert set(config["services"]) >= {"kafka", "clickhouse", "worker", "api", "simulator", "prometheus", "grafana"}
     for name in ("kafka", "clickhouse", "worker", "api", "prometheus", "grafana"):
         assert "healthcheck" in config["services"][name], name

@@ -9,7 +9,15 @@ import pytest
 
 from creditstream.api.view import split_row
 from creditstream.kafka_access import mirror_source_grants, mirror_target_grants
-from creditstream.province import PROVINCE, REPLICATED_TOPICS, mirror_properties, offset_syncs_topic
+from creditstream.monitoring import metrics
+from creditstream.province import (
+    PROVINCE,
+    REPLICATED_TOPICS,
+    Mirror,
+    mirror_properties,
+    offset_syncs_topic,
+    replication_lag,
+)
 from creditstream.schemas.codec import default_codec
 from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.models import AggregateRow
@@ -117,3 +125,33 @@ def test_a_ledgers_sources_survive_its_changelog_and_name_the_rows_cities():
     assert row["sources"] == ["heihe", "qiqihar"] and "sources" not in compute(builders.USCC, city, parse_month("2025-06"))
     view = split_row(AggregateRow.encode(row), 0)
     assert view.head["sources"] == ["heihe", "qiqihar"] and b"sources" not in b"".join(view.fragments.values())
+
+
+def test_replication_lag_counts_per_partition_what_the_province_lacks():
+    city = {(OUTBOUND_PUBLIC_TOPIC, 0): 10, (OUTBOUND_PUBLIC_TOPIC, 1): 5, (WHITELIST_TOPIC, 0): 3}
+    province = {(f"heihe.{OUTBOUND_PUBLIC_TOPIC}", 0): 10, (f"heihe.{OUTBOUND_PUBLIC_TOPIC}", 1): 2,
+                (f"qiqihar.{WHITELIST_TOPIC}", 0): 3}  # another city's copy is not ours
+    assert replication_lag(city, province, "heihe") == {OUTBOUND_PUBLIC_TOPIC: 3, WHITELIST_TOPIC: 3}
+    # a record sent twice (at least once) makes the province longer: never a negative lag
+    assert replication_lag({(WHITELIST_TOPIC, 0): 3}, {(f"heihe.{WHITELIST_TOPIC}", 0): 4}, "heihe") == {
+        WHITELIST_TOPIC: 0}
+
+
+def test_the_lag_keeps_growing_while_the_province_is_unreachable(tmp_path):
+    city_ends = {(OUTBOUND_PUBLIC_TOPIC, 0): 4, (WHITELIST_TOPIC, 0): 1}
+
+    def ends(kafka, topics):
+        if kafka is PROVINCE_KAFKA and down:
+            raise RuntimeError("Failed to get metadata: Local: Broker transport failure")
+        return dict(city_ends) if kafka is CITY else {(f"heihe.{t}", p): e for (t, p), e in city_ends.items()}
+    down = False
+    mirror = Mirror("heihe", CITY, PROVINCE_KAFKA, tmp_path, ends)
+    assert mirror.measure() == {OUTBOUND_PUBLIC_TOPIC: 0, WHITELIST_TOPIC: 0}
+    down = True
+    city_ends[(OUTBOUND_PUBLIC_TOPIC, 0)] = 9
+    assert mirror.measure() == {OUTBOUND_PUBLIC_TOPIC: 5, WHITELIST_TOPIC: 0}
+    assert metrics.PROVINCE_REACHABLE._value.get() == 0
+    assert metrics.REPLICATION_LAG.labels(OUTBOUND_PUBLIC_TOPIC)._value.get() == 5
+    assert metrics.REPLICATED_RECORDS.labels(OUTBOUND_PUBLIC_TOPIC)._value.get() == 4
+    path = mirror.write_properties()
+    assert path.stat().st_mode & 0o777 == 0o600 and 'password="0ther"' in path.read_text()
