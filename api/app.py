@@ -97,10 +97,21 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
             rounds += 1
             await asyncio.sleep(5)
 
+    async def publish_statistics() -> None:
+        """The public loan statistics for the provincial node, every statistics_publish_seconds once
+        the view is loaded; a failed round (ClickHouse or Kafka away) is tried again next time."""
+        while True:
+            await asyncio.sleep(config.statistics_publish_seconds)
+            if pipeline.ready():
+                try:
+                    await finance.publish_statistics()
+                except Exception as exc:
+                    log.warning("public statistics not published this round: %r", exc)
+
     async def close() -> None:
         executor.shutdown()
         operator_sql.close()
-    run_beside(app, feed, writer, [watch_overdue, deliveries.run], close)
+    run_beside(app, feed, writer, [watch_overdue, deliveries.run, publish_statistics], close)
     app.on_startup.append(portal.start)
     app.on_cleanup.append(portal.stop)
     serve_metrics_beside(app, config.metrics_host, config.metrics_port)

@@ -37,6 +37,7 @@ class ApiConfig:
     chromium: str = "chromium"  # the browser that prints reports to PDF
     portal_idle_minutes: float = 30.0  # a portal session unused this long ends
     portal_max_hours: float = 8.0  # and every session ends this long after sign-in
+    statistics_publish_seconds: float = 60.0  # public loan statistics to the provincial node's outbound topic
     finance: FinanceSettings = field(default_factory=FinanceSettings)  # the programmes' rates (subsidy, compensation)
     # verification compares identity hashes under it; webhook secrets are derived from it
     personal_data_key: Optional[bytes] = field(default=None, repr=False)

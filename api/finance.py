@@ -50,12 +50,12 @@ from creditstream.schemas.finance import (
     subsidy_amount,
     subsidy_eligible,
 )
-from creditstream.schemas.finance_stats import collect, statistics
+from creditstream.schemas.finance_stats import collect, statistics, statistics_messages
 from creditstream.schemas.models import SCOPES
 from creditstream.schemas.months import SHANGHAI
 from creditstream.schemas.records import record_from_json, to_json
 from creditstream.schemas.services import add_working_days
-from creditstream.schemas.topics import FINANCE_TOPIC_OF
+from creditstream.schemas.topics import FINANCE_TOPIC_OF, OUTBOUND_STATISTICS_TOPIC
 
 UTC = dt.timezone.utc
 CONSENT_PLACEHOLDER_DAYS = 365  # an application's consent runs this long until its final state sets the end
@@ -147,6 +147,7 @@ class Finance:
         self.rights, self.settings, self.holidays = rights, settings, holidays
         self.clock = clock or (lambda: dt.datetime.now(UTC))
         self.codec = default_codec()
+        self.statistics_published: dict[bytes, bytes] = {}  # key → the public row last sent (this process)
 
     def today(self) -> dt.date:
         return self.clock().astimezone(SHANGHAI).date()
@@ -736,6 +737,17 @@ class Finance:
         return {"month": month, "rate_cap_percent": str(self.settings.rate_cap),
                 "subsidy_points": str(self.settings.subsidy_points), "items": items,
                 "total": str(sum((Decimal(i["subsidy"]) for i in items), Decimal("0.00")))}
+
+    async def publish_statistics(self) -> int:
+        """The public statistics rows that changed since the last round, to the outbound topic
+        that MirrorMaker 2 replicates to the provincial node (acknowledged by Kafka); how many."""
+        applications, reports, claims, _complete = await self.run(self.store.finance_facts, 0, 0)
+        cells = collect(applications, reports, claims, self.holidays, self.settings.rate_cap,
+                        self.settings.subsidy_points)
+        changed = statistics_messages(statistics(cells, public=True), self.statistics_published)
+        for key, value in changed:
+            await self.writer.send(OUTBOUND_STATISTICS_TOPIC, key, value)
+        return len(changed)
 
     async def statistics(self, principal: Principal, request: web.Request, audit: dict) -> dict:
         """The figures per month and lender from ClickHouse; operators in full, everyone else the

@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 from creditstream.schemas.kafka import KafkaConnection
-from creditstream.schemas.topics import NODE_ALIAS, OUTBOUND_PUBLIC_TOPIC, WHITELIST_TOPIC
+from creditstream.schemas.topics import NODE_ALIAS, OUTBOUND_PUBLIC_TOPIC, OUTBOUND_STATISTICS_TOPIC, WHITELIST_TOPIC
 
 log = logging.getLogger("creditstream.province")
 MIRROR_SCRIPT = Path(__file__).resolve().parent.parent / "broker" / "mirror.sh"
 LAG_EVERY_SECONDS = 10.0
 PROVINCE = "province"  # the target cluster's alias (offset syncs: mm2-offset-syncs.province.internal)
 MIRROR_USER = "mirror-province"  # MirrorMaker 2's principal at the city
-REPLICATED_TOPICS = (OUTBOUND_PUBLIC_TOPIC, WHITELIST_TOPIC)  # what leaves the city, and nothing else
+# what leaves the city, and nothing else: public records, whitelist changes, public loan statistics
+REPLICATED_TOPICS = (OUTBOUND_PUBLIC_TOPIC, WHITELIST_TOPIC, OUTBOUND_STATISTICS_TOPIC)
 
 
 def offset_syncs_topic(target: str = PROVINCE) -> str:

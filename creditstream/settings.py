@@ -146,6 +146,9 @@ class Settings:
                                                "client address may have within a minute; then it is refused 429…",
                                            minimum=1, maximum=100_000)
     api_auth_block_seconds: float = setting(60.0, "…for this long", minimum=1, maximum=86400)
+    api_statistics_publish_seconds: float = setting(60.0, "the API publishes the public loan statistics rows that "
+                                                          "changed to credit.out.finance-statistics.v1 (for the "
+                                                          "provincial node) this often", minimum=1, maximum=86400)
     api_audit_timeout_seconds: float = setting(5.0, "an answer waits this long for its audit record to be durable "
                                                     "in Kafka, then becomes 503", minimum=0.5, maximum=120)
     webhook_retry_seconds: float = setting(1.0, "first wait before a failed whitelist webhook delivery is retried; "
@@ -324,6 +327,7 @@ class Settings:
                          metrics_host=self.web_host, metrics_port=self.api_metrics_port,
                          threads=self.api_threads, rate_per_second=self.api_rate_per_second,
                          rate_burst=self.api_rate_burst, audit_timeout_seconds=self.api_audit_timeout_seconds,
+                         statistics_publish_seconds=self.api_statistics_publish_seconds,
                          auth_failures_limit=self.api_auth_failures_limit,
                          auth_block_seconds=self.api_auth_block_seconds,
                          holidays=self.holiday_dates(), webhook_retry_seconds=self.webhook_retry_seconds,

@@ -13,6 +13,7 @@ month the operator approved it.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from decimal import Decimal
 from typing import Iterable, Optional
@@ -154,6 +155,20 @@ def figures(cells: dict) -> dict[str, tuple]:
 
 
 FIGURE_NAMES = tuple(figures({}))
+
+
+def statistics_messages(rows: Iterable[dict], published: dict[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+    """The public rows that say something new since ``published`` (key → value, updated), as
+    (key, value) messages for the outbound statistics topic: keyed "month/lender" ("month/*" for
+    every lender), the row as compact JSON."""
+    changed = []
+    for row in rows:
+        key = f"{row['month']}/{row['lender_id'] or '*'}".encode()
+        value = json.dumps(row, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+        if published.get(key) != value:
+            published[key] = value
+            changed.append((key, value))
+    return changed
 
 
 def statistics(cells: dict, public: bool) -> list[dict]:

@@ -147,6 +147,8 @@ FINANCE_ACCEPTED_TOPIC = "credit.finance.accepted.v1"
 # provider topics carry them in clear, so they are never replicated), keyed by USCC, kept forever;
 # MirrorMaker 2 replicates this topic, not the provider topics
 OUTBOUND_PUBLIC_TOPIC = "credit.out.public.v1"
+# the public loan-loop statistics per (month, lender), published by the API when a row changes
+OUTBOUND_STATISTICS_TOPIC = "credit.out.finance-statistics.v1"
 PUBLIC_RECORDS: frozenset[str] = frozenset(r.name for r in RECORDS if r.scope == PUBLIC)
 
 # The provincial node (docs/provincial-node.md). A city's alias prefixes what MirrorMaker 2
@@ -178,7 +180,8 @@ def source_of(provider_id: str) -> str | None:
 
 PLATFORM_TOPICS = (NORMALIZED_TOPIC, AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, API_KEYS_TOPIC, REPARTITION_TOPIC,
                    MASKED_TOPIC, CONSENT_STATE_TOPIC, AUDIT_TOPIC, DISPUTE_TOPIC, REPAIR_TOPIC, WHITELIST_TOPIC, WEBHOOK_TOPIC,
-                   REPORT_TOPIC, *FINANCE_TOPICS, FINANCE_ACCEPTED_TOPIC, OUTBOUND_PUBLIC_TOPIC)
+                   REPORT_TOPIC, *FINANCE_TOPICS, FINANCE_ACCEPTED_TOPIC, OUTBOUND_PUBLIC_TOPIC,
+                   OUTBOUND_STATISTICS_TOPIC)
 ALL_TOPICS = (*PROVIDER_TOPICS, *PLATFORM_TOPICS)
 
 # Topics that hold the latest value per key: compaction keeps exactly that.
@@ -193,6 +196,8 @@ TOPIC_CONFIG: dict[str, dict[str, str]] = {
     WHITELIST_TOPIC: {"retention.ms": "-1"},
     MASKED_TOPIC: {"retention.ms": "-1"},
     OUTBOUND_PUBLIC_TOPIC: {"retention.ms": "-1"},  # a provincial link down for a while loses nothing
+    # not compacted either: an offset is a record, so the replication lag counts records
+    OUTBOUND_STATISTICS_TOPIC: {"retention.ms": "-1"},
     # the loan loop's history is its record: kept forever, like the whitelist's
     **{topic: {"retention.ms": "-1"} for topic in (*FINANCE_TOPICS, FINANCE_ACCEPTED_TOPIC)},
 }

@@ -3,15 +3,16 @@ applications through every state, a need taken up, first loans and a renewal, mo
 performance, a claim, the subsidy list, and statistics that this test recomputes on its own from
 the changes it made; a restarted API's view holds every one of them."""
 import datetime as dt
+import json
 import time
 from decimal import Decimal
 
 from creditstream import apikeys
 from creditstream.api.view import ServingView, load_once
 from creditstream.schemas.months import SHANGHAI
-from creditstream.schemas.topics import FINANCE_ACCEPTED_TOPIC, TOPIC_OF
+from creditstream.schemas.topics import FINANCE_ACCEPTED_TOPIC, OUTBOUND_STATISTICS_TOPIC, TOPIC_OF
 from tests.support import builders
-from tests.support.kafka import STREAM_AS_OF, wait_for
+from tests.support.kafka import STREAM_AS_OF, read_topic, wait_for
 from tests.support.stream import CODEC, produce_all
 
 FIRMS = [builders._valid_uscc(f"91230100MAFXN{n:03d}0") for n in range(1, 6)]  # E1..E5, whitelisted, grade AA
@@ -25,7 +26,7 @@ def product_body(kind="CREDIT", collateral="NONE", **overrides):
 
 
 def test_the_loan_loop_end_to_end(platform_factory):
-    settings, sink, http, client, worker = platform_factory(STREAM_AS_OF)
+    settings, sink, http, client, worker = platform_factory(STREAM_AS_OF, api_statistics_publish_seconds=1)
     for uscc in FIRMS:
         produce_all([(TOPIC_OF[record], uscc.encode(), CODEC.encode(record, value))
                      for record, value in builders.about(uscc, *builders.good_standing())])
@@ -175,6 +176,13 @@ def test_the_loan_loop_end_to_end(platform_factory):
     public = our_row(firm[FIRMS[0]])["rows"][0]
     assert public["applications"] == 7 and public["rejected"] == "<3" and public["first_loans_count"] == "<3"
     assert public["disbursed_count"] == "<3"  # 3 loans, but to 2 firms
+    # the public figures, and only they, go out for the provincial node (MirrorMaker 2 replicates them)
+    key = f"{month}/{bank_a}"
+
+    def sent_out():
+        latest = {m.key().decode(): json.loads(m.value()) for m in read_topic(OUTBOUND_STATISTICS_TOPIC, 1)}
+        return latest.get(key) == public
+    wait_for(sent_out, 30, "the lender's public statistics row on the outbound topic")
 
     # nothing only in memory: a fresh view read from Kafka holds every change
     fresh = load_once(settings.api_kafka, ServingView(), topics=(FINANCE_ACCEPTED_TOPIC,))

@@ -2,6 +2,7 @@
 may replicate, where its bookkeeping goes, each side's grants, and the province's path for a city's
 records (validated again, never a clear identity number, sources kept)."""
 import datetime as dt
+import json
 import re
 from pathlib import Path
 
@@ -19,12 +20,13 @@ from creditstream.province import (
     replication_lag,
 )
 from creditstream.schemas.codec import default_codec
+from creditstream.schemas.finance_stats import statistics_messages
 from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.models import AggregateRow
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.personal import protect
 from creditstream.schemas.rules import Invalid
-from creditstream.schemas.topics import ALL_TOPICS, OUTBOUND_PUBLIC_TOPIC, WHITELIST_TOPIC
+from creditstream.schemas.topics import ALL_TOPICS, OUTBOUND_PUBLIC_TOPIC, OUTBOUND_STATISTICS_TOPIC, WHITELIST_TOPIC
 from creditstream.streams.aggregates import compute
 from creditstream.streams.ledger import Ledger
 from creditstream.streams.pipeline import accept_from_city
@@ -40,8 +42,8 @@ def properties(city="heihe") -> dict[str, str]:
     return dict(line.split(" = ", 1) for line in text.splitlines() if " = " in line)
 
 
-def test_only_the_outbound_public_topic_and_the_whitelist_leave_the_city():
-    assert REPLICATED_TOPICS == (OUTBOUND_PUBLIC_TOPIC, WHITELIST_TOPIC)
+def test_only_public_records_whitelist_changes_and_public_statistics_leave_the_city():
+    assert REPLICATED_TOPICS == (OUTBOUND_PUBLIC_TOPIC, WHITELIST_TOPIC, OUTBOUND_STATISTICS_TOPIC)
     pattern = re.compile(properties()["heihe->province.topics"])
     assert {t for t in ALL_TOPICS if pattern.fullmatch(t)} == set(REPLICATED_TOPICS)
     assert properties()["province->heihe.enabled"] == "false"
@@ -64,9 +66,8 @@ def test_a_city_alias_is_a_plain_prefix(alias):
 
 def test_each_side_grants_only_its_part():
     source = {(g.name, g.pattern, g.operation) for g in mirror_source_grants()}
-    assert source == {(OUTBOUND_PUBLIC_TOPIC, "literal", "read"), (WHITELIST_TOPIC, "literal", "read"),
-                      (OUTBOUND_PUBLIC_TOPIC, "literal", "describe_configs"),
-                      (WHITELIST_TOPIC, "literal", "describe_configs"), (offset_syncs_topic(), "literal", "all")}
+    assert source == {*((t, "literal", operation) for t in REPLICATED_TOPICS for operation in ("read", "describe_configs")),
+                      (offset_syncs_topic(), "literal", "all")}
     assert {(g.resource, g.name, g.pattern) for g in mirror_target_grants("heihe")} == {
         ("topic", "heihe.", "prefixed"), ("group", "heihe.", "prefixed")}
 
@@ -155,3 +156,15 @@ def test_the_lag_keeps_growing_while_the_province_is_unreachable(tmp_path):
     assert metrics.REPLICATED_RECORDS.labels(OUTBOUND_PUBLIC_TOPIC)._value.get() == 4
     path = mirror.write_properties()
     assert path.stat().st_mode & 0o777 == 0o600 and 'password="0ther"' in path.read_text()
+
+
+def test_the_public_statistics_go_out_once_per_change():
+    rows = [{"month": "2026-11", "lender_id": None, "applications": 23, "rejected": "<3"},
+            {"month": "2026-11", "lender_id": "bank-a", "applications": 7, "rejected": "<3"}]
+    published: dict = {}
+    first = statistics_messages(rows, published)
+    assert [key for key, _ in first] == [b"2026-11/*", b"2026-11/bank-a"]
+    assert json.loads(first[1][1]) == rows[1]
+    assert statistics_messages(rows, published) == []  # nothing new: nothing sent
+    rows[1] = {**rows[1], "applications": 8}
+    assert [key for key, _ in statistics_messages(rows, published)] == [b"2026-11/bank-a"]

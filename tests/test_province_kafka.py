@@ -27,6 +27,7 @@ from creditstream.schemas.topics import (
     AGGREGATES_TOPIC,
     DEAD_LETTER_TOPIC,
     OUTBOUND_PUBLIC_TOPIC,
+    OUTBOUND_STATISTICS_TOPIC,
     TOPIC_OF,
     UTILITY_TOPICS,
     WHITELIST_TOPIC,
@@ -123,6 +124,7 @@ def test_only_what_leaves_the_city_arrives_at_the_province_under_its_prefix(kafk
     water = builders.statement("water", "W-PROV", "2025-06", "10.000", "40.00")
     produce(city_admin, (OUTBOUND_PUBLIC_TOPIC, builders.USCC.encode(), codec.encode(record, masked)),
             (WHITELIST_TOPIC, builders.USCC.encode(), b'{"change_id":"x"}'),
+            (OUTBOUND_STATISTICS_TOPIC, b"2026-11/*", b'{"month":"2026-11","lender_id":null,"applications":23}'),
             (UTILITY_TOPICS["water"], builders.USCC.encode(), codec.encode(*water)),
             (TOPIC_OF[record], builders.USCC.encode(), codec.encode(record, penalty)))  # clear: must never leave
 
@@ -145,10 +147,11 @@ def test_only_what_leaves_the_city_arrives_at_the_province_under_its_prefix(kafk
         wait_for(lambda: read_all(province_admin, replicated), 120, f"{replicated} at the province")
         assert (tmp_path / "city" / "mirror" / "mm2.properties").stat().st_mode & 0o077 == 0  # it holds passwords
         wait_for(lambda: read_all(province_admin, f"{CITY}.{WHITELIST_TOPIC}"), 60, "the whitelist at the province")
+        wait_for(lambda: read_all(province_admin, f"{CITY}.{OUTBOUND_STATISTICS_TOPIC}"), 60, "the statistics too")
         (arrived,) = read_all(province_admin, replicated)
         assert partitions_of(province_admin, replicated) == partitions_of(city_admin, OUTBOUND_PUBLIC_TOPIC) == 4
         assert codec.decode(arrived)[1]["decision_no"] == "P-PROV"
-        wait_for(lambda: lag() == 0 and lag(WHITELIST_TOPIC) == 0, 60, "the lag metric at 0")
+        wait_for(lambda: lag() == lag(WHITELIST_TOPIC) == lag(OUTBOUND_STATISTICS_TOPIC) == 0, 60, "the lag metric at 0")
 
         # nothing else left the city: every provincial topic is under the city's prefix, none is a
         # consent-scoped or provider topic, and no clear identity number is anywhere
