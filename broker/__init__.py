@@ -11,13 +11,16 @@ SCRIPT = Path(__file__).resolve().parent / "kafka.sh"
 
 
 def run(action: str, home: Path | None = None, check: bool = True, plaintext: bool = False,
-        **kwargs) -> subprocess.CompletedProcess:
+        ports: tuple[int, int] | None = None, **kwargs) -> subprocess.CompletedProcess:
     """``kafka.sh <action>``; with ``home``, the broker's data (and pid file) go to ``home``, whatever
     KAFKA_HOME_DIR says (it may name another broker: the demo must never start or stop that one),
     and its jars to home/lib rather than beside the script (an installed package must not write
     into itself); KAFKA_LIB_DIR in the environment wins (scripts/demo reuses broker/lib).
-    ``plaintext``: start it without authentication (the logged opt-out)."""
+    ``plaintext``: start it without authentication (the logged opt-out). ``ports``: (client,
+    controller) of a second broker (the demo's provincial cluster)."""
     env = dict(os.environ)
+    if ports is not None:
+        env["KAFKA_PORT"], env["KAFKA_CONTROLLER_PORT"] = map(str, ports)
     if plaintext:
         env["KAFKA_SECURITY"] = "plaintext"
     if home is not None:

@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the whole platform locally (broker, topics, worker, simulated providers)")
     demo.add_argument("--enterprises", type=int, default=200)
     demo.add_argument("--months", type=int, default=24)
+    demo.add_argument("--province", action="store_true",
+                      help="also a provincial node: a second broker, MirrorMaker 2 and the provincial worker and API")
     demo.set_defaults(run=cmd_demo)
     return parser
 
@@ -426,7 +428,7 @@ def cmd_key_list(args, settings: Settings) -> int:
 def cmd_demo(args, settings: Settings) -> int:
     from creditstream.demo import run_demo
 
-    return run_demo(settings, args.enterprises, args.months)
+    return run_demo(settings, args.enterprises, args.months, args.province)
 
 
 def cmd_topics_create(args, settings: Settings) -> int:
@@ -434,7 +436,8 @@ def cmd_topics_create(args, settings: Settings) -> int:
 
     settings = settings.replace(partitions=args.partitions, replication_factor=args.replication_factor)
     for topic, outcome in create_topics(settings.kafka, settings.partitions, settings.replication_factor,
-                                        dead_letter_retention_ms=settings.dead_letter_retention_ms).items():
+                                        dead_letter_retention_ms=settings.dead_letter_retention_ms,
+                                        cities=settings.cities()).items():
         print(f"{topic}: {outcome}")
     print(f"dead letters are kept {settings.dead_letter_retention_days:g} days (CREDITSTREAM_DEAD_LETTER_RETENTION_DAYS)")
     return 0

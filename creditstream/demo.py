@@ -249,7 +249,7 @@ def summary(settings: Settings, api: str, key: str, url: str, row: dict, report:
         "Press Ctrl-C to stop.\n")
 
 
-def run_demo(settings: Settings, enterprises: int, months: int) -> int:
+def run_demo(settings: Settings, enterprises: int, months: int, province: bool = False) -> int:
     from creditstream import apikeys
     from creditstream.connectors.simulate import Simulator
     from creditstream.kafka_admin import create_topics
@@ -261,7 +261,7 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     home = Path(settings.home)
     broker_home = (home / "kafka").resolve()
-    started_broker, worker, gateway, prometheus = False, None, None, None
+    started_broker, worker, gateway, prometheus, provincial = False, None, None, None, None
     try:
         if settings.kafka_security_protocol != "PLAINTEXT" and not settings.kafka_username:
             # the demo's own broker's administrator (the password is made before the broker is)
@@ -315,6 +315,11 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
         prometheus, prometheus_at = start_prometheus(settings, home)
         print(summary(settings, api, key, url, row, report, enterprise_key, operator_key, provider_key,
                       prometheus_at, broker_home), flush=True)
+        if province:
+            from creditstream.demo_province import ProvinceDemo
+
+            provincial = ProvinceDemo(settings, home)
+            print(provincial.start(), flush=True)
         while worker.poll() is None:
             time.sleep(1)
         print(f"demo: worker exited with {worker.returncode}; see {log_path}", file=sys.stderr)
@@ -323,6 +328,8 @@ def run_demo(settings: Settings, enterprises: int, months: int) -> int:
         print("\ndemo: stopping", flush=True)
         return 0
     finally:
+        if provincial is not None:
+            provincial.stop()
         if prometheus is not None:
             prometheus.terminate()
             prometheus.wait(30)

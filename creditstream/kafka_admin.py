@@ -26,6 +26,7 @@ from confluent_kafka.admin import (
 )
 
 from creditstream.kafka_access import SERVICES, Grant, provider_grants, provider_user, service_grants, service_user
+from creditstream.province import REPLICATED_TOPICS
 from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.topics import (
     ALL_TOPICS,
@@ -33,6 +34,7 @@ from creditstream.schemas.topics import (
     PERSONAL_TOPICS,
     SINGLE_PARTITION_TOPICS,
     TOPIC_CONFIG,
+    replicated_topic,
 )
 
 DEAD_LETTER_RETENTION_MS = 7 * 24 * 3600 * 1000  # the default: a week to look into a rejected record
@@ -107,16 +109,21 @@ def group_caught_up(kafka: KafkaConnection, group: str, topics) -> bool:
 
 
 def create_topics(kafka: KafkaConnection, partitions: int, replication_factor: int, timeout: float = 30.0,
-                  dead_letter_retention_ms: int = DEAD_LETTER_RETENTION_MS) -> dict[str, str]:
+                  dead_letter_retention_ms: int = DEAD_LETTER_RETENTION_MS, cities: tuple[str, ...] = ()) -> dict[str, str]:
     """Create missing topics; return {topic: "created" | "exists"}. Raises on any other error.
     The dead-letter topic and the provider topics that carry clear identity numbers
     (PERSONAL_TOPICS) keep records ``dead_letter_retention_ms``, set on existing topics too: how
-    long personal data stays is the operator's setting (the masked copy on MASKED_TOPIC stays)."""
+    long personal data stays is the operator's setting (the masked copy on MASKED_TOPIC stays).
+    ``cities``: a provincial node's, whose replicated topics are made here too, so its worker
+    finds them at once (MirrorMaker 2 writes into them; made by MM2 later, a worker that started
+    first would wait for its next metadata refresh to be assigned them)."""
     admin = _admin(kafka)
     bounded = (DEAD_LETTER_TOPIC, *PERSONAL_TOPICS)
     configs = {**TOPIC_CONFIG, **{t: {"retention.ms": str(dead_letter_retention_ms)} for t in bounded}}
-    wanted = [NewTopic(name, 1 if name in SINGLE_PARTITION_TOPICS else partitions, replication_factor,
-                       config=configs.get(name, {})) for name in ALL_TOPICS]
+    gathered = {replicated_topic(city, topic): topic for city in cities for topic in REPLICATED_TOPICS}
+    wanted = [NewTopic(name, 1 if gathered.get(name, name) in SINGLE_PARTITION_TOPICS else partitions,
+                       replication_factor, config=configs.get(gathered.get(name, name), {}))
+              for name in (*ALL_TOPICS, *gathered)]
     outcome = {}
     for name, future in admin.create_topics(wanted, request_timeout=timeout).items():
         try:
