@@ -173,7 +173,9 @@ def run_beside(app: web.Application, feed: Optional[ViewFeed], writer, tasks: li
     async def start(_app) -> None:
         if feed is not None:
             feed.start()
-        running.extend(asyncio.get_running_loop().create_task(task()) for task in tasks)
+        loop = asyncio.get_running_loop()
+        running.append(asyncio.ensure_future(loop.run_in_executor(None, writer.connect)))  # not awaited
+        running.extend(loop.create_task(task()) for task in tasks)
 
     async def stop(_app) -> None:
         loop = asyncio.get_running_loop()

@@ -16,6 +16,7 @@ from typing import Optional
 from confluent_kafka import KafkaError, Producer
 
 from creditstream.schemas.kafka import KafkaConnection
+from creditstream.schemas.topics import AUDIT_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,15 @@ class KafkaWriter:
         else:
             self._polling = False
 
+    def connect(self, topic: str = AUDIT_TOPIC, timeout: float = 10.0) -> None:
+        """Open the connection and learn the topic's leaders now (blocking: run it off the event
+        loop), so the first look-up does not wait for them: measured, the first acknowledged send
+        of a fresh producer took 1.6 s, the next ones ~1 ms (benchmarks/audit_ack.py)."""
+        try:
+            self.producer.list_topics(topic, timeout=timeout)
+        except Exception as exc:  # the broker away: the first send will connect, or fail with 503
+            log.warning("the Kafka writer could not connect ahead of its first send: %s", exc)
+
     def close(self, timeout: float = 10.0) -> None:
         self.producer.flush(timeout)
 
@@ -104,6 +114,9 @@ class MemoryWriter:
     def on(self, topic: str) -> list[bytes]:
         """The values sent to ``topic``, in order."""
         return [value for t, _, value in self.messages if t == topic]
+
+    def connect(self, topic: str = "", timeout: float = 0.0) -> None:
+        pass
 
     def close(self, timeout: float = 10.0) -> None:
         pass

@@ -90,6 +90,7 @@ async def measure(send, senders: int, seconds: float) -> dict:
 async def main_async(seconds: float) -> dict:
     loop = asyncio.get_running_loop()
     writer = KafkaWriter(admin_kafka(), 5.0)
+    writer.connect()  # as the API does when it starts
     kafka = [await measure(lambda: writer.send(AUDIT_TOPIC, b"bench", RECORD), n, seconds) for n in (1, 16)]
     writer.close()
     with tempfile.TemporaryDirectory(dir=".local") as tmp:
