@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Optional
 
 import uvloop
@@ -33,6 +34,7 @@ from creditstream.api.portal import Portal
 from creditstream.api.reports import Reports
 from creditstream.api.rights import Rights
 from creditstream.api.routes import Rooms, api_routes, gateway_only_routes
+from creditstream.api.row_store import DiskRows
 from creditstream.api.store import RightsStore, Store
 from creditstream.api.view import ServingView, ViewFeed
 from creditstream.api.whitelist import WebhookDeliveries, Whitelist
@@ -58,7 +60,7 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
     clients = clients or ThreadClients(config.clickhouse_url)
     feed = None
     if view is None:
-        view = ServingView()
+        view = ServingView(DiskRows(Path(config.view_dir), config.view_cache_rows) if config.view_dir else None)
         feed = ViewFeed(config.kafka, view)
     writer = writer or KafkaWriter(config.kafka, config.audit_timeout_seconds)
     ready = feed.ready.is_set if feed else None

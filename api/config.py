@@ -37,6 +37,8 @@ class ApiConfig:
     chromium: str = "chromium"  # the browser that prints reports to PDF
     portal_idle_minutes: float = 30.0  # a portal session unused this long ends
     portal_max_hours: float = 8.0  # and every session ends this long after sign-in
+    view_dir: Optional[str] = None  # keep the view's rows on local disk there (SQLite); None: in memory
+    view_cache_rows: int = 50_000  # rows kept split in memory when the view is on disk
     statistics_publish_seconds: float = 60.0  # public loan statistics to the provincial node's outbound topic
     finance: FinanceSettings = field(default_factory=FinanceSettings)  # the programmes' rates (subsidy, compensation)
     # verification compares identity hashes under it; webhook secrets are derived from it

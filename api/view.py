@@ -20,6 +20,7 @@ from typing import NamedTuple, Optional
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from creditstream.api.row_store import DiskRows, MemoryRows
 from creditstream.monitoring import metrics
 from creditstream.schemas.codec import default_codec
 from creditstream.schemas.cs_eval_2 import visible_red_lines
@@ -107,18 +108,19 @@ def split_row(value: bytes, timestamp_ms: int) -> RowView:
 class ServingView:
     """The latest message per key of each view topic, in topic order (one partition per key)."""
 
-    def __init__(self) -> None:
+    def __init__(self, rows: MemoryRows | DiskRows | None = None) -> None:
         self.keys: dict[str, KeyEvent] = {}
         self.consents: dict[str, dict[str, ConsentState]] = {}  # uscc → lender id → the consent in force
         self.disputes: dict[str, DisputeState] = {}  # dispute id → its latest state
         self.disputes_of: dict[str, dict[str, DisputeState]] = {}  # uscc → dispute id → state
         self.repairs: dict[str, RepairState] = {}  # application id → its latest state
         self.repairs_of: dict[str, dict[str, RepairState]] = {}  # uscc → application id → state
-        # uscc → (the row as the topic carries it, when the worker computed it in epoch ms): encoded
-        # bytes are the smallest form to hold a million of; a row looked up is replaced by its
-        # RowView (split once, on the first look-up, not for every row at start)
-        self.rows: dict[str, tuple[bytes | RowView, int]] = {}
-        self._rows_lock = threading.Lock()  # the feed's writes against a look-up's write-back
+        # uscc → (the row as the topic carries it, when the worker computed it in epoch ms), in
+        # memory or on local disk (api.row_store); a row is split for look-ups once, when first
+        # looked up, not for every row at start
+        self.rows = rows if rows is not None else MemoryRows()
+        self._pending_rows: list[tuple[str, Optional[bytes], int]] = []  # read, not yet written (disk)
+        self._pending_offsets: dict[tuple[str, int], int] = {}
         # the whitelist: every change once, in topic order (offset, change), and who is on it now
         self.whitelist_changes: list[tuple[int, WhitelistChange]] = []
         self.whitelist_ids: set[str] = set()  # change ids seen: a change sent again is dropped
@@ -130,10 +132,12 @@ class ServingView:
         self.skipped = 0  # messages that did not fit their model (the sink dead-letters them)
 
     def apply(self, topic: str, key: Optional[bytes], value: Optional[bytes], timestamp_ms: int,
-              offset: int = -1) -> None:
+              offset: int = -1, partition: int = -1) -> None:
         try:
             if topic == AGGREGATES_TOPIC:
                 self._apply_row(key, value, timestamp_ms)
+                if self.rows.persistent:  # where to resume: written with the rows (flush_rows)
+                    self._pending_offsets[(topic, partition)] = offset + 1
             elif topic == CONSENT_STATE_TOPIC:
                 self._apply_consent(key, value)
             elif topic == API_KEYS_TOPIC:
@@ -156,14 +160,19 @@ class ServingView:
             log.warning("view: skipped a message of %s that does not fit its model: %s", topic, exc)
 
     def _apply_row(self, key: Optional[bytes], value: Optional[bytes], timestamp_ms: int) -> None:
-        if value is None:  # a tombstone
-            if key:
-                with self._rows_lock:
-                    self.rows.pop(key.decode(), None)
+        if value is None and not key:
             return
-        uscc = _row_uscc(value)
-        with self._rows_lock:
-            self.rows[uscc] = (value, timestamp_ms)
+        change = (key.decode() if value is None else _row_uscc(value), value, timestamp_ms)  # None: a tombstone
+        if self.rows.persistent:  # a transaction per batch the feed read, not per row
+            self._pending_rows.append(change)
+        else:
+            self.rows.write((change,), {})
+
+    def flush_rows(self) -> None:
+        """Write the rows read since the last call, with the offsets to resume from (disk)."""
+        if self._pending_rows or self._pending_offsets:
+            self.rows.write(self._pending_rows, self._pending_offsets)
+            self._pending_rows, self._pending_offsets = [], {}
 
     def _apply_consent(self, key: Optional[bytes], value: Optional[bytes]) -> None:
         if value is None:
@@ -252,17 +261,7 @@ class ServingView:
         return uscc in self.rows
 
     def row(self, uscc: str) -> Optional[RowView]:
-        found = self.rows.get(uscc)
-        if found is None:
-            return None
-        payload, timestamp_ms = found
-        if isinstance(payload, RowView):
-            return payload
-        split = split_row(payload, timestamp_ms)
-        with self._rows_lock:
-            if self.rows.get(uscc) is found:  # unless a newer row arrived meanwhile
-                self.rows[uscc] = (split, timestamp_ms)
-        return split
+        return self.rows.view_of(uscc, split_row)
 
 
 def _row_uscc(value: bytes) -> str:
@@ -296,11 +295,13 @@ class ViewFeed(threading.Thread):
                     error = message.error()
                     if error is None:
                         timestamp = message.timestamp()[1]
-                        self.view.apply(message.topic(), message.key(), message.value(), timestamp, message.offset())
+                        self.view.apply(message.topic(), message.key(), message.value(), timestamp, message.offset(),
+                                        message.partition())
                     elif error.code() == KafkaError._PARTITION_EOF:
                         pending.discard((message.topic(), message.partition()))
                     else:
                         log.warning("view feed: %s", error.str())
+                self.view.flush_rows()
                 if not pending and not self.ready.is_set():
                     # a million loaded rows would make every full collection of the cyclic GC walk
                     # them (pauses of 100s of ms in the look-ups' tail); they never form cycles
@@ -320,13 +321,32 @@ class ViewFeed(threading.Thread):
             metadata = consumer.list_topics(timeout=10)
             missing = [t for t in self.topics if t not in metadata.topics or metadata.topics[t].error]
             if not missing:
-                partitions = [TopicPartition(t, p, OFFSET_BEGINNING) for t in self.topics
+                resume = self._resume_offsets(consumer, metadata)
+                partitions = [TopicPartition(t, p, resume.get((t, p), OFFSET_BEGINNING)) for t in self.topics
                               for p in metadata.topics[t].partitions]
                 consumer.assign(partitions)
                 return {(tp.topic, tp.partition) for tp in partitions}
             log.info("view feed: waiting for topics %s", ", ".join(missing))
             self.stopping.wait(1.0)
         return set()
+
+    def _resume_offsets(self, consumer: Consumer, metadata) -> dict[tuple[str, int], int]:
+        """Where rows kept on disk were read to, if the topic still holds what follows; otherwise
+        (a recreated topic: offsets behind its start or past its end) the rows are forgotten and
+        read again from the beginning."""
+        stored = self.view.rows.offsets()
+        if not stored or AGGREGATES_TOPIC not in self.topics:
+            return {}
+        for (topic, partition), next_offset in stored.items():
+            known = topic in metadata.topics and partition in metadata.topics[topic].partitions
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10) if known else (0, -1)
+            if not low <= next_offset <= high:
+                log.warning("view: the rows on disk were read to %s[%d]@%d, which the topic does not hold "
+                            "(%d..%d): reading every row again", topic, partition, next_offset, low, high)
+                self.view.rows.reset()
+                return {}
+        log.info("view: %d rows on disk; reading %s from where they end", len(self.view.rows), AGGREGATES_TOPIC)
+        return stored
 
     def stop(self) -> None:
         self.stopping.set()

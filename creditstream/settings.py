@@ -146,6 +146,11 @@ class Settings:
                                                "client address may have within a minute; then it is refused 429…",
                                            minimum=1, maximum=100_000)
     api_auth_block_seconds: float = setting(60.0, "…for this long", minimum=1, maximum=86400)
+    api_view_dir: Optional[str] = setting(None, "keep the API's aggregate rows on local disk in this directory "
+                                                "(SQLite; one directory per API process): less memory, and a "
+                                                "restart reads only the rows that changed since; unset: in memory")
+    api_view_cache_rows: int = setting(50_000, "with api_view_dir: rows kept in memory, ready for look-ups",
+                                       minimum=0, maximum=10_000_000)
     api_statistics_publish_seconds: float = setting(60.0, "the API publishes the public loan statistics rows that "
                                                           "changed to credit.out.finance-statistics.v1 (for the "
                                                           "provincial node) this often", minimum=1, maximum=86400)
@@ -328,6 +333,7 @@ class Settings:
                          threads=self.api_threads, rate_per_second=self.api_rate_per_second,
                          rate_burst=self.api_rate_burst, audit_timeout_seconds=self.api_audit_timeout_seconds,
                          statistics_publish_seconds=self.api_statistics_publish_seconds,
+                         view_dir=self.api_view_dir, view_cache_rows=self.api_view_cache_rows,
                          auth_failures_limit=self.api_auth_failures_limit,
                          auth_block_seconds=self.api_auth_block_seconds,
                          holidays=self.holiday_dates(), webhook_retry_seconds=self.webhook_retry_seconds,
