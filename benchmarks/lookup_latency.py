@@ -239,6 +239,28 @@ def raw_point_queries(url: str, picks: list[str], threads: int, lookups: int) ->
             "per_second": round(len(latencies) / elapsed)}
 
 
+def start_worker(settings: Settings, home: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "creditstream.cli", "worker"],
+                            env={**os.environ, **settings.to_env()}, stdout=subprocess.DEVNULL,
+                            stderr=open(home / "worker.log", "ab"), start_new_session=True)
+
+
+def api_rss_mib(worker_pid: int) -> int | None:
+    """RSS of the worker's `creditstream api` child process, from /proc."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        parent = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+        if parent == worker_pid and b"api" in command:
+            return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) // 1024
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--enterprises", type=int, default=1_000_000)
@@ -246,6 +268,8 @@ def main() -> None:
     parser.add_argument("--lookups", type=int, default=8000, help="look-ups per level (Python client)")
     parser.add_argument("--seconds", type=int, default=10, help="seconds per level (wrk)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--view-on-disk", action="store_true",
+                        help="the API keeps its rows on local disk (CREDITSTREAM_API_VIEW_DIR); also measures a restart")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="cs-lookup-"))
     broker_env = {**os.environ, "KAFKA_PORT": str(PORT), "KAFKA_CONTROLLER_PORT": str(CONTROLLER_PORT),
@@ -258,7 +282,8 @@ def main() -> None:
         settings = Settings(home=str(home), bootstrap_servers=f"127.0.0.1:{PORT}", api_port=free_port(),
                             kafka_username=admin_user, kafka_password=admin_password,
                             web_port=free_port(), personal_data_key="bench", api_rate_per_second=1e6,
-                            api_rate_burst=1_000_000)
+                            api_rate_burst=1_000_000,
+                            api_view_dir=str(home / "api-view") if args.view_on_disk else None)
         create_topics(settings.kafka, settings.partitions, 1)
         rng = random.Random(7)
         picks = [uscc(rng.randrange(args.enterprises)) for _ in range(20_000)]
@@ -268,9 +293,7 @@ def main() -> None:
         produced_in = time.monotonic() - started
         log(f"data set produced in {produced_in:.0f} s; starting the worker")
         started = time.monotonic()
-        worker = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "worker"],
-                                  env={**os.environ, **settings.to_env()}, stdout=subprocess.DEVNULL,
-                                  stderr=open(home / "worker.log", "wb"), start_new_session=True)
+        worker = start_worker(settings, home)
         view_loaded = wait(lambda: healthy(settings.api_port), 600, "the API's view to load")
         log(f"API serving after {view_loaded:.1f} s; waiting for the sink to store every row")
         wait(lambda: group_caught_up(settings.kafka, f"{settings.app_id}-sink", SINK_TOPICS), 1800,
@@ -295,6 +318,18 @@ def main() -> None:
         # the broker's acknowledgement alone, on the same broker, in the same state
         acks = kafka_acks(settings.kafka)
         log("kafka acks " + json.dumps(acks))
+        api_rss = api_rss_mib(worker.pid)
+        log(f"API RSS {api_rss} MiB")
+        worker.terminate()
+        worker.wait(60)
+        # a restart: the worker and its API again on the same data (with the view on disk, the API
+        # reads only what changed since it stopped)
+        started = time.monotonic()
+        worker = start_worker(settings, home)
+        restarted = wait(lambda: healthy(settings.api_port), 600, "the restarted API")
+        run_clients(settings.api_port, client_keys, picks, 4, 400)  # every answer checked again
+        rss_after_restart = api_rss_mib(worker.pid)
+        log(f"API serving {restarted:.1f} s after a restart; RSS {rss_after_restart} MiB")
         worker.terminate()
         worker.wait(60)
         worker = None
@@ -304,7 +339,10 @@ def main() -> None:
         for r in raw:
             log("raw " + json.dumps(r))
         print(json.dumps({"enterprises": args.enterprises, "stored_rows": stored, "produce_seconds": round(produced_in),
+                          "api_view": "disk" if args.view_on_disk else "memory",
                           "api_serving_after_start_seconds": round(view_loaded, 1),
+                          "api_serving_after_restart_seconds": round(restarted, 1),
+                          "api_rss_mib_after_lookups": api_rss, "api_rss_mib_after_restart": rss_after_restart,
                           "sink_caught_up_after_start_seconds": round(sink_done),
                           "cpu_idle_before_measuring": round(idle, 2),
                           "api": results, "kafka_ack_alone": acks, "raw_point_query": raw}, indent=2))
