@@ -149,8 +149,10 @@ class CreditStream:
         self.repartitioned = {t: metrics.EVENTS_REPARTITIONED.labels(t) for t in self.inbound}
         self.tally = metrics.Tally()  # the per-event counters, added to Prometheus each tick and scrape
         if config.province_cities:
-            self.app.agent(self.app.topic(*self.inbound, **raw()), name="gather")(self.gather_agent)
-            self.app.agent(self.app.topic(REPARTITION_TOPIC, **raw()), name="repartition")(self.repartition_agent)
+            self.app.agent(self.app.topic(*self.inbound, **raw()), name="gather")(
+                self.acknowledged_by_checkpoint(self.handle_from_city))
+            self.app.agent(self.app.topic(REPARTITION_TOPIC, **raw()), name="repartition")(
+                self.acknowledged_by_checkpoint(self.handle_rekeyed))
         else:
             self.city_agents()
         self.app.task(self.flusher)
@@ -162,10 +164,11 @@ class CreditStream:
     def city_agents(self) -> None:
         """A city's agents: its providers' events, the re-keyed and masked ones, the loan loop."""
         # one agent over every provider topic: one stream and one task to wake per fetched batch
-        self.app.agent(self.app.topic(*PROVIDER_TOPICS, **raw()), name="validate")(self.validate_agent)
+        self.app.agent(self.app.topic(*PROVIDER_TOPICS, **raw()), name="validate")(
+            self.acknowledged_by_checkpoint(self.handle))
         # validated events folded where their ledger lives: re-keyed ones, and every masked one
         self.app.agent(self.app.topic(REPARTITION_TOPIC, MASKED_TOPIC, **raw()), name="repartition")(
-            self.repartition_agent)
+            self.acknowledged_by_checkpoint(self.handle_rekeyed))
         # the loan loop: each key's book (schemas.finance.Book as JSON) on a table of its own;
         # accepted changes and dead letters go out through Faust's producer, attached to the
         # change's offset, so neither is lost nor committed past (streams.finance)
@@ -187,29 +190,48 @@ class CreditStream:
         return today_in_shanghai(self.clock())
 
     # -- validation and folding --------------------------------------------------------------------
-    async def validate_agent(self, stream) -> None:
-        manual = stream.noack()
-        async for _ in manual:  # not .events(): one async generator less per event
-            event = manual.current_event
-            self.checkpoint.handled(event)
-            self.handle(event.message)
+    def acknowledged_by_checkpoint(self, handler: Callable) -> Callable:
+        """An agent that hands every message to ``handler`` and leaves its acknowledgement to the
+        checkpoint (after the ledgers it changed are persisted)."""
+        async def agent(stream) -> None:
+            manual = stream.noack()
+            async for _ in manual:  # not .events(): one async generator less per event
+                event = manual.current_event
+                self.checkpoint.handled(event)
+                handler(event.message)
+        return agent
+
+    def validated(self, message, check: Callable) -> Optional[tuple]:
+        """``check(message)`` → (record, value, bytes to forward); None once a rejected message
+        has gone to the dead-letter topic. A platform bug must not stop the worker, nor pass as the
+        sender's fault: it is dead-lettered as INTERNAL."""
+        try:
+            return check(message)
+        except Invalid as exc:
+            self.send_dead_letter(exc, message)
+        except Exception as exc:
+            log.exception("internal error validating %s[%d]@%d", message.topic, message.partition, message.offset)
+            self.send_dead_letter(Invalid(INTERNAL, f"internal error while validating: {exc!r}"), message)
+        return None
+
+    def check_provider_event(self, message) -> tuple[str, dict, bytes]:
+        record, decoded = decode_avro(self.codec, message.topic, message.value)
+        value = accept(record, decoded, self.personal_data_key, dt.datetime.now(dt.timezone.utc), self.future_skew)
+        return record, value, normalized_avro(self.codec, record, message.value, decoded, value)
+
+    def check_city_record(self, message) -> tuple[str, dict, bytes]:
+        return accept_from_city(self.codec, message.topic, message.value, dt.datetime.now(dt.timezone.utc),
+                                self.future_skew)
 
     def handle(self, message) -> None:
         """One provider message: validated and normalised, then folded here or re-keyed to its
         ledger's partition; or a dead letter. Never raises: nothing may stop the agent."""
         topic = message.topic
         self.tally.add(self.consumed[topic])
-        try:
-            record, decoded = decode_avro(self.codec, topic, message.value)
-            value = accept(record, decoded, self.personal_data_key, dt.datetime.now(dt.timezone.utc), self.future_skew)
-            data = normalized_avro(self.codec, record, message.value, decoded, value)
-        except Invalid as exc:
-            self.send_dead_letter(exc, message)
+        checked = self.validated(message, self.check_provider_event)
+        if checked is None:
             return
-        except Exception as exc:  # a platform bug must not stop the worker, nor pass as the provider's fault
-            log.exception("internal error validating %s[%d]@%d", topic, message.partition, message.offset)
-            self.send_dead_letter(Invalid(INTERNAL, f"internal error while validating: {exc!r}"), message)
-            return
+        record, value, data = checked
         metrics.EVENT_TIME_LAG.observe(
             max(0.0, (dt.datetime.now(dt.timezone.utc) - value["occurred_at"]).total_seconds())
         )
@@ -231,29 +253,15 @@ class CreditStream:
             self.output.send(REPARTITION_TOPIC, key, data, int(produced * 1000))
             self.tally.add(self.repartitioned[topic])
 
-    async def gather_agent(self, stream) -> None:
-        """The provincial node: each city's replicated public records."""
-        manual = stream.noack()
-        async for _ in manual:
-            event = manual.current_event
-            self.checkpoint.handled(event)
-            self.handle_from_city(event.message)
-
     def handle_from_city(self, message) -> None:
         """One record of a city's outbound topic at the provincial node: validated again, folded
         with its city as a source (or re-keyed to its ledger's partition), or a dead letter."""
         topic = message.topic
         self.tally.add(self.consumed[topic])
-        try:
-            record, value, data = accept_from_city(self.codec, topic, message.value, dt.datetime.now(dt.timezone.utc),
-                                                   self.future_skew)
-        except Invalid as exc:
-            self.send_dead_letter(exc, message)
+        checked = self.validated(message, self.check_city_record)
+        if checked is None:
             return
-        except Exception as exc:  # a platform bug must not stop the worker, nor pass as the city's fault
-            log.exception("internal error validating %s[%d]@%d", topic, message.partition, message.offset)
-            self.send_dead_letter(Invalid(INTERNAL, f"internal error while validating: {exc!r}"), message)
-            return
+        record, value, data = checked
         key, produced = value["uscc"].encode(), message.timestamp or 0.0
         self.output.send(NORMALIZED_TOPIC, key, data, int(produced * 1000))
         self.tally.add(self.forwarded[topic])
@@ -263,20 +271,16 @@ class CreditStream:
             self.output.send(REPARTITION_TOPIC, key, data, int(produced * 1000))
             self.tally.add(self.repartitioned[topic])
 
-    async def repartition_agent(self, stream) -> None:
-        manual = stream.noack()
-        async for _ in manual:
-            event = manual.current_event
-            message = event.message
-            self.checkpoint.handled(event)
-            try:
-                record, value = self.codec.decode(message.value)  # validated and normalised upstream
-                # at the provincial node every provider id names its city ("heihe/…")
-                source = source_of(value["provider_id"]) if self.config.province_cities else None
-                self.fold(message.key, record, value, message.timestamp or 0.0, source)
-            except Exception as exc:  # only a foreign or corrupt message can get here: never stall
-                log.exception("unreadable re-keyed event %s[%d]@%d", message.topic, message.partition, message.offset)
-                self.send_dead_letter(Invalid(UNDECODABLE, f"re-keyed event unreadable: {exc!r}"), message)
+    def handle_rekeyed(self, message) -> None:
+        """A validated event re-keyed to its ledger's partition (or a masked copy): folded here."""
+        try:
+            record, value = self.codec.decode(message.value)  # validated and normalised upstream
+            # at the provincial node every provider id names its city ("heihe/…")
+            source = source_of(value["provider_id"]) if self.config.province_cities else None
+            self.fold(message.key, record, value, message.timestamp or 0.0, source)
+        except Exception as exc:  # only a foreign or corrupt message can get here: never stall
+            log.exception("unreadable re-keyed event %s[%d]@%d", message.topic, message.partition, message.offset)
+            self.send_dead_letter(Invalid(UNDECODABLE, f"re-keyed event unreadable: {exc!r}"), message)
 
     async def finance_agent(self, stream) -> None:
         async for event in stream.events():
