@@ -6,3 +6,35 @@ def synthetic_uscc(i: int) -> str:
     """A valid, distinct USCC for the i-th synthetic enterprise."""
     body = "91" + f"{i:07d}" + "".join(USCC_ALPHABET[(i * 7 + k) % 31] for k in range(8))
     return body + uscc_check_char(body)
+
+
+def steady_events(rate: int, seconds: int) -> list[tuple[bytes, bytes, str]]:
+    """rate × seconds simulated provider events of every category, as (key, value, topic), for a
+    steady-rate run (freshness, province_lag)."""
+    from creditstream.connectors.simulate import Simulator, event_bytes
+    from creditstream.schemas.codec import default_codec
+    from creditstream.schemas.months import parse_month
+
+    codec, wanted, events = default_codec(), rate * seconds, []
+    for event in Simulator(max(100, wanted // 75), 12, parse_month("2025-06"), seed=5, invalid_share=0.01).events():
+        events.append(event_bytes(codec, event) + (event.topic,))
+        if len(events) >= wanted:
+            break
+    return events
+
+
+def produce_steadily(producer, events, rate: int, progress=None) -> float:
+    """Produce ``events`` at ``rate`` a second (``progress(i)`` every 10 s of them); the seconds it took."""
+    import time
+
+    started = time.perf_counter()
+    for i, (key, value, topic) in enumerate(events):
+        delay = started + i / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        producer.produce(topic, key=key, value=value)
+        producer.poll(0)
+        if progress is not None and i and i % (rate * 10) == 0:
+            progress(i)
+    producer.flush(30)
+    return time.perf_counter() - started

@@ -16,9 +16,7 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from creditstream.connectors.simulate import Simulator, event_bytes
-from creditstream.schemas.codec import default_codec
-from creditstream.schemas.months import parse_month
+from benchmarks.common import produce_steadily, steady_events
 from tests.support.kafka import WorkerProcess, admin_kafka, platform_settings, reset_topics, wait_for
 
 
@@ -42,14 +40,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=60)
     args = parser.parse_args()
     reset_topics(platform_settings())
-    registry = default_codec()
-    wanted = args.rate * args.seconds
-    events = []
-    enterprises = max(100, wanted // 75)
-    for event in Simulator(enterprises, 12, parse_month("2025-06"), seed=5, invalid_share=0.01).events():
-        events.append(event_bytes(registry, event) + (event.topic,))
-        if len(events) >= wanted:
-            break
+    events = steady_events(args.rate, args.seconds)
     with tempfile.TemporaryDirectory() as tmp:
         worker = WorkerProcess(Path(tmp), f"bench-fresh-{time.time_ns()}", CREDITSTREAM_AS_OF="2025-06",
                                CREDITSTREAM_API_ENABLED="false").start()
@@ -57,16 +48,7 @@ def main():
             wait_for(lambda: worker.metrics().get("creditstream_sink_target_up") == 1, 120, "the worker")
             time.sleep(8)  # group joins settle
             producer = Producer(admin_kafka().producer(**{"linger.ms": 5}))
-            started = time.perf_counter()
-            for i, (key, value, topic) in enumerate(events):
-                target = started + i / args.rate
-                delay = target - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                producer.produce(topic, key=key, value=value)
-                producer.poll(0)
-            producer.flush(30)
-            sent_seconds = time.perf_counter() - started
+            sent_seconds = produce_steadily(producer, events, args.rate)
             time.sleep(10)  # drain
             metrics = worker.metrics()
         finally:

@@ -25,14 +25,12 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
 
+from benchmarks.common import produce_steadily, steady_events
 from creditstream.broker import admin_credential
-from creditstream.connectors.simulate import Simulator, event_bytes
 from creditstream.kafka_access import mirror_source_grants, mirror_target_grants
 from creditstream.kafka_admin import make_principal
 from creditstream.province import MIRROR_USER
-from creditstream.schemas.codec import default_codec
 from creditstream.schemas.kafka import KafkaConnection
-from creditstream.schemas.months import parse_month
 from creditstream.schemas.topics import OUTBOUND_PUBLIC_TOPIC, replicated_topic
 from creditstream.settings import connection_env
 from tests.support.kafka import (
@@ -94,13 +92,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=60)
     args = parser.parse_args()
     reset_topics(platform_settings())
-    codec = default_codec()
-    wanted = args.rate * args.seconds
-    events = []
-    for event in Simulator(max(100, wanted // 75), 12, parse_month("2025-06"), seed=5, invalid_share=0.01).events():
-        events.append(event_bytes(codec, event) + (event.topic,))
-        if len(events) >= wanted:
-            break
+    events = steady_events(args.rate, args.seconds)
     city_admin = admin_kafka()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "province-kafka"
@@ -134,18 +126,9 @@ def main():
                 reader.ready.wait(60)
             time.sleep(3)  # the readers' first fetch positions are set before anything is produced
             producer = Producer(city_admin.producer(**{"linger.ms": 5}))
-            started = time.perf_counter()
-            for i, (key, value, topic) in enumerate(events):
-                delay = started + i / args.rate - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                producer.produce(topic, key=key, value=value)
-                producer.poll(0)
-                if i and i % (args.rate * 10) == 0:
-                    print(f"province_lag: {i:,} events sent, {len(province_side.lags):,} public records at the "
-                          f"province", file=sys.stderr)
-            producer.flush(30)
-            sent_seconds = time.perf_counter() - started
+            sent_seconds = produce_steadily(producer, events, args.rate, lambda i: print(
+                f"province_lag: {i:,} events sent, {len(province_side.lags):,} public records at the province",
+                file=sys.stderr))
             wait_for(lambda: len(province_side.lags) >= len(city_side.lags) > 0, 120, "every record at the province")
             for reader in (city_side, province_side):
                 reader.stopping.set()
