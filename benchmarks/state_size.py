@@ -3,13 +3,16 @@
 1. Simulates SAMPLE enterprises × 24 months, folds them into ledgers (the aggregator's state) and
    measures the serialized ledger size (what the compacted changelog and the memory:// table hold)
    and the memory the table's values take; scales both to 100k enterprises.
-2. Writes 100k ledgers (the sample's ledgers under fresh USCCs) into the changelog topic of a new
-   app id, starts `creditstream worker` and times process start → "Worker ready" (changelog
-   recovered, agents consuming).
+2. Writes ENTERPRISES ledgers (the sample's ledgers under fresh USCCs) into the changelog topic of
+   a new app id and times `creditstream worker` from process start to "Worker ready" (changelog
+   recovered, agents consuming) three times: from an empty local store, after a clean stop, after
+   SIGKILL; with each start's RSS (now and peak) and the changelog records it had to read. Each
+   start must hold every ledger; at the end the disk store's files must hold them byte for byte.
 
-Needs the local broker. Prints JSON.
+Needs the local broker. Prints JSON; progress on stderr.
 
     PYTHONPATH=. .venv/bin/python benchmarks/state_size.py [--sample 5000] [--enterprises 100000]
+        [--store disk://|memory://] [--tmp-dir DIR]
 """
 import argparse
 import json
@@ -31,11 +34,84 @@ from tests.support.kafka import WorkerProcess, admin_kafka
 AS_OF = "2025-06"
 
 
+def progress(text: str) -> None:
+    print(f"[state_size] {text}", file=sys.stderr, flush=True)
+
+
+def write_changelog(topic: str, values: list[bytes], enterprises: int, partitions: int) -> None:
+    """``enterprises`` ledgers (the sample's, under fresh USCCs) on the worker's changelog topic."""
+    admin = AdminClient(admin_kafka().client())
+    admin.create_topics([NewTopic(topic, partitions, 1, config={"cleanup.policy": "compact"})])[topic].result()
+    producer = Producer({**admin_kafka().client(), "partitioner": "murmur2_random", "linger.ms": 50,
+                         "compression.type": "lz4"})
+    for i in range(enterprises):
+        while True:
+            try:
+                producer.produce(topic, key=uscc(i).encode(), value=values[i % len(values)])
+                break
+            except BufferError:
+                producer.poll(0.2)
+        producer.poll(0)
+        if i and i % 100_000 == 0:
+            progress(f"{i:,} ledgers written to {topic}")
+    producer.flush(600)
+
+
+def worker_memory_mib(pid: int) -> dict:
+    status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status"))
+    return {"rss_mib": round(int(status["VmRSS"].split()[0]) / 1024),
+            "peak_rss_mib": round(int(status["VmHWM"].split()[0]) / 1024)}
+
+
+def ready_and_holding(worker: WorkerProcess, enterprises: int) -> dict:
+    """Start the worker, time start → "Worker ready" (changelog recovered, agents consuming), and
+    fail unless it holds every ledger it was given: a restart that recovered nothing measured nothing."""
+    t0 = time.perf_counter()
+    worker.start()
+    while b"[^---Recovery]: Worker ready" not in worker.log_path.read_bytes():
+        if worker.proc.poll() is not None or time.perf_counter() - t0 > 1800:
+            print(worker.tail(), file=sys.stderr)
+            raise SystemExit("worker did not become ready")
+        time.sleep(0.1)
+    ready = time.perf_counter() - t0
+    scraped = worker.metrics()
+    held = scraped.get("creditstream_ledgers", 0)
+    if held != enterprises:
+        print(worker.tail(), file=sys.stderr)
+        raise SystemExit(f"the worker holds {held:.0f} of the {enterprises} ledgers written to its changelog: "
+                         f"the start measured nothing")
+    return {"seconds_to_ready": round(ready, 1), "ledgers_held": int(held),
+            "changelog_records_read": int(scraped.get('creditstream_table_recovered_records_total{table="ledger"}', -1)),
+            **worker_memory_mib(worker.proc.pid)}
+
+
+def ledgers_on_disk(data_dir: Path, enterprises: int, values: list[bytes]) -> dict:
+    """After the last stop: the worker's partition databases hold exactly the ledgers given, byte for byte."""
+    from rocksdict import AccessType, Options, Rdict
+
+    from creditstream.streams.disk_store import META_PREFIX
+    held, size = {}, 0
+    for path in sorted(data_dir.glob("**/ledger-*.rdict")):
+        db = Rdict(str(path), Options(raw_mode=True), access_type=AccessType.read_only())
+        for key, value in db.items():
+            if not key.startswith(META_PREFIX):
+                held[key] = value
+        db.close()
+        size += sum(f.stat().st_size for f in path.iterdir())
+    wrong = [i for i in range(enterprises) if held.get(uscc(i).encode()) != values[i % len(values)]]
+    if len(held) != enterprises or wrong:
+        raise SystemExit(f"the local store holds {len(held)} ledgers, {len(wrong)} of the {enterprises} given "
+                         "missing or different")
+    return {"ledgers": len(held), "identical_to_changelog": True, "mib_on_disk": round(size / 2**20)}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sample", type=int, default=5000)
     parser.add_argument("--enterprises", type=int, default=100_000)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--store", default="disk://", help="the worker's table store: disk:// or memory://")
+    parser.add_argument("--tmp-dir", default=None, help="where the worker's data directory goes (needs ~5 GB at 1M)")
     args = parser.parse_args()
     started = time.perf_counter()
     lines = [event_line(e) for e in Simulator(args.sample, 24, parse_month(AS_OF), seed=9, invalid_share=0).events()]
@@ -49,41 +125,29 @@ def main():
     table_memory = (sum(map(sys.getsizeof, values)) + sum(map(sys.getsizeof, keys))
                     + sys.getsizeof(dict(zip(keys, values)))) / len(values)
 
-    tmp_dir = tempfile.TemporaryDirectory()
-    worker = WorkerProcess(Path(tmp_dir.name), f"bench-state-{time.time_ns()}", CREDITSTREAM_AS_OF=AS_OF,
-                           CREDITSTREAM_SINK_ENABLED="false", CREDITSTREAM_API_ENABLED="false")
+    tmp_dir = tempfile.TemporaryDirectory(dir=args.tmp_dir)
+    tmp = Path(tmp_dir.name)
+    app_id = f"bench-state-{time.time_ns()}"
+    env = {"CREDITSTREAM_AS_OF": AS_OF, "CREDITSTREAM_SINK_ENABLED": "false", "CREDITSTREAM_API_ENABLED": "false",
+           "CREDITSTREAM_STORE": args.store}
     # the worker's own application id (the test harness prefixes it): the changelog it recovers from
-    topic = f"{worker.app_id}-ledger-changelog"
-    admin = AdminClient(admin_kafka().client())
-    admin.create_topics([NewTopic(topic, args.partitions, 1, config={"cleanup.policy": "compact"})])[topic].result()
-    producer = Producer({**admin_kafka().client(), "partitioner": "murmur2_random", "linger.ms": 50,
-                         "compression.type": "lz4"})
-    for i in range(args.enterprises):
-        while True:
-            try:
-                producer.produce(topic, key=uscc(i).encode(), value=values[i % len(values)])
-                break
-            except BufferError:
-                producer.poll(0.2)
-        producer.poll(0)
-    producer.flush(120)
+    topic = f"{WorkerProcess(tmp, app_id, **env).app_id}-ledger-changelog"
+    write_changelog(topic, values, args.enterprises, args.partitions)
     with tmp_dir:
-        t0 = time.perf_counter()
-        worker.start()
-        while b"[^---Recovery]: Worker ready" not in worker.log_path.read_bytes():  # changelog recovered
-            if worker.proc.poll() is not None or time.perf_counter() - t0 > 900:
-                print(worker.tail(), file=sys.stderr)
-                raise SystemExit("worker did not become ready")
-            time.sleep(0.1)
-        ready = time.perf_counter() - t0
-        # a restart that recovered nothing is no measurement: the worker must hold every ledger given
-        held = worker.metrics().get("creditstream_ledgers", 0)
-        if held != args.enterprises:
-            print(worker.tail(), file=sys.stderr)
-            raise SystemExit(f"the restarted worker holds {held:.0f} of the {args.enterprises} ledgers written to "
-                             f"{topic}: the restart measured nothing")
-        rss_kib = int(next(line.split()[1] for line in open(f"/proc/{worker.proc.pid}/status") if line.startswith("VmRSS")))
-        worker.stop()
+        starts = {}
+        # each run ends the way the next one's name says: stopped cleanly, then SIGKILLed
+        for name, ending in (("first start, empty local state", "stop"), ("after a clean stop", "kill"),
+                             ("after SIGKILL", "stop")):
+            worker = WorkerProcess(tmp, app_id, **env)
+            starts[name] = ready_and_holding(worker, args.enterprises)
+            progress(f"{name}: ready in {starts[name]['seconds_to_ready']} s")
+            worker.kill() if ending == "kill" else worker.stop()
+        on_disk = None
+        if args.store.startswith("disk"):
+            on_disk = ledgers_on_disk(tmp / f"data-{worker.app_id}", args.enterprises, values)
+    restart = {"store": args.store, "enterprises_in_changelog": args.enterprises, "starts": starts}
+    if on_disk is not None:
+        restart["local_store"] = on_disk
     scale = 100_000
     print(json.dumps({
         "sample_enterprises": args.sample, "months": 24, "events_in_sample": len(lines),
@@ -91,8 +155,7 @@ def main():
         "ledger_bytes_per_enterprise": round(per_enterprise_bytes),
         "changelog_values_mib_per_100k": round(per_enterprise_bytes * scale / 2**20, 1),
         "table_memory_mib_per_100k": round(table_memory * scale / 2**20, 1),
-        "restart": {"enterprises_in_changelog": args.enterprises, "seconds_to_ready": round(ready, 1),
-                    "worker_rss_mib_after_recovery": round(rss_kib / 1024)},
+        "restart": restart,
     }, indent=2))
 
 

@@ -90,6 +90,7 @@ def run_worker(settings: Settings) -> int:
     try:
         stream = CreditStream(settings.stream(), on_fatal=fatal,
                               extra_metrics=service.metrics_text if service else None)
+        stream.discard_stale_state()
         worker = worker_class()(stream.app, loglevel=settings.log_level)
         # The start-up spinner sets the root logger to DEBUG (slow) and mangles log files.
         worker.spinner = None

@@ -67,7 +67,9 @@ class Settings:
     replication_factor: int = setting(1, "replication of created topics", minimum=1, maximum=10)
     app_id: str = setting("creditstream", "Faust app id: consumer group and changelog prefix (the sink's group "
                                           "is <app_id>-sink)")
-    store: str = setting("memory://", "Faust table store; state is rebuilt from the changelog on start")
+    store: str = setting("disk://", "Faust table store: disk:// keeps the tables in RocksDB under data_dir (a "
+                                    "restart reads only the changelog written since); memory:// rebuilds them from "
+                                    "the changelog on every start")
     as_of: Optional[str] = setting(None, "pin the as-of month YYYY-MM (default: the last complete month, "
                                          "Asia/Shanghai)")
     as_of_date: Optional[str] = setting(None, "pin the registers' reference date R, YYYY-MM-DD (default: the last "
@@ -94,7 +96,8 @@ class Settings:
     worker_instance_id: Optional[str] = setting(None, "static group membership: a name unique to this worker "
                                                       "(e.g. its host); a restart with the same name takes back its "
                                                       "partitions without waiting for the session timeout")
-    data_dir: Optional[str] = setting(None, "Faust data directory", derived="<home>/worker")
+    data_dir: Optional[str] = setting(None, "Faust data directory: the worker's table stores on disk (one "
+                                              "RocksDB database per table partition)", derived="<home>/worker")
     personal_data_key: Optional[str] = setting(None, "the platform's secret: one key per use is derived from it (identity "
                                                      "number hashes, report codes, webhook secrets; docs/keys.md); "
                                                      "the worker refuses to start without one")

@@ -55,6 +55,11 @@ ROWS_REEVALUATED = Counter(
 LEDGERS_HELD = Gauge(
     "creditstream_ledgers", "Enterprise ledgers in this worker's table (its partitions), read when scraped."
 )
+TABLE_RECOVERED_RECORDS = Counter(
+    "creditstream_table_recovered_records_total",
+    "Changelog records a table store on disk read back since start (after a restart: only those it did not hold).",
+    ["table"],
+)
 AS_OF_MONTH = Gauge(
     "creditstream_as_of_month_index", "Live as-of month of the aggregates, as year*12 + month - 1."
 )

@@ -98,10 +98,10 @@ class KafkaConnection:
         """Providers' bulk traffic (publish, simulate): batched and compressed."""
         return self.producer(**{"linger.ms": 20, "compression.type": "lz4", "delivery.timeout.ms": 30000})
 
-    def worker_producer(self, linger_ms: int, on_delivery) -> dict:
+    def worker_producer(self, linger_ms: int, on_delivery, **overrides) -> dict:
         """The worker's hot path: a large local queue, and a Python callback only for failures."""
         return self.producer(**{"linger.ms": linger_ms, "queue.buffering.max.messages": 1_000_000,
-                                "delivery.report.only.error": True, "on_delivery": on_delivery})
+                                "delivery.report.only.error": True, "on_delivery": on_delivery, **overrides})
 
     def consumer(self, group_id: str, **overrides) -> dict:
         return {**self.client(), "group.id": group_id, "enable.auto.commit": False,

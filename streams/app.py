@@ -25,6 +25,8 @@ import time
 from typing import Callable, NoReturn, Optional
 
 import faust
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from faust.types import TP
 
 from creditstream.monitoring import metrics
 from creditstream.schemas.codec import default_codec
@@ -50,6 +52,7 @@ from creditstream.schemas.topics import (
 )
 from creditstream.streams.checkpoint import Checkpoint
 from creditstream.streams.config import StreamConfig
+from creditstream.streams.disk_store import DiskStore, discard_if_beyond
 from creditstream.streams.finance import fold_change
 from creditstream.streams.output import Output
 from creditstream.streams.pipeline import accept, accept_from_city, decode_avro, normalized_avro
@@ -134,13 +137,14 @@ class CreditStream:
         self.output = output or Output(config.kafka, config.producer_linger_ms)
         self.router = Router(config.partitions)
         self.state = LedgerState(self.ledgers, config.ledger_cache_size)
+        self.changelog_delivered: dict[int, int] = {}  # partition -> newest ledger record delivered
         metrics.LEDGERS_HELD.set_function(lambda: len(self.ledgers))
         self.as_of, self.reference = self.current_as_of(), self.current_reference()
         metrics.AS_OF_MONTH.set(self.as_of)
         self.publisher = Publisher(self.state, self.output, lambda: (self.as_of, self.reference), config.publish_seconds,
                                    whitelist=not config.province_cities)
         self.checkpoint = Checkpoint(self.state, self.write_ledger, self.output, self.publisher.publish_changed,
-                                     on_fatal)
+                                     on_fatal, self.record_changelog_offsets)
         self.folded = 0  # events folded into ledgers so far (the flusher notices a quiet stream)
         # a city reads its providers' topics; the provincial node each city's replicated outbound topic
         self.inbound = tuple(replicated_topic(c) for c in config.province_cities) or tuple(PROVIDER_TOPICS)
@@ -349,10 +353,44 @@ class CreditStream:
         key's partition through librdkafka. With Faust's producer, 2,500 ledger writes filled its
         buffer and its conductor held up every agent until it drained (measured: a ~0.8 s persist
         round let 2-500 events through, against ~2,000 this way). Delivery is confirmed by the
-        checkpoint's flush before any event is acknowledged. (No persisted changelog offsets are
-        recorded, so a RocksDB store would recover by re-reading the changelog: slower, still exact.)"""
-        self.ledgers.data[key] = value
-        self.output.send(self.changelog, key, value, partition=self.router.partition_of(key))
+        checkpoint's flush before any event is acknowledged; a store on disk then records the
+        delivered offsets (``record_changelog_offsets``)."""
+        partition = self.router.partition_of(key)
+        store = self.ledgers.data
+        if isinstance(store, DiskStore):
+            store.put(partition, key, value)
+        else:
+            store[key] = value
+        self.output.send(self.changelog, key, value, partition=partition, delivered=self.changelog_record_delivered)
+
+    def changelog_record_delivered(self, partition: int, offset: int) -> None:
+        # called from the thread flushing the producer; the checkpoint reads it once the flush is over
+        if offset > self.changelog_delivered.get(partition, -1):
+            self.changelog_delivered[partition] = offset
+
+    def record_changelog_offsets(self) -> None:
+        """After the checkpoint's flush: every ledger record up to these offsets is in the local
+        store, so a restart's recovery starts after them (memory:// records nothing)."""
+        delivered, self.changelog_delivered = self.changelog_delivered, {}
+        for partition, offset in delivered.items():
+            self.ledgers.data.set_persisted_offset(TP(self.changelog, partition), offset)
+
+    def discard_stale_state(self) -> None:
+        """Before Faust starts: a local partition database that holds more of its changelog than
+        the changelog has (topic deleted, another cluster) is removed and recovered afresh."""
+        stores = [t.data for t in (self.ledgers, getattr(self, "books", None)) if t is not None]
+        stores = [s for s in stores if isinstance(s, DiskStore)]
+        if not stores:
+            return
+        consumer = Consumer(self.config.kafka.consumer(f"{self.config.app_id}-state-check"))
+        try:
+            for store in stores:
+                topic = store.table.changelog_topic.get_topic_name()
+                for partition in range(self.config.partitions):
+                    if store.path_of(partition).exists():
+                        discard_if_beyond(store.path_of(partition), changelog_end(consumer, topic, partition))
+        finally:
+            consumer.close()
 
     async def on_rebalance(self, *args, **kwargs) -> None:
         """Partitions may have moved: drop unpersisted changes (their events were not acknowledged
@@ -377,6 +415,16 @@ class CreditStream:
             sent, recomputed = await self.publisher.republish(self.state.keys(), lambda ledger: ledger.registers)
             metrics.ROWS_REEVALUATED.inc(sent)
             log.info("reference date is now %s: %d of %d enterprises with registers changed", reference, sent, recomputed)
+
+
+def changelog_end(consumer: Consumer, topic: str, partition: int) -> int:
+    """The offset after the changelog partition's last record; 0 for a topic that does not exist."""
+    try:
+        return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
+    except KafkaException as exc:
+        if exc.args[0].code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION):
+            return 0
+        raise
 
 
 def metrics_page(extra_metrics: Optional[Callable[[], Optional[bytes]]], before: Callable[[], None] = lambda: None):

@@ -34,7 +34,8 @@ class Checkpoint:
     4. Flush the producer: every normalised event, re-keyed event, dead letter, aggregate row
        and changelog record produced so far is acknowledged by the broker. If that fails the
        worker must not go on (``on_fatal``): acknowledging would lose the events, exiting makes
-       them be read again from the last committed offset.
+       them be read again from the last committed offset. Then ``delivered`` records in the
+       local table store how far the changelog it holds goes (a restart reads only what follows).
     5. Acknowledge the events, unless a rebalance happened since step 1: their partitions may
        have moved, unwritten changes were dropped (``rebalanced``), and they will be re-read.
 
@@ -42,8 +43,10 @@ class Checkpoint:
     """
 
     def __init__(self, state: LedgerState, write: Callable[[bytes, bytes], None], output: Flushable,
-                 publish: Callable[[], Awaitable[None]], on_fatal: Callable[[str], NoReturn]):
+                 publish: Callable[[], Awaitable[None]], on_fatal: Callable[[str], NoReturn],
+                 delivered: Callable[[], None] = lambda: None):
         self.state, self.write, self.output, self.publish, self.on_fatal = state, write, output, publish, on_fatal
+        self.delivered = delivered
         self.pending: list[Ackable] = []  # events handled since the last round
         self.generation = 0  # bumped by every rebalance
 
@@ -72,6 +75,7 @@ class Checkpoint:
         except Exception as exc:
             self.on_fatal(f"output could not be delivered ({exc}); exiting without acknowledging")
             return False
+        self.delivered()
         if generation != self.generation:  # 5
             return False
         for event in events:

@@ -13,7 +13,7 @@ class StreamConfig:
     app_id: str = "creditstream"  # consumer group and changelog prefix
     partitions: int = 4  # partitions of the ledger table and its changelog
     replication_factor: int = 1
-    store: str = "memory://"
+    store: str = "disk://"
     as_of: Optional[str] = None  # YYYY-MM pins the as-of month; None follows the calendar
     as_of_date: Optional[str] = None  # YYYY-MM-DD pins R; None: the last day of a pinned month, else today
     month_check_seconds: float = 30.0

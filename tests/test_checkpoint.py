@@ -62,7 +62,8 @@ def parts(fail=False):
         table[key] = value
         log.append("write")
 
-    return log, table, state, output, Checkpoint(state, write, output, publisher.publish_changed, fatal)
+    return log, table, state, output, Checkpoint(state, write, output, publisher.publish_changed, fatal,
+                                                 delivered=lambda: log.append("offsets recorded"))
 
 
 def test_events_are_acknowledged_only_after_writes_rows_and_a_flush():
@@ -72,7 +73,7 @@ def test_events_are_acknowledged_only_after_writes_rows_and_a_flush():
         checkpoint.handled(event)
         state.fold(K1, *statement("water", "W", month, "10", "1.00"), produced=5.0)
     assert asyncio.run(checkpoint.persist()) is True
-    assert log == ["write", f"send {AGGREGATES_TOPIC}", "flush", "ack", "ack"]
+    assert log == ["write", f"send {AGGREGATES_TOPIC}", "flush", "offsets recorded", "ack", "ack"]
     assert Ledger.from_bytes(table[K1]).statements["water"]  # the ledger itself was written
     row = json.loads(output.sent[0][2])
     assert row["uscc"] == K1.decode() and row["water_months_3m"] == 2
@@ -88,6 +89,7 @@ def test_a_failed_flush_is_fatal_and_acknowledges_nothing():
     with pytest.raises(Fatal, match="broker gone"):
         asyncio.run(checkpoint.persist())
     assert not event.acked and "ack" not in log
+    assert "offsets recorded" not in log  # the local store must not claim undelivered changelog records
 
 
 def test_a_rebalance_during_the_round_acknowledges_nothing():

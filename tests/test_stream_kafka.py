@@ -13,8 +13,8 @@ from creditstream.streams.ledger import Ledger
 from creditstream.streams.replay import aggregate_rows, fold_lines
 from tests.support import builders
 from tests.support.kafka import STREAM_AS_OF as AS_OF
-from tests.support.kafka import latest_by_key, read_topic, wait_for
-from tests.support.stream import CODEC, assert_aggregates, produce_all, publish, simulated
+from tests.support.kafka import group_caught_up, latest_by_key, read_topic, wait_for
+from tests.support.stream import CODEC, assert_aggregates, produce_all, publish, replay_rows, simulated
 
 
 def test_aggregates_topic_carries_exactly_what_replay_computes(kafka_settings, workers):
@@ -68,6 +68,29 @@ def test_sigkill_midway_then_restart_gives_the_uninterrupted_result(kafka_settin
         assert message.partition() == partition_for(message.key(), kafka_settings.partitions), message.key()
     latest = {m.key(): m.value() for m in changelog}
     assert all(Ledger.from_bytes(value).has_facts for value in latest.values())
+
+
+def test_a_restarted_worker_keeps_its_state_on_disk_and_reads_only_the_changelog_it_lacks(kafka_settings, workers):
+    """Issue 29, target 2: the ledgers live in the worker's local store (disk://). After a SIGKILL
+    that came once every event was acknowledged, the restart reads no changelog record at all (the
+    store recorded how far the changelog it holds goes) and still gives exact rows, also for
+    enterprises that first appear after the restart."""
+    events = list(Simulator(120, 6, parse_month(AS_OF), seed=61, invalid_share=0.0).events())
+    later = list(Simulator(15, 3, parse_month(AS_OF), seed=62, invalid_share=0.0).events())
+    assert not {e.value["uscc"] for e in events} & {e.value["uscc"] for e in later}
+    publish(events)
+    first = workers("on-disk", CREDITSTREAM_PERSIST_SECONDS="0.3")
+    assert_aggregates(replay_rows(events), first)
+    group = first.env["CREDITSTREAM_APP_ID"]
+    wait_for(lambda: group_caught_up(group, PROVIDER_TOPICS), 60, "every event acknowledged and committed")
+    changelog = f"{group}-ledger-changelog"
+    assert len(read_topic(changelog)) >= 120  # the ledgers are in the changelog too
+    first.kill()
+    publish(later)
+    second = workers("on-disk", CREDITSTREAM_PERSIST_SECONDS="0.3")
+    assert_aggregates(replay_rows(events + later), second)
+    recovered = second.metrics()['creditstream_table_recovered_records_total{table="ledger"}']  # a disk store
+    assert recovered == 0, f"the restart re-read {recovered:.0f} changelog records it already held"
 
 
 def test_every_dead_letter_reason_lands_with_its_source_position(kafka_settings, workers):
