@@ -30,7 +30,8 @@ def main():
     auth = Settings.from_env(bootstrap_servers=bootstrap).kafka.aiokafka_auth()
     app = faust.App(app_id, broker=f"kafka://{bootstrap}", store="memory://", producer_linger=0.01,
                     broker_credentials=faust.SASLCredentials(**auth) if auth else None,
-                    consumer_auto_offset_reset="earliest", web_enabled=False)
+                    consumer_auto_offset_reset="earliest", web_enabled=False,
+                    datadir=os.path.join(os.path.dirname(result_file), "faust-data"))  # not the working directory
     schema = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     state = {"count": 0, "first": None, "last": None, "errors": 0}
     ledgers: dict[str, Ledger] = {}
