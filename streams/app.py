@@ -378,8 +378,7 @@ class CreditStream:
     def discard_stale_state(self) -> None:
         """Before Faust starts: a local partition database that holds more of its changelog than
         the changelog has (topic deleted, another cluster) is removed and recovered afresh."""
-        stores = [t.data for t in (self.ledgers, getattr(self, "books", None)) if t is not None]
-        stores = [s for s in stores if isinstance(s, DiskStore)]
+        stores = [table.data for table in self.app.tables.values() if isinstance(table.data, DiskStore)]
         if not stores:
             return
         consumer = Consumer(self.config.kafka.consumer(f"{self.config.app_id}-state-check"))
@@ -387,8 +386,9 @@ class CreditStream:
             for store in stores:
                 topic = store.table.changelog_topic.get_topic_name()
                 for partition in range(self.config.partitions):
-                    if store.path_of(partition).exists():
-                        discard_if_beyond(store.path_of(partition), changelog_end(consumer, topic, partition))
+                    path = store.path_of(partition)
+                    if path.exists():  # asks the broker only about partitions held here
+                        discard_if_beyond(path, changelog_end(consumer, topic, partition))
         finally:
             consumer.close()
 
