@@ -38,3 +38,14 @@ def produce_steadily(producer, events, rate: int, progress=None) -> float:
             progress(i)
     producer.flush(30)
     return time.perf_counter() - started
+
+
+def process_status(pid: int | str) -> dict[str, str]:
+    """The fields of /proc/<pid>/status (raises OSError once the process is gone)."""
+    with open(f"/proc/{pid}/status") as status:
+        return {name: value.strip() for name, value in (line.split(":", 1) for line in status)}
+
+
+def status_mib(status: dict[str, str], field: str) -> int:
+    """A memory field of ``process_status`` (VmRSS, VmHWM: "1234 kB") in MiB."""
+    return round(int(status[field].split()[0]) / 1024)

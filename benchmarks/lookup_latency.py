@@ -39,6 +39,7 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
+from benchmarks.common import process_status
 from benchmarks.common import synthetic_uscc as uscc
 from creditstream.broker import admin_credential
 from creditstream.kafka_admin import create_topics, group_caught_up
@@ -251,13 +252,12 @@ def api_rss_mib(worker_pid: int) -> int | None:
         if not entry.name.isdigit():
             continue
         try:
-            status = (entry / "status").read_text()
+            status = process_status(entry.name)
             command = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        parent = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
-        if parent == worker_pid and b"api" in command:
-            return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) // 1024
+        if int(status["PPid"]) == worker_pid and b"api" in command:
+            return int(status["VmRSS"].split()[0]) // 1024
     return None
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from benchmarks.common import process_status, status_mib
 from benchmarks.common import synthetic_uscc as uscc
 from creditstream.connectors.simulate import Simulator, event_line
 from creditstream.schemas.codec import default_codec
@@ -58,9 +59,8 @@ def write_changelog(topic: str, values: list[bytes], enterprises: int, partition
 
 
 def worker_memory_mib(pid: int) -> dict:
-    status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status"))
-    return {"rss_mib": round(int(status["VmRSS"].split()[0]) / 1024),
-            "peak_rss_mib": round(int(status["VmHWM"].split()[0]) / 1024)}
+    status = process_status(pid)
+    return {"rss_mib": status_mib(status, "VmRSS"), "peak_rss_mib": status_mib(status, "VmHWM")}
 
 
 def ready_and_holding(worker: WorkerProcess, enterprises: int) -> dict:
