@@ -20,7 +20,7 @@ from creditstream.api.config import ApiConfig
 from creditstream.api.http.answers import json_answer
 from creditstream.api.http.errors import ApiError
 from creditstream.api.http.params import json_body, path_choice, uscc_of
-from creditstream.api.store import HISTORY_KINDS, RightsStore, Store
+from creditstream.api.store import EVALUATION, HISTORY_KINDS, RightsStore, Store
 from creditstream.api.view import ServingView
 from creditstream.monitoring import metrics
 from creditstream.schemas.models import PUBLIC, UTILITY_AND_TAX
@@ -173,6 +173,8 @@ class Lookups:
                     parse_month(month)
                 except ValueError as exc:
                     raise ApiError(400, "bad_request", f"{name}: {exc}") from None
+        if kind == EVALUATION:
+            return await self.evaluation_history(principal, uscc, first, last, audit)
         scope = "UTILITY" if kind in UTILITIES else "TAX"
         audit["scope"] = scope
         decision = (await self.decisions(principal, uscc, (scope,)))[scope]
@@ -188,6 +190,29 @@ class Lookups:
         items = await self.run(self.store.history, uscc, kind, first, last)
         record = UTILITY_RECORDS[kind] if kind in UTILITY_RECORDS else "TaxPayment"
         return self.marked({"uscc": uscc, "kind": kind, "items": items}, uscc, lambda item: record)
+
+    async def evaluation_history(self, principal: Principal, uscc: str, first, last, audit: dict) -> dict:
+        """The evaluation as recorded each day, shown like the row's: grade and whitelist membership
+        are public credit information, the score only under both UTILITY and TAX."""
+        decisions = await self.decisions(principal, uscc, ("UTILITY", "TAX"))
+        scored = all(d.allowed for d in decisions.values())
+        audit["scope"] = "UTILITY+TAX" if scored else "PUBLIC"
+        consent_ids = {d.consent_event_id for d in decisions.values() if d.consent_event_id}
+        audit["consent_event_id"] = ",".join(sorted(consent_ids)) or None
+        audit["reason"] = "; ".join(f"{s}: {d.reason}" for s, d in decisions.items())
+        if principal.kind == "enterprise" and not scored:  # another enterprise's history: nothing of it
+            raise ApiError(403, "forbidden", decisions["UTILITY"].reason, scope=audit["scope"])
+        if not self.view.known(uscc):
+            raise ApiError(404, "not_found", f"no data for enterprise {uscc}", decision="allow",
+                           scope=audit["scope"], consent_event_id=audit["consent_event_id"])
+        items = await self.run(self.store.history, uscc, EVALUATION, first, last)
+        body = {"uscc": uscc, "kind": EVALUATION, "items": items}
+        if not scored:
+            for item in items:
+                item.pop("eval_score", None)
+            body["withheld"] = {"eval_score": "; ".join(f"{s}: {d.reason}" for s, d in decisions.items()
+                                                        if not d.allowed)}
+        return body
 
     def marked(self, body: dict, uscc: str, record_of) -> dict:
         """While a dispute is open, each listed record it names carries ``disputed`` and the answer

@@ -108,7 +108,11 @@ def lookup_routes(r: Rooms) -> list[Route]:
                           "natural key the record in force is the latest by occurred_at (ties: the greater event_id). "
                           "Identity numbers are masked."),
         Route("GET", "/v1/enterprises/{uscc}/history/{kind}", "history", r.lookups.history, who,
-              summary="Payment history for one utility or tax type", answer=HISTORY_ANSWER,
+              summary="Payment history for one utility or tax type, or the credit evaluation over time",
+              answer=HISTORY_ANSWER,
+              description="evaluation: one item per day the worker recorded the evaluation (the last that day, "
+                          "Asia/Shanghai): day, at, eval_model, eval_grade and whitelisted for every lender (public), "
+                          "eval_score only under both UTILITY and TAX (else `withheld` says why).",
               params=(USCC_PARAM, path_param("kind", {"enum": list(HISTORY_KINDS)}), query("from", MONTH),
                       query("to", MONTH))),
         Route("POST", "/v1/enterprises/{uscc}/verify", "verify", r.lookups.verify, who, params=(USCC_PARAM,),
@@ -199,6 +203,9 @@ def whitelist_routes(r: Rooms) -> list[Route]:
               summary="The whitelist now (白名单): members by USCC with their current grade",
               params=(query("grade", {"enum": ["AAA", "AA", "A", "B", "C"]}),
                       query("after", {"type": "string"}, "next_after of the previous page"), limit)),
+        Route("GET", "/v1/whitelist/summary", "whitelist.summary", w.figures, ("lender", "operator"),
+              summary="The whitelist in figures: members per current grade; joins, leaves and members at each of "
+                      "the last 12 months' end (Asia/Shanghai)"),
         Route("GET", "/v1/whitelist/changes", "whitelist.changes", w.changes, ("lender", "operator"),
               summary="Whitelist joins and leaves in order after a cursor",
               params=(CURSOR, limit, query("recent", {"type": "integer", "minimum": 1, "maximum": 500},

@@ -11,7 +11,8 @@ from creditstream.schemas.services import KEYED_FACTS
 from creditstream.schemas.topics import STATEMENT_SERIES, TAX_TYPES, UTILITIES, UTILITY_KINDS
 from creditstream.sinks.clickhouse import json_value  # the declared seam: the sink's ClickHouse access
 
-HISTORY_KINDS = (*UTILITIES, *(t.lower() for t in TAX_TYPES))  # /history/{kind}
+EVALUATION = "evaluation"  # the credit evaluation over time: one item per day it was recorded
+HISTORY_KINDS = (*UTILITIES, *(t.lower() for t in TAX_TYPES), EVALUATION)  # /history/{kind}
 
 
 class Store:
@@ -43,7 +44,12 @@ class Store:
     def history(self, uscc: str, kind: str, first: Optional[str], last: Optional[str]) -> list[dict]:
         client = self.clients.get()
         params = {"uscc": uscc, "kind": kind, "first": first or "0000-01", "last": last or "9999-12"}
-        if kind in UTILITIES:
+        if kind == EVALUATION:
+            rows = client.query(
+                "SELECT day, at, eval_model, eval_score, eval_grade, whitelisted FROM evaluation_history FINAL "
+                "WHERE uscc = {uscc:String} AND formatDateTime(day, '%Y-%m') BETWEEN {first:String} AND {last:String} "
+                "ORDER BY day", parameters=params).named_results()
+        elif kind in UTILITIES:
             rows = client.query(
                 "SELECT account_no, account_name, billing_month, usage, amount_due, amount_paid, due_date, paid_date, "
                 "arrears_amount, revision, provider_id, event_id FROM utility_statements FINAL "

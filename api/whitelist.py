@@ -35,6 +35,7 @@ from creditstream.api.webhook_targets import CheckedResolver, Resolver, TargetRe
 from creditstream.api.writer import KafkaUnavailable, KafkaWriter
 from creditstream.monitoring import metrics
 from creditstream.schemas.models import WebhookState, WhitelistChange
+from creditstream.schemas.months import SHANGHAI, months_back
 from creditstream.schemas.records import to_json
 from creditstream.schemas.topics import WEBHOOK_TOPIC
 from creditstream.schemas.webhooks import CHANGE_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, webhook_secret
@@ -66,6 +67,37 @@ def decode_cursor(cursor: str) -> int:
     if not text.isdigit():
         raise problem
     return int(text)
+
+
+def summary(changes: list[WhitelistChange], grade_of, last_month: str, months: int = 12) -> dict:
+    """The whitelist in figures: members now per current grade (``grade_of(uscc)``, else the grade
+    the change recorded), and for each of the last ``months`` months (Asia/Shanghai, ending with
+    ``last_month``) the enterprises that joined, that left, and the members at the month's end.
+    ``changes`` in feed order, repeats already dropped."""
+    members: dict[str, WhitelistChange] = {}
+    by_month: dict[str, dict] = {}
+    for change in changes:
+        month = change.at.astimezone(SHANGHAI).strftime("%Y-%m")
+        figures = by_month.setdefault(month, {"joined": 0, "left": 0})
+        if change.whitelisted:
+            figures["joined"] += 1
+            members[change.uscc] = change
+        else:
+            figures["left"] += 1
+            members.pop(change.uscc, None)
+        figures["members"] = len(members)
+    by_grade = {grade: 0 for grade in GRADES}
+    for uscc, change in members.items():
+        grade = grade_of(uscc) or change.eval_grade
+        by_grade[grade] = by_grade.get(grade, 0) + 1
+    rows = []
+    window = months_back(last_month, months)
+    size = next((by_month[m]["members"] for m in sorted(by_month, reverse=True) if m < window[0]), 0)
+    for month in window:
+        figures = by_month.get(month, {"joined": 0, "left": 0, "members": size})
+        size = figures["members"]
+        rows.append({"month": month, "joined": figures["joined"], "left": figures["left"], "members": size})
+    return {"size": len(members), "by_grade": by_grade, "months": rows}
 
 
 def change_json(offset: int, change: WhitelistChange) -> dict:
@@ -123,6 +155,11 @@ class Whitelist:
                 "next_after": items[-1]["uscc"] if more else None,
                 "changes_cursor": encode_cursor(self.view.whitelist_changes[-1][0]) if self.view.whitelist_changes
                 else None}
+
+    async def figures(self, principal: Principal, request: web.Request, audit: dict) -> dict:
+        """GET /v1/whitelist/summary: members per grade, joins, leaves and size per month."""
+        last_month = self.clock().astimezone(SHANGHAI).strftime("%Y-%m")
+        return summary([change for _offset, change in self.view.whitelist_changes], self.view.eval_grade, last_month)
 
     def members(self) -> list[str]:
         if self._sorted is None or self._sorted_size != len(self.view.whitelist_changes):

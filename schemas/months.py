@@ -39,6 +39,12 @@ def format_month(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
+def months_back(last: str, count: int) -> list[str]:
+    """``count`` months ending with ``last`` ("YYYY-MM"), oldest first."""
+    end = parse_month(last)
+    return [format_month(index) for index in range(end - count + 1, end + 1)]
+
+
 def month_of(day: dt.date) -> int:
     return day.year * 12 + day.month - 1
 

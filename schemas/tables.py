@@ -278,9 +278,22 @@ class CompensationClaimsRow(NamedTuple):
     version: int
 
 
-ROW_TYPES = (EnterpriseAggregatesRow, UtilityStatementsRow, TaxPaymentsRow, ConsentGrantsRow, RegisterRecordsRow,
-             StatementRecordsRow, DeadLettersRow, ApiKeysRow, LookupAuditRow, DisputesRow, RepairApplicationsRow,
-             WhitelistChangesRow, CreditReportsRow, FinanceChangesRow, LoanApplicationsRow, LoanReportsRow,
+class EvaluationHistoryRow(NamedTuple):
+    """Never inserted by the platform: migration 008's materialised view copies it from every
+    enterprise_aggregates insert (the last evaluation of each day, Asia/Shanghai)."""
+    TABLE = "evaluation_history"
+    uscc: str
+    day: dt.date
+    at: dt.datetime
+    eval_model: str
+    eval_score: Optional[int]
+    eval_grade: str
+    whitelisted: Optional[bool]
+
+
+ROW_TYPES = (EnterpriseAggregatesRow, EvaluationHistoryRow, UtilityStatementsRow, TaxPaymentsRow, ConsentGrantsRow,
+             RegisterRecordsRow, StatementRecordsRow, DeadLettersRow, ApiKeysRow, LookupAuditRow, DisputesRow,
+             RepairApplicationsRow, WhitelistChangesRow, CreditReportsRow, FinanceChangesRow, LoanApplicationsRow, LoanReportsRow,
              CompensationClaimsRow)
 TABLES: dict[str, type] = {row_type.TABLE: row_type for row_type in ROW_TYPES}
 

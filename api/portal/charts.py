@@ -10,13 +10,14 @@ the output is small, deterministic (a test compares it) and safe under the CSP a
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Sequence
+from typing import Optional, Sequence
 
 from markupsafe import Markup, escape
 
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 640, 260, 70, 40, 16
 COLOURS = ("#7a1f1f", "#1a5fb4", "#1e6b34", "#8a4b00")  # the stylesheet's accent, focus, ok and warn
 PAID_COLOURS = ("#1e6b34", "#8a4b00", "#a11d1d")  # on time, late, in arrears: ok, warn, danger
+GRADE_COLOURS = {"AAA": "#1e6b34", "AA": "#3d7a2a", "A": "#1a5fb4", "B": "#8a4b00", "C": "#a11d1d"}  # best green
 
 
 def _number(value) -> Decimal:
@@ -36,16 +37,14 @@ def _tick(value: Decimal) -> str:
 
 def bar_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence]],
               unit: str = "", stacked: bool = False, label_every: int = 1,
-              colours: Sequence[str] = COLOURS) -> Markup:
+              colours: Sequence[str] = COLOURS, peak: Optional[Decimal] = None) -> Markup:
     """Grouped bars: one group per label (a month), one bar per series; ``stacked``: one bar per
     label with the series on top of each other (a month's amount coloured by how it was paid).
     Values that are not numbers ("<3", None) draw no bar and are named as such in the
-    description. ``label_every``: name every n-th label under the axis (24 months do not fit)."""
-    if stacked:
-        peak = max([sum((_number(values[i]) for _n, values in series), Decimal(0)) for i in range(len(labels))]
-                   + [Decimal(1)])
-    else:
-        peak = max([_number(v) for _name, values in series for v in values] + [Decimal(1)])
+    description. ``label_every``: name every n-th label under the axis (24 months do not fit).
+    ``peak``: the axis' top when the scale is fixed (a score out of 100), else the largest bar."""
+    if peak is None:
+        peak = _largest(labels, series, stacked)
     plot_w, plot_h = WIDTH - LEFT - 10, HEIGHT - BOTTOM - TOP
     group = plot_w / max(len(labels), 1)
     bar = group * 0.8 / (1 if stacked else max(len(series), 1))
@@ -79,6 +78,15 @@ def bar_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence
         parts.append(f'<text x="{x + 14}" y="{HEIGHT - 5}" font-size="11" fill="#1b1f24">{escape(name)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def _largest(labels: Sequence[str], series: Sequence[tuple[str, Sequence]], stacked: bool) -> Decimal:
+    """The tallest bar (a stacked bar's whole height), at least 1 so an empty chart has an axis."""
+    if stacked:
+        bars = [sum((_number(values[i]) for _n, values in series), Decimal(0)) for i in range(len(labels))]
+    else:
+        bars = [_number(v) for _name, values in series for v in values]
+    return max(bars + [Decimal(1)])
 
 
 def _is_number(value) -> bool:

@@ -22,6 +22,7 @@ import hmac
 import logging
 import re
 import secrets
+from decimal import Decimal
 from pathlib import Path
 from typing import Optional
 from urllib.parse import quote
@@ -30,10 +31,17 @@ import aiohttp
 from aiohttp import web
 
 from creditstream.api.limits import FailureThrottle
-from creditstream.api.portal.charts import PAID_COLOURS, bar_chart
+from creditstream.api.portal.charts import COLOURS, GRADE_COLOURS, PAID_COLOURS, bar_chart
 from creditstream.api.portal.finance_pages import FinancePages
 from creditstream.api.portal.sections import row_groups
-from creditstream.api.portal.series import PAYMENT_STATES, has_data, head_count, tax_quarters, utility_months
+from creditstream.api.portal.series import (
+    PAYMENT_STATES,
+    evaluation_months,
+    has_data,
+    head_count,
+    tax_quarters,
+    utility_months,
+)
 from creditstream.api.portal.sessions import Session, Sessions
 from creditstream.api.portal.text import LANGUAGES, TEXT, translator
 from creditstream.api.render import render
@@ -377,7 +385,8 @@ class Portal:
         """The charts a loan officer may see: the histories only under the consent that covers them
         (each read is an audited look-up of its own, like the API's)."""
         scopes = row.get("consented_scopes") or []
-        kinds = [*(UTILITIES if "UTILITY" in scopes else ()), *(("vat", "cit", "other") if "TAX" in scopes else ())]
+        kinds = [*(UTILITIES if "UTILITY" in scopes else ()), *(("vat", "cit", "other") if "TAX" in scopes else ()),
+                 *(("evaluation",) if "UTILITY" in scopes and "TAX" in scopes else ())]  # the score's own rule
         statements = {}
         for kind in kinds:
             found = await self.api(session, "GET", f"/v1/enterprises/{quote(uscc, safe='')}/history/{kind}")
@@ -425,7 +434,10 @@ class Portal:
         params = {"limit": "200", **({"grade": grade} if grade else {})}
         members = await self.api(session, "GET", "/v1/whitelist", params=params)
         changes = await self.api(session, "GET", "/v1/whitelist/changes", params={"recent": "30"})
+        figures = await self.api(session, "GET", "/v1/whitelist/summary")
+        charts = whitelist_charts(self.language(request), figures.body) if figures.ok else []
         return self.page(request, "whitelist.html", session, status=200 if members.ok else members.status,
+                         charts=charts,
                          members=members.body if members.ok else {"items": [], "size": 0},
                          problem=None if members.ok else members.problem(),
                          changes=changes.body.get("changes", []) if changes.ok else [], grade=grade)
@@ -546,6 +558,26 @@ def missing_translations() -> list[str]:
     return sorted(k for k in used if k not in TEXT)
 
 
+def whitelist_charts(lang: str, figures: dict) -> list[tuple[str, object]]:
+    """The whitelist at a glance: members per current grade, and per month of the last 12 the
+    enterprises that joined and left with the members at the month's end."""
+    t = translator(lang)
+    months = figures.get("months") or []
+    if not figures.get("size") and not any(m["joined"] or m["left"] for m in months):
+        return []
+    grades = list(figures.get("by_grade") or {})
+    title = t("chart.whitelist_grades")
+    charts = [(title, bar_chart("chart-wl-grades", title, grades,
+                                [(t("chart.enterprises"), [figures["by_grade"][g] for g in grades])],
+                                unit=" 家" if lang == "zh" else ""))]
+    title = t("chart.whitelist_months")
+    labels = [m["month"][2:] for m in months]
+    charts.append((title, bar_chart("chart-wl-months", title, labels, [
+        (t("chart.month_end_members"), [m["members"] for m in months]), (t("whitelist.join"), [m["joined"] for m in months]),
+        (t("whitelist.leave"), [m["left"] for m in months])], unit=" 家" if lang == "zh" else "", label_every=2)))
+    return charts
+
+
 def figure_charts(lang: str, statements: dict, social: list, today: dt.date) -> list[tuple[str, object]]:
     """The charts of an enterprise's monthly figures, each (caption, inline SVG): per utility the
     last 24 months' bills coloured by how they were paid, tax paid per quarter, the insured head
@@ -567,6 +599,15 @@ def figure_charts(lang: str, statements: dict, social: list, today: dt.date) -> 
         charts.append((title, bar_chart("chart-tax", title, taxes.labels,
                                         [(word(kind.upper(), lang), values) for kind, values in taxes.values.items()],
                                         unit=" 元" if lang == "zh" else " yuan", stacked=True)))
+    evaluations = evaluation_months(statements.get("evaluation") or [], last)
+    if has_data(evaluations):
+        title = t("chart.evaluation")
+        charts.append((title, bar_chart("chart-evaluation", title, [m[2:] for m in evaluations.labels],
+                                        [(f"{t('chart.grade')} {grade}", values)
+                                         for grade, values in evaluations.values.items()],
+                                        unit=" 分" if lang == "zh" else " points", stacked=True,
+                                        colours=[GRADE_COLOURS.get(g, COLOURS[0]) for g in evaluations.values],
+                                        peak=Decimal(100))))
     people = head_count(social, last)
     if has_data(people):
         title = t("chart.social")

@@ -11,6 +11,9 @@ import datetime as dt
 from decimal import Decimal
 from typing import NamedTuple, Optional
 
+from creditstream.schemas.cs_eval_1 import GRADES
+from creditstream.schemas.months import months_back
+
 ON_TIME, LATE, ARREARS = "on_time", "late", "arrears"
 PAYMENT_STATES = (ON_TIME, LATE, ARREARS)
 
@@ -18,16 +21,6 @@ PAYMENT_STATES = (ON_TIME, LATE, ARREARS)
 class Series(NamedTuple):
     labels: list[str]  # months "2026-01" or quarters "2026Q1"
     values: dict[str, list]  # series name -> one value per label (None: nothing that period)
-
-
-def months_back(last: str, count: int) -> list[str]:
-    """``count`` months ending with ``last`` ("YYYY-MM"), oldest first."""
-    year, month = map(int, last.split("-"))
-    out = []
-    for _ in range(count):
-        out.append(f"{year:04d}-{month:02d}")
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    return out[::-1]
 
 
 def _money(value) -> Decimal:
@@ -95,3 +88,21 @@ def head_count(items: list[dict], last_month: str, count: int = 24) -> Series:
 
 def has_data(series: Optional[Series]) -> bool:
     return series is not None and any(v is not None for values in series.values.values() for v in values)
+
+
+def evaluation_months(items: list[dict], last_month: str, count: int = 12) -> Series:
+    """The credit score at each month's end (the last evaluation recorded in the month), under the
+    grade it carried then (one series per grade, the others None); months without a record and
+    items without a score (withheld from the viewer) have no bar."""
+    months = months_back(last_month, count)
+    latest: dict[str, dict] = {}
+    for item in sorted(items, key=lambda item: str(item.get("day", ""))):
+        month = str(item.get("day", ""))[:7]
+        if month in months and item.get("eval_score") is not None:
+            latest[month] = item
+    best_first = [name for _floor, name in GRADES]
+    grades = sorted({str(item.get("eval_grade")) for item in latest.values()},
+                    key=lambda g: best_first.index(g) if g in best_first else len(best_first))
+    values = {grade: [latest[m]["eval_score"] if m in latest and latest[m].get("eval_grade") == grade else None
+                      for m in months] for grade in grades}
+    return Series(months, values)
