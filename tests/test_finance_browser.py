@@ -21,6 +21,10 @@ FIRM = builders._valid_uscc("91230100MAFXB0010")
 pytestmark = pytest.mark.kafka
 
 
+def row_grade(http, key) -> str:
+    return http.get(f"/v1/enterprises/{FIRM}/aggregates", key)[1]["eval_grade"]
+
+
 def test_the_loan_loop_in_a_browser(platform):
     import datetime as dt
     settings, _sink, http, _client, _worker = platform
@@ -96,6 +100,17 @@ def test_the_loan_loop_in_a_browser(platform):
         staff.screenshot("statistics")
         owner.open("/portal/statistics")
         assert "公开数据" in owner.text() and "<3" in owner.text()
+        # the whitelist in figures: the firm joined this month; the charts say what the API says
+        figures = http.get("/v1/whitelist/summary", operator)[1]
+        now = figures["months"][-1]
+        assert now["month"] == month and now["joined"] >= 1 and figures["by_grade"][row_grade(http, firm)] >= 1
+        staff.open("/portal/whitelist")
+        charts = staff.charts()
+        assert f"{month[2:]}: 月末在册 {now['members']} 家, 纳入 {now['joined']} 家" in charts[
+            "近12个月白名单：月末企业数、纳入与移出"]
+        assert f"{row_grade(http, firm)}: 企业数 {figures['by_grade'][row_grade(http, firm)]} 家" in charts[
+            "白名单企业按当前信用等级"]
+        staff.screenshot("operator-whitelist")
 
         # a phone's width: no page of any role scrolls sideways
         for person, paths in ((owner, ("/portal/me/finance", "/portal/statistics")),

@@ -2,7 +2,9 @@
 enterprise grants consent and the loan officer's page then shows the data; the enterprise
 disputes a record and the officer sees the marking; an operator rejects a repair and the
 enterprise sees it; a form without its CSRF token is refused; one enterprise's session cannot
-open another's pages; the pages fit a phone's width."""
+open another's pages; the pages fit a phone's width, pass axe-core and are usable with the
+keyboard alone (tests/support/browser.py checks every page each person opens)."""
+import datetime as dt
 import re
 import urllib.error
 import urllib.parse
@@ -13,6 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from creditstream import apikeys
+from creditstream.schemas.months import SHANGHAI
 from creditstream.schemas.topics import TOPIC_OF
 from tests.support import builders
 from tests.support.browser import Person
@@ -25,6 +28,7 @@ OFFICER_PAGES = ("/portal/lookup", "/portal/reports", "/portal/verify", "/portal
 OPERATOR_PAGES = ("/portal/queue", "/portal/audit", "/portal/whitelist")
 FIRM = "91350100MA0PTL001W"  # the portal test's own enterprises: the session's topics are shared
 OTHER = "91350100MA0PTL0020"
+EVALUATION_CHART = "近12个月信用评分（每月最后一次评价，颜色为当时等级）"
 WATER_MONTHS = "有用水账单的月数"  # water_months_3m/6m/12m as the pages label their line (schemas.labels)
 pytestmark = pytest.mark.kafka
 
@@ -109,10 +113,14 @@ def test_enterprise_officer_and_operator_in_a_browser(platform):
             "近3个月", "近6个月", "近12个月"]
         assert loan.driver.find_element(By.CSS_SELECTOR, "th[title^=water_months_3m]").text == "有用水账单的月数（月）"
         # charts drawn from the histories the consent covers, every value in the description
-        charts = {c.find_element(By.TAG_NAME, "figcaption").text: c.find_element(By.CSS_SELECTOR, "svg desc")
-                  .get_attribute("textContent") for c in loan.driver.find_elements(By.CSS_SELECTOR, "figure")}
+        charts = loan.charts()
         assert "25-07: 欠费 44.00 元" in charts["用水：近24个月账单金额与缴费情况"]
         assert "2025Q3: 增值税 3200.00 元" in charts["近8个季度实缴税款"]
+        # the evaluation over time (ClickHouse's history of the rows), shown under UTILITY and TAX like the score
+        row = http.get(f"/v1/enterprises/{FIRM}/aggregates", firm)[1]
+        this_month = f"{dt.datetime.now(SHANGHAI):%y-%m}: 等级 {row['eval_grade']} {row['eval_score']} 分"
+        loan.wait_for_chart(f"/portal/lookup?uscc={FIRM}", EVALUATION_CHART, this_month)
+        assert this_month in owner.wait_for_chart("/portal/me", EVALUATION_CHART, this_month)
 
         # the enterprise disputes its licence; the officer sees the marking
         owner.open("/portal/me/records")

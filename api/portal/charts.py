@@ -32,7 +32,9 @@ def _tick(value: Decimal) -> str:
         return f"{value / 10**8:.1f}亿"
     if value >= 10**4:
         return f"{value / 10**4:.0f}万"
-    return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.0f}"
+    return f"{value:.2f}".rstrip("0").rstrip(".")  # a small axis: 0, 0.25, 0.5… rather than 0, 0, 0, 1
 
 
 def bar_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence]],

@@ -1,7 +1,8 @@
 """A real browser for tests: Debian's headless Chromium driven by Selenium through Debian's
 chromedriver (no driver or browser is downloaded). Every page a Person opens is checked once
-with axe-core (npm, tests/browser) for serious and critical accessibility violations, which the
-test then asserts are none."""
+with axe-core (npm, tests/browser) for serious and critical accessibility violations, and at
+desktop width walked with the Tab key alone, which must reach every control of every form and
+every link (opening <details> with Enter); the test then asserts both found nothing."""
 import os
 import shutil
 import urllib.parse
@@ -22,6 +23,30 @@ axe.run(document, {resultTypes: ['violations']}).then(result => done(result.viol
   .filter(v => v.impact === 'serious' || v.impact === 'critical')
   .map(v => v.id + ': ' + v.help + ' @ ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))),
   error => done(['axe failed: ' + error]));
+"""
+
+# Every control a person could use on the page now shown, each tagged once with data-kb (its
+# number); radios by group (Tab enters a group once, arrows move within it)
+CONTROLS_JS = """
+const found = [];
+for (const el of document.querySelectorAll('a[href], button, input, select, textarea, summary')) {
+  if (el.type === 'hidden' || el.disabled) continue;
+  const box = el.getBoundingClientRect();
+  if (!(box.width || box.height) || getComputedStyle(el).visibility === 'hidden') continue;
+  if (!el.dataset.kb) el.dataset.kb = el.type === 'radio' ? 'radio:' + el.name : 'kb' + (window.__kb = (window.__kb || 0) + 1);
+  found.push([el.dataset.kb, el.outerHTML.slice(0, 120)]);
+}
+return found;
+"""
+FOCUSED_JS = """
+const el = document.activeElement;
+if (!el || el === document.body) return [null, false];
+return [el.dataset.kb || null, el.tagName === 'SUMMARY' && !el.parentElement.open];
+"""
+RESET_JS = """
+for (const el of document.querySelectorAll('details[data-kb-opened]')) { el.open = false; el.removeAttribute('data-kb-opened'); }
+if (document.activeElement) document.activeElement.blur();
+window.scrollTo(0, 0);
 """
 
 
@@ -75,6 +100,33 @@ class Person:
         problems = self.driver.execute_async_script(AXE_RUN)
         if problems:
             self.inaccessible[page] = problems
+        if " (phone)" not in page:
+            unreached = self.unreached_by_keyboard()
+            if unreached:
+                self.inaccessible[page + " (keyboard)"] = unreached
+
+    def unreached_by_keyboard(self) -> list[str]:
+        """Tab from the top of the page through every control, opening each closed <details> with
+        Enter on its summary as a keyboard user would (what it holds is then counted too); the
+        controls Tab never reached. The page is left as it was found."""
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.keys import Keys
+        driver = self.driver
+        controls = dict(driver.execute_script(CONTROLS_JS))
+        reached: set[str] = set()
+        presses = 0
+        while presses < 3 * len(controls) + 20 and not set(controls) <= reached:
+            ActionChains(driver).send_keys(Keys.TAB).perform()
+            presses += 1
+            name, closed_summary = driver.execute_script(FOCUSED_JS)
+            if name:
+                reached.add(name)
+            if closed_summary:
+                driver.execute_script("document.activeElement.parentElement.setAttribute('data-kb-opened', '')")
+                ActionChains(driver).send_keys(Keys.ENTER).perform()
+                controls.update(dict(driver.execute_script(CONTROLS_JS)))
+        driver.execute_script(RESET_JS)
+        return [html for name, html in controls.items() if name not in reached]
 
     def fits(self, width: int = 390) -> bool:
         """Does the page fit a phone's width without scrolling sideways?"""
@@ -115,6 +167,20 @@ class Person:
             return wanted in self.text()
         WebDriverWait(self.driver, timeout, poll_frequency=0.5).until(shows, f"{path} never showed {wanted!r}")
         return self.text()
+
+    def charts(self) -> dict[str, str]:
+        """The charts on the page now shown: caption → the text description of every value."""
+        return {figure.find_element(By.TAG_NAME, "figcaption").text:
+                figure.find_element(By.CSS_SELECTOR, "svg desc").get_attribute("textContent")
+                for figure in self.driver.find_elements(By.CSS_SELECTOR, "figure")}
+
+    def wait_for_chart(self, path: str, caption: str, wanted: str, timeout: float = 60) -> str:
+        """Reload ``path`` until its chart ``caption`` describes ``wanted``; that description."""
+        def shows(_driver):
+            return wanted in self.open(path).charts().get(caption, "")
+        WebDriverWait(self.driver, timeout, poll_frequency=0.5).until(
+            shows, f"{path}: chart {caption!r} never showed {wanted!r}")
+        return self.charts()[caption]
 
     def fill(self, css: str, value: str) -> None:
         field = self.driver.find_element(By.CSS_SELECTOR, css)
