@@ -10,6 +10,7 @@ accepted topic, from which every API process and the sink read. Handlers are pla
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -54,7 +55,7 @@ from creditstream.schemas.finance_stats import collect, statistics, statistics_m
 from creditstream.schemas.models import SCOPES
 from creditstream.schemas.months import SHANGHAI
 from creditstream.schemas.records import record_from_json, to_json
-from creditstream.schemas.services import add_working_days
+from creditstream.schemas.services import add_months, add_working_days
 from creditstream.schemas.topics import FINANCE_TOPIC_OF, OUTBOUND_STATISTICS_TOPIC
 
 UTC = dt.timezone.utc
@@ -68,7 +69,7 @@ ALIASES = {"term": "term_months", "rate": "annual_rate", "loan_number": "loan_no
            "disbursement_date": "disbursed_on", "maturity_date": "maturity_on", "reject_reason": "reason",
            "outstanding": "outstanding_principal", "approved_amount": "amount", "disbursed_amount": "amount",
            "approved_term_months": "term_months", "approved_rate": "annual_rate", "disbursed_rate": "annual_rate"}
-STATISTICS_WAIT_SECONDS = 5.0  # statistics wait this long for ClickHouse to hold every change the API answered
+STATISTICS_WAIT_SECONDS = 15.0  # statistics wait this long for ClickHouse to hold every change the API answered
 
 
 # -- reading a body ---------------------------------------------------------------------------------
@@ -91,6 +92,8 @@ def decimal_of(body: dict, name: str, places: int = 2, positive: bool = True) ->
 
 def int_of(body: dict, name: str, least: int = 1, most: int = 600) -> int:
     raw = body.get(name)
+    if isinstance(raw, str) and raw.strip().isdigit():  # "12" as a form or a loose client sends it
+        raw = int(raw.strip())
     if isinstance(raw, bool) or not isinstance(raw, int) or not least <= raw <= most:
         raise FinanceError(name, f"a whole number from {least} to {most}")
     return raw
@@ -126,6 +129,11 @@ async def body_of(request: web.Request) -> dict:
     body = await json_body(request)
     return {**{ALIASES[k]: v for k, v in body.items() if k in ALIASES}, **{k: v for k, v in body.items()
                                                                           if k not in ALIASES}}
+
+
+def with_defaults(body: dict, **defaults) -> dict:
+    """The body with each field it leaves out (or sends as null) taken from ``defaults``."""
+    return {**body, **{name: value for name, value in defaults.items() if body.get(name) is None}}
 
 
 def check_month(raw: Any, name: str) -> str:
@@ -395,13 +403,14 @@ class Finance:
         if target == "ACCEPTED":
             change["accepted_at"] = to_json(now)
         elif target == "APPROVED":
+            body = with_defaults(body, amount=app["amount"], term_months=app["term_months"])  # as applied for
             rate = decimal_of(body, "annual_rate")
             rate_within({"rate_min": "0.01", "rate_max": "99.99"}, rate, "annual_rate")
             change.update(decided_at=to_json(now), approved_amount=str(decimal_of(body, "amount")),
                           approved_term_months=int_of(body, "term_months"), approved_rate=str(rate))
         elif target == "REJECTED":
             change.update(decided_at=to_json(now), reject_reason=choice_of(body, "reason", REJECT_REASONS),
-                          note=text_of(body, "note", 2000))
+                          note=text_of(body, "note", 2000, required=False))
         else:
             change.update(self.disbursement(app, body, now))
         accepted = await self.publish("LoanApplication", change)
@@ -411,6 +420,15 @@ class Finance:
         return self.app_json(accepted)
 
     def disbursement(self, app: dict, body: dict, now: dt.datetime) -> dict:
+        """The loan's terms; those left out are the approval's (amount, annual rate, term to
+        maturity from the disbursement date), disbursed today, numbered as the application."""
+        today = now.astimezone(SHANGHAI).date()
+        body = with_defaults(body, loan_no=app["application_id"], amount=app["approved_amount"],
+                             annual_rate=app["approved_rate"], disbursed_on=today.isoformat())
+        if "maturity_on" not in body and isinstance(body["disbursed_on"], str):
+            with contextlib.suppress(ValueError):
+                body["maturity_on"] = add_months(dt.date.fromisoformat(body["disbursed_on"]),
+                                                 int(app["approved_term_months"])).isoformat()
         loan_no = text_of(body, "loan_no", 64)
         if any(loan["loan_no"] == loan_no and loan["lender_id"] == app["lender_id"] for loan in self.books.loans()):
             raise FinanceError("loan_no", f"your loan {loan_no} exists already", 409)
@@ -593,7 +611,9 @@ class Finance:
         """A lender's monthly status of one of its loans; the latest report per month wins."""
         loan = self.own_loan(principal, request, audit)
         body = await body_of(request)
-        month = check_month(body.get("month"), "month")
+        month = check_month(body.get("month", self.today().isoformat()[:7]), "month")  # this month when left out
+        if "outstanding_principal" not in body:
+            body["outstanding_principal"] = self.outstanding(loan, body.get("status"))
         change = {**self.stamp(principal), "loan_no": loan["loan_no"], "application_id": loan["application_id"],
                   "uscc": loan["uscc"], "lender_id": loan["lender_id"], "month": month,
                   "status": choice_of(body, "status", LOAN_STATUSES),
@@ -605,6 +625,14 @@ class Finance:
         await self.publish("LoanPerformance", change)
         audit.update(scope="FINANCE", reason=f"loan {loan['loan_no']} {month}: {change['status']}")
         return 201, change
+
+    def outstanding(self, loan: dict, status: Any) -> str:
+        """A report's outstanding principal when the lender leaves it out: nothing once REPAID,
+        else the last one reported for the loan, else the amount disbursed."""
+        if status == "REPAID":
+            return "0.00"
+        latest = self.books.book(loan["uscc"]).latest_report(loan["loan_no"])
+        return latest["outstanding_principal"] if latest else loan["disbursed_amount"]
 
     async def file_claim(self, principal: Principal, request: web.Request, audit: dict):
         loan = self.own_loan(principal, request, audit)

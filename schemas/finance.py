@@ -124,9 +124,10 @@ def check_product(p: dict) -> None:
 
 def product_failures(product: dict, row: Optional[dict]) -> list[str]:
     """The eligibility conditions the enterprise's current row fails (empty: the product
-    matches). The product's status is not judged here (see ``Book.product_status``)."""
-    if row is None:
-        return ["no credit row is held about the enterprise yet"]
+    matches). The product's status is not judged here (see ``Book.product_status``). An
+    enterprise the platform holds no row about yet fails every condition a product sets and
+    matches a product that sets none (the contract's rule, read literally)."""
+    row = row or {}
     failures = []
     minimum = product.get("min_grade")
     grade = row.get("eval_grade")

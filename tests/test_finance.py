@@ -144,7 +144,10 @@ def test_matching_names_each_failed_condition():
     assert product_failures(product, {"eval_grade": "AA", "whitelisted": True, "real_estate_rights_active": 2}) == []
     ip = {"min_grade": None, "whitelist_only": False, "collateral": "IP"}
     assert product_failures(ip, {"patents_valid": 0, "trademarks_valid": 1}) == []
-    assert product_failures(ip, None) == ["no credit row is held about the enterprise yet"]
+    # no row held yet: every condition a product sets fails, a product that sets none matches
+    assert product_failures(ip, None) == ["collateral: no active IP right is registered for the enterprise"]
+    assert product_failures(product, None)[0] == "min_grade: grade none is below the product's minimum A"
+    assert product_failures({"min_grade": None, "whitelist_only": False, "collateral": "NONE"}, None) == []
 
 
 def test_statistics_per_month_and_lender_exact_and_suppressed_below_three_enterprises():

@@ -10,6 +10,7 @@ from decimal import Decimal
 from creditstream import apikeys
 from creditstream.api.view import ServingView, load_once
 from creditstream.schemas.months import SHANGHAI
+from creditstream.schemas.services import add_months
 from creditstream.schemas.topics import FINANCE_ACCEPTED_TOPIC, OUTBOUND_STATISTICS_TOPIC, TOPIC_OF
 from tests.support import builders
 from tests.support.kafka import STREAM_AS_OF, read_topic, wait_for
@@ -197,3 +198,50 @@ def test_the_loan_loop_end_to_end(platform_factory):
                "renewals_count": sum(a["renews_loan_no"] is not None for a in loans),
                "disbursed_amount": str(sum(Decimal(a["disbursed_amount"]) for a in loans))}
     assert recount == {name: row[name] for name in recount}
+
+
+def test_the_contracts_own_words_are_enough(platform):
+    """A client that sends only what financing-services.md names: an enterprise the platform holds
+    no data about applies for a product that sets no condition; the lender approves with a rate,
+    disburses and reports a status with nothing else; the statistics count it all."""
+    settings, _sink, http, _client, _worker = platform
+    run = time.time_ns()
+    uscc = builders._valid_uscc(f"91230100MAFXW{run % 1000:03d}0")
+    bank = f"bank-plain-{run}"
+    lender = apikeys.issue(settings.kafka, "lender", bank)[1]
+    firm = apikeys.issue(settings.kafka, "enterprise", uscc)[1]
+    operator = apikeys.issue(settings.kafka, "operator", f"op-plain-{run}")[1]
+    wait_for(lambda: all(http.get("/v1/whoami", key)[0] == 200 for key in (lender, firm, operator)), 30, "the keys")
+    status, product = http.send("POST", "/v1/products", lender, product_body(
+        scopes=[], min_grade=None, whitelist_only=False))
+    assert status == 201, product
+    assert product["product_id"] in [p["product_id"] for p in http.get("/v1/me/products", firm)[1]["matching"]]
+    apps = []
+    for amount in ("200000", 150000):  # a JSON number is read as the decimal it spells
+        status, app = http.send("POST", "/v1/me/applications", firm, {
+            "product_id": product["product_id"], "amount": amount, "term_months": "12", "purpose": "周转"})
+        assert status == 201, app
+        apps.append(app["application_id"])
+    for action, body in (("accept", {}), ("approve", {"annual_rate": "4.35"}), ("disburse", {})):
+        status, answer = http.send("POST", f"/v1/applications/{apps[0]}/{action}", lender, body)
+        assert status == 200, answer
+    today = dt.datetime.now(SHANGHAI).date()
+    assert (answer["loan_no"], answer["disbursed_amount"], answer["disbursed_rate"], answer["disbursed_on"],
+            answer["maturity_on"]) == (apps[0], "200000.00", "4.35", today.isoformat(),
+                                       add_months(today, 12).isoformat())  # the approval's terms, from today
+    status, rejected = http.send("POST", f"/v1/applications/{apps[1]}/reject", lender, {"reason": "OUTSIDE_POLICY"})
+    assert status == 200 and rejected["state"] == "REJECTED", rejected
+    status, report = http.send("POST", f"/v1/loans/{apps[0]}/performance", lender, {"status": "OVERDUE_90_PLUS"})
+    assert status == 201 and report["month"] == today.isoformat()[:7] and report["outstanding_principal"] == \
+        "200000.00", report
+    month = today.isoformat()[:7]
+    status, stats, _ = http.get(f"/v1/finance/statistics?from={month}&to={month}&lender_id={bank}", operator)
+    assert status == 200 and stats["complete"], stats
+    row = stats["rows"][0]
+    assert {name: row[name] for name in ("applications", "accepted", "approved", "rejected", "rejected_outside_policy",
+                                         "disbursed_count", "disbursed_amount", "first_loans_count",
+                                         "average_rate_percent", "whitelisted_borrower_share_percent",
+                                         "non_performing_balance")} == {
+        "applications": 2, "accepted": 1, "approved": 1, "rejected": 1, "rejected_outside_policy": 1,
+        "disbursed_count": 1, "disbursed_amount": "200000.00", "first_loans_count": 1, "average_rate_percent": "4.35",
+        "whitelisted_borrower_share_percent": "0.00", "non_performing_balance": "200000.00"}
