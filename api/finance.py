@@ -68,7 +68,8 @@ STEPS = (*STEP_STATES, *(state.lower() for state in STEP_STATES.values()))
 ALIASES = {"term": "term_months", "rate": "annual_rate", "loan_number": "loan_no", "disbursed_date": "disbursed_on",
            "disbursement_date": "disbursed_on", "maturity_date": "maturity_on", "reject_reason": "reason",
            "outstanding": "outstanding_principal", "approved_amount": "amount", "disbursed_amount": "amount",
-           "approved_term_months": "term_months", "approved_rate": "annual_rate", "disbursed_rate": "annual_rate"}
+           "approved_term_months": "term_months", "approved_rate": "annual_rate", "disbursed_rate": "annual_rate",
+           "decision": "outcome", "loan_status": "status"}
 STATISTICS_WAIT_SECONDS = 15.0  # statistics wait this long for ClickHouse to hold every change the API answered
 
 
@@ -653,7 +654,7 @@ class Finance:
                                              self.holidays).isoformat(),
                   "outstanding_principal": latest["outstanding_principal"],
                   "share": str(self.settings.compensation_share.quantize(Decimal("0.0001"))),
-                  "note": text_of(body, "note", 2000)}
+                  "note": text_of(body, "note", 2000, required=False)}
         claim = await self.publish("CompensationClaim", change)
         audit.update(scope="FINANCE", reason=f"claim {claim_id} filed for loan {loan['loan_no']}")
         return 201, self.claim_json(claim)
@@ -675,8 +676,11 @@ class Finance:
             raise ApiError(404, "not_found", f"no claim {request.match_info['claim_id']}", "claim_id")
         audit["uscc"] = claim["uscc"]
         body = await body_of(request)
+        if isinstance(body.get("outcome"), str):  # the verb reads as the state it leads to
+            body["outcome"] = {"APPROVE": "APPROVED", "REJECT": "REJECTED"}.get(body["outcome"].upper(),
+                                                                                body["outcome"].upper())
         outcome = choice_of(body, "outcome", ("APPROVED", "REJECTED"))
-        note = text_of(body, "note", 2000)
+        note = text_of(body, "note", 2000, required=False)
         if claim["state"] == outcome:
             return self.claim_json(claim)
         if claim["state"] != "FILED":

@@ -183,7 +183,7 @@ def rights_routes(r: Rooms) -> list[Route]:
         Route("POST", "/v1/repairs/{application_id}/decide", "repair.decide", rights.decide, OPERATORS,
               summary="Decide a repair application; the decision is a CreditRepair record on credit.admin.repair.v1",
               params=(path_param("application_id"),),
-              body={"type": "object", "required": ["outcome", "note"], "properties": {
+              body={"type": "object", "required": ["outcome"], "properties": {
                   "outcome": {"enum": ["APPROVED", "REJECTED"]}, "note": TEXT}}),
         Route("GET", "/v1/audit", "audit", rights.audit_search, OPERATORS, summary="The audit, filtered, newest first",
               params=(*(query(name, {"type": "string"}) for name in ("uscc", "principal_id", "route", "decision")),
@@ -315,8 +315,10 @@ def finance_routes(r: Rooms) -> list[Route]:
               params=(application, path_param("action", {"enum": ["accept", "approve", "reject", "disburse", "accepted",
                                                                     "approved", "rejected", "disbursed"]})),
               summary="The lender's step: accept (受理), approve (授信), reject, disburse (放款)",
-              description="approve: {amount, term_months, annual_rate}; reject: {reason, note}; disburse: {loan_no, "
-                          "amount, annual_rate, disbursed_on, maturity_on}. Any other transition than the contract's "
+              description="approve: {annual_rate, amount?, term_months?} (default: as applied for); reject: {reason, "
+                          "note?}; disburse: {loan_no?, amount?, annual_rate?, disbursed_on?, maturity_on?} (default: "
+                          "the application id, the approval's amount and rate, today, today + the approved term). "
+                          "Any other transition than the contract's "
                           "is 409 naming the current state; repeating a step answers the state reached. The state's "
                           "name works as its step (/accepted …); term, rate, loan_number, disbursed_date and "
                           "maturity_date are read as term_months, annual_rate, loan_no, disbursed_on, maturity_on.",
@@ -346,17 +348,19 @@ def finance_routes(r: Rooms) -> list[Route]:
               summary="My loans (lender; never another lender's) or all (operator)"),
         Route("POST", "/v1/loans/{loan_no}/performance", "loan.report", f.report, LENDERS, ok="201", params=(loan,),
               summary="Report a loan's status for a month (贷后); the latest report per month wins",
-              body={"type": "object", "required": ["month", "status", "outstanding_principal"], "properties": {
+              description="month defaults to the current one (Asia/Shanghai); outstanding_principal to 0.00 when "
+                          "REPAID, else the loan's last reported one, else the amount disbursed.",
+              body={"type": "object", "required": ["status"], "properties": {
                   "month": MONTH, "status": {"enum": list(LOAN_STATUSES)}, "outstanding_principal": MONEY}}),
         Route("POST", "/v1/loans/{loan_no}/claims", "claim.file", f.file_claim, LENDERS, ok="201",
               params=(loan, IDEMPOTENCY), summary="File a risk-compensation claim (风险分担补偿) for a loan of mine",
-              body={"type": "object", "required": ["note"], "properties": {"note": TEXT}}),
+              body={"type": "object", "properties": {"note": TEXT}}),
         Route("GET", "/v1/claims", "claims", f.claims, ("lender", "operator"),
               summary="My claims (lender) or all (operator), with due days",
               params=(query("state", {"enum": ["FILED", "APPROVED", "REJECTED"]}),)),
         Route("POST", "/v1/claims/{claim_id}/decide", "claim.decide", f.decide_claim, OPERATORS, params=(claim,),
               summary="Approve or reject a claim (due within 10 working days)",
-              body={"type": "object", "required": ["outcome", "note"], "properties": {
+              body={"type": "object", "required": ["outcome"], "properties": {
                   "outcome": {"enum": ["APPROVED", "REJECTED"]}, "note": TEXT}}),
         Route("GET", "/v1/finance/overdue", "finance.overdue", f.overdue_queue, OPERATORS,
               summary="The centre's queue: applications and claims past their deadline"),
