@@ -83,7 +83,6 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
     deliveries = WebhookDeliveries(view, writer, config, pipeline.ready, clock)
 
     async def watch_overdue() -> None:
-        rounds = 0
         while True:
             disputes, repairs = rights.overdue()
             metrics.DISPUTES_OVERDUE.set(disputes)
@@ -92,23 +91,20 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
             for lender, count in per_lender.items():
                 metrics.FINANCE_APPLICATIONS_OVERDUE.labels(lender).set(count)
             metrics.FINANCE_CLAIMS_OVERDUE.set(claims)
-            if rounds % 12 == 0:  # a minute is fresh enough for a dashboard, and the loop stays free for look-ups
-                for figure, value in finance.month_figures().items():
-                    if value is not None:
-                        metrics.FINANCE_MONTH.labels(figure).set(float(value))
-            rounds += 1
             await asyncio.sleep(5)
 
     async def publish_statistics() -> None:
-        """The public loan statistics for the provincial node, every statistics_publish_seconds once
-        the view is loaded; a failed round (ClickHouse or Kafka away) is tried again next time."""
+        """Every statistics_publish_seconds once the view is loaded, the loan statistics from
+        ClickHouse: this month's figures into the creditstream_finance_month gauges (Grafana), the
+        public rows that changed to the provincial node; a failed round (ClickHouse or Kafka away)
+        is tried again next time."""
         while True:
             await asyncio.sleep(config.statistics_publish_seconds)
             if pipeline.ready():
                 try:
                     await finance.publish_statistics()
                 except Exception as exc:
-                    log.warning("public statistics not published this round: %r", exc)
+                    log.warning("loan statistics not refreshed or published this round: %r", exc)
 
     async def close() -> None:
         executor.shutdown()

@@ -39,7 +39,7 @@ class ApiConfig:
     portal_max_hours: float = 8.0  # and every session ends this long after sign-in
     view_dir: Optional[str] = None  # keep the view's rows on local disk there (SQLite); None: in memory
     view_cache_rows: int = 50_000  # rows kept split in memory when the view is on disk
-    statistics_publish_seconds: float = 60.0  # public loan statistics to the provincial node's outbound topic
+    statistics_publish_seconds: float = 60.0  # loan statistics: Grafana's gauges, the provincial node's outbound topic
     finance: FinanceSettings = field(default_factory=FinanceSettings)  # the programmes' rates (subsidy, compensation)
     # verification compares identity hashes under it; webhook secrets are derived from it
     personal_data_key: Optional[bytes] = field(default=None, repr=False)

@@ -25,6 +25,7 @@ from creditstream.api.http.errors import ApiError
 from creditstream.api.http.params import json_body, path_choice, query_choice, stable_id
 from creditstream.api.view import ServingView
 from creditstream.api.writer import KafkaWriter
+from creditstream.monitoring import metrics
 from creditstream.schemas.codec import default_codec
 from creditstream.schemas.finance import (
     APPLICATION_STATES,
@@ -705,15 +706,6 @@ class Finance:
                      if c["state"] == "FILED" and today > dt.date.fromisoformat(c["due_on"]))
         return per_lender, claims
 
-    def month_figures(self) -> dict:
-        """This month's figures over every lender from the view (for /metrics and Grafana; the API's
-        statistics answer reads ClickHouse)."""
-        cells = collect(self.books.all("applications"), self.books.reports(), self.books.all("claims"), self.holidays,
-                        self.settings.rate_cap, self.settings.subsidy_points)
-        month = self.today().isoformat()[:7]
-        row = next((r for r in statistics(cells, False) if r["month"] == month and r["lender_id"] is None), None)
-        return {name: value for name, value in (row or {}).items() if name not in ("month", "lender_id")}
-
     async def overdue_queue(self, principal: Principal, request: web.Request, audit: dict) -> dict:
         today = self.today()
         apps = [self.app_json(a) for a in self.books.all("applications") if overdue(a, today, self.holidays)]
@@ -771,11 +763,19 @@ class Finance:
                 "total": str(sum((Decimal(i["subsidy"]) for i in items), Decimal("0.00")))}
 
     async def publish_statistics(self) -> int:
-        """The public statistics rows that changed since the last round, to the outbound topic
-        that MirrorMaker 2 replicates to the provincial node (acknowledged by Kafka); how many."""
+        """One read of the statistics from ClickHouse: this month's figures per lender (and over
+        every lender as "all") into the creditstream_finance_month gauges, and the public rows that
+        changed since the last round to the outbound topic that MirrorMaker 2 replicates to the
+        provincial node (acknowledged by Kafka); how many rows went out."""
         applications, reports, claims, _complete = await self.run(self.store.finance_facts, 0, 0)
         cells = collect(applications, reports, claims, self.holidays, self.settings.rate_cap,
                         self.settings.subsidy_points)
+        month = self.today().isoformat()[:7]
+        for row in statistics(cells, public=False):
+            if row["month"] == month:
+                for figure, value in row.items():
+                    if figure not in ("month", "lender_id") and value is not None:
+                        metrics.FINANCE_MONTH.labels(figure, row["lender_id"] or "all").set(float(value))
         changed = statistics_messages(statistics(cells, public=True), self.statistics_published)
         for key, value in changed:
             await self.writer.send(OUTBOUND_STATISTICS_TOPIC, key, value)

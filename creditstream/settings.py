@@ -154,9 +154,11 @@ class Settings:
                                                 "restart reads only the rows that changed since; unset: in memory")
     api_view_cache_rows: int = setting(50_000, "with api_view_dir: rows kept in memory, ready for look-ups",
                                        minimum=0, maximum=10_000_000)
-    api_statistics_publish_seconds: float = setting(60.0, "the API publishes the public loan statistics rows that "
-                                                          "changed to credit.out.finance-statistics.v1 (for the "
-                                                          "provincial node) this often", minimum=1, maximum=86400)
+    api_statistics_publish_seconds: float = setting(60.0, "the API reads the loan statistics from ClickHouse this "
+                                                          "often: this month's figures into creditstream_finance_month "
+                                                          "(Grafana), and the public rows that changed to "
+                                                          "credit.out.finance-statistics.v1 (for the provincial node)",
+                                                    minimum=1, maximum=86400)
     api_audit_timeout_seconds: float = setting(5.0, "an answer waits this long for its audit record to be durable "
                                                     "in Kafka, then becomes 503", minimum=0.5, maximum=120)
     webhook_retry_seconds: float = setting(1.0, "first wait before a failed whitelist webhook delivery is retried; "

@@ -157,9 +157,9 @@ FINANCE_APPLICATIONS_OVERDUE = Gauge(
     "Loan applications past their working-day deadline (accept or reject in 2, decide in 10), per lender.",
     ["lender_id"], registry=SERVICE)
 FINANCE_MONTH = Gauge("creditstream_finance_month",
-                      "The loan loop's figures of the current month (Asia/Shanghai) over every lender, as the API's view "
-                      "holds them (GET /v1/finance/statistics has the exact figures); amounts in yuan.", ["figure"],
-                      registry=SERVICE)
+                      "The loan loop's figures of the current month (Asia/Shanghai) from ClickHouse, as GET "
+                      "/v1/finance/statistics computes them, refreshed every api_statistics_publish_seconds: per "
+                      "lender id, and lender=\"all\" over every lender; amounts in yuan.", ["figure", "lender"], registry=SERVICE)
 FINANCE_CLAIMS_OVERDUE = Gauge("creditstream_finance_claims_overdue",
                                "Compensation claims undecided past their 10 working days.", registry=SERVICE)
 REPAIRS_OVERDUE = Gauge("creditstream_repairs_overdue",

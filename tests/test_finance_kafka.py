@@ -13,7 +13,7 @@ from creditstream.schemas.months import SHANGHAI
 from creditstream.schemas.services import add_months
 from creditstream.schemas.topics import FINANCE_ACCEPTED_TOPIC, OUTBOUND_STATISTICS_TOPIC, TOPIC_OF
 from tests.support import builders
-from tests.support.kafka import STREAM_AS_OF, read_topic, wait_for
+from tests.support.kafka import STREAM_AS_OF, read_topic, scrape_metrics, wait_for
 from tests.support.stream import CODEC, produce_all
 
 FIRMS = [builders._valid_uscc(f"91230100MAFXN{n:03d}0") for n in range(1, 6)]  # E1..E5, whitelisted, grade AA
@@ -184,6 +184,14 @@ def test_the_loan_loop_end_to_end(platform_factory):
         latest = {m.key().decode(): json.loads(m.value()) for m in read_topic(OUTBOUND_STATISTICS_TOPIC, 1)}
         return latest.get(key) == public
     wait_for(sent_out, 30, "the lender's public statistics row on the outbound topic")
+
+    # Grafana's gauges hold the same figures, per lender and over all (refreshed every second here)
+    wanted = {"applications": 7.0, "disbursed_amount": 1600000.0, "non_performing_balance": 750000.0}
+
+    def gauges():
+        return {f: scrape_metrics(settings.api_metrics_port).get(f'creditstream_finance_month{{figure="{f}",lender="'
+                                                                 f'{bank_a}"}}') for f in wanted}
+    wait_for(lambda: gauges() == wanted, 30, "the lender's month figures in /metrics")
 
     # nothing only in memory: a fresh view read from Kafka holds every change
     fresh = load_once(settings.api_kafka, ServingView(), topics=(FINANCE_ACCEPTED_TOPIC,))
