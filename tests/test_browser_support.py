@@ -28,3 +28,19 @@ def test_the_keyboard_walk_names_only_the_control_tab_cannot_reach(tmp_path):
             '<button id="unreachable" tabin', '<textarea id="b" tabindex="-1"']
     finally:
         person.quit()
+
+
+def test_raw_instants_and_field_names_are_found_outside_code(tmp_path):
+    from tests.support.browser import FIELD_NAME, RAW_INSTANT, READABLE_TEXT_JS
+    page = tmp_path / "raw.html"
+    page.write_text('<!doctype html><html lang="en"><head><title>t</title></head><body><main>'
+                    '<p>申请时间 2026-12-20T07:19:51.439Z，vat_paid_12m 为 3,000.00 元</p>'
+                    '<p title="water_months_3m">有用水账单的月数 <code>water_months_3m</code> 2026-12-20 15:19</p>'
+                    '</main></body></html>')
+    person = Person("file://")
+    try:
+        person.driver.get(page.as_uri())
+        readable = person.driver.execute_script(READABLE_TEXT_JS)
+        assert RAW_INSTANT.findall(readable) == ["2026-12-20T07:19"] and FIELD_NAME.findall(readable) == ["vat_paid_12m"]
+    finally:
+        person.quit()

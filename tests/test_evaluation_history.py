@@ -6,7 +6,6 @@ import json
 
 from creditstream.api.portal.series import evaluation_months
 from creditstream.schemas.tables import EnterpriseAggregatesRow, columns
-from creditstream.sinks.clickhouse import connect, migrate
 from tests.support import builders
 from tests.support.api_app import ApiHarness, bearer
 
@@ -32,24 +31,20 @@ HISTORY = [
 ]
 
 
-def test_the_history_keeps_the_last_evaluation_of_each_shanghai_day(tmp_path):
-    client = connect(f"chdb:{tmp_path / 'ch'}")
-    migrate(client)
-    insert_rows(client, E1, HISTORY)
-    days = client.query("SELECT toString(day), eval_score, eval_grade, whitelisted FROM evaluation_history FINAL "
+def test_the_history_keeps_the_last_evaluation_of_each_shanghai_day(clickhouse):
+    insert_rows(clickhouse, E1, HISTORY)
+    days = clickhouse.query("SELECT toString(day), eval_score, eval_grade, whitelisted FROM evaluation_history FINAL "
                         "WHERE uscc = {u:String} ORDER BY day", parameters={"u": E1}).result_rows
     assert days == [("2026-09-30", 64, "B", False), ("2026-10-31", 72, "A", False), ("2026-11-01", 83, "AA", True)]
 
 
-def test_a_lender_sees_the_score_over_time_only_under_utility_and_tax(tmp_path):
-    harness = ApiHarness(tmp_path)
+def test_a_lender_sees_the_score_over_time_only_under_utility_and_tax(tmp_path, clickhouse, chdb_url):
+    harness = ApiHarness(tmp_path, clickhouse_url=chdb_url)  # chdb: one data directory per process
     harness.row(E1)
     both, one = harness.key("lender", "bank-1"), harness.key("lender", "bank-2")
     harness.consent(E1, "bank-1", ("UTILITY", "TAX"))
     harness.consent(E1, "bank-2", ("UTILITY",))
-    client = connect(harness.config.clickhouse_url)
-    migrate(client)
-    insert_rows(client, E1, HISTORY)
+    insert_rows(clickhouse, E1, HISTORY)
 
     async def scenario(http):
         answers = {}

@@ -25,8 +25,8 @@ class ApiHarness:
     def __init__(self, tmp_path, **config):
         self.view, self.writer = ServingView(), MemoryWriter()
         self.now = dt.datetime.now(UTC)
-        self.config = ApiConfig(kafka=KafkaConnection("127.0.0.1:9"), clickhouse_url=f"chdb:{tmp_path / 'ch'}",
-                                metrics_port=0, **config)
+        config.setdefault("clickhouse_url", f"chdb:{tmp_path / 'ch'}")
+        self.config = ApiConfig(kafka=KafkaConnection("127.0.0.1:9"), metrics_port=0, **config)
 
     def key(self, kind: str, principal_id: str, topics: tuple = ()) -> str:
         """A new API key of this principal, in the view as if read from Kafka."""

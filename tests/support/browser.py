@@ -2,8 +2,11 @@
 chromedriver (no driver or browser is downloaded). Every page a Person opens is checked once
 with axe-core (npm, tests/browser) for serious and critical accessibility violations, and at
 desktop width walked with the Tab key alone, which must reach every control of every form and
-every link (opening <details> with Enter); the test then asserts both found nothing."""
+every link (opening <details> with Enter), and read for what a person should never see there (an
+ISO instant with its T, a contract field name outside <code>); the test then asserts all of these
+found nothing."""
 import os
+import re
 import shutil
 import urllib.parse
 from pathlib import Path
@@ -43,6 +46,14 @@ const el = document.activeElement;
 if (!el || el === document.body) return [null, false];
 return [el.dataset.kb || null, el.tagName === 'SUMMARY' && !el.parentElement.open];
 """
+# What a person reads on the page: its text without <code> (identifiers shown as such on purpose)
+READABLE_TEXT_JS = """
+const copy = document.querySelector('main').cloneNode(true);
+for (const el of copy.querySelectorAll('code, pre, script, style, svg')) el.remove();
+return copy.innerText;
+"""
+RAW_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")  # ISO with a T: never on a page (Asia/Shanghai, "2026-12-20 15:19")
+FIELD_NAME = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")  # water_months_3m: labels, not contract names
 RESET_JS = """
 for (const el of document.querySelectorAll('details[data-kb-opened]')) { el.open = false; el.removeAttribute('data-kb-opened'); }
 if (document.activeElement) document.activeElement.blur();
@@ -101,6 +112,10 @@ class Person:
         if problems:
             self.inaccessible[page] = problems
         if " (phone)" not in page:
+            readable = self.driver.execute_script(READABLE_TEXT_JS)
+            raw = RAW_INSTANT.findall(readable) + FIELD_NAME.findall(readable)
+            if raw:
+                self.inaccessible[page + " (raw values)"] = sorted(set(raw))[:10]
             unreached = self.unreached_by_keyboard()
             if unreached:
                 self.inaccessible[page + " (keyboard)"] = unreached
