@@ -133,6 +133,11 @@ RECORD_FIELDS: dict[str, Label] = {
 }
 
 # columns the platform adds to a stored record (api.store): where it came from and when
+# what a verification claim asks for (schemas/verification.CLAIMS), where a record field does not say it
+CLAIM_FIELDS: dict[str, Label] = {
+    "grades": Label("纳税信用等级（可多个，逗号分隔）", "Tax grades (several, comma-separated)"),
+    "id_no": Label("法定代表人身份证号", "Legal representative's ID number"),
+}
 STORED_FIELDS: dict[str, Label] = {"received_at": Label("平台接收时间", "Received at"),
                                    "record": Label("记录类别", "Record type"),
                                    "subsidy": Label("贴息金额", "Subsidy", YUAN)}
@@ -285,7 +290,7 @@ def label(name: str) -> Label:
     """The label of a row or record field (the name itself, in both languages, when it has none:
     tests/test_labels.py keeps that from happening)."""
     return (ROW_FIELDS.get(name) or RECORD_FIELDS.get(name) or STORED_FIELDS.get(name) or FIGURE_LABELS.get(name)
-            or Label(name, name))
+            or CLAIM_FIELDS.get(name) or Label(name, name))
 
 
 def zh_labels() -> dict[str, str]:

@@ -99,3 +99,10 @@ def test_every_band_in_words_has_a_label():
     assert worded and sorted(worded - set(BAND_LABELS)) == []
     assert band_text("observed, none in arrears") == "有缴费记录，均无欠费" and band_text("GREEN") == "绿牌（环保诚信）"
     assert band_text("1-5") == "1-5"
+
+
+def test_every_verification_claims_field_has_a_label():
+    from creditstream.schemas.labels import label
+    from creditstream.schemas.verification import CLAIMS
+    names = {name for _scope, fields in CLAIMS.values() for name in fields}
+    assert [name for name in sorted(names) if label(name).zh == name] == []

@@ -92,6 +92,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "scope.AGRI": ("涉农", "Agriculture"),
     "scope.SOCIAL": ("社保与公积金", "Social insurance and housing fund"),
     "scope.TRADE": ("进出口", "Customs trade"),
+    "audit.verbatim": ("审计记录原文（系统生成，未经翻译）", "The audit record's own words, as the system wrote them"),
+    "verify.any_scope": ("任一授权范围", "any consented scope"),
     # lookups
     "lookups.title": ("谁查询了我", "Who looked me up"),
     "lookups.at": ("时间", "When"),
