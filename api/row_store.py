@@ -60,6 +60,12 @@ class MemoryRows:
     def offsets(self) -> dict:
         return {}
 
+    def topic_ids(self) -> dict:
+        return {}
+
+    def remember_topic_ids(self, ids: dict) -> None:
+        pass
+
     def reset(self) -> None:
         with self._lock:
             self._rows.clear()
@@ -93,6 +99,9 @@ class DiskRows:
                        "ts INTEGER NOT NULL) WITHOUT ROWID")
         writer.execute("CREATE TABLE IF NOT EXISTS offsets (topic TEXT, part INTEGER, next INTEGER, "
                        "PRIMARY KEY (topic, part))")
+        # the Kafka topic id the offsets belong to: a topic deleted and created again under the same
+        # name has a new one, and its offsets no longer mean these rows
+        writer.execute("CREATE TABLE IF NOT EXISTS topic_ids (topic TEXT PRIMARY KEY, id TEXT NOT NULL)")
         writer.commit()
         self._count = writer.execute("SELECT count(*) FROM rows").fetchone()[0]
 
@@ -174,12 +183,23 @@ class DiskRows:
         """(topic, partition) → the next offset to read, as the last transaction left it."""
         return {(t, p): n for t, p, n in self._connection().execute("SELECT topic, part, next FROM offsets")}
 
+    def topic_ids(self) -> dict[str, str]:
+        """topic → the Kafka topic id the stored offsets were read from."""
+        return dict(self._connection().execute("SELECT topic, id FROM topic_ids"))
+
+    def remember_topic_ids(self, ids: dict[str, str]) -> None:
+        connection = self._connection()
+        with connection:
+            connection.executemany("INSERT INTO topic_ids VALUES (?, ?) ON CONFLICT(topic) DO UPDATE SET id = excluded.id",
+                                   list(ids.items()))
+
     def reset(self) -> None:
         """Forget everything (the topic was recreated: its offsets no longer mean these rows)."""
         connection = self._connection()
         with connection:
             connection.execute("DELETE FROM rows")
             connection.execute("DELETE FROM offsets")
+            connection.execute("DELETE FROM topic_ids")
         self._count = 0
         with self._cache_lock:
             self._cache.clear()

@@ -18,7 +18,8 @@ import time
 import uuid
 from typing import NamedTuple, Optional
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicCollection, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from creditstream.api.row_store import DiskRows, MemoryRows
 from creditstream.monitoring import metrics
@@ -332,11 +333,17 @@ class ViewFeed(threading.Thread):
 
     def _resume_offsets(self, consumer: Consumer, metadata) -> dict[tuple[str, int], int]:
         """Where rows kept on disk were read to, if the topic still holds what follows; otherwise
-        (a recreated topic: offsets behind its start or past its end) the rows are forgotten and
-        read again from the beginning."""
-        stored = self.view.rows.offsets()
-        if not stored or AGGREGATES_TOPIC not in self.topics:
+        (a recreated topic: another topic id, or offsets behind its start or past its end) the rows
+        are forgotten and read again from the beginning."""
+        if AGGREGATES_TOPIC not in self.topics or not self.view.rows.persistent:
             return {}
+        current = topic_ids(self.kafka, [AGGREGATES_TOPIC])
+        stored, remembered = self.view.rows.offsets(), self.view.rows.topic_ids()
+        if stored and current and remembered.get(AGGREGATES_TOPIC) != current.get(AGGREGATES_TOPIC):
+            log.warning("view: the rows on disk were read from another %s (topic id %s, now %s): reading every "
+                        "row again", AGGREGATES_TOPIC, remembered.get(AGGREGATES_TOPIC), current.get(AGGREGATES_TOPIC))
+            self.view.rows.reset()
+            stored = {}
         for (topic, partition), next_offset in stored.items():
             known = topic in metadata.topics and partition in metadata.topics[topic].partitions
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10) if known else (0, -1)
@@ -344,13 +351,29 @@ class ViewFeed(threading.Thread):
                 log.warning("view: the rows on disk were read to %s[%d]@%d, which the topic does not hold "
                             "(%d..%d): reading every row again", topic, partition, next_offset, low, high)
                 self.view.rows.reset()
-                return {}
+                stored = {}
+                break
+        self.view.rows.remember_topic_ids(current)  # what the rows written from now on are read from
+        if not stored:
+            return {}
         log.info("view: %d rows on disk; reading %s from where they end", len(self.view.rows), AGGREGATES_TOPIC)
         return stored
 
     def stop(self) -> None:
         self.stopping.set()
         self.join(30)
+
+
+def topic_ids(kafka: KafkaConnection, topics: list[str]) -> dict[str, str]:
+    """topic → its Kafka topic id (a topic created again under the same name has a new one); {}
+    when the broker will not say (then only the offsets' range is checked)."""
+    try:
+        admin = AdminClient(kafka.client())  # kept until the answers are in: its handle serves them
+        described = admin.describe_topics(TopicCollection(topics), request_timeout=10)
+        return {topic: str(future.result(timeout=15).topic_id) for topic, future in described.items()}
+    except Exception as exc:  # an old broker, a missing DESCRIBE right: not fatal
+        log.warning("view: the topic ids of %s are unknown (%s)", ", ".join(topics), exc)
+        return {}
 
 
 def load_once(kafka: KafkaConnection, view: ServingView, topics=VIEW_TOPICS, timeout: float = 30.0) -> ServingView:

@@ -283,7 +283,7 @@ def main() -> None:
                             kafka_username=admin_user, kafka_password=admin_password,
                             web_port=free_port(), personal_data_key="bench", api_rate_per_second=1e6,
                             api_rate_burst=1_000_000,
-                            api_view_dir=str(home / "api-view") if args.view_on_disk else None)
+                            api_view_dir=str(home / "api-view") if args.view_on_disk else "memory")
         create_topics(settings.kafka, settings.partitions, 1)
         rng = random.Random(7)
         picks = [uscc(rng.randrange(args.enterprises)) for _ in range(20_000)]

@@ -149,9 +149,10 @@ class Settings:
                                                "client address may have within a minute; then it is refused 429…",
                                            minimum=1, maximum=100_000)
     api_auth_block_seconds: float = setting(60.0, "…for this long", minimum=1, maximum=86400)
-    api_view_dir: Optional[str] = setting(None, "keep the API's aggregate rows on local disk in this directory "
-                                                "(SQLite; one directory per API process): less memory, and a "
-                                                "restart reads only the rows that changed since; unset: in memory")
+    api_view_dir: Optional[str] = setting(None, "where the API keeps its aggregate rows on local disk (SQLite; "
+                                                "one directory per API process): less memory, and a restart reads "
+                                                "only the rows that changed since; unset: home/api-view/port-<api_port> "
+                                                "(in memory when api_port is 0); `memory`: in memory")
     api_view_cache_rows: int = setting(50_000, "with api_view_dir: rows kept in memory, ready for look-ups",
                                        minimum=0, maximum=10_000_000)
     api_statistics_publish_seconds: float = setting(60.0, "the API reads the loan statistics from ClickHouse this "
@@ -332,13 +333,22 @@ class Settings:
         return dataclasses.replace(self.api(), kafka=self.kafka, host=self.gateway_host, port=self.gateway_port,
                                    metrics_port=self.gateway_metrics_port)
 
+    def api_view_directory(self) -> Optional[str]:
+        """The API's rows on disk: the directory set, or one per API port under home (a port is
+        one process's on a host); None (in memory) for `memory` or a port picked at random."""
+        if self.api_view_dir == "memory":
+            return None
+        if self.api_view_dir is not None:
+            return self.api_view_dir
+        return str(Path(self.home) / "api-view" / f"port-{self.api_port}") if self.api_port else None
+
     def api(self) -> ApiConfig:
         return ApiConfig(kafka=self.api_kafka, clickhouse_url=self.clickhouse_url, host=self.api_host, port=self.api_port,
                          metrics_host=self.web_host, metrics_port=self.api_metrics_port,
                          threads=self.api_threads, rate_per_second=self.api_rate_per_second,
                          rate_burst=self.api_rate_burst, audit_timeout_seconds=self.api_audit_timeout_seconds,
                          statistics_publish_seconds=self.api_statistics_publish_seconds,
-                         view_dir=self.api_view_dir, view_cache_rows=self.api_view_cache_rows,
+                         view_dir=self.api_view_directory(), view_cache_rows=self.api_view_cache_rows,
                          auth_failures_limit=self.api_auth_failures_limit,
                          auth_block_seconds=self.api_auth_block_seconds,
                          holidays=self.holiday_dates(), webhook_retry_seconds=self.webhook_retry_seconds,

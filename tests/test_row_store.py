@@ -101,3 +101,12 @@ def test_a_restarted_view_reads_only_the_rows_that_changed_and_starts_over_for_a
     stored.write([], {key: next_offset + 100 for key, next_offset in stored.offsets().items()})
     third = load_once(admin_kafka(), CountingView(DiskRows(tmp_path)), (AGGREGATES_TOPIC,))
     assert third.rows_read == 4 and len(third.rows) == 3 and third.eval_grade(USCCS[0]) == "B"
+    # the topic deleted and created again under its name, refilled past where the rows on disk were
+    # read to: another topic id, so the rows on disk are forgotten, not resumed into
+    from tests.support.builders import _valid_uscc
+    from tests.support.kafka import reset_topics
+    reset_topics(kafka_settings)
+    fresh = [_valid_uscc(f"91350100MA0RT{n:04d}") for n in range(20)]
+    produce_all([(AGGREGATES_TOPIC, u.encode(), row(u, "C")) for u in fresh])
+    fourth = load_once(admin_kafka(), CountingView(DiskRows(tmp_path)), (AGGREGATES_TOPIC,))
+    assert fourth.rows_read == 20 and len(fourth.rows) == 20 and fourth.eval_grade(USCCS[0]) is None
