@@ -244,11 +244,30 @@ def make_principal(kafka: KafkaConnection, user: str, grants: list[Grant], passw
     an upgrade does not refuse it for a moment; a new password does need its processes restarted."""
     password = password or new_password()
     upsert_user(kafka, user, password)
+    wait_for_credential(kafka, user, password)
     wanted, held = set(grants), set(acls_of(kafka, user))
     grant(kafka, user, sorted(wanted - held))
     ungrant(kafka, user, sorted(held - wanted))
     wait_for_acls(kafka, user, wanted)
     return password
+
+
+def wait_for_credential(kafka: KafkaConnection, user: str, password: str, timeout: float = 30.0) -> None:
+    """Return once the broker accepts ``user`` with ``password``. Like an ACL, a new or changed
+    SCRAM credential is committed before the broker applies it: a process started at once with a
+    renewed password was refused (the demo's second run, its simulator)."""
+    if not kafka.sasl:
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            AdminClient({**kafka.as_user(user, password).client(), "log_level": 0}).list_topics(timeout=5)
+            return
+        except KafkaException as exc:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the broker did not accept the new credential of {user} within {timeout:.0f} s: "
+                                   f"{exc.args[0].str()}") from None
+            time.sleep(0.2)
 
 
 def wait_for_acls(kafka: KafkaConnection, user: str, wanted: set[Grant], timeout: float = 30.0) -> None:

@@ -183,3 +183,16 @@ def test_an_enterprises_charts_are_drawn_only_from_what_is_there():
     svg = str(charts[0][1])
     assert "26-10: 按时缴清 40.00 元" in svg and 'style="' not in svg and "<title" in svg
     assert figure_charts("zh", {}, [], today) == []
+
+
+def test_chart_axes_climb_in_round_steps_and_counts_in_whole_ones():
+    import re
+
+    from creditstream.api.portal.charts import bar_chart
+
+    def ticks(values):
+        svg = str(bar_chart("t", "t", [str(i) for i in range(len(values))], [("n", values)]))
+        return re.findall(r'text-anchor="end" font-size="11" fill="#4d5663">([^<]+)<', svg)
+    assert ticks([21, 16, 3]) == ["0", "6", "12", "18", "24"]
+    assert ticks([1]) == ["0", "1", "2", "3", "4"]  # one enterprise: no quarter-enterprises
+    assert ticks(["10903315.00", "5232390.00"]) == ["0", "300万", "600万", "900万", "1200万"]

@@ -82,13 +82,23 @@ def bar_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence
     return Markup("".join(parts))
 
 
+NICE_STEPS = (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10)  # a grid step is one of these times a power of ten
+
+
 def _largest(labels: Sequence[str], series: Sequence[tuple[str, Sequence]], stacked: bool) -> Decimal:
-    """The tallest bar (a stacked bar's whole height), at least 1 so an empty chart has an axis."""
+    """The axis' top: the tallest bar (a stacked bar's whole height) rounded up so that each of
+    the four grid steps is a round number (whole for counts), at least 1 for an empty chart."""
     if stacked:
         bars = [sum((_number(values[i]) for _n, values in series), Decimal(0)) for i in range(len(labels))]
     else:
         bars = [_number(v) for _name, values in series for v in values]
-    return max(bars + [Decimal(1)])
+    tallest = max(bars + [Decimal(1)])
+    step = tallest / 4
+    magnitude = Decimal(10) ** step.adjusted()
+    step = next(Decimal(str(m)) * magnitude for m in NICE_STEPS if Decimal(str(m)) * magnitude >= step)
+    if all(bar == bar.to_integral_value() for bar in bars):
+        step = max(step.to_integral_value(rounding="ROUND_CEILING"), Decimal(1))  # counts: whole grid lines
+    return step * 4
 
 
 def _is_number(value) -> bool:
