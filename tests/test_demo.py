@@ -106,7 +106,8 @@ def test_demo_serves_a_lookup_and_stops_cleanly(kafka_settings, wheel_site, tmp_
             os.killpg(demo.pid, signal.SIGKILL)
             raise
     assert demo.returncode == 0, rest
-    assert {p.name for p in home.iterdir()} == {"demo", "worker", "clickhouse"}  # the broker was already up
+    # the broker was already up; the API's rows on disk under home too (home/api-view/port-<its port>)
+    assert {p.name for p in home.iterdir()} == {"demo", "worker", "clickhouse", "api-view"}
     assert list(elsewhere.iterdir()) == []
     assert "demo: stopping" in rest
     for pid in (demo.pid, worker_pid):

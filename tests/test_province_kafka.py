@@ -96,7 +96,10 @@ def read_all(kafka: KafkaConnection, topic: str) -> list[bytes]:
             return []
         values = []
         for partition in metadata.partitions:
-            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            try:
+                _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            except KafkaException:  # a topic MirrorMaker 2 has just created: its leaders are being elected
+                return []
             if high:
                 consumer.assign([TopicPartition(topic, partition, 0)])
                 while len(values) < 10_000:
