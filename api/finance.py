@@ -399,7 +399,7 @@ class Finance:
         if target not in {"SUBMITTED": ("ACCEPTED", "REJECTED"), "ACCEPTED": ("APPROVED", "REJECTED"),
                           "APPROVED": ("DISBURSED",)}.get(app["state"], ()):
             raise FinanceError("state", f"application {app['application_id']} is {app['state']}: it cannot become "
-                                        f"{target}", 409)
+                                        f"{target}", 409, app["state"])
         now = self.clock()
         change = {**app, **self.stamp(principal), "state": target}
         if target == "ACCEPTED":

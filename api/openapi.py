@@ -134,7 +134,8 @@ _ERRORS = (("400", "a field is missing or wrong (an invalid USCC included): `fie
            ("431", "a header field longer than 8,192 bytes"),
            ("503", "the API is loading, or Kafka cannot record this (or its audit) now; nothing was changed: try again"))
 _ERROR_SCHEMA = {"type": "object", "required": ["error", "reason"], "properties": {
-    "error": {"type": "string"}, "reason": {"type": "string"}, "field": {"type": "string"}}}
+    "error": {"type": "string"}, "reason": {"type": "string"}, "field": {"type": "string"},
+    "state": {"type": "string", "description": "409 of the loan loop: the state the application is in"}}}
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}}
 REQUEST_ID = {"X-Request-Id": {"description": "the id of the request's audit record", "schema": {"type": "string"}}}
 

@@ -72,9 +72,10 @@ class FinanceError(ValueError):
     """A change the rules refuse. ``field`` names what is wrong; ``status`` is the HTTP answer the
     API gives (400 bad input, 404 unknown, 409 a state that does not allow it, 422 not eligible)."""
 
-    def __init__(self, field: str, message: str, status: int = 400):
+    def __init__(self, field: str, message: str, status: int = 400, state: Optional[str] = None):
         super().__init__(f"{field}: {message}")
         self.field, self.message, self.status = field, message, status
+        self.state = state  # a 409's current state, named in the answer as a field of its own too
 
 
 def money(value: Any) -> Decimal:
@@ -336,7 +337,7 @@ class Book:
                 raise FinanceError("application_id", f"no application {a['application_id']}", 404)
             if a["state"] not in TRANSITIONS[known["state"]]:
                 raise FinanceError("state", f"application {a['application_id']} is {known['state']}: it cannot "
-                                            f"become {a['state']}", 409)
+                                            f"become {a['state']}", 409, known["state"])
             for fixed in ("uscc", "product_id", "lender_id", "submitted_at"):
                 if a[fixed] != known[fixed]:
                     raise FinanceError(fixed, f"differs from the application's {known[fixed]}")

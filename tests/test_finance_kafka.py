@@ -93,7 +93,7 @@ def test_the_loan_loop_end_to_end(platform_factory):
                  maturity_on="2030-01-01")["first_loan"] is True
     step(e3, "reject", reason="INSUFFICIENT_CREDIT", note="评分不足")
     conflict = step(e3, "approve", expect=409, amount="1.00", term_months=1, annual_rate="4.00")
-    assert "is REJECTED" in conflict["reason"] and conflict["field"] == "state", conflict
+    assert "is REJECTED" in conflict["reason"] and conflict["field"] == "state" and conflict["state"] == "REJECTED"
     step(e4, "accept")
     step(e4, "reject", reason="INCOMPLETE_MATERIALS", note="缺少报表")
     status, withdrawn = http.send("POST", f"/v1/me/applications/{e5['application_id']}/withdraw", firm[FIRMS[4]], {})

@@ -18,14 +18,16 @@ from creditstream.api.http.answers import json_answer
 class ApiError(Exception):
     def __init__(self, status: int, error: str, reason: str, field: Optional[str] = None, *,
                  decision: str = "deny", scope: str = "", consent_event_id: Optional[str] = None,
-                 retry_after: Optional[float] = None):
+                 retry_after: Optional[float] = None, state: Optional[str] = None):
         super().__init__(reason)
         self.status, self.error, self.reason, self.field = status, error, reason, field
         self.decision, self.scope, self.consent_event_id = decision, scope, consent_event_id
-        self.retry_after = retry_after
+        self.retry_after, self.state = retry_after, state
 
     def body(self) -> dict:
-        return {"error": self.error, "reason": self.reason, **({"field": self.field} if self.field else {})}
+        """error, reason, the field at fault, and for a state conflict the state things are in."""
+        return {"error": self.error, "reason": self.reason, **({"field": self.field} if self.field else {}),
+                **({"state": self.state} if self.state else {})}
 
     def answer(self) -> web.Response:
         headers = {"Retry-After": str(max(1, round(self.retry_after + 0.499)))} if self.retry_after is not None else {}

@@ -121,8 +121,8 @@ class Pipeline:
         except RightsError as exc:  # a contract rule refused a field
             response = self.refusal(ApiError(400, "bad_request", exc.message, exc.field), principal, request, audit)
         except FinanceError as exc:  # a rule of the loan loop: bad input, unknown, wrong state or not eligible
-            response = self.refusal(ApiError(exc.status, FINANCE_ERRORS[exc.status], exc.message, exc.field), principal,
-                                    request, audit)
+            response = self.refusal(ApiError(exc.status, FINANCE_ERRORS[exc.status], exc.message, exc.field,
+                                             state=exc.state), principal, request, audit)
         except ApiError as exc:
             response = self.refusal(exc, principal, request, audit)
         except KafkaUnavailable as exc:
