@@ -22,6 +22,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from creditstream.api.access import Principal
 from creditstream.api.audit import AuditLog
+from creditstream.api.audit_journal import AuditJournal
 from creditstream.api.config import ApiConfig
 from creditstream.api.finance import Finance
 from creditstream.api.gateway import MAX_BYTES, Gateway
@@ -64,7 +65,10 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
         feed = ViewFeed(config.kafka, view)
     writer = writer or KafkaWriter(config.kafka, config.audit_timeout_seconds)
     ready = feed.ready.is_set if feed else None
-    pipeline = Pipeline(config, view, AuditLog(writer), ready, clock)
+    audit = (AuditJournal(Path(config.view_dir) / "audit-journal", writer, config.audit_backlog_bytes,
+                          close_seconds=2 * config.audit_timeout_seconds)
+             if config.view_dir and config.audit_journal else AuditLog(writer))
+    pipeline = Pipeline(config, view, audit, ready, clock)
     executor = ThreadPoolExecutor(config.threads, thread_name_prefix="api-clickhouse")
     rights_store = RightsStore(clients)
     lookups = Lookups(config, view, Store(clients), rights_store, executor, clock)
@@ -109,7 +113,7 @@ def create_app(config: ApiConfig, clients: ThreadClients | None = None, clock=No
     async def close() -> None:
         executor.shutdown()
         operator_sql.close()
-    run_beside(app, feed, writer, [watch_overdue, deliveries.run, publish_statistics], close)
+    run_beside(app, feed, writer, [watch_overdue, deliveries.run, publish_statistics, audit.run], close, audit)
     app.on_startup.append(portal.start)
     app.on_cleanup.append(portal.stop)
     serve_metrics_beside(app, config.metrics_host, config.metrics_port)
@@ -163,9 +167,9 @@ def health_of(pipeline: Pipeline, details):
     return health
 
 
-def run_beside(app: web.Application, feed: Optional[ViewFeed], writer, tasks: list, close) -> None:
-    """Start the view's feed and the background tasks with the app; stop them, flush the writer
-    and ``close()`` with it."""
+def run_beside(app: web.Application, feed: Optional[ViewFeed], writer, tasks: list, close, audit=None) -> None:
+    """Start the view's feed and the background tasks with the app; stop them, let the audit ship
+    what it holds, flush the writer and ``close()`` with it."""
     running: list[asyncio.Task] = []  # held, so a task is not garbage-collected
 
     async def start(_app) -> None:
@@ -182,6 +186,8 @@ def run_beside(app: web.Application, feed: Optional[ViewFeed], writer, tasks: li
         await asyncio.gather(*running, return_exceptions=True)
         if feed is not None:
             await loop.run_in_executor(None, feed.stop)
+        if audit is not None:
+            await audit.close()
         await loop.run_in_executor(None, writer.close)
         if close is not None:
             await close()

@@ -76,27 +76,31 @@ def template_row() -> dict:
     return compute("X", ledger, 2025 * 12 + 11, dt.date(2025, 12, 31))
 
 
+def send(producer: Producer, topic: str, value: bytes, key: bytes) -> None:
+    """Produce, waiting for room when librdkafka's queue is full (any of the data set's topics)."""
+    while True:
+        try:
+            producer.produce(topic, value, key)
+            return
+        except BufferError:
+            producer.poll(0.1)
+
+
 def produce(kafka: KafkaConnection, n: int, picks: list[str], keys: list[tuple[str, str]]) -> None:
     producer = Producer(kafka.provider_producer())
     row = template_row()
     for i in range(n):
-        value = AggregateRow.encode({**row, "uscc": uscc(i)})
-        while True:
-            try:
-                producer.produce(AGGREGATES_TOPIC, value, uscc(i).encode())
-                break
-            except BufferError:
-                producer.poll(0.1)
+        send(producer, AGGREGATES_TOPIC, AggregateRow.encode({**row, "uscc": uscc(i)}), uscc(i).encode())
         if i % 100_000 == 99_999:
             log(f"produced {i + 1:,} rows")
     now = dt.datetime.now(UTC)
     for u in sorted(set(picks)):
         state = ConsentState(u, LENDER, f"c-{u}", tuple(SCOPES), now - dt.timedelta(days=1), now + dt.timedelta(days=365),
                              False, now)
-        producer.produce(CONSENT_STATE_TOPIC, state.to_bytes(), state.key)
+        send(producer, CONSENT_STATE_TOPIC, state.to_bytes(), state.key)
     for key_id, key in keys:
-        producer.produce(API_KEYS_TOPIC, KeyEvent(key_id, apikeys.key_hash(key), "lender", LENDER, now, False).to_bytes(),
-                         key_id.encode())
+        send(producer, API_KEYS_TOPIC, KeyEvent(key_id, apikeys.key_hash(key), "lender", LENDER, now, False).to_bytes(),
+             key_id.encode())
     if producer.flush(300):
         raise RuntimeError("could not produce the data set")
 

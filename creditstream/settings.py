@@ -160,6 +160,12 @@ class Settings:
                                                           "(Grafana), and the public rows that changed to "
                                                           "credit.out.finance-statistics.v1 (for the provincial node)",
                                                     minimum=1, maximum=86400)
+    api_audit_journal: bool = setting(False, "with the rows on disk, an answer's audit record is durable once "
+                                            "group-committed to a journal in the view's directory, and shipped to "
+                                            "Kafka behind the answers (the look-up tail: docs/benchmarks.md); false: "
+                                            "every answer waits for Kafka's acknowledgement")
+    api_audit_backlog_mib: int = setting(64, "with the journal: look-ups are answered 503 while more than this "
+                                             "waits in it for Kafka", minimum=1, maximum=65536)
     api_audit_timeout_seconds: float = setting(5.0, "an answer waits this long for its audit record to be durable "
                                                     "in Kafka, then becomes 503", minimum=0.5, maximum=120)
     webhook_retry_seconds: float = setting(1.0, "first wait before a failed whitelist webhook delivery is retried; "
@@ -349,6 +355,7 @@ class Settings:
                          rate_burst=self.api_rate_burst, audit_timeout_seconds=self.api_audit_timeout_seconds,
                          statistics_publish_seconds=self.api_statistics_publish_seconds,
                          view_dir=self.api_view_directory(), view_cache_rows=self.api_view_cache_rows,
+                         audit_journal=self.api_audit_journal, audit_backlog_bytes=self.api_audit_backlog_mib << 20,
                          auth_failures_limit=self.api_auth_failures_limit,
                          auth_block_seconds=self.api_auth_block_seconds,
                          holidays=self.holiday_dates(), webhook_retry_seconds=self.webhook_retry_seconds,

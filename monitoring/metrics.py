@@ -142,8 +142,12 @@ API_VIEW_SKIPPED = Counter("creditstream_api_view_skipped_total",
                            "Messages of a view topic the API could not read (the sink dead-letters them).", ["topic"],
                            registry=SERVICE)
 API_AUDIT_FAILURES = Counter("creditstream_api_audit_failures_total",
-                             "Look-ups answered 503 because their audit record was not acknowledged by Kafka.",
+                             "Look-ups answered 503 because their audit record could not be made durable (Kafka's "
+                             "acknowledgement, or the local journal: not written, or its backlog full).",
                              registry=SERVICE)
+API_AUDIT_UNSHIPPED = Gauge("creditstream_api_audit_unshipped_records",
+                            "Audit records durable in the API's local journal and not yet acknowledged by Kafka.",
+                            registry=SERVICE)
 API_AUTH_THROTTLED = Counter(
     "creditstream_api_auth_throttled_total",
     "Requests refused 429 because their address failed to authenticate too often (API keys, portal sign-ins).",

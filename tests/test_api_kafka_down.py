@@ -58,3 +58,30 @@ def test_the_gateway_answers_503_while_kafka_cannot_acknowledge_and_accepts_noth
     status, retry_after, body = asyncio.run(scenario())
     assert status == 503 and int(retry_after) >= 1 and body["error"] == "unavailable", body
     assert "accepted" not in body  # no record is reported as taken
+
+
+def test_with_the_audit_journal_a_lookup_is_answered_and_its_record_kept_until_kafka_returns(tmp_path):
+    """With the rows on disk the audit is durable in the local journal (api/audit_journal.py):
+    a look-up is answered with Kafka away and its record waits on disk; a write still is not."""
+    view = ServingView()
+    key_id, key = apikeys.new_key()
+    now = dt.datetime.now(dt.timezone.utc)
+    view.apply(API_KEYS_TOPIC, key_id.encode(), KeyEvent(key_id, apikeys.key_hash(key), "enterprise", builders.USCC,
+                                                        now, False).to_bytes(), 0)
+    view.apply(API_KEYS_TOPIC, b"k2", KeyEvent("k2", "0" * 64, "lender", "bank-1", now, False).to_bytes(), 0)
+    config = ApiConfig(kafka=KafkaConnection("127.0.0.1:9"), clickhouse_url=f"chdb:{tmp_path / 'ch'}",
+                       audit_timeout_seconds=1.0, view_dir=str(tmp_path / "view"), audit_journal=True)
+
+    async def scenario():
+        async with TestClient(TestServer(create_app(config, view=view))) as client:
+            headers = {"Authorization": f"Bearer {key}"}
+            lookup = await client.get(f"/v1/enterprises/{builders.USCC}/aggregates", headers=headers)
+            grant = await client.post("/v1/me/consents", headers=headers, json={
+                "lender_id": "bank-1", "scopes": ["TAX"], "expires_at": "2030-01-01T00:00:00Z"})
+            return lookup.status, lookup.headers["X-Request-Id"], grant.status
+
+    lookup_status, request_id, grant_status = asyncio.run(scenario())
+    assert lookup_status in (200, 404) and grant_status == 503
+    journal = b"".join(p.read_bytes() for p in (tmp_path / "view" / "audit-journal").glob("*.log"))
+    assert request_id.encode() in journal
+    assert not (tmp_path / "view" / "audit-journal" / "shipped").exists()  # no position: nothing in Kafka yet
