@@ -44,4 +44,8 @@ class AuditLog:
     def _send_group(self, loop: asyncio.AbstractEventLoop) -> None:
         group, records = self._group, self._pending
         self._group, self._pending = None, []
-        self.writer.send_soon(loop, AUDIT_TOPIC, None, b"\n".join(records), group)
+        self.make_durable(loop, group, b"\n".join(records))
+
+    def make_durable(self, loop: asyncio.AbstractEventLoop, group: asyncio.Future, payload: bytes) -> None:
+        """Settle ``group`` once its records are durable (here: acknowledged by Kafka)."""
+        self.writer.send_soon(loop, AUDIT_TOPIC, None, payload, group)

@@ -32,9 +32,9 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from creditstream.api.audit import AuditLog
 from creditstream.api.writer import KafkaUnavailable
 from creditstream.monitoring import metrics
-from creditstream.schemas.tables import LookupAuditRow
 from creditstream.schemas.topics import AUDIT_TOPIC
 
 log = logging.getLogger(__name__)
@@ -72,17 +72,16 @@ def read_segment(path: Path, start: int) -> tuple[list[tuple[int, bytes]], int]:
     return frames, at
 
 
-class AuditJournal:
-    """AuditLog's contract (``write`` returns once the record is durable, raises AuditUnavailable
-    otherwise) with the durability on local disk; see the module's numbered order."""
+class AuditJournal(AuditLog):
+    """AuditLog's groups (``write`` returns once the record is durable, raises AuditUnavailable
+    otherwise) made durable on local disk; see the module's numbered order."""
 
     def __init__(self, directory: Path, writer, backlog_bytes: int = 64 << 20, close_seconds: float = 10.0):
-        self.directory, self.writer, self.backlog_bytes = Path(directory), writer, backlog_bytes
+        super().__init__(writer)
+        self.directory, self.backlog_bytes = Path(directory), backlog_bytes
         self.close_seconds = close_seconds  # at close, shipping what waits is tried this long
         self.directory.mkdir(parents=True, exist_ok=True)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="audit-journal")
-        self._pending: list[bytes] = []  # records of the group this turn of the loop is making
-        self._group: asyncio.Future | None = None
         self._committing: list[tuple[asyncio.Future, bytes]] = []  # groups waiting for the next sync
         self._syncing = False
         self._queue: deque[Group] = deque()  # journaled, not yet known to Kafka, in order
@@ -94,23 +93,13 @@ class AuditJournal:
         self._shipped = self._saved = self._read_position()
         self._segment, self._file = self._recover()
 
-    # -- 1-2: the group commit ---------------------------------------------------------------------
-    async def write(self, row: LookupAuditRow) -> None:
-        loop = asyncio.get_running_loop()
-        if self._group is None:  # the first record of a group: commit the group at the end of this turn
-            self._group = loop.create_future()
-            loop.call_soon(self._close_group, loop)
-        self._pending.append(row.to_bytes())
-        await asyncio.shield(self._group)
-
-    def _close_group(self, loop: asyncio.AbstractEventLoop) -> None:
-        group, records = self._group, self._pending
-        self._group, self._pending = None, []
+    # -- 1-2: the group commit (AuditLog forms the group of one turn of the loop) ------------------
+    def make_durable(self, loop: asyncio.AbstractEventLoop, group: asyncio.Future, payload: bytes) -> None:
         if self._unshipped_bytes > self.backlog_bytes:
             group.set_exception(KafkaUnavailable(
                 f"{self._unshipped_bytes:,} bytes of audit records wait for Kafka (limit {self.backlog_bytes:,})"))
             return
-        self._committing.append((group, b"\n".join(records)))
+        self._committing.append((group, payload))
         if not self._syncing:
             self._sync_next(loop)
 
@@ -132,8 +121,12 @@ class AuditJournal:
         for payload in payloads:
             frames += FRAME.pack(len(payload), zlib.crc32(payload)) + payload
             ends.append((self._segment, at + len(frames)))
-        self._file.write(frames)
-        os.fdatasync(self._file.fileno())
+        try:
+            self._file.write(frames)
+            os.fdatasync(self._file.fileno())
+        except OSError:  # (disk full) no partial frame may stay: a restart would stop reading there
+            os.ftruncate(self._file.fileno(), at)
+            raise
         return ends
 
     def _synced(self, loop: asyncio.AbstractEventLoop, batch, result: asyncio.Future) -> None:
@@ -168,11 +161,11 @@ class AuditJournal:
         self._ship_scheduled = False
         if time.monotonic() < self._retry_at:
             return
-        waiting = [g for g in self._queue if g.state == "waiting"]
+        waiting = deque(g for g in self._queue if g.state == "waiting")
         while waiting and self._in_flight < MAX_IN_FLIGHT:
             shipment, size = [], 0
             while waiting and (not shipment or size + len(waiting[0].payload) <= SHIPMENT_BYTES):
-                shipment.append(waiting.pop(0))
+                shipment.append(waiting.popleft())
                 size += len(shipment[-1].payload) + 1
             for group in shipment:
                 group.state = "sending"

@@ -17,13 +17,19 @@ from creditstream.schemas.topics import API_KEYS_TOPIC
 from tests.support import builders
 
 
-def test_writes_and_lookups_are_refused_503_while_kafka_cannot_acknowledge(tmp_path):
+def enterprise_and_lender() -> tuple[ServingView, str]:
+    """A view knowing an enterprise (whose key is returned) and the lender bank-1."""
     view = ServingView()
     key_id, key = apikeys.new_key()
     now = dt.datetime.now(dt.timezone.utc)
     view.apply(API_KEYS_TOPIC, key_id.encode(), KeyEvent(key_id, apikeys.key_hash(key), "enterprise", builders.USCC,
                                                         now, False).to_bytes(), 0)
     view.apply(API_KEYS_TOPIC, b"k2", KeyEvent("k2", "0" * 64, "lender", "bank-1", now, False).to_bytes(), 0)
+    return view, key
+
+
+def test_writes_and_lookups_are_refused_503_while_kafka_cannot_acknowledge(tmp_path):
+    view, key = enterprise_and_lender()
     config = ApiConfig(kafka=KafkaConnection("127.0.0.1:9"), clickhouse_url=f"chdb:{tmp_path / 'ch'}",
                        audit_timeout_seconds=1.0)
 
@@ -63,12 +69,7 @@ def test_the_gateway_answers_503_while_kafka_cannot_acknowledge_and_accepts_noth
 def test_with_the_audit_journal_a_lookup_is_answered_and_its_record_kept_until_kafka_returns(tmp_path):
     """With the rows on disk the audit is durable in the local journal (api/audit_journal.py):
     a look-up is answered with Kafka away and its record waits on disk; a write still is not."""
-    view = ServingView()
-    key_id, key = apikeys.new_key()
-    now = dt.datetime.now(dt.timezone.utc)
-    view.apply(API_KEYS_TOPIC, key_id.encode(), KeyEvent(key_id, apikeys.key_hash(key), "enterprise", builders.USCC,
-                                                        now, False).to_bytes(), 0)
-    view.apply(API_KEYS_TOPIC, b"k2", KeyEvent("k2", "0" * 64, "lender", "bank-1", now, False).to_bytes(), 0)
+    view, key = enterprise_and_lender()
     config = ApiConfig(kafka=KafkaConnection("127.0.0.1:9"), clickhouse_url=f"chdb:{tmp_path / 'ch'}",
                        audit_timeout_seconds=1.0, view_dir=str(tmp_path / "view"), audit_journal=True)
 

@@ -138,3 +138,25 @@ def test_shipped_segments_are_deleted(tmp_path, monkeypatch):
     asyncio.run(scenario())
     segments = sorted(p.name for p in tmp_path.glob("*.log"))
     assert len(segments) == 1 and segments[0] == "000000000006.log", segments
+
+
+def test_a_failed_sync_leaves_no_partial_group_behind(tmp_path, monkeypatch):
+    writer = MemoryWriter()
+    real_sync = audit_journal.os.fdatasync
+    failures = [OSError(28, "No space left on device")]
+
+    def sync(fd):
+        if failures:
+            raise failures.pop()
+        real_sync(fd)
+    monkeypatch.setattr(audit_journal.os, "fdatasync", sync)
+
+    async def scenario():
+        journal = AuditJournal(tmp_path, writer)
+        with pytest.raises(KafkaUnavailable, match="not written"):
+            await journal.write(row(1))
+        await journal.write(row(2))
+        await until(lambda: len(shipped_ids(writer)) == 1)
+        await journal.close()
+    asyncio.run(scenario())
+    assert journaled_ids(tmp_path) == ["req-2"] and shipped_ids(writer) == ["req-2"]
