@@ -8,7 +8,6 @@ local broker; RECREATES the platform topics. Prints JSON; progress on stderr.
     PYTHONPATH=. .venv/bin/python -m benchmarks.scale_out [--enterprises 10000] [--months 24] [--workers 1 2 4]
 """
 import argparse
-import io
 import json
 import sys
 import tempfile
@@ -16,15 +15,9 @@ import time
 from pathlib import Path
 
 from benchmarks.common import process_status, status_mib
-from creditstream.connectors.simulate import Simulator, event_line
-from creditstream.schemas.codec import default_codec
-from creditstream.schemas.months import parse_month
-from creditstream.schemas.topics import AGGREGATES_TOPIC
-from creditstream.streams.replay import aggregate_rows, fold_lines
-from tests.support.kafka import WorkerProcess, latest_by_key, platform_settings, read_topic, reset_topics, wait_for
-from tests.support.stream import publish
+from tests.support.kafka import STREAM_AS_OF, WorkerProcess, platform_settings, reset_topics, wait_for
+from tests.support.stream import aggregates_equal, publish, simulated
 
-AS_OF = "2025-06"
 TARGET_ENTERPRISES, TARGET_MONTHS = 1_000_000, 24  # the issue's data set, projected from the measured rate
 
 
@@ -43,7 +36,7 @@ def run(workers: int, events, valid: int, expected: dict, tmp: Path) -> dict:
     publish(events)
     log(f"{workers} worker(s): {len(events):,} events published in {time.perf_counter() - published:.0f} s")
     app_id = f"bench-scale-{workers}-{time.time_ns()}"
-    procs = [WorkerProcess(tmp, app_id, CREDITSTREAM_AS_OF=AS_OF, CREDITSTREAM_SINK_ENABLED="false",
+    procs = [WorkerProcess(tmp, app_id, CREDITSTREAM_AS_OF=STREAM_AS_OF, CREDITSTREAM_SINK_ENABLED="false",
                            CREDITSTREAM_API_ENABLED="false",
                            CREDITSTREAM_DATA_DIR=str(tmp / f"{app_id}-worker-{n}")).start() for n in range(workers)]
     try:
@@ -65,12 +58,9 @@ def run(workers: int, events, valid: int, expected: dict, tmp: Path) -> dict:
         wait_for(folded_all, 3600, "aggregation", interval=0.1)
         seconds = time.perf_counter() - started
         shares = [int(p.metrics().get("creditstream_events_aggregated_total", 0)) for p in procs]
-        # the rows of the last events are published by the next round: wait for them, then compare
-        wait_for(lambda: len(latest_by_key(read_topic(AGGREGATES_TOPIC, timeout=120))) >= len(expected), 300,
-                 "a row for every enterprise", interval=2)
+        # the rows of the last events are published by the next round: wait for them to equal replay
         try:
-            wait_for(lambda: latest_by_key(read_topic(AGGREGATES_TOPIC, timeout=120)) == expected, 120,
-                     "the rows to equal replay", interval=2)
+            wait_for(aggregates_equal(expected), 300, "the rows to equal replay", interval=2)
             same = True
         except AssertionError:
             same = False
@@ -91,10 +81,8 @@ def main():
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     args = parser.parse_args()
     log(f"simulating {args.enterprises:,} enterprises × {args.months} months and replaying them")
-    events = list(Simulator(args.enterprises, args.months, parse_month(AS_OF), seed=8, invalid_share=0.01).events())
+    events, expected = simulated(args.enterprises, args.months, seed=8, invalid_share=0.01)
     valid = sum(e.expect is None for e in events)
-    expected = {r["uscc"]: r for r in aggregate_rows(
-        fold_lines([event_line(e) for e in events], default_codec(), io.StringIO()), parse_month(AS_OF))}
     with tempfile.TemporaryDirectory() as tmp:
         runs = [run(n, events, valid, expected, Path(tmp)) for n in args.workers]
     best = max(runs, key=lambda r: r["events_per_second"])
