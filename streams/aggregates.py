@@ -6,7 +6,6 @@ half-up (2 places money, 3 places usage), dates YYYY-MM-DD.
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_right
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -15,7 +14,25 @@ from creditstream.schemas.models import WINDOWS
 from creditstream.schemas.months import format_month, last_day, month_of
 from creditstream.schemas.topics import UTILITIES
 from creditstream.streams.collection import compute_collection
-from creditstream.streams.ledger import Ledger
+from creditstream.streams.ledger import (
+    AMOUNT_DUE,
+    ARREARS,
+    DUE,
+    END,
+    MONEY_PLACES,
+    MONTH,
+    PAID,
+    PAID_ON,
+    PAYABLE,
+    PAYMENT_STRIDE,
+    START,
+    STATEMENT_STRIDE,
+    USAGE,
+    USAGE_PLACES,
+    Ledger,
+    decimal_of,
+    payment_is_normal,
+)
 from creditstream.streams.profile import compute_profile
 
 CENT = Decimal("0.01")
@@ -58,53 +75,72 @@ its registers at R, the evaluation and the whitelist flag."""
 
 
 def _utility(kind: str, ledger: Ledger, as_of: int) -> dict:
-    totals = ledger.month_totals[kind]  # month -> [usage sum, amount_due sum], kept by the ledger
+    # months before M (0..11) -> [usage sum (0.001), amount due sum (fen)] over the accounts billed then
+    by_age: dict[int, list[int]] = {}
+    arrears = []  # each account's arrears in its latest month ≤ M (fen)
+    for rows in ledger.statements[kind].values():
+        latest = True
+        for at in range(len(rows) - STATEMENT_STRIDE, -1, -STATEMENT_STRIDE):  # newest month first
+            age = as_of - rows[at + MONTH]
+            if age < 0:
+                continue
+            if latest:
+                arrears.append(rows[at + ARREARS])
+                latest = False
+            if age >= WINDOWS[-1]:
+                break
+            sums = by_age.setdefault(age, [0, 0])
+            sums[0] += rows[at + USAGE]
+            sums[1] += rows[at + AMOUNT_DUE]
     keys = UTILITY_KEYS[kind]
     out: dict = {}
-    n, usage_sum, amount_sum = 0, ZERO, ZERO
+    n, usage_sum, amount_sum = 0, 0, 0
     for age in range(WINDOWS[-1]):  # M, M-1, …: the 3-month window is the start of the 6- and 12-month ones
-        month = totals.get(as_of - age)
+        month = by_age.get(age)
         if month is not None:
             n, usage_sum, amount_sum = n + 1, usage_sum + month[0], amount_sum + month[1]
         if age + 1 in keys:
             months_key, usage_key, amount_key = keys[age + 1]
             out[months_key] = n
-            out[usage_key] = usage(usage_sum / n) if n else None
-            out[amount_key] = money(amount_sum / n) if n else None
-    statements = ledger.statements[kind]
-    arrears = []
-    for account, months_seen in ledger.account_months[kind].items():  # each account's latest month ≤ M
-        latest = bisect_right(months_seen, as_of)
-        if latest:
-            arrears.append(statements[(account, months_seen[latest - 1])].arrears_amount)
+            out[usage_key] = usage(decimal_of(usage_sum, USAGE_PLACES) / n) if n else None
+            out[amount_key] = money(decimal_of(amount_sum, MONEY_PLACES) / n) if n else None
     in_arrears_key, arrears_key = ARREARS_KEYS[kind]
     out[in_arrears_key] = any(a > 0 for a in arrears)
-    out[arrears_key] = money(sum(arrears, ZERO))
+    out[arrears_key] = money(decimal_of(sum(arrears), MONEY_PLACES))
     return out
 
 
+def _payments(ledger: Ledger):
+    """(tax type, the type's columns, offset of one payment) for every winning payment."""
+    for tax_type, rows in ledger.payments.items():
+        for at in range(0, len(rows), PAYMENT_STRIDE):
+            yield tax_type, rows, at
+
+
 def _tax_sums(ledger: Ledger, as_of: int) -> dict:
-    by_age = defaultdict(lambda: [ZERO, ZERO, ZERO])  # months before M the period ends -> VAT payable, VAT paid, CIT paid
-    for (tax_type, _start, end), payment in ledger.payments.items():
-        age = as_of - month_of(end)
+    by_age = defaultdict(lambda: [0, 0, 0])  # months before M the period ends -> VAT payable, VAT paid, CIT paid (fen)
+    for tax_type, rows, at in _payments(ledger):
+        if tax_type not in ("VAT", "CIT"):
+            continue
+        age = as_of - month_of(dt.date.fromordinal(rows[at + END]))
         if 0 <= age < WINDOWS[-1]:
             if tax_type == "VAT":
                 sums = by_age[age]
-                sums[0] += payment.amount_payable
-                sums[1] += payment.amount_paid
-            elif tax_type == "CIT":
-                by_age[age][2] += payment.amount_paid
+                sums[0] += rows[at + PAYABLE]
+                sums[1] += rows[at + PAID]
+            else:
+                by_age[age][2] += rows[at + PAID]
     out: dict = {}
-    vat_payable = vat_paid = cit_paid = ZERO
+    vat_payable = vat_paid = cit_paid = 0
     for age in range(WINDOWS[-1]):
         if age in by_age:
             sums = by_age[age]
             vat_payable, vat_paid, cit_paid = vat_payable + sums[0], vat_paid + sums[1], cit_paid + sums[2]
         if age + 1 in TAX_KEYS:
             payable_key, paid_key, cit_key = TAX_KEYS[age + 1]
-            out[payable_key] = money(vat_payable)
-            out[paid_key] = money(vat_paid)
-            out[cit_key] = money(cit_paid)
+            out[payable_key] = money(decimal_of(vat_payable, MONEY_PLACES))
+            out[paid_key] = money(decimal_of(vat_paid, MONEY_PLACES))
+            out[cit_key] = money(decimal_of(cit_paid, MONEY_PLACES))
     return out
 
 
@@ -113,11 +149,10 @@ def normal_streak(ledger: Ledger, as_of: int) -> int:
     month of the earliest period_start seen; 0 with no TaxPayment."""
     if not ledger.payments:
         return 0
-    end_of_m = last_day(as_of)
-    first_month = min(month_of(start) for (_t, start, _e) in ledger.payments)
-    abnormal = [
-        month_of(p.due_date) for p in ledger.payments.values() if p.due_date <= end_of_m and not p.normal
-    ]
+    end_of_m = last_day(as_of).toordinal()
+    first_month = min(month_of(dt.date.fromordinal(rows[at + START])) for _t, rows, at in _payments(ledger))
+    abnormal = [month_of(dt.date.fromordinal(rows[at + DUE])) for _t, rows, at in _payments(ledger)
+                if rows[at + DUE] <= end_of_m and not payment_is_normal(rows, at)]
     stop = max(abnormal, default=first_month - 1)
     stop = max(stop, first_month - 1)
     return max(0, as_of - stop)
@@ -125,9 +160,8 @@ def normal_streak(ledger: Ledger, as_of: int) -> int:
 
 def _tax_status(ledger: Ledger, as_of: int) -> dict:
     end_of_m = last_day(as_of)
-    normal_dates = [
-        p.paid_date for p in ledger.payments.values() if p.normal and p.paid_date <= end_of_m
-    ]
+    last_normal = max((rows[at + PAID_ON] for _t, rows, at in _payments(ledger)
+                       if payment_is_normal(rows, at) and rows[at + PAID_ON] <= end_of_m.toordinal()), default=None)
     rating_years = [year for year in ledger.ratings if year <= end_of_m.year]
     arrears_dates = [d for d in ledger.arrears if d <= end_of_m]
     status_dates = [d for d in ledger.status if d <= end_of_m]
@@ -136,7 +170,7 @@ def _tax_status(ledger: Ledger, as_of: int) -> dict:
     status = ledger.status[max(status_dates)] if status_dates else None
     return {
         "tax_normal_streak_months": normal_streak(ledger, as_of),
-        "tax_last_normal_payment_date": max(normal_dates).isoformat() if normal_dates else None,
+        "tax_last_normal_payment_date": dt.date.fromordinal(last_normal).isoformat() if last_normal else None,
         "tax_rating_grade": rating[1] if rating else None,
         "tax_rating_year": max(rating_years) if rating_years else None,
         "tax_in_arrears": arrears[1] if arrears else False,

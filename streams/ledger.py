@@ -10,8 +10,9 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import sys
 from array import array
-from bisect import insort
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -31,29 +32,40 @@ from creditstream.streams.registers import EXTRACT, STATEMENT_EXTRACT, keep_winn
 _REGISTERS = frozenset(REGISTERS)
 
 
-@dataclass
-class Statement:
-    revision: int
-    usage: Decimal
-    amount_due: Decimal
-    arrears_amount: Decimal
+# Statements and payments are kept as integer columns (one array per account or tax type) rather
+# than as objects holding Decimals: a decoded ledger of 24 months took ~180 KB of heap as objects
+# (15× its bytes), and a worker pins every ledger changed since its last checkpoint. The integers
+# are exact counts of the contract's smallest unit (usage: 0.001, money: 0.01 = one fen; the Avro
+# schemas fix those scales and validation quantizes to them), never floats; Decimals go in and
+# come out (``units``/``decimal_of``), so the aggregates' arithmetic is the Decimal arithmetic it was.
+USAGE_PLACES, MONEY_PLACES = 3, 2
+# one statement: its month index, revision, usage (0.001), amount due and arrears (fen); sorted by month
+STATEMENT_STRIDE = 5
+MONTH, REVISION, USAGE, AMOUNT_DUE, ARREARS = range(STATEMENT_STRIDE)
+# one tax payment: period start and end (date ordinals), revision, amounts payable and paid (fen),
+# due date and paid date (ordinals; 0 = not paid); sorted by period
+PAYMENT_STRIDE = 7
+START, END, P_REVISION, PAYABLE, PAID, DUE, PAID_ON = range(PAYMENT_STRIDE)
 
 
-@dataclass
-class Payment:
-    revision: int
-    amount_payable: Decimal
-    amount_paid: Decimal
-    due_date: dt.date
-    paid_date: dt.date | None
+def units(value: Decimal, places: int) -> int:
+    """An exact decimal as a whole number of 10^-places (fen for money at 2 places)."""
+    scaled = value.scaleb(places)
+    whole = int(scaled)
+    if whole != scaled:
+        raise ValueError(f"{value} has more than {places} decimal places")
+    return whole
 
-    @property
-    def normal(self) -> bool:
-        return (
-            self.paid_date is not None
-            and self.paid_date <= self.due_date
-            and self.amount_paid >= self.amount_payable
-        )
+
+def decimal_of(count: int, places: int) -> Decimal:
+    """The inverse of ``units``: 1230 at 2 places is Decimal('12.30')."""
+    return Decimal(count).scaleb(-places)
+
+
+def payment_is_normal(row, at: int) -> bool:
+    """The payment at record ``at`` was paid in full on or before its due date."""
+    paid_on = row[at + PAID_ON]
+    return paid_on != 0 and paid_on <= row[at + DUE] and row[at + PAID] >= row[at + PAYABLE]
 
 
 def event_digest(provider_id: str, event_id: str) -> int:
@@ -68,13 +80,12 @@ def _millis(stamp: dt.datetime) -> int:
 
 @dataclass
 class Ledger:
-    seen: set[int] = field(default_factory=set)
-    # utility kind -> (account_no, month index) -> winning statement
-    statements: dict[str, dict[tuple[str, int], Statement]] = field(
-        default_factory=lambda: {k: {} for k in UTILITIES}
-    )
-    # (tax_type, period_start, period_end) -> winning payment
-    payments: dict[tuple[str, dt.date, dt.date], Payment] = field(default_factory=dict)
+    # idempotency keys of every event folded in (event_digest), sorted: 8 bytes each
+    seen: array = field(default_factory=lambda: array("Q"))
+    # utility kind -> account_no -> the winning statement per month (STATEMENT_STRIDE columns)
+    statements: dict[str, dict[str, array]] = field(default_factory=lambda: {k: {} for k in UTILITIES})
+    # tax_type -> the winning payment per (period_start, period_end) (PAYMENT_STRIDE columns)
+    payments: dict[str, array] = field(default_factory=dict)
     arrears: dict[dt.date, tuple[int, bool, Decimal]] = field(default_factory=dict)  # as_of -> (occurred ms, in, amount)
     status: dict[dt.date, tuple[int, bool]] = field(default_factory=dict)  # as_of -> (occurred ms, abnormal)
     ratings: dict[int, tuple[int, str]] = field(default_factory=dict)  # year -> (occurred ms, grade)
@@ -90,14 +101,6 @@ class Ledger:
     whitelist_changes: int = 0
     # at the provincial node: the cities whose records this ledger holds (empty in a city)
     sources: set[str] = field(default_factory=set)
-    # serialised form of each statement / payment (a list, or its JSON text once to_bytes() has
-    # needed it), kept beside it so a changelog write does not re-format thousands of decimals
-    _wire_statements: dict = field(default_factory=lambda: {k: {} for k in UTILITIES}, repr=False, compare=False)
-    _wire_payments: dict = field(default_factory=dict, repr=False, compare=False)
-    # derived from the statements, kept up to date by _put_statement so aggregates need not rescan
-    # them: kind -> month -> [usage sum, amount_due sum]; kind -> account -> sorted months
-    month_totals: dict = field(default_factory=lambda: {k: {} for k in UTILITIES}, repr=False, compare=False)
-    account_months: dict = field(default_factory=lambda: {k: {} for k in UTILITIES}, repr=False, compare=False)
 
     @property
     def has_facts(self) -> bool:
@@ -122,9 +125,11 @@ class Ledger:
         if record == CONSENT_RECORD:
             return False
         digest = event_digest(value["provider_id"], value["event_id"])
-        if digest in self.seen:
+        seen = self.seen
+        at = bisect_left(seen, digest)
+        if at < len(seen) and seen[at] == digest:
             return False
-        self.seen.add(digest)
+        seen.insert(at, digest)
         occurred = _millis(value["occurred_at"])
         if occurred >= self.name[0] and record != REPAIR_RECORD:  # the platform's repairs name no firm
             self.name = (occurred, value["enterprise_name"])
@@ -147,15 +152,14 @@ class Ledger:
         raise ValueError(f"ledger does not know record {record}")
 
     def _apply_statement(self, kind: str, value: dict) -> bool:
-        key = (value["account_no"], parse_month(value["billing_month"]))
-        current = self.statements[kind].get(key)
-        if current is not None and current.revision >= value["revision"]:
-            return True  # the event id is new even though the fact is not
-        statement = Statement(value["revision"], value["usage"], value["amount_due"], value["arrears_amount"])
-        self._put_statement(kind, key, statement, [
-            key[0], value["billing_month"], statement.revision, str(statement.usage), str(statement.amount_due),
-            str(statement.arrears_amount)])
-        return True
+        """The highest revision per (account, month); an equal or lower one arriving later is ignored."""
+        rows = self.statements[kind].get(value["account_no"])
+        if rows is None:
+            rows = self.statements[kind][value["account_no"]] = array("q")
+        _put_winner(rows, STATEMENT_STRIDE, (parse_month(value["billing_month"]),), value["revision"], (
+            units(value["usage"], USAGE_PLACES), units(value["amount_due"], MONEY_PLACES),
+            units(value["arrears_amount"], MONEY_PLACES)))
+        return True  # the event id is new even when the fact is not
 
     def _apply_series(self, series: str, record: str, value: dict) -> bool:
         """v1.2 statements: the highest revision per natural key; an equal or lower one arriving
@@ -167,48 +171,28 @@ class Ledger:
             months[month] = [value["revision"], *STATEMENT_EXTRACT[series](value)]
         return True
 
-    def _put_statement(self, kind: str, key: tuple[str, int], statement: Statement, wire: list) -> None:
-        account, month = key
-        replaced = self.statements[kind].get(key)
-        totals = self.month_totals[kind].get(month)
-        if totals is None:
-            totals = self.month_totals[kind][month] = [Decimal(0), Decimal(0)]
-        if replaced is None:  # a new (account, month): its month is not in the account's list yet
-            insort(self.account_months[kind].setdefault(account, []), month)
-        else:  # Decimal sums are exact: taking the old statement out leaves exactly the other ones
-            totals[0] -= replaced.usage
-            totals[1] -= replaced.amount_due
-        totals[0] += statement.usage
-        totals[1] += statement.amount_due
-        self.statements[kind][key] = statement
-        self._wire_statements[kind][key] = wire
-
     def _apply_payment(self, value: dict) -> bool:
-        key = (value["tax_type"], value["period_start"], value["period_end"])
-        current = self.payments.get(key)
-        if current is not None and current.revision >= value["revision"]:
-            return True
-        payment = Payment(value["revision"], value["amount_payable"], value["amount_paid"], value["due_date"],
-                          value["paid_date"])
-        self.payments[key] = payment
-        self._wire_payments[key] = [
-            key[0], key[1].isoformat(), key[2].isoformat(), payment.revision, str(payment.amount_payable),
-            str(payment.amount_paid), payment.due_date.isoformat(),
-            payment.paid_date.isoformat() if payment.paid_date else None]
+        rows = self.payments.get(value["tax_type"])
+        if rows is None:
+            rows = self.payments[value["tax_type"]] = array("q")
+        paid_on = value["paid_date"]
+        _put_winner(rows, PAYMENT_STRIDE, (value["period_start"].toordinal(), value["period_end"].toordinal()),
+                    value["revision"], (
+                        units(value["amount_payable"], MONEY_PLACES), units(value["amount_paid"], MONEY_PLACES),
+                        value["due_date"].toordinal(), paid_on.toordinal() if paid_on is not None else 0))
         return True
 
     # -- serialisation for the changelog-backed table -------------------------------------------
     def to_bytes(self) -> bytes:
-        """Compact JSON. Statements and payments are serialised once each (see _wire_texts) and
-        joined, so a changelog write costs little more than the facts changed since the last one."""
-        statements = ",".join(
-            f'"{kind}":[{",".join(_wire_texts(rows))}]' for kind, rows in self._wire_statements.items() if rows
-        )
+        """Compact JSON; the integer columns (idempotency keys, statements, payments) as base64 of
+        their little-endian bytes, so writing and reading them costs no per-fact formatting."""
+        statements = {kind: {account: _packed(rows) for account, rows in accounts.items()}
+                      for kind, accounts in self.statements.items() if accounts}
         return "".join((
-            '{"seen":"', base64.b64encode(array("Q", self.seen).tobytes()).decode(),  # 8 bytes per idempotency key
-            '","u":{', statements,
-            '},"t":[', ",".join(_wire_texts(self._wire_payments)),
-            '],"a":', _dumps([[d.isoformat(), occ, flag, str(amount)] for d, (occ, flag, amount) in self.arrears.items()]),
+            '{"seen":"', _packed(self.seen),
+            '","U":', _dumps(statements),
+            ',"T":', _dumps({tax_type: _packed(rows) for tax_type, rows in self.payments.items()}),
+            ',"a":', _dumps([[d.isoformat(), occ, flag, str(amount)] for d, (occ, flag, amount) in self.arrears.items()]),
             ',"s":', _dumps([[d.isoformat(), occ, flag] for d, (occ, flag) in self.status.items()]),
             ',"r":', _dumps([[year, occ, grade] for year, (occ, grade) in self.ratings.items()]),
             ',"g":', _dumps(self.registers),
@@ -223,17 +207,14 @@ class Ledger:
     def from_bytes(cls, data: bytes) -> "Ledger":
         doc = json.loads(data)
         day = dt.date.fromisoformat
-        ledger = cls(seen=set(array("Q", base64.b64decode(doc["seen"]))))
-        for kind, rows in doc["u"].items():
-            for row in rows:
-                acc, m, rev, u, a, arr = row
-                ledger._put_statement(kind, (acc, parse_month(m)), Statement(rev, Decimal(u), Decimal(a), Decimal(arr)),
-                                      row)
-        for row in doc["t"]:
-            t, a, b, rev, pay, paid, due, pd = row
-            key = (t, day(a), day(b))
-            ledger.payments[key] = Payment(rev, Decimal(pay), Decimal(paid), day(due), day(pd) if pd else None)
-            ledger._wire_payments[key] = row
+        ledger = cls(seen=_unpacked("Q", doc["seen"]))
+        if "U" in doc:
+            for kind, accounts in doc["U"].items():
+                ledger.statements[kind] = {account: _unpacked("q", text) for account, text in accounts.items()}
+            ledger.payments = {tax_type: _unpacked("q", text) for tax_type, text in doc["T"].items()}
+        else:  # written before the columns (2026-12): statements and payments as rows of strings
+            ledger.seen = array("Q", sorted(ledger.seen))
+            _read_legacy_rows(ledger, doc)
         ledger.arrears = {day(d): (occ, flag, Decimal(amount)) for d, occ, flag, amount in doc["a"]}
         ledger.status = {day(d): (occ, flag) for d, occ, flag in doc["s"]}
         ledger.ratings = {year: (occ, grade) for year, occ, grade in doc["r"]}
@@ -245,20 +226,62 @@ class Ledger:
         return ledger
 
 
+def _put_winner(rows: array, stride: int, key: tuple, revision: int, fields: tuple) -> None:
+    """Keep in ``rows`` (records of ``stride`` columns sorted by their leading ``key`` columns, then
+    the revision) the record with the highest revision per key: insert a new key in order, replace
+    a lower revision, ignore an equal or lower one."""
+    width = len(key)
+    low, high = 0, len(rows) // stride
+    while low < high:  # the first record whose key is not below ``key``
+        middle = (low + high) // 2
+        start = middle * stride
+        if tuple(rows[start:start + width]) < key:
+            low = middle + 1
+        else:
+            high = middle
+    start = low * stride
+    record = array("q", (*key, revision, *fields))
+    if start < len(rows) and tuple(rows[start:start + width]) == key:
+        if rows[start + width] < revision:
+            rows[start:start + stride] = record
+    else:
+        rows[start:start] = record
+
+
+def _read_legacy_rows(ledger: Ledger, doc: dict) -> None:
+    day = dt.date.fromisoformat
+    for kind, rows in doc["u"].items():
+        for account, month, revision, usage, due, arrears in rows:
+            _put_winner(ledger.statements[kind].setdefault(account, array("q")), STATEMENT_STRIDE,
+                        (parse_month(month),), revision, (units(Decimal(usage), USAGE_PLACES),
+                                                          units(Decimal(due), MONEY_PLACES),
+                                                          units(Decimal(arrears), MONEY_PLACES)))
+    for tax_type, start, end, revision, payable, paid, due, paid_on in doc["t"]:
+        _put_winner(ledger.payments.setdefault(tax_type, array("q")), PAYMENT_STRIDE,
+                    (day(start).toordinal(), day(end).toordinal()), revision, (
+                        units(Decimal(payable), MONEY_PLACES), units(Decimal(paid), MONEY_PLACES),
+                        day(due).toordinal(), day(paid_on).toordinal() if paid_on else 0))
+
+
+def _packed(column: array) -> str:
+    if sys.byteorder != "little":  # the stored form is little-endian wherever it was written
+        column = array(column.typecode, column)
+        column.byteswap()
+    return base64.b64encode(column.tobytes()).decode()
+
+
+def _unpacked(typecode: str, text: str) -> array:
+    column = array(typecode, base64.b64decode(text))
+    if sys.byteorder != "little":
+        column.byteswap()
+    return column
+
+
 _EMPTY: dict = {}
 
 
 def _dumps(value) -> str:
     return json.dumps(value, separators=(",", ":"))
-
-
-def _wire_texts(rows: dict):
-    """The JSON text of each wire row. A row is kept as a list until first serialised, then as its
-    text (replacing an existing key's value while iterating is safe: the dict does not resize)."""
-    for key, wire in rows.items():
-        if wire.__class__ is list:
-            wire = rows[key] = _dumps(wire)
-        yield wire
 
 
 def _keep_latest(facts: dict, key, candidate: tuple) -> bool:

@@ -74,7 +74,7 @@ def test_events_are_acknowledged_only_after_writes_rows_and_a_flush():
         state.fold(K1, *statement("water", "W", month, "10", "1.00"), produced=5.0)
     assert asyncio.run(checkpoint.persist()) is True
     assert log == ["write", f"send {AGGREGATES_TOPIC}", "flush", "offsets recorded", "ack", "ack"]
-    assert Ledger.from_bytes(table[K1]).statements["water"]  # the ledger itself was written
+    assert Ledger.from_bytes(table[K1]).statements["water"]["W"]  # the ledger itself was written
     row = json.loads(output.sent[0][2])
     assert row["uscc"] == K1.decode() and row["water_months_3m"] == 2
     assert output.sent[0][3] == [(SOURCE_PRODUCED_HEADER, b"5000")]
