@@ -6,6 +6,7 @@ ClickHouse); each worker has its own local state directory (RocksDB, as in produ
 local broker; RECREATES the platform topics. Prints JSON; progress on stderr.
 
     PYTHONPATH=. .venv/bin/python -m benchmarks.scale_out [--enterprises 10000] [--months 24] [--workers 1 2 4]
+        [--ledger-cache N] [--max-unpersisted N]
 """
 import argparse
 import json
@@ -30,7 +31,7 @@ def peak_rss_mib(pid: int) -> int:
     return status_mib(process_status(pid), "VmHWM")
 
 
-def run(workers: int, events, valid: int, expected: dict, tmp: Path) -> dict:
+def run(workers: int, events, valid: int, expected: dict, tmp: Path, memory_bounds: dict) -> dict:
     reset_topics(platform_settings())
     published = time.perf_counter()
     publish(events)
@@ -38,7 +39,8 @@ def run(workers: int, events, valid: int, expected: dict, tmp: Path) -> dict:
     app_id = f"bench-scale-{workers}-{time.time_ns()}"
     procs = [WorkerProcess(tmp, app_id, CREDITSTREAM_AS_OF=STREAM_AS_OF, CREDITSTREAM_SINK_ENABLED="false",
                            CREDITSTREAM_API_ENABLED="false",
-                           CREDITSTREAM_DATA_DIR=str(tmp / f"{app_id}-worker-{n}")).start() for n in range(workers)]
+                           CREDITSTREAM_DATA_DIR=str(tmp / f"{app_id}-worker-{n}"), **memory_bounds).start()
+             for n in range(workers)]
     try:
         def total(name):
             return sum(p.metrics().get(name, 0) for p in procs)
@@ -79,17 +81,24 @@ def main():
     parser.add_argument("--enterprises", type=int, default=10_000)
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--ledger-cache", type=int, help="the workers' ledger_cache_size (default: the setting's)")
+    parser.add_argument("--max-unpersisted", type=int,
+                        help="the workers' max_unpersisted_ledgers (default: the setting's)")
     args = parser.parse_args()
+    memory_bounds = {name: str(value) for name, value in (("CREDITSTREAM_LEDGER_CACHE_SIZE", args.ledger_cache),
+                                                          ("CREDITSTREAM_MAX_UNPERSISTED_LEDGERS",
+                                                           args.max_unpersisted)) if value is not None}
     log(f"simulating {args.enterprises:,} enterprises × {args.months} months and replaying them")
     events, expected = simulated(args.enterprises, args.months, seed=8, invalid_share=0.01)
     valid = sum(e.expect is None for e in events)
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [run(n, events, valid, expected, Path(tmp)) for n in args.workers]
+        runs = [run(n, events, valid, expected, Path(tmp), memory_bounds) for n in args.workers]
     best = max(runs, key=lambda r: r["events_per_second"])
     per_enterprise_month = len(events) / (args.enterprises * args.months)
     target_events = per_enterprise_month * TARGET_ENTERPRISES * TARGET_MONTHS
     print(json.dumps({
         "enterprises": args.enterprises, "months": args.months, "events": len(events), "valid_events": valid,
+        "memory_bounds": memory_bounds,
         "runs": runs,
         "speed_up": {r["workers"]: round(r["events_per_second"] / runs[0]["events_per_second"], 2) for r in runs},
         "projected_1m_x_24": {"events": round(target_events),

@@ -83,8 +83,11 @@ class Settings:
     catch_up_persist_seconds: float = setting(20.0, "the same while the worker catches up (its newest event was "
                                                     "produced over 5 s ago): fewer, larger rounds; at least "
                                                     "persist_seconds", minimum=0.1, maximum=600)
-    ledger_cache_size: int = setting(50_000, "unchanged decoded ledgers kept in memory (~180 KB each at 24 months: "
+    ledger_cache_size: int = setting(10_000, "unchanged decoded ledgers kept in memory (~26 KB each at 24 months: "
                                              "size it to the worker's memory)", minimum=0)
+    max_unpersisted_ledgers: int = setting(10_000, "a checkpoint is brought forward once this many ledgers changed "
+                                                   "since the last one (they stay in memory until written)",
+                                           minimum=1)
     producer_linger_ms: int = setting(10, "producer linger (Faust's and the worker's librdkafka producer)",
                                       minimum=0, maximum=1000)
     web_host: str = setting("127.0.0.1", "worker HTTP (`/metrics`) and the sink service's metrics; loopback "
@@ -318,7 +321,7 @@ class Settings:
             replication_factor=self.replication_factor, store=self.store, as_of=self.as_of, as_of_date=self.as_of_date,
             month_check_seconds=self.month_check_seconds, publish_seconds=self.publish_seconds,
             persist_seconds=self.persist_seconds, catch_up_persist_seconds=self.catch_up_persist_seconds,
-            ledger_cache_size=self.ledger_cache_size,
+            ledger_cache_size=self.ledger_cache_size, max_unpersisted_ledgers=self.max_unpersisted_ledgers,
             producer_linger_ms=self.producer_linger_ms, web_host=self.web_host, web_port=self.web_port,
             data_dir=self.data_dir, log_level=self.log_level,
             personal_data_key=self.personal_data_key.encode() if self.personal_data_key else None,

@@ -322,7 +322,9 @@ class CreditStream:
     # -- publishing and persisting -----------------------------------------------------------------
     async def flusher(self) -> None:
         """Publish changed aggregates every publish_seconds (see Publisher.due); a checkpoint every
-        persist_seconds."""
+        persist_seconds, or sooner once max_unpersisted_ledgers changed: changed ledgers stay in
+        memory until written, so their number, not the interval, bounds the worker's memory when
+        many enterprises change at once (a month's statements for 1M firms)."""
         last_persist = last_round = time.monotonic()
         busy, folded_seen = 0.0, 0
         while True:
@@ -334,9 +336,14 @@ class CreditStream:
                 started = time.perf_counter()
                 await self.publisher.publish_changed()
                 busy, last_round = time.perf_counter() - started, time.monotonic()
-            if time.monotonic() - last_persist >= self.persist_interval():
+            if self.checkpoint_due(time.monotonic() - last_persist):
                 last_persist = time.monotonic()
                 await self.checkpoint.persist()
+
+    def checkpoint_due(self, since_last: float) -> bool:
+        """The interval has passed, or max_unpersisted_ledgers changed since the last checkpoint."""
+        return (since_last >= self.persist_interval()
+                or len(self.state.unpersisted) >= self.config.max_unpersisted_ledgers)
 
     def persist_interval(self) -> float:
         """persist_seconds; while a backlog is read, catch_up_persist_seconds: every round writes

@@ -102,6 +102,18 @@ def test_a_worker_reading_a_backlog_persists_less_often(stream):
     assert not stream.publisher.catching_up() and stream.persist_interval() == stream.config.persist_seconds
 
 
+def test_a_checkpoint_is_brought_forward_once_enough_ledgers_changed(stream):
+    """Changed ledgers stay in memory until written: their number must bound memory, not the clock."""
+    limit = stream.config.max_unpersisted_ledgers
+    assert not stream.checkpoint_due(since_last=0.0)
+    assert stream.checkpoint_due(since_last=stream.persist_interval())
+    for i in range(limit - 1):
+        stream.state.unpersisted[f"k{i}".encode()] = None
+    assert not stream.checkpoint_due(since_last=0.0)
+    stream.state.unpersisted[b"one-more"] = None
+    assert stream.checkpoint_due(since_last=0.0)
+
+
 def test_public_records_leave_for_the_province_masked_and_consented_ones_never(stream):
     from creditstream.schemas.topics import OUTBOUND_PUBLIC_TOPIC, TOPIC_OF
     from tests.support.builders import penalty
