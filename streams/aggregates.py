@@ -9,6 +9,7 @@ import datetime as dt
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
+from creditstream.schemas.amounts import MONEY_PLACES, USAGE_PLACES, decimal_of
 from creditstream.schemas.cs_eval_2 import evaluate, whitelist_failures
 from creditstream.schemas.models import WINDOWS
 from creditstream.schemas.months import format_month, last_day, month_of
@@ -19,7 +20,6 @@ from creditstream.streams.ledger import (
     ARREARS,
     DUE,
     END,
-    MONEY_PLACES,
     MONTH,
     PAID,
     PAID_ON,
@@ -28,9 +28,7 @@ from creditstream.streams.ledger import (
     START,
     STATEMENT_STRIDE,
     USAGE,
-    USAGE_PLACES,
     Ledger,
-    decimal_of,
     payment_is_normal,
 )
 from creditstream.streams.profile import compute_profile

@@ -6,10 +6,11 @@ R. Pure, no I/O; reads what streams/registers.py keeps in the ledger.
 from __future__ import annotations
 
 import datetime as dt
+from array import array
 from decimal import ROUND_HALF_UP, Decimal
 
+from creditstream.schemas.amounts import MONEY_PLACES, decimal_of
 from creditstream.schemas.models import CONTRIBUTION_SERIES, WINDOWS
-from creditstream.schemas.months import parse_month
 from creditstream.streams.ledger import Ledger
 from creditstream.streams.profile import money, month_of_day
 
@@ -21,11 +22,13 @@ CONTRIBUTION_KEYS = {k: {w: (f"{k}_months_{w}m", f"{k}_avg_employees_{w}m", f"{k
                      for k in CONTRIBUTION_SERIES}
 
 
-def _statements(by_account: dict[str, dict[str, list]]):
-    """(account or customs code, month index, fields after the revision) of each winning statement."""
-    for account, months in by_account.items():
-        for month, (_revision, *fields) in months.items():
-            yield account, parse_month(month), fields
+def _statements(by_account: dict[str, array], fields: int):
+    """(account or customs code, month index, the fields after the revision) of each winning
+    statement: a series' records are columns (month index, revision, *fields) (streams.ledger)."""
+    stride = 2 + fields
+    for account, rows in by_account.items():
+        for at in range(0, len(rows), stride):
+            yield account, rows[at], rows[at + 2:at + stride]
 
 
 def compute_collection(ledger: Ledger, as_of: int, reference: dt.date) -> dict:
@@ -41,29 +44,28 @@ def compute_collection(ledger: Ledger, as_of: int, reference: dt.date) -> dict:
     return row
 
 
-def _contributions(series: str, entries: dict[str, dict[str, list]], as_of: int) -> dict:
+def _contributions(series: str, entries: dict[str, array], as_of: int) -> dict:
     """``{k}_months/avg_employees/paid_{w}m``, ``{k}_in_arrears``, ``{k}_arrears_amount`` (each
     account's latest statement ≤ M) and ``{k}_arrears_months_3m`` (months M-2 .. M with a
-    statement in arrears)."""
-    by_age: dict[int, list] = {}  # months before M -> [employees, paid]
-    latest: dict[str, tuple[int, Decimal]] = {}  # account -> (month, arrears_amount) of its latest ≤ M
+    statement in arrears). Money in fen until the output."""
+    by_age: dict[int, list[int]] = {}  # months before M -> [employees, paid]
+    latest: dict[str, tuple[int, int]] = {}  # account -> (month, arrears_amount) of its latest ≤ M
     arrears_ages: set[int] = set()
-    for account, month, (employees, paid, arrears) in _statements(entries):
+    for account, month, (employees, paid, owed) in _statements(entries, 3):
         age = as_of - month
         if age < 0:
             continue  # months after M are ignored
-        owed = Decimal(arrears)
         if age < YEAR:
-            sums = by_age.setdefault(age, [0, ZERO])
+            sums = by_age.setdefault(age, [0, 0])
             sums[0] += employees
-            sums[1] += Decimal(paid)
+            sums[1] += paid
             if age < 3 and owed > 0:
                 arrears_ages.add(age)
         if account not in latest or month > latest[account][0]:
             latest[account] = (month, owed)
     out: dict = {}
     keys = CONTRIBUTION_KEYS[series]
-    months, employees, paid = 0, 0, ZERO
+    months, employees, paid = 0, 0, 0
     for age in range(YEAR):  # the 3-month window is the start of the 6- and 12-month ones
         sums = by_age.get(age)
         if sums is not None:
@@ -73,23 +75,24 @@ def _contributions(series: str, entries: dict[str, dict[str, list]], as_of: int)
             out[months_key] = months
             out[employees_key] = (str((Decimal(employees) / months).quantize(TENTH, rounding=ROUND_HALF_UP))
                                   if months else None)
-            out[paid_key] = money(paid)
+            out[paid_key] = money(decimal_of(paid, MONEY_PLACES))
     owed_now = [owed for _month_index, owed in latest.values()]
     out[f"{series}_in_arrears"] = any(owed > 0 for owed in owed_now)
-    out[f"{series}_arrears_amount"] = money(sum(owed_now, ZERO))
+    out[f"{series}_arrears_amount"] = money(decimal_of(sum(owed_now), MONEY_PLACES))
     out[f"{series}_arrears_months_3m"] = len(arrears_ages)
     return out
 
 
-def _trade(entries: dict[str, dict[str, list]], as_of: int) -> dict:
+def _trade(entries: dict[str, array], as_of: int) -> dict:
     """Customs trade over the 12-month window by trade_month (all customs codes)."""
-    by_month: dict[int, Decimal] = {}
-    exports = ZERO
-    for _code, month, (imported, exported) in _statements(entries):
+    by_month: dict[int, int] = {}  # fen
+    exports = 0
+    for _code, month, (imported, exported) in _statements(entries, 2):
         if 0 <= as_of - month < YEAR:
-            by_month[month] = by_month.get(month, ZERO) + Decimal(imported) + Decimal(exported)
-            exports += Decimal(exported)
-    return {"trade_value_12m": money(sum(by_month.values(), ZERO)), "export_value_12m": money(exports),
+            by_month[month] = by_month.get(month, 0) + imported + exported
+            exports += exported
+    return {"trade_value_12m": money(decimal_of(sum(by_month.values()), MONEY_PLACES)),
+            "export_value_12m": money(decimal_of(exports, MONEY_PLACES)),
             "trade_months_12m": sum(1 for total in by_month.values() if total > 0)}
 
 

@@ -16,6 +16,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from creditstream.schemas.amounts import MONEY_PLACES, USAGE_PLACES, units
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.topics import (
     CONSENT_RECORD,
@@ -35,10 +36,7 @@ _REGISTERS = frozenset(REGISTERS)
 # Statements and payments are kept as integer columns (one array per account or tax type) rather
 # than as objects holding Decimals: a decoded ledger of 24 months took ~180 KB of heap as objects
 # (15× its bytes), and a worker pins every ledger changed since its last checkpoint. The integers
-# are exact counts of the contract's smallest unit (usage: 0.001, money: 0.01 = one fen; the Avro
-# schemas fix those scales and validation quantizes to them), never floats; Decimals go in and
-# come out (``units``/``decimal_of``), so the aggregates' arithmetic is the Decimal arithmetic it was.
-USAGE_PLACES, MONEY_PLACES = 3, 2
+# are exact counts of the contract's smallest unit (creditstream.schemas.amounts), never floats.
 # one statement: its month index, revision, usage (0.001), amount due and arrears (fen); sorted by month
 STATEMENT_STRIDE = 5
 MONTH, REVISION, USAGE, AMOUNT_DUE, ARREARS = range(STATEMENT_STRIDE)
@@ -46,20 +44,6 @@ MONTH, REVISION, USAGE, AMOUNT_DUE, ARREARS = range(STATEMENT_STRIDE)
 # due date and paid date (ordinals; 0 = not paid); sorted by period
 PAYMENT_STRIDE = 7
 START, END, P_REVISION, PAYABLE, PAID, DUE, PAID_ON = range(PAYMENT_STRIDE)
-
-
-def units(value: Decimal, places: int) -> int:
-    """An exact decimal as a whole number of 10^-places (fen for money at 2 places)."""
-    scaled = value.scaleb(places)
-    whole = int(scaled)
-    if whole != scaled:
-        raise ValueError(f"{value} has more than {places} decimal places")
-    return whole
-
-
-def decimal_of(count: int, places: int) -> Decimal:
-    """The inverse of ``units``: 1230 at 2 places is Decimal('12.30')."""
-    return Decimal(count).scaleb(-places)
 
 
 def payment_is_normal(row, at: int) -> bool:
@@ -91,9 +75,9 @@ class Ledger:
     ratings: dict[int, tuple[int, str]] = field(default_factory=dict)  # year -> (occurred ms, grade)
     # v1.1 registers: record -> natural key -> [occurred ms, event id, *fields] (streams/registers.py)
     registers: dict[str, dict[str, list]] = field(default_factory=dict)
-    # v1.2 statements: series -> account (or customs code) -> "YYYY-MM" -> [revision, *fields];
-    # nested, so an account's number is stored once, not once per month
-    series: dict[str, dict[str, dict[str, list]]] = field(default_factory=dict)
+    # v1.2 statements: series -> account (or customs code) -> the winning statement per month
+    # (columns: month index, revision, then STATEMENT_EXTRACT's; sorted by month)
+    series: dict[str, dict[str, array]] = field(default_factory=dict)
     name: tuple[int, str] = (0, "")  # (occurred ms, enterprise_name) of the latest event naming the firm
     # on the whitelist as last announced on credit.whitelist.v1, and how many changes were announced
     # (streams.publishing numbers the changes with it, so a change sent again keeps its id)
@@ -115,8 +99,9 @@ class Ledger:
         """The winning entries of one register (empty when none)."""
         return self.registers.get(record, _EMPTY)
 
-    def statements_of(self, series: str) -> dict[str, dict[str, list]]:
-        """The winning v1.2 statements of one series, by account and month (empty when none)."""
+    def statements_of(self, series: str) -> dict[str, array]:
+        """The winning v1.2 statements of one series, by account (empty when none): records of
+        ``2 + len(fields)`` columns (month index, revision, STATEMENT_EXTRACT's fields)."""
         return self.series.get(series, _EMPTY)
 
     def apply(self, record: str, value: dict) -> bool:
@@ -165,10 +150,11 @@ class Ledger:
         """v1.2 statements: the highest revision per natural key; an equal or lower one arriving
         later is ignored (v1's rule)."""
         account, month = (value[name] for name in RECORD[record].natural_key)
-        months = self.series.setdefault(series, {}).setdefault(account, {})
-        current = months.get(month)
-        if current is None or value["revision"] > current[0]:
-            months[month] = [value["revision"], *STATEMENT_EXTRACT[series](value)]
+        fields = STATEMENT_EXTRACT[series](value)
+        rows = self.series.setdefault(series, {}).get(account)
+        if rows is None:
+            rows = self.series[series][account] = array("q")
+        _put_winner(rows, 2 + len(fields), (parse_month(month),), value["revision"], fields)
         return True
 
     def _apply_payment(self, value: dict) -> bool:
@@ -196,7 +182,8 @@ class Ledger:
             ',"s":', _dumps([[d.isoformat(), occ, flag] for d, (occ, flag) in self.status.items()]),
             ',"r":', _dumps([[year, occ, grade] for year, (occ, grade) in self.ratings.items()]),
             ',"g":', _dumps(self.registers),
-            ',"p":', _dumps(self.series),
+            ',"P":', _dumps({series: {account: _packed(rows) for account, rows in accounts.items()}
+                             for series, accounts in self.series.items()}),
             ',"n":', _dumps(list(self.name)),
             ',"w":', _dumps([self.whitelisted, self.whitelist_changes]),
             f',"o":{_dumps(sorted(self.sources))}' if self.sources else "",
@@ -219,7 +206,11 @@ class Ledger:
         ledger.status = {day(d): (occ, flag) for d, occ, flag in doc["s"]}
         ledger.ratings = {year: (occ, grade) for year, occ, grade in doc["r"]}
         ledger.registers = doc.get("g", {})  # ledgers written before v1.1 have none
-        ledger.series = doc.get("p", {})  # nor v1.2's statements before v1.2
+        if "P" in doc:
+            ledger.series = {series: {account: _unpacked("q", text) for account, text in accounts.items()}
+                             for series, accounts in doc["P"].items()}
+        else:  # nor v1.2's statements before v1.2; before the columns, as strings by "YYYY-MM"
+            _read_legacy_series(ledger, doc.get("p", {}))
         ledger.name = tuple(doc.get("n", (0, "")))  # nor before the whitelist feed: these two
         ledger.whitelisted, ledger.whitelist_changes = doc.get("w", (False, 0))
         ledger.sources = set(doc.get("o", ()))
@@ -261,6 +252,15 @@ def _read_legacy_rows(ledger: Ledger, doc: dict) -> None:
                     (day(start).toordinal(), day(end).toordinal()), revision, (
                         units(Decimal(payable), MONEY_PLACES), units(Decimal(paid), MONEY_PLACES),
                         day(due).toordinal(), day(paid_on).toordinal() if paid_on else 0))
+
+
+def _read_legacy_series(ledger: Ledger, series: dict) -> None:
+    for name, accounts in series.items():
+        for account, months in accounts.items():
+            rows = ledger.series.setdefault(name, {}).setdefault(account, array("q"))
+            for month, (revision, *fields) in months.items():  # counts as ints, money as strings
+                columns = tuple(units(Decimal(f), MONEY_PLACES) if isinstance(f, str) else f for f in fields)
+                _put_winner(rows, 2 + len(columns), (parse_month(month),), revision, columns)
 
 
 def _packed(column: array) -> str:

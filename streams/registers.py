@@ -5,12 +5,13 @@ decimals as strings), so the ledger serialises them as they are. Pure, no I/O.
 
 Adding a register = its RecordType (schemas/topics.py) + one extractor here + its profile rule
 (streams/profile.py, or streams/collection.py for v1.2's). v1.2's statements keep, per natural
-key, the highest revision and the fields in STATEMENT_EXTRACT."""
+key, the highest revision and the integer columns in STATEMENT_EXTRACT."""
 from __future__ import annotations
 
 import datetime as dt
 from typing import Callable, Optional
 
+from creditstream.schemas.amounts import MONEY_PLACES, units
 from creditstream.schemas.months import SHANGHAI
 from creditstream.schemas.services import published
 
@@ -47,14 +48,15 @@ EXTRACT: dict[str, Callable[[dict], tuple]] = {
     "EnforcementCase": lambda v: (_day(v["filed_on"]), _day(v["closed_on"]), str(v["amount"])),
 }
 
-# v1.2 statements: series -> the fields kept after the revision, per account (or customs code)
-# and month (the ledger's keys). Money as strings, as above.
+# v1.2 statements: series -> the integer columns kept after (month index, revision), per account
+# (or customs code): counts as they are, money in fen (schemas.amounts), as for v1's statements
 STATEMENT_EXTRACT: dict[str, Callable[[dict], tuple]] = {
-    "social": lambda v: (v["employee_count"], str(v["amount_paid"]), str(v["arrears_amount"])),
-    "housing_fund": lambda v: (v["employee_count"], str(v["amount_paid"]), str(v["arrears_amount"])),
-    "trade": lambda v: (str(v["import_value"]), str(v["export_value"])),
+    "social": lambda v: (v["employee_count"], units(v["amount_paid"], MONEY_PLACES),
+                         units(v["arrears_amount"], MONEY_PLACES)),
+    "housing_fund": lambda v: (v["employee_count"], units(v["amount_paid"], MONEY_PLACES),
+                               units(v["arrears_amount"], MONEY_PLACES)),
+    "trade": lambda v: (units(v["import_value"], MONEY_PLACES), units(v["export_value"], MONEY_PLACES)),
 }
-
 
 
 def keep_winner(entries: dict, key: str, entry: list) -> None:

@@ -4,10 +4,11 @@ import json
 import random
 from array import array
 
+from creditstream.schemas.amounts import decimal_of
 from creditstream.schemas.models import aggregate_fields, v1_fields
 from creditstream.schemas.months import parse_month
 from creditstream.streams.aggregates import compute
-from creditstream.streams.ledger import STATEMENT_STRIDE, Ledger, decimal_of
+from creditstream.streams.ledger import STATEMENT_STRIDE, Ledger
 from tests.support.builders import USCC, arrears, payment, rating, statement, status
 
 

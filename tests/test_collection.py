@@ -3,6 +3,7 @@ register rules, every new row field, model cs-eval-2's red lines and the whiteli
 hand-computed expectations (credit-events.md "v1.2", platform-services.md "v1.2 addendum")."""
 import datetime as dt
 import itertools
+import json
 
 import pytest
 
@@ -235,6 +236,22 @@ def test_the_ledger_keeps_v1_2_facts_through_its_bytes():
     again = Ledger.from_bytes(ledger.to_bytes())
     assert again.series == ledger.series and again.registers == ledger.registers
     assert compute(b.USCC, again, parse_month("2025-06")) == compute(b.USCC, ledger, parse_month("2025-06"))
+
+
+def test_v1_2_statements_written_before_the_integer_columns_read_the_same():
+    """Ledgers written before 2026-12 keep v1.2 statements as {account: {"YYYY-MM": [revision,
+    *fields]}} with money as strings; a worker restarting on them must compute the same row."""
+    ledger = Ledger()
+    for event in (b.social("S1", "2025-05", 4, "10.50", arrears="1.25"), b.social("S1", "2025-06", 5, "12.00"),
+                  b.trade("C1", "2025-06", "1.00", "2.00")):
+        ledger.apply(*event)
+    legacy = json.loads(ledger.to_bytes())
+    del legacy["P"]
+    legacy["p"] = {"social": {"S1": {"2025-06": [0, 5, "12.00", "0.00"], "2025-05": [0, 4, "10.50", "1.25"]}},
+                   "trade": {"C1": {"2025-06": [0, "1.00", "2.00"]}}}
+    read = Ledger.from_bytes(json.dumps(legacy).encode())
+    assert read.series == ledger.series
+    assert compute(b.USCC, read, parse_month("2025-06")) == compute(b.USCC, ledger, parse_month("2025-06"))
 
 
 # -- cs-eval-2 -----------------------------------------------------------------------------------------
