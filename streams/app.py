@@ -416,10 +416,11 @@ class CreditStream:
                      format_month(as_of))
             self.as_of, self.reference = as_of, reference
             metrics.AS_OF_MONTH.set(as_of)
-            self.state.mark_all_unpublished()
+            sent, recomputed = await self.publisher.republish(self.state.iter_keys(), lambda ledger: True)
+            log.info("as-of month is now %s: %d of %d rows sent", format_month(as_of), sent, recomputed)
         elif reference != self.reference:
             self.reference = reference
-            sent, recomputed = await self.publisher.republish(self.state.keys(), lambda ledger: ledger.registers)
+            sent, recomputed = await self.publisher.republish(self.state.iter_keys(), lambda ledger: ledger.registers)
             metrics.ROWS_REEVALUATED.inc(sent)
             log.info("reference date is now %s: %d of %d enterprises with registers changed", reference, sent, recomputed)
 

@@ -85,8 +85,7 @@ def test_midnight_republishes_only_the_rows_whose_date_dependent_fields_changed(
         table[key] = ledger.to_bytes()
     stream.state.table = table
     assert stream.reference == dt.date(2025, 7, 14)
-    stream.state.mark_all_unpublished()
-    asyncio.run(stream.publisher.publish_changed())
+    asyncio.run(stream.publisher.republish(stream.state.iter_keys(), lambda ledger: True))
     assert {key: row["penalties_in_publicity"] for key, row in output.sent} == {penalised: 1, licensed: 0,
                                                                                 utility_only: 0}
     output.sent.clear()

@@ -42,3 +42,22 @@ def test_forget_drops_unwritten_changes_and_reads_the_table_again():
     state.forget()
     assert state.unpersisted == {} and state.unpublished == {} and state.persisting == {}
     assert state.load(K1).has_facts and not state.load(K2).has_facts
+
+
+def test_every_held_enterprise_is_iterated_once_written_or_not():
+    """The month roll walks every enterprise: those in the table, and those changed but not yet
+    written (one being written, one not taken yet), each once."""
+    K3 = b"91440300MA5DC12340"
+    table = {}
+    state = LedgerState(table, cache_size=10)
+    state.fold(K1, *statement("water", "W", "2025-05", "10", "1.00"), produced=1.0)
+    state.fold(K2, *statement("water", "W", "2025-05", "10", "1.00"), produced=1.0)
+    for key, ledger in state.take_unpersisted().items():
+        table[key] = ledger.to_bytes()
+    state.persisted()
+    state.fold(K2, *statement("water", "W", "2025-06", "10", "1.00"), produced=2.0)  # in the table and changed
+    state.fold(K3, *statement("water", "W", "2025-06", "10", "1.00"), produced=2.0)
+    state.take_unpersisted()  # K2 and K3 being written
+    state.fold(K1, *statement("water", "W", "2025-06", "10", "1.00"), produced=3.0)  # K1 changed again
+    keys = list(state.iter_keys())
+    assert sorted(keys) == sorted([K1, K2, K3])
