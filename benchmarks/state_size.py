@@ -8,11 +8,16 @@
    recovered, agents consuming) three times: from an empty local store, after a clean stop, after
    SIGKILL; with each start's RSS (now and peak) and the changelog records it had to read. Each
    start must hold every ledger; at the end the disk store's files must hold them byte for byte.
+3. Working (``--working``): starts the worker once more and gives every enterprise one new event
+   (a water statement of a second account in the as-of month, as a month's bills for every firm
+   arrive), so each ledger is read from disk, changed, written at a checkpoint and its row
+   published; reports the rate and the worker's peak RSS while it does, and fails unless every
+   event was folded and every enterprise's row published.
 
 Needs the local broker. Prints JSON; progress on stderr.
 
     PYTHONPATH=. .venv/bin/python benchmarks/state_size.py [--sample 5000] [--enterprises 100000]
-        [--store disk://|memory://] [--tmp-dir DIR]
+        [--store disk://|memory://] [--tmp-dir DIR] [--working]
 """
 import argparse
 import json
@@ -29,8 +34,10 @@ from benchmarks.common import synthetic_uscc as uscc
 from creditstream.connectors.simulate import Simulator, event_line
 from creditstream.schemas.codec import default_codec
 from creditstream.schemas.months import parse_month
+from creditstream.schemas.topics import PROVIDER_TOPICS
 from creditstream.streams.replay import fold_lines
-from tests.support.kafka import WorkerProcess, admin_kafka
+from tests.support.builders import statement
+from tests.support.kafka import WorkerProcess, admin_kafka, platform_settings, reset_topics, wait_for
 
 AS_OF = "2025-06"
 
@@ -105,6 +112,51 @@ def ledgers_on_disk(data_dir: Path, enterprises: int, values: list[bytes]) -> di
     return {"ledgers": len(held), "identical_to_changelog": True, "mib_on_disk": round(size / 2**20)}
 
 
+def a_month_for_everyone(enterprises: int):
+    """(key, value) of one new water statement per enterprise, encoded as a provider sends it."""
+    codec = default_codec()
+    for i in range(enterprises):
+        record, value = statement("water", "W-NEW", AS_OF, "12.500", "40.00", provider="heihe-water",
+                                  event_id=f"month-{i}", occurred="2025-06-28T00:00:00")
+        value["uscc"] = uscc(i)
+        yield uscc(i).encode(), codec.encode(record, value)
+
+
+def working(worker: WorkerProcess, enterprises: int) -> dict:
+    """Every enterprise gets one new event: the worker's rate and peak RSS while it reads each
+    ledger from its store, folds, checkpoints and publishes; fails unless all were folded and
+    every row published."""
+    ready_and_holding(worker, enterprises)
+    topic = next(t for t, record in PROVIDER_TOPICS.items() if record == "WaterStatement")
+    producer = Producer({**admin_kafka().producer(), "partitioner": "murmur2_random", "linger.ms": 20})
+    for key, value in a_month_for_everyone(enterprises):  # the ledger's partition: murmur2(USCC)
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.2)
+        producer.poll(0)
+    producer.flush(600)
+    progress(f"{enterprises:,} events published; folding")
+    started, shown = time.perf_counter(), [time.perf_counter()]
+
+    def done() -> bool:
+        scraped = worker.metrics()
+        folded = scraped.get("creditstream_events_aggregated_total", 0)
+        published = scraped.get("creditstream_aggregates_published_total", 0)
+        if time.perf_counter() - shown[0] >= 10:
+            shown[0] = time.perf_counter()
+            progress(f"working: {folded:,.0f} folded, {published:,.0f} rows published, "
+                     f"RSS {worker_memory_mib(worker.proc.pid)['rss_mib']} MiB")
+        return folded >= enterprises and published >= enterprises
+
+    wait_for(done, 3600, "every event folded and every row published", interval=0.5)
+    seconds = time.perf_counter() - started
+    return {"events": enterprises, "seconds": round(seconds, 1), "events_per_second": round(enterprises / seconds),
+            **worker_memory_mib(worker.proc.pid)}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sample", type=int, default=5000)
@@ -112,7 +164,9 @@ def main():
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--store", default="disk://", help="the worker's table store: disk:// or memory://")
     parser.add_argument("--tmp-dir", default=None, help="where the worker's data directory goes (needs ~5 GB at 1M)")
+    parser.add_argument("--working", action="store_true", help="then give every enterprise one new event (step 3)")
     args = parser.parse_args()
+    reset_topics(platform_settings())  # empty provider topics: the workers fold only what is given here
     started = time.perf_counter()
     lines = [event_line(e) for e in Simulator(args.sample, 24, parse_month(AS_OF), seed=9, invalid_share=0).events()]
     import io
@@ -145,9 +199,19 @@ def main():
         on_disk = None
         if args.store.startswith("disk"):
             on_disk = ledgers_on_disk(tmp / f"data-{worker.app_id}", args.enterprises, values)
+        at_work = None
+        if args.working:
+            worker = WorkerProcess(tmp, app_id, **env)
+            try:
+                at_work = working(worker, args.enterprises)
+            finally:
+                worker.stop()
+            progress(f"working: {json.dumps(at_work)}")
     restart = {"store": args.store, "enterprises_in_changelog": args.enterprises, "starts": starts}
     if on_disk is not None:
         restart["local_store"] = on_disk
+    if at_work is not None:
+        restart["working_one_event_per_enterprise"] = at_work
     scale = 100_000
     print(json.dumps({
         "sample_enterprises": args.sample, "months": 24, "events_in_sample": len(lines),
