@@ -83,10 +83,11 @@ class Settings:
     catch_up_persist_seconds: float = setting(20.0, "the same while the worker catches up (its newest event was "
                                                     "produced over 5 s ago): fewer, larger rounds; at least "
                                                     "persist_seconds", minimum=0.1, maximum=600)
-    ledger_cache_size: int = setting(10_000, "unchanged decoded ledgers kept in memory (~26 KB each at 24 months: "
+    ledger_cache_size: int = setting(5_000, "unchanged decoded ledgers kept in memory (~19 KB each at 24 months: "
                                              "size it to the worker's memory)", minimum=0)
-    max_unpersisted_ledgers: int = setting(10_000, "a checkpoint is brought forward once this many ledgers changed "
-                                                   "since the last one (they stay in memory until written)",
+    max_unpersisted_ledgers: int = setting(5_000, "a checkpoint is brought forward once this many ledgers changed "
+                                                   "since the last one, and folding waits at twice as many (changed "
+                                                   "ledgers stay in memory until written)",
                                            minimum=1)
     producer_linger_ms: int = setting(10, "producer linger (Faust's and the worker's librdkafka producer)",
                                       minimum=0, maximum=1000)

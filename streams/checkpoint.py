@@ -30,7 +30,9 @@ class Checkpoint:
     2. Write each changed ledger once (``write``: the table's local store and its changelog
        record on the key's partition), yielding to the agents every YIELD_EVERY ledgers. A
        rebalance meanwhile ends the round: the table is the truth again (step 5).
-    3. Publish the aggregate rows still unpublished (``publish``), so none waits a round.
+    3. Publish the aggregate rows still unpublished (``publish``), so none waits a round; then
+       let go of the written ledgers (``released``): an agent held back because too many
+       changed ledgers were pinned in memory goes on.
     4. Flush the producer: every normalised event, re-keyed event, dead letter, aggregate row
        and changelog record produced so far is acknowledged by the broker. If that fails the
        worker must not go on (``on_fatal``): acknowledging would lose the events, exiting makes
@@ -49,6 +51,19 @@ class Checkpoint:
         self.delivered = delivered
         self.pending: list[Ackable] = []  # events handled since the last round
         self.generation = 0  # bumped by every rebalance
+        self._released: asyncio.Event | None = None  # set when a round lets go of its ledgers
+
+    async def released(self) -> None:
+        """Wait until a round has written its ledgers (or a rebalance dropped them): what an agent
+        awaits when too many changed ledgers are pinned in memory (``LedgerState.pinned``)."""
+        if self._released is None:
+            self._released = asyncio.Event()
+        await self._released.wait()
+
+    def _release(self) -> None:
+        if self._released is not None:
+            self._released.set()
+            self._released = None
 
     def handled(self, event: Ackable) -> None:
         self.pending.append(event)
@@ -57,6 +72,7 @@ class Checkpoint:
         self.generation += 1
         self.pending = []
         self.state.forget()
+        self._release()
 
     async def persist(self) -> bool:
         """One round; True when its events were acknowledged."""
@@ -68,8 +84,9 @@ class Checkpoint:
                 await asyncio.sleep(0)
                 if generation != self.generation:
                     return False
+        await self.publish()  # 3: rows computed from the ledgers still pinned, none read back from disk
         self.state.persisted()
-        await self.publish()  # 3
+        self._release()
         try:
             await self.output.flush()  # 4
         except Exception as exc:

@@ -20,8 +20,8 @@ class StreamConfig:
     publish_seconds: float = 0.2
     persist_seconds: float = 10.0
     catch_up_persist_seconds: float = 20.0  # persist_seconds while catching up (streams.publishing.CATCH_UP_LAG)
-    ledger_cache_size: int = 10_000
-    max_unpersisted_ledgers: int = 10_000  # changed since the last checkpoint: one is brought forward
+    ledger_cache_size: int = 5_000
+    max_unpersisted_ledgers: int = 5_000  # changed since the last checkpoint: one is brought forward
     producer_linger_ms: int = 10
     web_host: str = "127.0.0.1"
     web_port: int = 6066

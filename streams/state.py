@@ -51,6 +51,11 @@ class LedgerState:
             if produced > self.unpublished.get(key, -1.0):
                 self.unpublished[key] = produced
 
+    @property
+    def pinned(self) -> int:
+        """Changed ledgers held in memory until written (unpersisted and being persisted)."""
+        return len(self.unpersisted) + len(self.persisting)
+
     def mark_changed(self, key: bytes, ledger: Ledger) -> None:
         """A ledger changed outside ``fold`` (the publisher's whitelist state): persist it next round."""
         self.unpersisted[key] = ledger

@@ -108,6 +108,28 @@ def test_a_rebalance_during_the_round_acknowledges_nothing():
     assert state.unpersisted == {} and checkpoint.pending == []  # re-read from the table / the topic
 
 
+def test_a_folder_held_back_goes_on_once_the_round_has_written_its_ledgers():
+    """Backpressure: while too many changed ledgers are pinned, an agent awaits ``released()``;
+    the round's writes (before its flush) release it, and so does a rebalance."""
+    log, table, state, output, checkpoint = parts()
+    state.fold(K1, *statement("water", "W", "2025-05", "10", "1.00"), produced=1.0)
+
+    async def held_back_then_round():
+        waiting = asyncio.ensure_future(checkpoint.released())
+        await asyncio.sleep(0)
+        assert not waiting.done() and state.pinned == 1
+        await checkpoint.persist()
+        await asyncio.wait_for(waiting, timeout=1)  # released: a TimeoutError otherwise
+        assert state.pinned == 0 and K1 in table
+        again = asyncio.ensure_future(checkpoint.released())
+        await asyncio.sleep(0)
+        assert not again.done()
+        checkpoint.rebalanced()
+        await asyncio.wait_for(again, timeout=1)
+
+    asyncio.run(held_back_then_round())
+
+
 def test_router_folds_only_events_on_their_ledger_partition_of_a_copartitioned_topic():
     router = Router(partitions=4)
     router.assigned({"credit.utility.water.v1": 4, "credit.tax.payment.v1": 8, "credit.consent.v1": None})
