@@ -51,14 +51,21 @@ def test_events_keyed_off_their_ledger_partition_are_rekeyed_and_give_the_same_a
 def test_sigkill_midway_then_restart_gives_the_uninterrupted_result(kafka_settings, workers):
     events, expected = simulated(enterprises=150, months=12, seed=5)
     publish(events)
-    first = workers("crash", CREDITSTREAM_PERSIST_SECONDS="0.3")
-    wait_for(lambda: first.metrics().get("creditstream_events_aggregated_total", 0) >= 1500,
-             120, "the worker to be midway", interval=0.05)
+    # checkpoints every 0.3 s also while catching up (the events are all there before it starts),
+    # so rows are published and events acknowledged well before the end
+    quick = {"CREDITSTREAM_PERSIST_SECONDS": "0.3", "CREDITSTREAM_CATCH_UP_PERSIST_SECONDS": "0.3"}
+    first = workers("crash", **quick)
+
+    def midway(scraped):
+        return scraped.get("creditstream_events_aggregated_total", 0) >= 1500 and \
+            scraped.get("creditstream_aggregates_published_total", 0) > 0
+
+    wait_for(lambda: midway(first.metrics()), 120, "the worker to be midway", interval=0.05)
     first.kill()  # SIGKILL: no clean shutdown, no final commit
     assert first.proc.poll() == -9 and first.metrics() == {}  # really gone
     partial = latest_by_key(read_topic(AGGREGATES_TOPIC))
     assert 0 < len(partial) and partial != expected, "the kill did not land midway"
-    second = workers("crash", CREDITSTREAM_PERSIST_SECONDS="0.3")
+    second = workers("crash", **quick)
     assert_aggregates(expected, second)
     # the worker writes its ledger changelog itself: every record must sit on its key's partition
     # (where Faust recovers it from after a rebalance) and hold a readable ledger
