@@ -35,7 +35,6 @@ from creditstream.streams.profile import compute_profile
 
 CENT = Decimal("0.01")
 MILLI = Decimal("0.001")
-ZERO = Decimal(0)
 
 
 def money(value: Decimal) -> str:

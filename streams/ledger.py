@@ -138,53 +138,51 @@ class Ledger:
         raise ValueError(f"ledger does not know record {record}")
 
     def _apply_statement(self, kind: str, value: dict) -> bool:
-        """The highest revision per (account, month); an equal or lower one arriving later is ignored."""
-        rows = self.statements[kind].get(value["account_no"])
-        if rows is None:
-            rows = self.statements[kind][value["account_no"]] = array("q")
-        _put_winner(rows, STATEMENT_STRIDE, (parse_month(value["billing_month"]),), value["revision"], (
-            units(value["usage"], USAGE_PLACES), units(value["amount_due"], MONEY_PLACES),
-            units(value["arrears_amount"], MONEY_PLACES)))
+        self._put_statement(kind, value["account_no"], parse_month(value["billing_month"]), value["revision"],
+                            value["usage"], value["amount_due"], value["arrears_amount"])
         return True  # the event id is new even when the fact is not
+
+    def _put_statement(self, kind: str, account: str, month: int, revision: int, usage: Decimal, due: Decimal,
+                       arrears: Decimal) -> None:
+        """The highest revision per (account, month); an equal or lower one arriving later is ignored."""
+        _put_winner(_column(self.statements[kind], account), STATEMENT_STRIDE, (month,), revision, (
+            units(usage, USAGE_PLACES), units(due, MONEY_PLACES), units(arrears, MONEY_PLACES)))
 
     def _apply_series(self, series: str, record: str, value: dict) -> bool:
         """v1.2 statements: the highest revision per natural key; an equal or lower one arriving
         later is ignored (v1's rule)."""
         account, month = (value[name] for name in RECORD[record].natural_key)
         fields = STATEMENT_EXTRACT[series](value)
-        rows = self.series.setdefault(series, {}).get(account)
-        if rows is None:
-            rows = self.series[series][account] = array("q")
-        _put_winner(rows, 2 + len(fields), (parse_month(month),), value["revision"], fields)
+        _put_winner(_column(self.series.setdefault(series, {}), account), 2 + len(fields), (parse_month(month),),
+                    value["revision"], fields)
         return True
 
     def _apply_payment(self, value: dict) -> bool:
-        rows = self.payments.get(value["tax_type"])
-        if rows is None:
-            rows = self.payments[value["tax_type"]] = array("q")
-        paid_on = value["paid_date"]
-        _put_winner(rows, PAYMENT_STRIDE, (value["period_start"].toordinal(), value["period_end"].toordinal()),
-                    value["revision"], (
-                        units(value["amount_payable"], MONEY_PLACES), units(value["amount_paid"], MONEY_PLACES),
-                        value["due_date"].toordinal(), paid_on.toordinal() if paid_on is not None else 0))
+        self._put_payment(value["tax_type"], value["period_start"], value["period_end"], value["revision"],
+                          value["amount_payable"], value["amount_paid"], value["due_date"], value["paid_date"])
         return True
+
+    def _put_payment(self, tax_type: str, start: dt.date, end: dt.date, revision: int, payable: Decimal,
+                     paid: Decimal, due: dt.date, paid_on: dt.date | None) -> None:
+        """The highest revision per (tax_type, period); an equal or lower one arriving later is ignored."""
+        _put_winner(_column(self.payments, tax_type), PAYMENT_STRIDE, (start.toordinal(), end.toordinal()), revision,
+                    (units(payable, MONEY_PLACES), units(paid, MONEY_PLACES), due.toordinal(),
+                     paid_on.toordinal() if paid_on is not None else 0))
 
     # -- serialisation for the changelog-backed table -------------------------------------------
     def to_bytes(self) -> bytes:
         """Compact JSON; the integer columns (idempotency keys, statements, payments) as base64 of
         their little-endian bytes, so writing and reading them costs no per-fact formatting."""
-        statements = {kind: {account: _packed(rows) for account, rows in accounts.items()}
-                      for kind, accounts in self.statements.items() if accounts}
+        statements = {kind: _packed_columns(accounts) for kind, accounts in self.statements.items() if accounts}
         return "".join((
             '{"seen":"', _packed(self.seen),
             '","U":', _dumps(statements),
-            ',"T":', _dumps({tax_type: _packed(rows) for tax_type, rows in self.payments.items()}),
+            ',"T":', _dumps(_packed_columns(self.payments)),
             ',"a":', _dumps([[d.isoformat(), occ, flag, str(amount)] for d, (occ, flag, amount) in self.arrears.items()]),
             ',"s":', _dumps([[d.isoformat(), occ, flag] for d, (occ, flag) in self.status.items()]),
             ',"r":', _dumps([[year, occ, grade] for year, (occ, grade) in self.ratings.items()]),
             ',"g":', _dumps(self.registers),
-            ',"P":', _dumps({series: {account: _packed(rows) for account, rows in accounts.items()}
-                             for series, accounts in self.series.items()}),
+            ',"P":', _dumps({series: _packed_columns(accounts) for series, accounts in self.series.items()}),
             ',"n":', _dumps(list(self.name)),
             ',"w":', _dumps([self.whitelisted, self.whitelist_changes]),
             f',"o":{_dumps(sorted(self.sources))}' if self.sources else "",
@@ -197,9 +195,8 @@ class Ledger:
         day = dt.date.fromisoformat
         ledger = cls(seen=_unpacked("Q", doc["seen"]))
         if "U" in doc:
-            for kind, accounts in doc["U"].items():
-                ledger.statements[kind] = {account: _unpacked("q", text) for account, text in accounts.items()}
-            ledger.payments = {tax_type: _unpacked("q", text) for tax_type, text in doc["T"].items()}
+            ledger.statements.update({kind: _unpacked_columns(texts) for kind, texts in doc["U"].items()})
+            ledger.payments = _unpacked_columns(doc["T"])
         else:  # written before the columns (2026-12): statements and payments as rows of strings
             ledger.seen = array("Q", sorted(ledger.seen))
             _read_legacy_rows(ledger, doc)
@@ -208,8 +205,7 @@ class Ledger:
         ledger.ratings = {year: (occ, grade) for year, occ, grade in doc["r"]}
         ledger.registers = doc.get("g", {})  # ledgers written before v1.1 have none
         if "P" in doc:
-            ledger.series = {series: {account: _unpacked("q", text) for account, text in accounts.items()}
-                             for series, accounts in doc["P"].items()}
+            ledger.series = {series: _unpacked_columns(texts) for series, texts in doc["P"].items()}
         else:  # nor v1.2's statements before v1.2; before the columns, as strings by "YYYY-MM"
             _read_legacy_series(ledger, doc.get("p", {}))
         ledger.name = tuple(doc.get("n", (0, "")))  # nor before the whitelist feed: these two
@@ -240,28 +236,40 @@ def _put_winner(rows: array, stride: int, key: tuple, revision: int, fields: tup
         rows[start:start] = record
 
 
+def _column(columns: dict[str, array], name: str) -> array:
+    """The column array of one account (or tax type), created empty the first time."""
+    rows = columns.get(name)
+    if rows is None:
+        rows = columns[name] = array("q")
+    return rows
+
+
 def _read_legacy_rows(ledger: Ledger, doc: dict) -> None:
     day = dt.date.fromisoformat
     for kind, rows in doc["u"].items():
         for account, month, revision, usage, due, arrears in rows:
-            _put_winner(ledger.statements[kind].setdefault(account, array("q")), STATEMENT_STRIDE,
-                        (parse_month(month),), revision, (units(Decimal(usage), USAGE_PLACES),
-                                                          units(Decimal(due), MONEY_PLACES),
-                                                          units(Decimal(arrears), MONEY_PLACES)))
+            ledger._put_statement(kind, account, parse_month(month), revision, Decimal(usage), Decimal(due),
+                                  Decimal(arrears))
     for tax_type, start, end, revision, payable, paid, due, paid_on in doc["t"]:
-        _put_winner(ledger.payments.setdefault(tax_type, array("q")), PAYMENT_STRIDE,
-                    (day(start).toordinal(), day(end).toordinal()), revision, (
-                        units(Decimal(payable), MONEY_PLACES), units(Decimal(paid), MONEY_PLACES),
-                        day(due).toordinal(), day(paid_on).toordinal() if paid_on else 0))
+        ledger._put_payment(tax_type, day(start), day(end), revision, Decimal(payable), Decimal(paid), day(due),
+                            day(paid_on) if paid_on else None)
 
 
 def _read_legacy_series(ledger: Ledger, series: dict) -> None:
     for name, accounts in series.items():
         for account, months in accounts.items():
-            rows = ledger.series.setdefault(name, {}).setdefault(account, array("q"))
+            rows = _column(ledger.series.setdefault(name, {}), account)
             for month, (revision, *fields) in months.items():  # counts as ints, money as strings
                 columns = tuple(units(Decimal(f), MONEY_PLACES) if isinstance(f, str) else f for f in fields)
                 _put_winner(rows, 2 + len(columns), (parse_month(month),), revision, columns)
+
+
+def _packed_columns(columns: dict[str, array]) -> dict[str, str]:
+    return {name: _packed(rows) for name, rows in columns.items()}
+
+
+def _unpacked_columns(texts: dict[str, str]) -> dict[str, array]:
+    return {name: _unpacked("q", text) for name, text in texts.items()}
 
 
 def _packed(column: array) -> str:

@@ -82,7 +82,7 @@ class LedgerState:
         """Every enterprise this worker holds a ledger of, once each, read from the table as it goes
         (at 1M enterprises a list of them all would take ~150 MB for a moment)."""
         pending = {**self.unpersisted, **self.persisting}  # bounded by max_unpersisted_ledgers
-        yield from list(pending)
+        yield from pending
         for key in self.table.keys():
             if key not in pending:
                 yield key
