@@ -94,9 +94,9 @@ class Settings:
     web_host: str = setting("127.0.0.1", "worker HTTP (`/metrics`) and the sink service's metrics; loopback "
                                          "unless configured")
     web_port: int = setting(6066, "worker HTTP port", minimum=1, maximum=65535)
-    worker_session_timeout_seconds: float = setting(10.0, "a worker that stops heartbeating (killed) keeps its "
-                                                          "partitions this long before the group moves on: a restart "
-                                                          "after SIGKILL waits about this long", minimum=6,
+    worker_session_timeout_seconds: float = setting(10.0, "a worker (or its sink) that stops heartbeating (killed) "
+                                                          "keeps its partitions this long before the group moves on: "
+                                                          "a restart after SIGKILL waits about this long", minimum=6,
                                                     maximum=300)
     worker_instance_id: Optional[str] = setting(None, "static group membership: a name unique to this worker "
                                                       "(e.g. its host); a restart with the same name takes back its "
@@ -332,7 +332,8 @@ class Settings:
     def sink(self) -> SinkConfig:
         return SinkConfig(kafka=self.sink_kafka, group_id=f"{self.app_id}-sink", clickhouse_url=self.clickhouse_url,
                           batch_rows=self.sink_batch_rows, batch_seconds=self.sink_batch_seconds,
-                          dead_letter_retention_seconds=self.dead_letter_retention_ms // 1000)
+                          dead_letter_retention_seconds=self.dead_letter_retention_ms // 1000,
+                          session_timeout_seconds=self.worker_session_timeout_seconds)
 
     @property
     def dead_letter_retention_ms(self) -> int:

@@ -15,3 +15,5 @@ class SinkConfig:
     batch_seconds: float = 0.1  # …or this long after its first message
     # dead letters' original bytes are kept this long in ClickHouse too (then null; the row stays)
     dead_letter_retention_seconds: int = 7 * 24 * 3600
+    # a sink that stops heartbeating (killed) keeps its partitions this long before a new one gets them
+    session_timeout_seconds: float = 10.0

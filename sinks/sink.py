@@ -104,7 +104,8 @@ class ClickHouseSink(threading.Thread):
         self.retry(lambda: bound_dead_letter_bytes(self.client, self.config.dead_letter_retention_seconds),
                    "bound the dead letters' kept bytes")
         self.producer = Producer(self.config.kafka.producer())
-        self.consumer = Consumer(self.config.kafka.consumer(self.config.group_id))
+        self.consumer = Consumer(self.config.kafka.consumer(
+            self.config.group_id, **{"session.timeout.ms": int(self.config.session_timeout_seconds * 1000)}))
         self.consumer.subscribe(list(SINK_TOPICS), on_assign=self.on_assign, on_revoke=self.on_revoke)
         self.ready.set()
         batch = Batch()

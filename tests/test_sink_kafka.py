@@ -1,6 +1,8 @@
 """The ClickHouse sink loses nothing, against the real broker: a message it cannot convert becomes
-a dead letter, and a rebalance while ClickHouse is failing cannot slip messages past it."""
+a dead letter, and a rebalance while ClickHouse is failing cannot slip messages past it. Stopped,
+the sink service leaves its group, so a restarted one stores at once."""
 import base64
+import signal
 import time
 
 from confluent_kafka.admin import AdminClient
@@ -13,7 +15,17 @@ from creditstream.sinks.rows import SINK_TOPICS
 from creditstream.sinks.sink import ClickHouseSink
 from creditstream.streams.aggregates import compute
 from creditstream.streams.ledger import Ledger
-from tests.support.kafka import TEST_APP_PREFIX, admin_kafka, group_caught_up, read_topic, service_kafka, wait_for
+from tests.support.kafka import (
+    TEST_APP_PREFIX,
+    WorkerProcess,
+    admin_kafka,
+    free_port,
+    group_caught_up,
+    group_members,
+    read_topic,
+    service_kafka,
+    wait_for,
+)
 from tests.support.stream import produce_all
 
 AS_OF = 24305  # 2025-06
@@ -109,3 +121,22 @@ def test_a_rebalance_while_clickhouse_fails_loses_no_message(kafka_settings, cli
         staying.stop()
         staying.join(30)
     assert staying.error is None
+
+
+def test_a_stopped_sink_service_leaves_its_group_at_once(kafka_settings, tmp_path):
+    """SIGTERM (the worker stopping its sink service) and SIGINT (Ctrl-C) stop the sink cleanly:
+    its consumer leaves the group at once. Killed by the signal's default action it stayed a member
+    until its session timed out, and a restarted sink stored nothing meanwhile."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        service = WorkerProcess(tmp_path, f"sink-leaves-{time.time_ns()}", command="sink",
+                                CREDITSTREAM_SINK_METRICS_PORT=str(free_port())).start()
+        group = f"{service.app_id}-sink"
+        try:
+            wait_for(lambda: group_members(group) == 1, 90, f"the sink service to join its group:\n{service.tail()}")
+            stopped = time.monotonic()
+            service.kill(sig)
+            assert service.proc.returncode == 0, service.tail()
+            wait_for(lambda: group_members(group) == 0, 30, "the stopped sink to leave its group", interval=0.2)
+            assert time.monotonic() - stopped < 5, "the sink's member timed out (10 s) instead of leaving"
+        finally:
+            service.stop()

@@ -188,7 +188,8 @@ def scrape_metrics(port: int) -> dict[str, float]:
 class WorkerProcess:
     """``creditstream worker`` as a real OS process, so it can be SIGKILLed."""
 
-    def __init__(self, tmp: Path, app_id: str, **env: str):
+    def __init__(self, tmp: Path, app_id: str, command: str = "worker", **env: str):
+        self.command = command  # or another process of the platform: "sink" (the worker's sink service alone)
         app_id = env.pop("CREDITSTREAM_APP_ID", app_id)
         if not app_id.startswith(TEST_APP_PREFIX):
             app_id = TEST_APP_PREFIX + app_id
@@ -205,7 +206,7 @@ class WorkerProcess:
 
     def start(self) -> "WorkerProcess":
         self.log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "creditstream.cli", "worker"], cwd=ROOT, env=self.env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "creditstream.cli", self.command], cwd=ROOT, env=self.env,
                                      stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
@@ -238,6 +239,13 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, interva
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def group_members(group: str) -> int:
+    """How many consumers the group has now (0 for a group that is empty or unknown)."""
+    admin = AdminClient(admin_kafka().client())
+    description = admin.describe_consumer_groups([group])[group].result(timeout=30)
+    return len(description.members)
 
 
 def latest_by_key(messages) -> dict[str, dict]:
