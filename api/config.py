@@ -39,7 +39,7 @@ class ApiConfig:
     portal_max_hours: float = 8.0  # and every session ends this long after sign-in
     view_dir: Optional[str] = None  # keep the view's rows on local disk there (SQLite); None: in memory
     view_cache_rows: int = 50_000  # rows kept split in memory when the view is on disk
-    audit_journal: bool = False  # with view_dir: the audit durable in a local journal there, shipped to Kafka behind
+    audit_journal: bool = True  # with view_dir: the audit durable in a local journal there, shipped to Kafka behind
     audit_backlog_bytes: int = 64 << 20  # journaled audit waiting for Kafka beyond this: look-ups answer 503
     statistics_publish_seconds: float = 60.0  # loan statistics: Grafana's gauges, the provincial node's outbound topic
     finance: FinanceSettings = field(default_factory=FinanceSettings)  # the programmes' rates (subsidy, compensation)

@@ -1,4 +1,7 @@
 """Helpers shared by the benchmark scripts."""
+import os
+from pathlib import Path
+
 from creditstream.schemas.uscc import USCC_ALPHABET, uscc_check_char
 
 
@@ -49,3 +52,23 @@ def process_status(pid: int | str) -> dict[str, str]:
 def status_mib(status: dict[str, str], field: str) -> int:
     """A memory field of ``process_status`` (VmRSS, VmHWM: "1234 kB") in MiB."""
     return round(int(status[field].split()[0]) / 1024)
+
+
+def cpu_seconds_by_process(markers: dict[str, bytes]) -> dict[str, float]:
+    """CPU seconds (user + system) so far of each running process whose command line contains a
+    marker, summed per marker's name: take two and subtract to see who used the cores meanwhile."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals = dict.fromkeys(markers, 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        for name, marker in markers.items():
+            if marker in command:
+                totals[name] += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+                break
+    return totals

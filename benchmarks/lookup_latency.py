@@ -19,6 +19,13 @@ its topics are left alone):
    Kafka before it is answered).
 4. The worker stopped, the raw point query on the same enterprise_aggregates table, 1 and 4
    threads (chdb allows one process per data directory, so not at the same time).
+
+With ``--audit kafka journal [--rounds 3]``, instead of 3 and 4: the worker restarted once per way of
+making the audit durable (Kafka's acknowledgement, the default; the local journal), in turn,
+``--rounds`` times over, each measured at 1 client, 16 clients as fast as they can and 16 clients
+offered ~1,140/s, with each process's CPU — the variants side by side in one run, so the
+machine's drift falls on all. The API as first started (its view just written to disk, the broker
+compacting the rows just produced) is measured the same way first.
 """
 from __future__ import annotations
 
@@ -39,7 +46,7 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from benchmarks.common import process_status
+from benchmarks.common import cpu_seconds_by_process, process_status
 from benchmarks.common import synthetic_uscc as uscc
 from creditstream.broker import admin_credential
 from creditstream.kafka_admin import create_topics, group_caught_up
@@ -250,6 +257,49 @@ def start_worker(settings: Settings, home: Path) -> subprocess.Popen:
                             stderr=open(home / "worker.log", "ab"), start_new_session=True)
 
 
+# How a look-up's audit record is made durable, for --audit: Kafka's acknowledgement of each group
+# (the default) or the local journal shipped behind the answers (api/audit_journal.py)
+AUDIT_VARIANTS = {"kafka": {"api_audit_journal": False}, "journal": {"api_audit_journal": True}}
+
+
+# whose CPU is shown beside each level: who shares the two cores with the API
+PROCESSES = {"api": b"creditstream.cli\0api", "sink": b"creditstream.cli\0sink",
+             "worker": b"creditstream.cli\0worker", "broker": b"kafka.Kafka", "wrk": b"wrk\0"}
+
+
+def measure_levels(port: int, key: str, picks_file: Path, seconds: int) -> list[dict]:
+    """After a warm-up: 1 client, 16 clients as fast as they can, 16 clients offered ~1,140/s (so
+    that ≥ 1,000/s are answered: each client's pause comes on top of its answer's time), each with
+    the share of a core each process used meanwhile."""
+    run_wrk(port, key, picks_file, 4, 2)
+    levels = []
+    for clients, pace in ((1, 0), (16, 0), (16, 14)):
+        before, started = cpu_seconds_by_process(PROCESSES), time.monotonic()
+        levels.append(run_wrk(port, key, picks_file, clients, seconds, pace))
+        after, elapsed = cpu_seconds_by_process(PROCESSES), time.monotonic() - started
+        levels[-1]["cores_used"] = {name: round((after[name] - before[name]) / elapsed, 2) for name in PROCESSES}
+    return levels
+
+
+def compare_audit(settings: Settings, home: Path, key: str, picks_file: Path, variants: list[str], rounds: int,
+                  seconds: int) -> list[dict]:
+    """Each variant in turn, ``rounds`` times over (so a drift of the machine falls on all of
+    them): the worker restarted with it, then ``measure_levels``."""
+    results = []
+    for round_number in range(1, rounds + 1):
+        for variant in variants:
+            worker = start_worker(settings.replace(**AUDIT_VARIANTS[variant]), home)
+            try:
+                wait(lambda: healthy(settings.api_port), 600, f"the API ({variant})")
+                levels = measure_levels(settings.api_port, key, picks_file, seconds)
+            finally:
+                worker.terminate()
+                worker.wait(60)
+            results.append({"round": round_number, "audit": variant, "levels": levels})
+            log(json.dumps(results[-1]))
+    return results
+
+
 def api_rss_mib(worker_pid: int) -> int | None:
     """RSS of the worker's `creditstream api` child process, from /proc."""
     for entry in Path("/proc").iterdir():
@@ -275,6 +325,10 @@ def main() -> None:
     parser.add_argument("--view", choices=("disk", "memory"), default="disk",
                         help="where the API keeps its rows: on local disk (the default, CREDITSTREAM_API_VIEW_DIR) "
                              "or in memory (the reference); a restart is measured either way")
+    parser.add_argument("--audit", nargs="+", choices=sorted(AUDIT_VARIANTS),
+                        help="instead of the levels above: these ways of making the audit durable, in turn, "
+                             "--rounds times over (1 client, 16 clients max and ~1,140/s offered)")
+    parser.add_argument("--rounds", type=int, default=3, help="with --audit: rounds over the variants")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="cs-lookup-"))
     broker_env = {**os.environ, "KAFKA_PORT": str(PORT), "KAFKA_CONTROLLER_PORT": str(CONTROLLER_PORT),
@@ -308,6 +362,19 @@ def main() -> None:
         results = []
         client_keys = [k for _, k in keys]
         run_clients(settings.api_port, client_keys, picks, 4, 400)  # warm-up, and a check of every answer
+        if args.audit:
+            picks_file = home / "picks.txt"
+            picks_file.write_text("\n".join(picks))
+            first = measure_levels(settings.api_port, client_keys[0], picks_file, args.seconds)
+            log("as first started: " + json.dumps(first))
+            worker.terminate()
+            worker.wait(60)
+            worker = None
+            compared = compare_audit(settings, home, client_keys[0], picks_file, args.audit, args.rounds, args.seconds)
+            print(json.dumps({"enterprises": args.enterprises, "api_view": args.view, "first_start": first,
+                              "audit_variants": compared},
+                             indent=2))
+            return
         if shutil.which("wrk"):
             picks_file = home / "picks.txt"
             picks_file.write_text("\n".join(picks))

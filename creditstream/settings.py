@@ -165,10 +165,11 @@ class Settings:
                                                           "(Grafana), and the public rows that changed to "
                                                           "credit.out.finance-statistics.v1 (for the provincial node)",
                                                     minimum=1, maximum=86400)
-    api_audit_journal: bool = setting(False, "with the rows on disk, an answer's audit record is durable once "
-                                            "group-committed to a journal in the view's directory, and shipped to "
-                                            "Kafka behind the answers (the look-up tail: docs/benchmarks.md); false: "
-                                            "every answer waits for Kafka's acknowledgement")
+    api_audit_journal: bool = setting(True, "with the rows on disk, an answer's audit record is durable once "
+                                           "group-committed to a journal in the view's directory (fdatasync), and "
+                                           "shipped to Kafka within 50 ms behind the answers (the look-up tail: "
+                                           "docs/benchmarks.md); false, or the rows in memory: every answer waits "
+                                           "for Kafka's acknowledgement")
     api_audit_backlog_mib: int = setting(64, "with the journal: look-ups are answered 503 while more than this "
                                              "waits in it for Kafka", minimum=1, maximum=65536)
     api_audit_timeout_seconds: float = setting(5.0, "an answer waits this long for its audit record to be durable "

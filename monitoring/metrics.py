@@ -148,6 +148,9 @@ API_AUDIT_FAILURES = Counter("creditstream_api_audit_failures_total",
 API_AUDIT_UNSHIPPED = Gauge("creditstream_api_audit_unshipped_records",
                             "Audit records durable in the API's local journal and not yet acknowledged by Kafka.",
                             registry=SERVICE)
+API_AUDIT_UNSHIPPED_AGE = Gauge("creditstream_api_audit_unshipped_age_seconds",
+                                "How long the oldest audit record in the API's local journal has waited for Kafka's "
+                                "acknowledgement (0: none waits).", registry=SERVICE)
 API_AUTH_THROTTLED = Counter(
     "creditstream_api_auth_throttled_total",
     "Requests refused 429 because their address failed to authenticate too often (API keys, portal sign-ins).",

@@ -120,7 +120,6 @@ def test_a_full_backlog_refuses_the_answer(tmp_path):
         await journal.write(row(1))  # the backlog was empty
         with pytest.raises(KafkaUnavailable, match="wait for Kafka"):
             await journal.write(row(2))
-        journal._thread.shutdown()
     asyncio.run(scenario())
     assert journaled_ids(tmp_path) == ["req-1"]  # the refused one is not kept either
 
