@@ -54,21 +54,28 @@ def status_mib(status: dict[str, str], field: str) -> int:
     return round(int(status[field].split()[0]) / 1024)
 
 
+def processes():
+    """(pid, command line as bytes with NUL separators) of every running process, from /proc."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                yield entry.name, (entry / "cmdline").read_bytes()
+            except OSError:  # gone meanwhile
+                continue
+
+
 def cpu_seconds_by_process(markers: dict[str, bytes]) -> dict[str, float]:
     """CPU seconds (user + system) so far of each running process whose command line contains a
     marker, summed per marker's name: take two and subtract to see who used the cores meanwhile."""
     tick = os.sysconf("SC_CLK_TCK")
     totals = dict.fromkeys(markers, 0.0)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+    for pid, command in processes():
+        name = next((name for name, marker in markers.items() if marker in command), None)
+        if name is None:
             continue
         try:
-            command = (entry / "cmdline").read_bytes()
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        for name, marker in markers.items():
-            if marker in command:
-                totals[name] += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-                break
+        totals[name] += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
     return totals

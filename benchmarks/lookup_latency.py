@@ -15,13 +15,13 @@ its topics are left alone):
    from Debian, so the clients take little of the 2 cores; without wrk, a Python asyncio client):
    GET /v1/enterprises/{uscc}/aggregates of random enterprises as fast as the answers come, and,
    for 16 clients, at an offered load of ~1,000 look-ups/s. p50/p90/p99 and throughput; every
-   answer is checked to be 200 with the consented fields (each look-up is audited durably in
-   Kafka before it is answered).
+   answer is checked to be 200 with the consented fields (each look-up is audited durably
+   before it is answered: by default in the API's local journal, shipped to Kafka behind).
 4. The worker stopped, the raw point query on the same enterprise_aggregates table, 1 and 4
    threads (chdb allows one process per data directory, so not at the same time).
 
 With ``--audit kafka journal [--rounds 3]``, instead of 3 and 4: the worker restarted once per way of
-making the audit durable (Kafka's acknowledgement, the default; the local journal), in turn,
+making the audit durable (Kafka's acknowledgement; the local journal, the default), in turn,
 ``--rounds`` times over, each measured at 1 client, 16 clients as fast as they can and 16 clients
 offered ~1,140/s, with each process's CPU — the variants side by side in one run, so the
 machine's drift falls on all. The API as first started (its view just written to disk, the broker
@@ -46,7 +46,7 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from benchmarks.common import cpu_seconds_by_process, process_status
+from benchmarks.common import cpu_seconds_by_process, process_status, processes
 from benchmarks.common import synthetic_uscc as uscc
 from creditstream.broker import admin_credential
 from creditstream.kafka_admin import create_topics, group_caught_up
@@ -257,8 +257,8 @@ def start_worker(settings: Settings, home: Path) -> subprocess.Popen:
                             stderr=open(home / "worker.log", "ab"), start_new_session=True)
 
 
-# How a look-up's audit record is made durable, for --audit: Kafka's acknowledgement of each group
-# (the default) or the local journal shipped behind the answers (api/audit_journal.py)
+# How a look-up's audit record is made durable, for --audit: Kafka's acknowledgement of each group,
+# or the local journal shipped behind the answers (api/audit_journal.py, the default)
 AUDIT_VARIANTS = {"kafka": {"api_audit_journal": False}, "journal": {"api_audit_journal": True}}
 
 
@@ -302,15 +302,14 @@ def compare_audit(settings: Settings, home: Path, key: str, picks_file: Path, va
 
 def api_rss_mib(worker_pid: int) -> int | None:
     """RSS of the worker's `creditstream api` child process, from /proc."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+    for pid, command in processes():
+        if b"api" not in command.split(b"\0"):
             continue
         try:
-            status = process_status(entry.name)
-            command = (entry / "cmdline").read_bytes().split(b"\0")
+            status = process_status(pid)
         except OSError:
             continue
-        if int(status["PPid"]) == worker_pid and b"api" in command:
+        if int(status["PPid"]) == worker_pid:
             return int(status["VmRSS"].split()[0]) // 1024
     return None
 
@@ -330,6 +329,8 @@ def main() -> None:
                              "--rounds times over (1 client, 16 clients max and ~1,140/s offered)")
     parser.add_argument("--rounds", type=int, default=3, help="with --audit: rounds over the variants")
     args = parser.parse_args()
+    if args.audit and not shutil.which("wrk"):
+        parser.error("--audit measures with wrk: install Debian's package wrk")
     home = Path(tempfile.mkdtemp(prefix="cs-lookup-"))
     broker_env = {**os.environ, "KAFKA_PORT": str(PORT), "KAFKA_CONTROLLER_PORT": str(CONTROLLER_PORT),
                   "KAFKA_HOME_DIR": str(home / "kafka"), "KAFKA_HEAP": "1g"}
@@ -362,9 +363,9 @@ def main() -> None:
         results = []
         client_keys = [k for _, k in keys]
         run_clients(settings.api_port, client_keys, picks, 4, 400)  # warm-up, and a check of every answer
+        picks_file = home / "picks.txt"
+        picks_file.write_text("\n".join(picks))
         if args.audit:
-            picks_file = home / "picks.txt"
-            picks_file.write_text("\n".join(picks))
             first = measure_levels(settings.api_port, client_keys[0], picks_file, args.seconds)
             log("as first started: " + json.dumps(first))
             worker.terminate()
@@ -376,8 +377,6 @@ def main() -> None:
                              indent=2))
             return
         if shutil.which("wrk"):
-            picks_file = home / "picks.txt"
-            picks_file.write_text("\n".join(picks))
             runs = [(clients, 0) for clients in args.clients] + [(16, 16)]
             for clients, pace in runs:
                 results.append(run_wrk(settings.api_port, client_keys[0], picks_file, clients, args.seconds, pace))
