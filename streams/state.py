@@ -48,8 +48,11 @@ class LedgerState:
             self.unpersisted[key] = ledger
         if ledger.apply(record, value):
             self.unpersisted[key] = ledger
-            if produced > self.unpublished.get(key, -1.0):
-                self.unpublished[key] = produced
+        # an event already in the ledger still has its row published (the publisher sends it only
+        # if it differs from the last one sent): read again after a crash, its ledger may have been
+        # written while the row it caused never reached the topic, and nothing else would send it
+        if produced > self.unpublished.get(key, -1.0):
+            self.unpublished[key] = produced
 
     @property
     def pinned(self) -> int:
