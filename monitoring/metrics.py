@@ -55,6 +55,11 @@ ROWS_REEVALUATED = Counter(
 LEDGERS_HELD = Gauge(
     "creditstream_ledgers", "Enterprise ledgers in this worker's table (its partitions), read when scraped."
 )
+EVENTS_READ_BACK = Counter(
+    "creditstream_events_read_back_total",
+    "Messages Faust's fetcher passed over (never handed to an agent) that the worker read back from the broker "
+    "before going on (streams.continuity); each would otherwise have been committed past and lost.", ["topic"]
+)
 TABLE_RECOVERED_RECORDS = Counter(
     "creditstream_table_recovered_records_total",
     "Changelog records a table store on disk read back since start (after a restart: only those it did not hold).",

@@ -52,6 +52,7 @@ from creditstream.schemas.topics import (
 )
 from creditstream.streams.checkpoint import Checkpoint
 from creditstream.streams.config import StreamConfig
+from creditstream.streams.continuity import Continuity, ReadBack, partition_heads, read_back
 from creditstream.streams.disk_store import DiskStore, discard_if_beyond
 from creditstream.streams.finance import fold_change
 from creditstream.streams.output import Output
@@ -153,6 +154,10 @@ class CreditStream:
         self.pinned_limit = 2 * config.max_unpersisted_ledgers
         # a city reads its providers' topics; the provincial node each city's replicated outbound topic
         self.inbound = tuple(replicated_topic(c) for c in config.province_cities) or tuple(PROVIDER_TOPICS)
+        # every offset of the checkpointed agents' partitions reaches them (streams.continuity)
+        self.continuity = Continuity()
+        self.checked_topics = {*self.inbound, REPARTITION_TOPIC, MASKED_TOPIC, *FINANCE_TOPICS}
+        self.on_fatal = on_fatal
         self.consumed = {t: metrics.EVENTS_CONSUMED.labels(t) for t in self.inbound}
         self.forwarded = {t: metrics.EVENTS_FORWARDED.labels(t) for t in self.inbound}
         self.repartitioned = {t: metrics.EVENTS_REPARTITIONED.labels(t) for t in self.inbound}
@@ -168,7 +173,7 @@ class CreditStream:
         self.app.timer(config.month_check_seconds)(self.calendar_check)
         self.app.page("/metrics")(metrics_page(extra_metrics, self.tally.flush))
         self.app.on_partitions_revoked.connect(self.on_rebalance)
-        self.app.on_partitions_assigned.connect(self.on_rebalance)
+        self.app.on_partitions_assigned.connect(self.on_assigned)
 
     def city_agents(self) -> None:
         """A city's agents: its providers' events, the re-keyed and masked ones, the loan loop."""
@@ -206,11 +211,40 @@ class CreditStream:
             manual = stream.noack()
             async for _ in manual:  # not .events(): one async generator less per event
                 event = manual.current_event
+                message = event.message
+                skipped = self.continuity.missing(message.tp, message.offset)
+                if skipped is not None:
+                    missed = await self.read_back(message.tp, skipped)
+                    if missed is None:
+                        continue  # a rebalance meanwhile: this event is read again after it
+                    for read in missed:
+                        self.checkpoint.handled(ReadBack(self.app.consumer, read))
+                        handler(read)
                 self.checkpoint.handled(event)
-                handler(event.message)
+                handler(message)
                 while self.state.pinned >= self.pinned_limit:
                     await self.checkpoint.released()
         return agent
+
+    async def read_back(self, tp: TP, offsets: range) -> Optional[list]:
+        """The messages Faust's fetcher passed over (streams.continuity), read from the broker, for
+        the agent to handle before the one after them; None if a rebalance happened meanwhile (they
+        are then read again where they belong). A broker that does not answer stops the worker:
+        going on would let Faust commit past the hole."""
+        generation = self.checkpoint.generation
+        try:
+            messages = await asyncio.to_thread(read_back, self.config.kafka, f"{self.config.app_id}-read-back", tp,
+                                               offsets)
+        except Exception as exc:
+            self.on_fatal(f"offsets {offsets.start}-{offsets.stop - 1} of {tp.topic}[{tp.partition}] never reached "
+                          f"the worker and could not be read back ({exc}); exiting without acknowledging")
+            return None
+        if generation != self.checkpoint.generation:
+            return None
+        log.warning("%s[%d]: offsets %d-%d never reached the worker from Faust's fetcher; %d read back from the "
+                    "broker", tp.topic, tp.partition, offsets.start, offsets.stop - 1, len(messages))
+        metrics.EVENTS_READ_BACK.labels(tp.topic).inc(len(messages))
+        return messages
 
     def validated(self, message, check: Callable) -> Optional[tuple]:
         """``check(message)`` → (record, value, bytes to forward); None once a rejected message
@@ -294,20 +328,28 @@ class CreditStream:
             self.send_dead_letter(Invalid(UNDECODABLE, f"re-keyed event unreadable: {exc!r}"), message)
 
     async def finance_agent(self, stream) -> None:
-        async for event in stream.events():
+        async for event in stream.events():  # acknowledged by Faust once the body is done
             message = event.message
-            try:
-                folded = fold_change(self.codec, self.books.get(message.key), message.topic, message.key, message.value)
-            except Exception as exc:  # refused, unreadable or a platform bug: never stops the worker, never lost
-                if not isinstance(exc, Invalid):
-                    log.exception("internal error folding %s[%d]@%d", message.topic, message.partition, message.offset)
-                    exc = Invalid(INTERNAL, f"internal error while folding: {exc!r}")
-                letter = self.dead_letter(exc, message)
-                await self.finance_dead.send(key=letter.position, value=letter.to_bytes())
-                continue
-            self.books[message.key] = folded.book
-            await self.finance_accepted.send(key=message.key, value=folded.accepted)
-            metrics.FINANCE_CHANGES.labels(message.topic).inc()
+            skipped = self.continuity.missing(message.tp, message.offset)
+            if skipped is not None:
+                for read in await self.read_back(message.tp, skipped) or ():
+                    await self.fold_finance(read)
+                    self.app.consumer.ack(read)
+            await self.fold_finance(message)
+
+    async def fold_finance(self, message) -> None:
+        try:
+            folded = fold_change(self.codec, self.books.get(message.key), message.topic, message.key, message.value)
+        except Exception as exc:  # refused, unreadable or a platform bug: never stops the worker, never lost
+            if not isinstance(exc, Invalid):
+                log.exception("internal error folding %s[%d]@%d", message.topic, message.partition, message.offset)
+                exc = Invalid(INTERNAL, f"internal error while folding: {exc!r}")
+            letter = self.dead_letter(exc, message)
+            await self.finance_dead.send(key=letter.position, value=letter.to_bytes())
+            return
+        self.books[message.key] = folded.book
+        await self.finance_accepted.send(key=message.key, value=folded.accepted)
+        metrics.FINANCE_CHANGES.labels(message.topic).inc()
 
     def fold(self, key: bytes, record: str, value: dict, produced: float, source: str | None = None) -> None:
         if record != CONSENT_RECORD:  # consent lives in ClickHouse (the sink), not in the ledger
@@ -410,8 +452,24 @@ class CreditStream:
         """Partitions may have moved: drop unpersisted changes (their events were not acknowledged
         and will be read again) and trust the table."""
         self.checkpoint.rebalanced()
+        self.continuity.reset()
         consumer = self.app.consumer
         self.router.assigned({t: consumer.topic_partitions(t) for t in self.inbound})
+
+    async def on_assigned(self, *args, **kwargs) -> None:
+        """As ``on_rebalance``; then where each input partition will be read from, so that a first
+        message past its head is noticed too (streams.continuity)."""
+        await self.on_rebalance()
+        generation = self.checkpoint.generation
+        tps = [tp for tp in self.app.consumer.assignment() if tp.topic in self.checked_topics]
+        try:
+            heads = await asyncio.to_thread(partition_heads, self.config.kafka, self.config.app_id, tps)
+        except Exception as exc:  # the check between messages still holds; only the heads go unchecked
+            log.warning("could not ask where %d input partitions start (%s); checking from their first message",
+                        len(tps), exc)
+            return
+        if generation == self.checkpoint.generation:
+            self.continuity.start(heads)
 
     async def calendar_check(self) -> None:
         """A new month re-reads every enterprise (every v1 window moves); a new day (Asia/Shanghai)

@@ -1,0 +1,158 @@
+"""Every offset of an input partition reaches the worker's handlers (streams.continuity): the
+bookkeeping, the agent's order with a hole read back, and the broker reads against the real broker."""
+import asyncio
+import datetime as dt
+import time
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from faust.types import TP, Message
+
+from creditstream.schemas.topics import FINANCE_TOPICS
+from creditstream.settings import Settings
+from creditstream.streams import app as stream_app
+from creditstream.streams.continuity import Continuity, ReadBack, partition_heads, read_back
+from tests.support.kafka import TEST_APP_PREFIX, read_topic, service_kafka
+from tests.support.stream import produce_all
+
+WATER = "credit.utility.water.v1"
+TP0 = TP(WATER, 0)
+
+
+def test_consecutive_offsets_owe_nothing_and_a_skip_names_exactly_the_offsets_passed_over():
+    continuity = Continuity()
+    assert [continuity.missing(TP0, offset) for offset in (7, 8, 9)] == [None, None, None]
+    assert continuity.missing(TP0, 12) == range(10, 12)
+    assert continuity.missing(TP0, 13) is None  # the expectation moved past the hole
+
+
+def test_an_offset_read_again_after_a_seek_owes_nothing_and_keeps_the_expectation():
+    continuity = Continuity()
+    for offset in range(5):
+        continuity.missing(TP0, offset)
+    assert continuity.missing(TP0, 2) is None
+    assert continuity.missing(TP0, 6) == range(5, 6)
+
+
+def test_a_first_message_past_the_partitions_head_is_a_hole_too_and_heads_do_not_move_a_partition_being_read():
+    continuity = Continuity()
+    continuity.missing(TP(WATER, 1), 40)  # read before the heads came back
+    continuity.start({TP0: 100, TP(WATER, 1): 30})
+    assert continuity.missing(TP0, 101) == range(100, 101)  # the head itself never arrived
+    assert continuity.missing(TP(WATER, 1), 41) is None
+    continuity.reset()
+    assert continuity.missing(TP0, 500) is None  # after a rebalance: no expectation until told
+
+
+def faust_message(offset: int, topic: str = WATER, partition: int = 0) -> Message:
+    return Message(topic, partition, offset, 1.5, 0, [], b"k", b"v%d" % offset, None)
+
+
+class Event:
+    def __init__(self, message):
+        self.message, self.acked = message, False
+
+    def ack(self):
+        self.acked = True
+        return True
+
+
+class Delivered:
+    """What the agent iterates: Faust's manual-ack stream, delivering ``offsets`` in order."""
+
+    def __init__(self, offsets):
+        self.events = [Event(faust_message(offset)) for offset in offsets]
+        self.current_event = None
+
+    def noack(self):
+        return self
+
+    async def _iterate(self):
+        for event in self.events:
+            self.current_event = event
+            yield event.message.value
+
+    def __aiter__(self):
+        return self._iterate()
+
+
+@pytest.fixture
+def worker():
+    settings = Settings(personal_data_key="test-key", kafka_username="worker", kafka_password="unused")
+    return stream_app.CreditStream(settings.stream(), clock=lambda: dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc))
+
+
+def test_the_agent_hands_the_offsets_read_back_before_the_one_after_the_hole(worker, monkeypatch):
+    asked = []
+
+    def broker(kafka, group, tp, offsets):
+        asked.append((tp, offsets))
+        return [faust_message(offset) for offset in offsets]
+
+    monkeypatch.setattr(stream_app, "read_back", broker)
+    handled = []
+    agent = worker.acknowledged_by_checkpoint(lambda message: handled.append(message.offset))
+    asyncio.run(agent(Delivered([0, 1, 2, 5, 6])))
+    assert asked == [(TP0, range(3, 5))]
+    assert handled == [0, 1, 2, 3, 4, 5, 6]
+    pending = worker.checkpoint.pending
+    assert [event.message.offset for event in pending] == handled  # acknowledged in order once persisted
+    assert [type(event) for event in pending[3:5]] == [ReadBack, ReadBack]
+
+
+def test_a_rebalance_while_reading_back_leaves_the_event_after_the_hole_unhandled(worker, monkeypatch):
+    def broker(kafka, group, tp, offsets):
+        worker.checkpoint.rebalanced()  # the partitions moved meanwhile
+        return [faust_message(offset) for offset in offsets]
+
+    monkeypatch.setattr(stream_app, "read_back", broker)
+    handled = []
+    agent = worker.acknowledged_by_checkpoint(lambda message: handled.append(message.offset))
+    asyncio.run(agent(Delivered([0, 3])))
+    assert handled == [0] and [e.message.offset for e in worker.checkpoint.pending] == []
+
+
+def test_a_broker_that_cannot_read_the_hole_back_stops_the_worker(worker, monkeypatch):
+    def broker(kafka, group, tp, offsets):
+        raise TimeoutError("no broker")
+
+    fatal = []
+    monkeypatch.setattr(stream_app, "read_back", broker)
+    monkeypatch.setattr(worker, "on_fatal", fatal.append)
+    handled = []
+    asyncio.run(worker.acknowledged_by_checkpoint(lambda message: handled.append(message.offset))(Delivered([0, 2])))
+    assert handled == [0]
+    assert "offsets 1-1 of credit.utility.water.v1[0]" in fatal[0] and "no broker" in fatal[0]
+
+
+def test_the_loan_loops_agent_is_checked_too(worker):
+    assert set(FINANCE_TOPICS) <= worker.checked_topics
+
+
+# -- against the broker ----------------------------------------------------------------------------
+def test_read_back_returns_the_records_of_the_hole_as_faust_messages(kafka_settings):
+    produce_all([(WATER, b"same-key", b"record-%d" % n) for n in range(6)])
+    partition = next(m.partition() for m in read_topic(WATER))
+    kafka = service_kafka("worker")
+    messages = read_back(kafka, f"{TEST_APP_PREFIX}read-back", TP(WATER, partition), range(2, 5))
+    assert [(m.offset, m.value, m.key) for m in messages] == [(n, b"record-%d" % n, b"same-key") for n in (2, 3, 4)]
+    assert all(m.tp == TP(WATER, partition) and m.timestamp > 0 for m in messages)
+    # a hole reaching the end of the log returns what there is, without waiting for more
+    started = time.monotonic()
+    assert [m.offset for m in read_back(kafka, f"{TEST_APP_PREFIX}read-back", TP(WATER, partition), range(5, 9))] \
+        == [5]
+    assert time.monotonic() - started < 10
+
+
+def test_partition_heads_are_the_committed_offsets_or_the_log_start(kafka_settings):
+    produce_all([(WATER, b"same-key", b"record-%d" % n) for n in range(4)])
+    partition = next(m.partition() for m in read_topic(WATER))
+    group = f"{TEST_APP_PREFIX}heads-{time.time_ns()}"
+    kafka = service_kafka("worker")
+    tps = [TP(WATER, p) for p in range(4)]
+    assert partition_heads(kafka, group, tps) == {TP(WATER, partition): 0}  # nothing committed: the log start
+    committer = Consumer(kafka.consumer(group))
+    committer.commit(offsets=[TopicPartition(WATER, partition, 3)], asynchronous=False)
+    committer.close()
+    assert partition_heads(kafka, group, tps) == {TP(WATER, partition): 3}
+
