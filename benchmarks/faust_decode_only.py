@@ -6,6 +6,13 @@ ceiling on this machine. Run by benchmarks/pipeline_throughput.py:
 With ``--fold`` the agent also validates and folds every event into plain in-memory ledgers (the
 contract's per-event work, nothing else: no outputs, no changelog, no aggregate rows): the
 ceiling for any Faust pipeline that does that work per event.
+
+With ``--handle`` (a″) it hands every message to the worker's own per-event handler
+(``CreditStream.handle``: validate, normalise, send the normalised copy through the worker's
+librdkafka producer, fold into the worker's ledger state), and nothing else: no checkpoint, no
+ledger writes, no aggregate rows, no sink. Beside (a′) and the full pipeline it shows which side
+of that seam the pipeline's time goes to. It writes to the worker's own topics (normalised,
+masked, re-keyed): pipeline_throughput.py empties them again before its full run.
 """
 import json
 import os
@@ -22,9 +29,29 @@ from creditstream.streams.ledger import Ledger
 from creditstream.streams.pipeline import accept, decode_avro, fold_into
 
 
+def worker_handler(bootstrap: str):
+    """The worker's CreditStream.handle with its real librdkafka producer (its Faust app is never
+    started); every provider topic counts as co-partitioned with the ledgers, as the worker finds
+    them after ``topics create``, so each event is folded or re-keyed as in the worker."""
+    from creditstream.streams.app import CreditStream
+
+    settings = Settings.from_env(bootstrap_servers=bootstrap, personal_data_key="benchmark-key")
+    stream = CreditStream(settings.stream())
+    stream.router.assigned({topic: settings.partitions for topic in PROVIDER_TOPICS})
+    handled = 0
+
+    def handle(message) -> None:
+        nonlocal handled
+        stream.handle(message)
+        handled += 1
+        if handled % 1000 == 0:  # serve librdkafka's delivery reports, as the worker's flusher does
+            stream.output.poll()
+    return handle
+
+
 def main():
     bootstrap, expected, result_file, app_id = sys.argv[1:5]
-    expected, fold = int(expected), "--fold" in sys.argv[5:]
+    expected, fold, handle = int(expected), "--fold" in sys.argv[5:], "--handle" in sys.argv[5:]
     registry = default_codec()
     # the same secured broker as the worker: credentials from CREDITSTREAM_KAFKA_USERNAME/PASSWORD
     auth = Settings.from_env(bootstrap_servers=bootstrap).kafka.aiokafka_auth()
@@ -45,12 +72,16 @@ def main():
             return
         fold_into(ledgers, record, decoded)
 
+    worker_handle = worker_handler(bootstrap) if handle else None
+
     @app.agent(app.topic(*PROVIDER_TOPICS, schema=schema))
     async def decode(stream):
         async for value in stream:
             if state["first"] is None:
                 state["first"] = time.perf_counter()
-            if fold:
+            if worker_handle:
+                worker_handle(stream.current_event.message)
+            elif fold:
                 decode_and_fold(stream.current_event.message.topic, value)
             else:
                 try:

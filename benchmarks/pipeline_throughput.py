@@ -3,6 +3,10 @@
   (a) a bare Faust agent that only decodes the same topics (benchmarks/faust_decode_only.py);
   (a') the same agent also validating and folding each event into in-memory ledgers (--fold):
        the ceiling for any Faust agent doing the contract's per-event work;
+  (a″) the same agent handing each message to the worker's own per-event handler (validate,
+       normalise, produce the normalised copy, fold into the worker's ledger state; --handle): no
+       checkpoint, no aggregate rows, no sink. Between (a″) and full lies the worker's
+       persist-then-acknowledge rounds, its rows and the sink sharing the machine;
   (b) a bare confluent-kafka consumer that decodes, validates and aggregates in plain Python;
   full: publish → validate → aggregate → lender-visible in ClickHouse (creditstream worker with
         its embedded sink), from the first event consumed to the last aggregate row inserted.
@@ -116,6 +120,8 @@ def main():
     published = time.perf_counter() - started
     a = faust_decode_only(len(events))
     a_fold = faust_decode_only(len(events), "--fold")
+    a_handle = faust_decode_only(len(events), "--handle")
+    reset_topics(platform_settings(), keep=PROVIDER_TOPICS)  # (a″) wrote the worker's outputs: not the full run's
     b = bare_consumer(len(events))
     with tempfile.TemporaryDirectory() as tmp:
         full = full_pipeline(len(events), valid, Path(tmp))
@@ -124,7 +130,11 @@ def main():
         "publish_seconds": round(published, 2),
         "a_bare_faust_decode": a, "a_prime_faust_decode_validate_fold": a_fold,
         "a_prime_over_a": round(a_fold["events_per_second"] / a["events_per_second"], 2),
+        "a_second_faust_worker_handler": a_handle,
+        "a_second_over_a_prime": round(a_handle["events_per_second"] / a_fold["events_per_second"], 2),
         "b_bare_consumer_decode_validate_aggregate": b, "full_pipeline": full,
+        "full_over_a_prime": round(full["events_per_second"] / a_fold["events_per_second"], 2),
+        "full_over_a_second": round(full["events_per_second"] / a_handle["events_per_second"], 2),
         "full_over_a": round(full["events_per_second"] / a["events_per_second"], 2),
         "full_over_b": round(full["events_per_second"] / b["events_per_second"], 3),
     }, indent=2))

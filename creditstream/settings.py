@@ -116,6 +116,10 @@ class Settings:
                                         "(0: any free port)", minimum=0, maximum=65535)
     sink_batch_rows: int = setting(5000, "a sink batch is inserted at this many messages…", minimum=1)
     sink_batch_seconds: float = setting(0.1, "…or this long after its first message", minimum=0.001, maximum=60)
+    sink_catch_up_batch_seconds: float = setting(1.0, "…or this long (if longer) while the sink reads a backlog (a "
+                                                      "message in the batch was produced over 5 s ago): fewer, larger "
+                                                      "inserts",
+                                                 minimum=0.001, maximum=60)
     api_enabled: bool = setting(True, "the worker starts the lender API in a process of its own (with embedded "
                                       "ClickHouse it reads through the sink service's query endpoint)")
     sink_query_port: int = setting(0, "the sink service's read-only query endpoint for the API process, on loopback "
@@ -333,6 +337,7 @@ class Settings:
     def sink(self) -> SinkConfig:
         return SinkConfig(kafka=self.sink_kafka, group_id=f"{self.app_id}-sink", clickhouse_url=self.clickhouse_url,
                           batch_rows=self.sink_batch_rows, batch_seconds=self.sink_batch_seconds,
+                          catch_up_batch_seconds=self.sink_catch_up_batch_seconds,
                           dead_letter_retention_seconds=self.dead_letter_retention_ms // 1000,
                           session_timeout_seconds=self.worker_session_timeout_seconds)
 

@@ -13,6 +13,10 @@ class SinkConfig:
     clickhouse_url: str = "chdb:.local/clickhouse"
     batch_rows: int = 5000  # a batch is inserted at this many messages…
     batch_seconds: float = 0.1  # …or this long after its first message
+    # …or this long while reading a backlog (the batch holds a message produced over
+    # catch_up_lag_seconds ago, the worker's own threshold: streams.publishing.CATCH_UP_LAG)
+    catch_up_batch_seconds: float = 1.0
+    catch_up_lag_seconds: float = 5.0
     # dead letters' original bytes are kept this long in ClickHouse too (then null; the row stays)
     dead_letter_retention_seconds: int = 7 * 24 * 3600
     # a sink that stops heartbeating (killed) keeps its partitions this long before a new one gets them

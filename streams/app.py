@@ -52,7 +52,7 @@ from creditstream.schemas.topics import (
 )
 from creditstream.streams.checkpoint import Checkpoint
 from creditstream.streams.config import StreamConfig
-from creditstream.streams.continuity import Continuity, ReadBack, partition_heads, read_back
+from creditstream.streams.continuity import Continuity, ReadBack, gap, partition_heads, read_back
 from creditstream.streams.disk_store import DiskStore, discard_if_beyond
 from creditstream.streams.finance import fold_change
 from creditstream.streams.output import Output
@@ -236,13 +236,13 @@ class CreditStream:
             messages = await asyncio.to_thread(read_back, self.config.kafka, f"{self.config.app_id}-read-back", tp,
                                                offsets)
         except Exception as exc:
-            self.on_fatal(f"offsets {offsets.start}-{offsets.stop - 1} of {tp.topic}[{tp.partition}] never reached "
-                          f"the worker and could not be read back ({exc}); exiting without acknowledging")
+            self.on_fatal(f"{gap(tp, offsets)} never reached the worker and could not be read back ({exc}); "
+                          "exiting without acknowledging")
             return None
         if generation != self.checkpoint.generation:
             return None
-        log.warning("%s[%d]: offsets %d-%d never reached the worker from Faust's fetcher; %d read back from the "
-                    "broker", tp.topic, tp.partition, offsets.start, offsets.stop - 1, len(messages))
+        log.warning("%s never reached the worker from Faust's fetcher; %d read back from the broker",
+                    gap(tp, offsets), len(messages))
         metrics.EVENTS_READ_BACK.labels(tp.topic).inc(len(messages))
         return messages
 

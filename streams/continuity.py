@@ -70,6 +70,11 @@ class ReadBack:
         return self.consumer.ack(self.message)
 
 
+def gap(tp: TP, offsets: range) -> str:
+    """A run of skipped offsets as logs and errors name it: ``topic[partition] offsets a-b``."""
+    return f"{tp.topic}[{tp.partition}] offsets {offsets.start}-{offsets.stop - 1}"
+
+
 def read_back(kafka: KafkaConnection, group: str, tp: TP, offsets: range,
               timeout: float = READ_TIMEOUT_SECONDS) -> list[Message]:
     """The records at ``offsets`` of one partition, as Faust messages (what the handlers take and
@@ -91,8 +96,7 @@ def read_back(kafka: KafkaConnection, group: str, tp: TP, offsets: range,
             if record.offset() >= offsets.stop:
                 return found
             found.append(faust_message(record))
-        raise TimeoutError(f"reading {tp.topic}[{tp.partition}] offsets {offsets.start}-{offsets.stop - 1} "
-                           f"back took over {timeout:.0f} s")
+        raise TimeoutError(f"reading {gap(tp, offsets)} back took over {timeout:.0f} s")
     finally:
         consumer.close()
 

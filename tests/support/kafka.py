@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -93,11 +93,12 @@ def broker_reachable(timeout: float = 5.0) -> bool:
     return broker_answers(admin_kafka(), timeout)
 
 
-def reset_topics(settings: Settings) -> None:
-    """Delete every platform topic and create it anew, so each test starts from empty topics."""
+def reset_topics(settings: Settings, keep: Iterable[str] = ()) -> None:
+    """Delete every platform topic (but those in ``keep``) and create it anew, so each test starts
+    from empty topics."""
     admin = AdminClient(admin_kafka().client())
     existing = set(admin.list_topics(timeout=10).topics)
-    doomed = [t for t in ALL_TOPICS if t in existing]
+    doomed = [t for t in ALL_TOPICS if t in existing and t not in keep]
     for future in admin.delete_topics(doomed, operation_timeout=30).values() if doomed else []:
         future.result()
     deadline = time.monotonic() + 60
