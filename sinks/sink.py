@@ -147,14 +147,14 @@ class ClickHouseSink(threading.Thread):
 
     def add(self, batch: Batch, message) -> None:
         topic, partition, offset = message.topic(), message.partition(), message.offset()
-        batch.add(topic, partition, offset, message.timestamp()[1])
+        timestamp = message.timestamp()[1]
+        batch.add(topic, partition, offset, timestamp)
         try:
-            rows = to_rows(topic, offset, message.timestamp()[1], message.value())
+            rows = to_rows(topic, offset, timestamp, message.value())
         except Exception as exc:  # our own topics: a foreign writer or a platform bug, never lost
             metrics.SINK_UNCONVERTIBLE.labels(topic).inc()
             log.error("sink cannot convert %s[%d]@%d: %r; sending it to %s", topic, partition, offset, exc,
                       DEAD_LETTER_TOPIC)
-            timestamp = message.timestamp()[1]
             batch.dead_letters.append(DeadLetter.of_message(
                 SINK_UNCONVERTIBLE, f"the sink could not turn {topic}[{partition}]@{offset} into a row: {exc!r}",
                 topic, partition, offset, timestamp if timestamp > 0 else None, message.key(), message.value()))
