@@ -16,7 +16,8 @@ from creditstream.streams.ledger import Ledger
 from creditstream.streams.state import LedgerState
 
 YIELD_EVERY = 200  # rows published between yields to the event loop
-PUBLISH_BACKOFF = 9.0  # idle time after a publish round, as a multiple of the round's cost
+PUBLISH_BACKOFF = 9.0  # idle time after a publish round, as a multiple of the round's cost, once behind
+LIVE_LAG = 1.0  # seconds behind the providers up to which the worker counts as keeping up
 CATCH_UP_LAG = 5.0  # seconds behind the providers from which the worker counts as catching up
 
 
@@ -31,19 +32,28 @@ class Publisher:
         # key -> fingerprint of the row last sent (all but its reference date), to skip repeats
         self.last_published: dict[bytes, int] = {}
 
+    def lag(self, now: float | None = None) -> float:
+        """Seconds since the newest changed event was produced (0 with none)."""
+        if not self.state.unpublished:
+            return 0.0
+        return (time.time() if now is None else now) - max(self.state.unpublished.values())
+
     def catching_up(self, now: float | None = None) -> bool:
         """Is the newest changed event older than CATCH_UP_LAG (a backlog being read)?"""
-        now = time.time() if now is None else now
-        return bool(self.state.unpublished) and now - max(self.state.unpublished.values()) > CATCH_UP_LAG
+        return self.lag(now) > CATCH_UP_LAG
 
     def due(self, since_last_round: float, busy: float, now: float | None = None) -> bool:
-        """Steady state: every publish_seconds, or PUBLISH_BACKOFF times the last round's cost when
-        rounds get expensive (≤ 10 % of the worker). Catching up (the newest changed event was
-        produced more than CATCH_UP_LAG ago): rows are stale anyway, so they wait for the next
-        persist, and one row covers many more events. (A stream gone quiet publishes at once:
-        the caller's decision.)"""
-        if self.catching_up(now):
+        """Keeping up (the newest changed event is at most LIVE_LAG old): every publish_seconds,
+        because the worker has time to spare and lenders see the rows sooner. Falling behind: also
+        PUBLISH_BACKOFF times the last round's cost, so rounds take ≤ 10 % of the worker and the
+        folding catches up (rows cover more events each). Catching up (older than CATCH_UP_LAG):
+        rows are stale anyway, so they wait for the next persist, and one row covers many more
+        events. (A stream gone quiet publishes at once: the caller's decision.)"""
+        lag = self.lag(now)
+        if lag > CATCH_UP_LAG:
             return False
+        if lag <= LIVE_LAG:
+            return since_last_round >= self.publish_seconds
         return since_last_round >= max(self.publish_seconds, PUBLISH_BACKOFF * busy)
 
     async def publish_changed(self) -> None:

@@ -10,7 +10,7 @@ from creditstream.schemas.kafka import partition_for
 from creditstream.schemas.topics import AGGREGATES_TOPIC, SOURCE_PRODUCED_HEADER
 from creditstream.streams.checkpoint import Checkpoint
 from creditstream.streams.ledger import Ledger
-from creditstream.streams.publishing import CATCH_UP_LAG, Publisher
+from creditstream.streams.publishing import CATCH_UP_LAG, LIVE_LAG, Publisher
 from creditstream.streams.routing import Router
 from creditstream.streams.state import LedgerState
 from tests.support.builders import statement
@@ -140,13 +140,16 @@ def test_router_folds_only_events_on_their_ledger_partition_of_a_copartitioned_t
     assert router.ledger_is_here("credit.consent.v1", here, K1)  # count unknown yet: the configured one
 
 
-def test_publisher_sends_a_row_once_per_change_and_waits_while_catching_up():
+def test_publisher_sends_a_row_once_per_change_backs_off_only_when_behind_and_waits_while_catching_up():
     log, table, state, output, _ = parts()
     publisher = Publisher(state, output, lambda: (24305, dt.date(2025, 6, 30)), publish_seconds=0.2)
     state.fold(K1, *statement("water", "W", "2025-05", "10", "1.00"), produced=100.0)
     assert publisher.due(since_last_round=0.3, busy=0.0, now=100.0 + CATCH_UP_LAG - 1)
     assert not publisher.due(since_last_round=0.3, busy=0.0, now=100.0 + CATCH_UP_LAG + 1)  # catching up
-    assert not publisher.due(since_last_round=0.3, busy=0.1, now=100.0)  # backing off after a costly round
+    assert publisher.due(since_last_round=0.3, busy=0.1, now=100.0 + LIVE_LAG)  # keeping up: no back-off
+    assert not publisher.due(since_last_round=0.3, busy=0.1, now=100.0 + LIVE_LAG + 0.5)  # behind: backing off
+    assert publisher.due(since_last_round=0.9, busy=0.1, now=100.0 + LIVE_LAG + 0.5)  # … to 9× the round's cost
+    assert not publisher.due(since_last_round=0.1, busy=0.0, now=100.0)  # never sooner than publish_seconds
     asyncio.run(publisher.publish_changed())
     state.unpublished[K1] = 101.0
     asyncio.run(publisher.publish_changed())  # the same row again: not re-sent
