@@ -13,6 +13,9 @@ def batch_of(*produced_seconds_ago: float) -> Batch:
     batch = Batch()
     for offset, ago in enumerate(produced_seconds_ago):
         batch.add("credit.normalized.v1", 0, offset, int((NOW - ago) * 1000) if ago is not None else 0)
+    # a round start, so that start + 0.1 - start is 0.1 exactly: from time.monotonic()'s value it
+    # may come out a rounding error short (it did, depending on the machine's uptime)
+    batch.started = 0.0
     return batch
 
 
