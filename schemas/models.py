@@ -92,8 +92,12 @@ def field_scope(name: str) -> str:
     return "UTILITY" if name.startswith(_UTILITY_PREFIXES) else "TAX"
 
 
+# one encoder for every document: json.dumps with these options builds a new one per call
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _json_bytes(doc: dict) -> bytes:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    return _COMPACT_JSON.encode(doc).encode()
 
 
 def _load(data: bytes | str, what: str) -> dict:
@@ -136,7 +140,10 @@ class AggregateRow:
         """The encoded row and a hash of what it says apart from its reference date, so the worker
         can tell a row that really changed from one that is only a day older."""
         head = _json_bytes({name: row[name] for name in ROW_HEAD})[:-1]
-        rest = _json_bytes({name: value for name, value in row.items() if name not in ROW_HEAD})
+        rest = dict(row)  # a copy less three keys: ~15× cheaper than filtering ~150 names
+        for name in ROW_HEAD:
+            del rest[name]
+        rest = _json_bytes(rest)
         return head + b"," + rest[1:], hash((row["as_of_month"], rest))
 
     @classmethod

@@ -49,6 +49,12 @@ def month_of(day: dt.date) -> int:
     return day.year * 12 + day.month - 1
 
 
+@lru_cache(maxsize=8192)  # the ledger keeps dates as ordinals, and a row reads a few hundred of few distinct ones
+def month_of_ordinal(ordinal: int) -> int:
+    """The month index of a date given as its proleptic Gregorian ordinal (``date.toordinal()``)."""
+    return month_of(dt.date.fromordinal(ordinal))
+
+
 def last_day(index: int) -> dt.date:
     year, month = index // 12, index % 12 + 1
     return dt.date(year, month, calendar.monthrange(year, month)[1])

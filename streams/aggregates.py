@@ -6,13 +6,14 @@ half-up (2 places money, 3 places usage), dates YYYY-MM-DD.
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
 from creditstream.schemas.amounts import MONEY_PLACES, USAGE_PLACES, decimal_of
 from creditstream.schemas.cs_eval_2 import evaluate, whitelist_failures
 from creditstream.schemas.models import WINDOWS
-from creditstream.schemas.months import format_month, last_day, month_of
+from creditstream.schemas.months import format_month, last_day, month_of_ordinal
 from creditstream.schemas.topics import UTILITIES
 from creditstream.streams.collection import compute_collection
 from creditstream.streams.ledger import (
@@ -76,19 +77,18 @@ def _utility(kind: str, ledger: Ledger, as_of: int) -> dict:
     by_age: dict[int, list[int]] = {}
     arrears = []  # each account's arrears in its latest month ≤ M (fen)
     for rows in ledger.statements[kind].values():
-        latest = True
-        for at in range(len(rows) - STATEMENT_STRIDE, -1, -STATEMENT_STRIDE):  # newest month first
-            age = as_of - rows[at + MONTH]
-            if age < 0:
-                continue
-            if latest:
-                arrears.append(rows[at + ARREARS])
-                latest = False
-            if age >= WINDOWS[-1]:
-                break
-            sums = by_age.setdefault(age, [0, 0])
-            sums[0] += rows[at + USAGE]
-            sums[1] += rows[at + AMOUNT_DUE]
+        months = rows[MONTH::STATEMENT_STRIDE]  # sorted: the window is a slice found by bisection
+        end = bisect_right(months, as_of)
+        if end == 0:
+            continue  # billed only after M
+        arrears.append(rows[(end - 1) * STATEMENT_STRIDE + ARREARS])
+        start = bisect_left(months, as_of - WINDOWS[-1] + 1, 0, end)
+        first, last = start * STATEMENT_STRIDE, end * STATEMENT_STRIDE
+        for month, used, due in zip(months[start:end], rows[first + USAGE:last:STATEMENT_STRIDE],
+                                    rows[first + AMOUNT_DUE:last:STATEMENT_STRIDE]):
+            sums = by_age.setdefault(as_of - month, [0, 0])
+            sums[0] += used
+            sums[1] += due
     keys = UTILITY_KEYS[kind]
     out: dict = {}
     n, usage_sum, amount_sum = 0, 0, 0
@@ -119,7 +119,7 @@ def _tax_sums(ledger: Ledger, as_of: int) -> dict:
     for tax_type, rows, at in _payments(ledger):
         if tax_type not in ("VAT", "CIT"):
             continue
-        age = as_of - month_of(dt.date.fromordinal(rows[at + END]))
+        age = as_of - month_of_ordinal(rows[at + END])
         if 0 <= age < WINDOWS[-1]:
             if tax_type == "VAT":
                 sums = by_age[age]
@@ -141,24 +141,34 @@ def _tax_sums(ledger: Ledger, as_of: int) -> dict:
     return out
 
 
-def normal_streak(ledger: Ledger, as_of: int) -> int:
-    """Months from M backwards up to (not including) the latest abnormal month, not past the
-    month of the earliest period_start seen; 0 with no TaxPayment."""
+def _payment_history(ledger: Ledger, as_of: int) -> tuple[int, int | None]:
+    """One pass over the payments: the normal streak as of M (months from M backwards up to, not
+    including, the latest abnormal month due by the end of M, not past the month of the earliest
+    period_start seen; 0 with no TaxPayment) and the ordinal of the last normal payment made by the
+    end of M (None without one)."""
     if not ledger.payments:
-        return 0
+        return 0, None
     end_of_m = last_day(as_of).toordinal()
-    first_month = min(month_of(dt.date.fromordinal(rows[at + START])) for _t, rows, at in _payments(ledger))
-    abnormal = [month_of(dt.date.fromordinal(rows[at + DUE])) for _t, rows, at in _payments(ledger)
-                if rows[at + DUE] <= end_of_m and not payment_is_normal(rows, at)]
-    stop = max(abnormal, default=first_month - 1)
-    stop = max(stop, first_month - 1)
-    return max(0, as_of - stop)
+    first_start = latest_abnormal_due = last_normal = None
+    for _tax_type, rows, at in _payments(ledger):
+        start = rows[at + START]
+        if first_start is None or start < first_start:
+            first_start = start
+        if payment_is_normal(rows, at):
+            paid_on = rows[at + PAID_ON]
+            if paid_on <= end_of_m and (last_normal is None or paid_on > last_normal):
+                last_normal = paid_on
+        elif rows[at + DUE] <= end_of_m and (latest_abnormal_due is None or rows[at + DUE] > latest_abnormal_due):
+            latest_abnormal_due = rows[at + DUE]
+    stop = month_of_ordinal(first_start) - 1
+    if latest_abnormal_due is not None:
+        stop = max(stop, month_of_ordinal(latest_abnormal_due))
+    return max(0, as_of - stop), last_normal
 
 
 def _tax_status(ledger: Ledger, as_of: int) -> dict:
     end_of_m = last_day(as_of)
-    last_normal = max((rows[at + PAID_ON] for _t, rows, at in _payments(ledger)
-                       if payment_is_normal(rows, at) and rows[at + PAID_ON] <= end_of_m.toordinal()), default=None)
+    streak, last_normal = _payment_history(ledger, as_of)
     rating_years = [year for year in ledger.ratings if year <= end_of_m.year]
     arrears_dates = [d for d in ledger.arrears if d <= end_of_m]
     status_dates = [d for d in ledger.status if d <= end_of_m]
@@ -166,7 +176,7 @@ def _tax_status(ledger: Ledger, as_of: int) -> dict:
     arrears = ledger.arrears[max(arrears_dates)] if arrears_dates else None
     status = ledger.status[max(status_dates)] if status_dates else None
     return {
-        "tax_normal_streak_months": normal_streak(ledger, as_of),
+        "tax_normal_streak_months": streak,
         "tax_last_normal_payment_date": dt.date.fromordinal(last_normal).isoformat() if last_normal else None,
         "tax_rating_grade": rating[1] if rating else None,
         "tax_rating_year": max(rating_years) if rating_years else None,
