@@ -1,7 +1,7 @@
 """What one enterprise's ledger costs the worker (issue 29, target 2): heap per decoded ledger,
-bytes per stored ledger, and the time to decode, encode and compute a row, beside a reference
-in the same run: the same bytes parsed by ``json.loads`` into plain objects (what any decoded
-form of these bytes costs at least, without the ledger's own structure).
+bytes per stored ledger, and the time to decode, encode and compute a row (and to encode the row),
+beside a reference in the same run: the same bytes parsed by ``json.loads`` into plain objects
+(what any decoded form of these bytes costs at least, without the ledger's own structure).
 
 Simulated events (every category, 24 months, the simulator's delivery order) are folded through
 replay's code; the ledgers are written to bytes, and every ledger decoded from its bytes must give
@@ -21,6 +21,7 @@ import tracemalloc
 
 from creditstream.connectors.simulate import Simulator, event_line
 from creditstream.schemas.codec import default_codec
+from creditstream.schemas.models import AggregateRow
 from creditstream.schemas.months import parse_month
 from creditstream.streams.aggregates import compute
 from creditstream.streams.ledger import Ledger
@@ -89,6 +90,9 @@ def main() -> None:
             "decode_us": per_item_us(Ledger.from_bytes, values),
             "encode_us": per_item_us(Ledger.to_bytes, decoded),
             "row_us": per_item_us(lambda pair: compute(pair[0], pair[1], as_of), list(ledgers.items())),
+            # what a publish round pays per enterprise before the producer: the row and its message
+            "row_encoded_us": per_item_us(lambda pair: AggregateRow.encode_with_fingerprint(
+                compute(pair[0], pair[1], as_of)), list(ledgers.items())),
         },
         "reference_json_loads": {
             "heap_bytes_per_enterprise": round(plain_heap / count),
