@@ -76,7 +76,8 @@ class Settings:
                                               "day of a pinned as-of month, else today in Asia/Shanghai)")
     month_check_seconds: float = setting(30.0, "how often the worker checks for a new day or month",
                                          minimum=0.1, maximum=3600)
-    publish_seconds: float = setting(0.2, "changed aggregates are published this often (longer under load)",
+    publish_seconds: float = setting(0.2, "changed aggregates are published this often (longer once the worker "
+                                          "falls behind)",
                                      minimum=0.01, maximum=60)
     persist_seconds: float = setting(10.0, "changed ledgers are written to the changelog, and events "
                                            "acknowledged, this often", minimum=0.1, maximum=300)
