@@ -34,6 +34,30 @@ def quantile(q: float, buckets: list[tuple[float, float]]) -> float:
     return float("nan")
 
 
+def joined(metrics: dict[str, float]) -> bool:
+    """The worker holds its input partitions and the sink reports the lag of its own (it does once
+    assigned), and the sink can insert."""
+    return (metrics.get("creditstream_worker_input_partitions", 0) > 0
+            and metrics.get("creditstream_sink_target_up") == 1
+            and any(name.startswith("creditstream_sink_consumer_lag{") for name in metrics))
+
+
+def drained(worker, events: int, settle: float = 3.0, timeout: float = 120) -> dict[str, float]:
+    """The worker's metrics once it has consumed every event and no row has been inserted for
+    ``settle`` seconds (the rows of the last events had that long to arrive)."""
+    deadline, last_rows, last_change = time.monotonic() + timeout, -1.0, time.monotonic()
+    while time.monotonic() < deadline:
+        metrics = worker.metrics()
+        consumed = sum(value for name, value in metrics.items() if name.startswith("creditstream_events_consumed_total{"))
+        rows = metrics.get("creditstream_freshness_seconds_count", 0.0)
+        if rows != last_rows:
+            last_rows, last_change = rows, time.monotonic()
+        if consumed >= events and rows and time.monotonic() - last_change >= settle:
+            return metrics
+        time.sleep(0.25)
+    raise RuntimeError(f"the worker did not consume {events} events and go quiet in {timeout} s")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=int, default=1000)
@@ -45,12 +69,11 @@ def main():
         worker = WorkerProcess(Path(tmp), f"bench-fresh-{time.time_ns()}", CREDITSTREAM_AS_OF="2025-06",
                                CREDITSTREAM_API_ENABLED="false").start()
         try:
-            wait_for(lambda: worker.metrics().get("creditstream_sink_target_up") == 1, 120, "the worker")
-            time.sleep(8)  # group joins settle
+            # measured from the first event on: the worker and its sink must already read their topics
+            wait_for(lambda: joined(worker.metrics()), 120, "the worker and its sink to join their groups")
             producer = Producer(admin_kafka().producer(**{"linger.ms": 5}))
             sent_seconds = produce_steadily(producer, events, args.rate)
-            time.sleep(10)  # drain
-            metrics = worker.metrics()
+            metrics = drained(worker, len(events))
         finally:
             worker.stop()
     buckets = sorted((float(name.split('le="')[1].split('"')[0]), value) for name, value in metrics.items()

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer
 
+from benchmarks.common import process_status, status_mib
 from creditstream.connectors.simulate import Simulator
 from creditstream.schemas.codec import default_codec
 from creditstream.schemas.months import parse_month
@@ -102,7 +103,8 @@ def full_pipeline(expected: int, valid: int, tmp: Path) -> dict:
         # done when every event is folded in and the last row is in ClickHouse
         seconds = max(aggregated_at, last_change) - start
         return {"events": expected, "seconds": round(seconds, 2), "events_per_second": round(expected / seconds),
-                "aggregate_rows_inserted": int(last_rows)}
+                "aggregate_rows_inserted": int(last_rows),
+                "worker_peak_rss_mib": status_mib(process_status(worker.proc.pid), "VmHWM")}
     finally:
         worker.stop()
 

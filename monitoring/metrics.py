@@ -52,6 +52,10 @@ ROWS_REEVALUATED = Counter(
     "creditstream_rows_reevaluated_total",
     "Rows republished by the daily re-evaluation of the registers (a penalty leaving publicity, a licence expiring).",
 )
+INPUT_PARTITIONS = Gauge(
+    "creditstream_worker_input_partitions",
+    "Partitions assigned to this worker's consumer (0 until it has joined its group, and while partitions move).",
+)
 LEDGERS_HELD = Gauge(
     "creditstream_ledgers", "Enterprise ledgers in this worker's table (its partitions), read when scraped."
 )

@@ -172,7 +172,7 @@ class CreditStream:
         self.app.task(self.flusher)
         self.app.timer(config.month_check_seconds)(self.calendar_check)
         self.app.page("/metrics")(metrics_page(extra_metrics, self.tally.flush))
-        self.app.on_partitions_revoked.connect(self.on_rebalance)
+        self.app.on_partitions_revoked.connect(self.on_revoked)
         self.app.on_partitions_assigned.connect(self.on_assigned)
 
     def city_agents(self) -> None:
@@ -456,10 +456,15 @@ class CreditStream:
         consumer = self.app.consumer
         self.router.assigned({t: consumer.topic_partitions(t) for t in self.inbound})
 
+    async def on_revoked(self, *args, **kwargs) -> None:
+        metrics.INPUT_PARTITIONS.set(0)
+        await self.on_rebalance()
+
     async def on_assigned(self, *args, **kwargs) -> None:
         """As ``on_rebalance``; then where each input partition will be read from, so that a first
         message past its head is noticed too (streams.continuity)."""
         await self.on_rebalance()
+        metrics.INPUT_PARTITIONS.set(len(self.app.consumer.assignment()))
         generation = self.checkpoint.generation
         tps = [tp for tp in self.app.consumer.assignment() if tp.topic in self.checked_topics]
         try:

@@ -27,6 +27,8 @@ def test_aggregates_topic_carries_exactly_what_replay_computes(kafka_settings, w
     metrics = worker.metrics()
     consumed = sum(v for k, v in metrics.items() if k.startswith("creditstream_events_consumed_total"))
     assert consumed == len(events)
+    # the only worker of its group holds every partition of every provider topic (and others)
+    assert metrics["creditstream_worker_input_partitions"] >= len(PROVIDER_TOPICS) * kafka_settings.partitions
     wait_for(lambda: worker.metrics().get("creditstream_ledgers") == len(expected), 30, "every ledger in the table")
 
 
