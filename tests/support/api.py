@@ -28,13 +28,13 @@ class Http:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read())
 
-    def send(self, method, path, key=None, body=None, headers=None):
+    def send(self, method, path, key=None, body=None, headers=None, timeout: float = 15):
         """(status, JSON body) of any request; ``body`` goes as JSON."""
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.base + path, data=data, method=method, headers={
             **({"Authorization": f"Bearer {key}"} if key else {}), "Content-Type": "application/json", **(headers or {})})
         try:
-            with urllib.request.urlopen(request, timeout=15) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read())
