@@ -49,7 +49,7 @@ def month_of(day: dt.date) -> int:
     return day.year * 12 + day.month - 1
 
 
-@lru_cache(maxsize=8192)  # the ledger keeps dates as ordinals, and a row reads a few hundred of few distinct ones
+@lru_cache(maxsize=8192)  # ledgers keep dates as ordinals: a row reads hundreds of them, of few distinct values
 def month_of_ordinal(ordinal: int) -> int:
     """The month index of a date given as its proleptic Gregorian ordinal (``date.toordinal()``)."""
     return month_of(dt.date.fromordinal(ordinal))
