@@ -3,20 +3,24 @@
 Starts `creditstream worker` (agents + sink on embedded ClickHouse), produces simulated events at
 a steady rate (default 1,000/s for 60 s) and reads the sink's creditstream_freshness_seconds
 histogram, whose start is each row's newest provider produce time. Percentiles are interpolated
-within histogram buckets, like PromQL's histogram_quantile. Needs the local broker; RECREATES the
-platform topics. Prints JSON.
+within histogram buckets, like PromQL's histogram_quantile. Beside it, in the same run, the
+reference: a bare consumer of the provider topics timing produce → consume of every event (the
+broker's own latency at that rate on this machine, a floor for any pipeline behind it). Needs the
+local broker; RECREATES the platform topics. Prints JSON.
 
     PYTHONPATH=. .venv/bin/python benchmarks/freshness.py [--rate 1000] [--seconds 60]
 """
 import argparse
 import json
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 
 from benchmarks.common import produce_steadily, steady_events
+from creditstream.schemas.topics import PROVIDER_TOPICS
 from tests.support.kafka import WorkerProcess, admin_kafka, platform_settings, reset_topics, wait_for
 
 
@@ -58,6 +62,33 @@ def drained(worker, events: int, settle: float = 3.0, timeout: float = 120) -> d
     raise RuntimeError(f"the worker did not consume {events} events and go quiet in {timeout} s")
 
 
+class BareConsumer(threading.Thread):
+    """The reference: reads the provider topics from their end, noting now - produce time of each
+    message, until ``expected`` messages or ``stop``."""
+
+    def __init__(self, expected: int):
+        super().__init__(daemon=True)
+        self.expected, self.latencies, self.stop, self.ready = expected, [], threading.Event(), threading.Event()
+
+    def run(self) -> None:
+        consumer = Consumer(admin_kafka().consumer(f"bench-fresh-bare-{time.time_ns()}", **{"auto.offset.reset": "latest"}))
+        consumer.subscribe(list(PROVIDER_TOPICS), on_assign=lambda *_: self.ready.set())
+        try:
+            while len(self.latencies) < self.expected and not self.stop.is_set():
+                message = consumer.poll(0.1)  # one at a time: a batch would wait for its last message
+                if message is not None and not message.error():
+                    self.latencies.append(time.time() - message.timestamp()[1] / 1000)
+        finally:
+            consumer.close()
+
+    def percentiles(self) -> dict:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return {"messages": 0}
+        return {"messages": len(ordered), "p50_seconds": round(ordered[len(ordered) // 2], 3),
+                "p99_seconds": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 3)}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=int, default=1000)
@@ -65,16 +96,20 @@ def main():
     args = parser.parse_args()
     reset_topics(platform_settings())
     events = steady_events(args.rate, args.seconds)
+    bare = BareConsumer(len(events))
     with tempfile.TemporaryDirectory() as tmp:
         worker = WorkerProcess(Path(tmp), f"bench-fresh-{time.time_ns()}", CREDITSTREAM_AS_OF="2025-06",
                                CREDITSTREAM_API_ENABLED="false").start()
         try:
             # measured from the first event on: the worker and its sink must already read their topics
             wait_for(lambda: joined(worker.metrics()), 120, "the worker and its sink to join their groups")
+            bare.start()
+            wait_for(bare.ready.is_set, 60, "the reference consumer to be assigned its partitions")
             producer = Producer(admin_kafka().producer(**{"linger.ms": 5}))
             sent_seconds = produce_steadily(producer, events, args.rate)
             metrics = drained(worker, len(events))
         finally:
+            bare.stop.set()
             worker.stop()
     buckets = sorted((float(name.split('le="')[1].split('"')[0]), value) for name, value in metrics.items()
                      if name.startswith("creditstream_freshness_seconds_bucket"))
@@ -83,6 +118,7 @@ def main():
         "aggregate_rows_observed": int(buckets[-1][1]),
         "freshness_p50_seconds": round(quantile(0.5, buckets), 3),
         "freshness_p99_seconds": round(quantile(0.99, buckets), 3),
+        "reference_bare_consumer_produce_to_consume": bare.percentiles(),
         "buckets": buckets,
     }, indent=2))
 
