@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from array import array
+from bisect import bisect_left, bisect_right
 from decimal import ROUND_HALF_UP, Decimal
 
 from creditstream.schemas.amounts import MONEY_PLACES, decimal_of
@@ -49,20 +50,25 @@ def _contributions(series: str, entries: dict[str, array], as_of: int) -> dict:
     account's latest statement ≤ M) and ``{k}_arrears_months_3m`` (months M-2 .. M with a
     statement in arrears). Money in fen until the output."""
     by_age: dict[int, list[int]] = {}  # months before M -> [employees, paid]
-    latest: dict[str, tuple[int, int]] = {}  # account -> (month, arrears_amount) of its latest ≤ M
+    owed_now: list[int] = []  # each account's arrears_amount in its latest statement ≤ M
     arrears_ages: set[int] = set()
-    for account, month, (employees, paid, owed) in _statements(entries, 3):
-        age = as_of - month
-        if age < 0:
+    stride = 2 + 3  # month index, revision, employees, paid, owed (streams.ledger)
+    for rows in entries.values():
+        billed = rows[0::stride]  # sorted: months after M and before the window are cut off by bisection
+        end = bisect_right(billed, as_of)
+        if end == 0:
             continue  # months after M are ignored
-        if age < YEAR:
+        owed_now.append(rows[end * stride - 1])
+        start = bisect_left(billed, as_of - YEAR + 1, 0, end)
+        first, last = start * stride, end * stride
+        for month, employees, paid, owed in zip(billed[start:end], rows[first + 2:last:stride],
+                                                rows[first + 3:last:stride], rows[first + 4:last:stride]):
+            age = as_of - month
             sums = by_age.setdefault(age, [0, 0])
             sums[0] += employees
             sums[1] += paid
             if age < 3 and owed > 0:
                 arrears_ages.add(age)
-        if account not in latest or month > latest[account][0]:
-            latest[account] = (month, owed)
     out: dict = {}
     keys = CONTRIBUTION_KEYS[series]
     months, employees, paid = 0, 0, 0
@@ -76,7 +82,6 @@ def _contributions(series: str, entries: dict[str, array], as_of: int) -> dict:
             out[employees_key] = (str((Decimal(employees) / months).quantize(TENTH, rounding=ROUND_HALF_UP))
                                   if months else None)
             out[paid_key] = money(decimal_of(paid, MONEY_PLACES))
-    owed_now = [owed for _month_index, owed in latest.values()]
     out[f"{series}_in_arrears"] = any(owed > 0 for owed in owed_now)
     out[f"{series}_arrears_amount"] = money(decimal_of(sum(owed_now), MONEY_PLACES))
     out[f"{series}_arrears_months_3m"] = len(arrears_ages)
