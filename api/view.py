@@ -217,10 +217,8 @@ class ServingView:
 
     def apply_webhook(self, webhook: WebhookState) -> None:
         """Also called by the API for its own writes (as apply_dispute)."""
-        known = self.webhooks.get(webhook.webhook_id)
-        if known is not None and known.updated_at > webhook.updated_at:
-            return
-        self.webhooks[webhook.webhook_id] = webhook
+        if webhook.supersedes(self.webhooks.get(webhook.webhook_id)):
+            self.webhooks[webhook.webhook_id] = webhook
 
     def _apply_key(self, key: Optional[bytes], value: Optional[bytes]) -> None:
         if value is None:

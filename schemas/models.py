@@ -381,6 +381,18 @@ class WebhookState:
     updated_at: dt.datetime
     secret_version: int = 2  # schemas.keys: 1 for a webhook registered before the per-purpose keys
 
+    def supersedes(self, known: "WebhookState | None") -> bool:
+        """Does this state replace ``known`` (the same webhook id's)? A registration made later
+        (``created_at``) always does, an earlier one never. Within one registration a deletion is
+        final: the deliverer may record a failed attempt, computed from the state before the
+        lender's DELETE reached it and stamped after it, and that must not bring the webhook back
+        (it did, in the whitelist Kafka test). Otherwise the later ``updated_at`` wins."""
+        if known is None or self.created_at != known.created_at:
+            return known is None or self.created_at > known.created_at
+        if known.state == "DELETED" or self.state == "DELETED":
+            return known.state != "DELETED"
+        return self.updated_at >= known.updated_at
+
     def to_bytes(self) -> bytes:
         return _json_bytes(to_json(asdict(self)))
 

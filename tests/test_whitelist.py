@@ -1,11 +1,13 @@
 """Whitelist changes, without Kafka: the publisher announces each change of ``whitelisted`` once,
 with an id that a crash before the ledger is persisted reproduces; cursors and signatures."""
+import dataclasses
+import datetime as dt
 
 import pytest
 
 from creditstream.api.http.errors import ApiError
 from creditstream.api.whitelist import decode_cursor, encode_cursor
-from creditstream.schemas.models import WhitelistChange
+from creditstream.schemas.models import WebhookState, WhitelistChange
 from creditstream.schemas.months import last_day, parse_month
 from creditstream.schemas.topics import WHITELIST_TOPIC
 from creditstream.schemas.webhooks import sign, verify, webhook_secret
@@ -160,3 +162,28 @@ def test_a_red_line_starting_and_ending_by_date_alone_moves_the_firm_off_and_bac
     changes = sent.changes()
     assert [(c.whitelisted, c.failed, c.eval_grade, c.eval_model) for c in changes] == [
         (True, (), "AA", "cs-eval-2"), (False, ("W1", "X1"), "C", "cs-eval-2"), (True, (), "AA", "cs-eval-2")]
+
+
+def test_a_deleted_webhook_stays_deleted_whatever_order_its_last_states_arrive_in():
+    """The lender deletes a webhook while its deliverer records a failed attempt computed from the
+    state before the deletion but stamped after it: in either order the webhook stays deleted; a
+    later registration under the same id is a new webhook."""
+    at = dt.datetime(2026, 12, 5, 5, 0, tzinfo=dt.timezone.utc)
+    active = WebhookState("w-1", "bank-1", "https://x.example/", "ACTIVE", 3, 0, "", at, at)
+    deleted = dataclasses.replace(active, state="DELETED", updated_at=at + dt.timedelta(seconds=1))
+    failed = dataclasses.replace(active, failures=1, last_error="refused", updated_at=at + dt.timedelta(seconds=2))
+
+    def fold(*states):
+        held = None
+        for state in states:
+            if state.supersedes(held):
+                held = state
+        return held
+
+    assert fold(active, deleted, failed) == deleted
+    assert fold(active, failed, deleted) == deleted
+    assert fold(active, failed) == failed  # otherwise the later update wins
+    assert fold(failed, active) == failed  # and an earlier one never does
+    again = dataclasses.replace(active, created_at=at + dt.timedelta(seconds=5), updated_at=at + dt.timedelta(seconds=5))
+    assert fold(active, deleted, again) == again  # registered again: a new webhook
+    assert fold(active, deleted, again, failed, deleted) == again  # the old registration's states change nothing
