@@ -7,7 +7,8 @@ within histogram buckets, like PromQL's histogram_quantile. Then, in the same ru
 stopped, the reference: a bare consumer of the provider topics timing produce → consume of the
 first 20 s of the same events at the same rate (the broker's own latency on this machine, a floor
 for any pipeline behind it; run beside the worker it competed for the same two cores: p99
-0.99-1.96 s in three runs, against 0.75-0.95 s without it). Needs the local broker; RECREATES the platform topics. Prints JSON.
+0.99-1.96 s in three runs, against 0.75-0.95 s without it). Needs the local broker; RECREATES the
+platform topics. Prints JSON.
 
     PYTHONPATH=. .venv/bin/python benchmarks/freshness.py [--rate 1000] [--seconds 60]
 """

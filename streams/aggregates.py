@@ -6,7 +6,6 @@ half-up (2 places money, 3 places usage), dates YYYY-MM-DD.
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -21,7 +20,6 @@ from creditstream.streams.ledger import (
     ARREARS,
     DUE,
     END,
-    MONTH,
     PAID,
     PAID_ON,
     PAYABLE,
@@ -30,6 +28,7 @@ from creditstream.streams.ledger import (
     STATEMENT_STRIDE,
     USAGE,
     Ledger,
+    months_window,
     payment_is_normal,
 )
 from creditstream.streams.profile import compute_profile
@@ -77,14 +76,12 @@ def _utility(kind: str, ledger: Ledger, as_of: int) -> dict:
     by_age: dict[int, list[int]] = {}
     arrears = []  # each account's arrears in its latest month ≤ M (fen)
     for rows in ledger.statements[kind].values():
-        months = rows[MONTH::STATEMENT_STRIDE]  # sorted: the window is a slice found by bisection
-        end = bisect_right(months, as_of)
+        billed, start, end = months_window(rows, STATEMENT_STRIDE, as_of, WINDOWS[-1])
         if end == 0:
             continue  # billed only after M
         arrears.append(rows[(end - 1) * STATEMENT_STRIDE + ARREARS])
-        start = bisect_left(months, as_of - WINDOWS[-1] + 1, 0, end)
         first, last = start * STATEMENT_STRIDE, end * STATEMENT_STRIDE
-        for month, used, due in zip(months[start:end], rows[first + USAGE:last:STATEMENT_STRIDE],
+        for month, used, due in zip(billed[start:end], rows[first + USAGE:last:STATEMENT_STRIDE],
                                     rows[first + AMOUNT_DUE:last:STATEMENT_STRIDE]):
             sums = by_age.setdefault(as_of - month, [0, 0])
             sums[0] += used

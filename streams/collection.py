@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 from array import array
-from bisect import bisect_left, bisect_right
 from decimal import ROUND_HALF_UP, Decimal
 
 from creditstream.schemas.amounts import MONEY_PLACES, decimal_of
 from creditstream.schemas.models import CONTRIBUTION_SERIES, WINDOWS
-from creditstream.streams.ledger import Ledger
+from creditstream.streams.ledger import Ledger, months_window
 from creditstream.streams.profile import money, month_of_day
 
 TENTH, ZERO = Decimal("0.1"), Decimal(0)
@@ -54,12 +53,10 @@ def _contributions(series: str, entries: dict[str, array], as_of: int) -> dict:
     arrears_ages: set[int] = set()
     stride = 2 + 3  # month index, revision, employees, paid, owed (streams.ledger)
     for rows in entries.values():
-        billed = rows[0::stride]  # sorted: months after M and before the window are cut off by bisection
-        end = bisect_right(billed, as_of)
+        billed, start, end = months_window(rows, stride, as_of, YEAR)
         if end == 0:
             continue  # months after M are ignored
         owed_now.append(rows[end * stride - 1])
-        start = bisect_left(billed, as_of - YEAR + 1, 0, end)
         first, last = start * stride, end * stride
         for month, employees, paid, owed in zip(billed[start:end], rows[first + 2:last:stride],
                                                 rows[first + 3:last:stride], rows[first + 4:last:stride]):

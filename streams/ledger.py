@@ -12,7 +12,7 @@ import hashlib
 import json
 import sys
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -45,6 +45,16 @@ MONTH, REVISION, USAGE, AMOUNT_DUE, ARREARS = range(STATEMENT_STRIDE)
 # due date and paid date (ordinals; 0 = not paid); sorted by period
 PAYMENT_STRIDE = 7
 START, END, P_REVISION, PAYABLE, PAID, DUE, PAID_ON = range(PAYMENT_STRIDE)
+
+
+def months_window(rows: array, stride: int, as_of: int, months: int) -> tuple[array, int, int]:
+    """One account's statements (``stride`` columns each, the month index first, sorted by month)
+    read as of month ``as_of``: (their month column, start, end), where records [start, end) fall
+    in the ``months`` months ending with ``as_of`` and end - 1 is the latest at or before it (none
+    when end is 0). Found by bisection, so months outside the window cost nothing."""
+    billed = rows[0::stride]
+    end = bisect_right(billed, as_of)
+    return billed, bisect_left(billed, as_of - months + 1, 0, end), end
 
 
 def payment_is_normal(row, at: int) -> bool:
