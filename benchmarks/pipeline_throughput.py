@@ -34,14 +34,28 @@ from creditstream.schemas.rules import Invalid
 from creditstream.schemas.topics import PROVIDER_TOPICS
 from creditstream.streams.aggregates import compute
 from creditstream.streams.pipeline import accept, decode_avro, fold_into
-from tests.support.kafka import BOOTSTRAP, ROOT, WorkerProcess, admin_env, admin_kafka, platform_settings, reset_topics
+from tests.support.kafka import (
+    BOOTSTRAP,
+    ROOT,
+    WorkerProcess,
+    admin_env,
+    admin_kafka,
+    free_port,
+    platform_settings,
+    reset_topics,
+    scrape_metrics,
+)
 from tests.test_stream_kafka import publish
 
 AS_OF = "2025-06"
-# how often the full pipeline's progress is read from the worker's /metrics: each read makes the
-# worker fetch its sink service's series over HTTP too, and at 10 Hz that probe was 7 % of the
-# worker's CPU (py-spy, issue 29); at 4 Hz it is under 3 %, and the end time is within 0.25 s
+# How the full run's progress is read. Each read of the worker's /metrics makes it fetch its sink
+# service's series over HTTP from a thread: at 4 Hz that probe was 5.7 % of the worker's busy
+# samples (py-spy, 2026-12-05), a load a 15 s Prometheus scrape never puts on it. So the rows are
+# read from the sink service's own /metrics at 4 Hz (the end time within 0.25 s) and the worker
+# is asked at 4 Hz only until its first event, then once a second for its aggregated count (the
+# end is the later of the last row and that count, and the last row comes after it)
 POLL_SECONDS = 0.25
+WORKER_POLL_SECONDS = 1.0
 
 
 def bare_consumer(expected: int) -> dict:
@@ -78,23 +92,25 @@ def faust_decode_only(expected: int, *flags: str) -> dict:
 
 
 def full_pipeline(expected: int, valid: int, tmp: Path) -> dict:
+    sink_port = free_port()
     worker = WorkerProcess(tmp, f"bench-full-{time.time_ns()}", CREDITSTREAM_AS_OF=AS_OF,
-                           CREDITSTREAM_API_ENABLED="false").start()
+                           CREDITSTREAM_API_ENABLED="false", CREDITSTREAM_SINK_METRICS_PORT=str(sink_port)).start()
     try:
         start = aggregated_at = None
         rows_key = 'creditstream_sink_rows_total{table="enterprise_aggregates"}'
-        last_rows, last_change = -1, None
+        last_rows, last_change, worker_asked = -1, None, 0.0
         deadline = time.monotonic() + 3600
         while time.monotonic() < deadline:
-            metrics = worker.metrics()
             now = time.perf_counter()
-            if start is None and metrics.get("creditstream_events_consumed_total{topic=\"credit.utility.water.v1\"}"):
-                start = now
-            rows = metrics.get(rows_key, 0)
+            if start is None or (aggregated_at is None and now - worker_asked >= WORKER_POLL_SECONDS):
+                worker_asked, counts = now, worker.metrics()
+                if start is None and counts.get('creditstream_events_consumed_total{topic="credit.utility.water.v1"}'):
+                    start = now
+                if counts.get("creditstream_events_aggregated_total") == valid:
+                    aggregated_at = now
+            rows = scrape_metrics(sink_port).get(rows_key, 0)
             if rows != last_rows:
                 last_rows, last_change = rows, now
-            if aggregated_at is None and metrics.get("creditstream_events_aggregated_total") == valid:
-                aggregated_at = now
             if aggregated_at is not None and rows and now - max(last_change, aggregated_at) > 3:
                 break  # the rows of the last events had 3 s to arrive after those events were folded
             time.sleep(POLL_SECONDS)
