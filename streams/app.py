@@ -246,12 +246,12 @@ class CreditStream:
         metrics.EVENTS_READ_BACK.labels(tp.topic).inc(len(messages))
         return messages
 
-    def validated(self, message, check: Callable) -> Optional[tuple]:
-        """``check(message)`` → (record, value, bytes to forward); None once a rejected message
+    def validated(self, message, check: Callable, now: dt.datetime) -> Optional[tuple]:
+        """``check(message, now)`` → (record, value, bytes to forward); None once a rejected message
         has gone to the dead-letter topic. A platform bug must not stop the worker, nor pass as the
         sender's fault: it is dead-lettered as INTERNAL."""
         try:
-            return check(message)
+            return check(message, now)
         except Invalid as exc:
             self.send_dead_letter(exc, message)
         except Exception as exc:
@@ -259,43 +259,41 @@ class CreditStream:
             self.send_dead_letter(Invalid(INTERNAL, f"internal error while validating: {exc!r}"), message)
         return None
 
-    def check_provider_event(self, message) -> tuple[str, dict, bytes]:
+    def check_provider_event(self, message, now: dt.datetime) -> tuple[str, dict, bytes]:
         record, decoded = decode_avro(self.codec, message.topic, message.value)
-        value = accept(record, decoded, self.personal_data_key, dt.datetime.now(dt.timezone.utc), self.future_skew)
+        value = accept(record, decoded, self.personal_data_key, now, self.future_skew)
         return record, value, normalized_avro(self.codec, record, message.value, decoded, value)
 
-    def check_city_record(self, message) -> tuple[str, dict, bytes]:
-        return accept_from_city(self.codec, message.topic, message.value, dt.datetime.now(dt.timezone.utc),
-                                self.future_skew)
+    def check_city_record(self, message, now: dt.datetime) -> tuple[str, dict, bytes]:
+        return accept_from_city(self.codec, message.topic, message.value, now, self.future_skew)
 
     def handle(self, message) -> None:
         """One provider message: validated and normalised, then folded here or re-keyed to its
         ledger's partition; or a dead letter. Never raises: nothing may stop the agent."""
-        topic = message.topic
+        topic, now = message.topic, dt.datetime.now(dt.timezone.utc)  # one clock read per event
         self.tally.add(self.consumed[topic])
-        checked = self.validated(message, self.check_provider_event)
+        checked = self.validated(message, self.check_provider_event, now)
         if checked is None:
             return
         record, value, data = checked
-        metrics.EVENT_TIME_LAG.observe(
-            max(0.0, (dt.datetime.now(dt.timezone.utc) - value["occurred_at"]).total_seconds())
-        )
+        metrics.EVENT_TIME_LAG.observe(max(0.0, (now - value["occurred_at"]).total_seconds()))
         key = value["uscc"].encode()
         produced = message.timestamp or 0.0
         # keep the provider's produce time, so freshness is measured from the provider on
-        self.output.send(NORMALIZED_TOPIC, key, data, int(produced * 1000))
+        produced_ms = int(produced * 1000)
+        self.output.send(NORMALIZED_TOPIC, key, data, produced_ms)
         self.tally.add(self.forwarded[topic])
         if record in PUBLIC_RECORDS:  # leaves the city for the provincial node (masked above)
-            self.output.send(OUTBOUND_PUBLIC_TOPIC, key, data, int(produced * 1000))
+            self.output.send(OUTBOUND_PUBLIC_TOPIC, key, data, produced_ms)
         if record == CONSENT_RECORD:  # in force for the API and the sink: the last accepted, in topic order
             state = ConsentState.of_grant(value)
-            self.output.send(CONSENT_STATE_TOPIC, state.key, state.to_bytes(), int(produced * 1000))
+            self.output.send(CONSENT_STATE_TOPIC, state.key, state.to_bytes(), produced_ms)
         if topic in PERSONAL_TOPICS:  # folded from the masked copy, the one that outlives this topic's retention
-            self.output.send(MASKED_TOPIC, key, data, int(produced * 1000))
+            self.output.send(MASKED_TOPIC, key, data, produced_ms)
         elif record == CONSENT_RECORD or self.router.ledger_is_here(topic, message.partition, key):
             self.fold(key, record, value, produced)
         else:  # the ledger lives on another partition, maybe another worker: re-key it there
-            self.output.send(REPARTITION_TOPIC, key, data, int(produced * 1000))
+            self.output.send(REPARTITION_TOPIC, key, data, produced_ms)
             self.tally.add(self.repartitioned[topic])
 
     def handle_from_city(self, message) -> None:
@@ -303,7 +301,7 @@ class CreditStream:
         with its city as a source (or re-keyed to its ledger's partition), or a dead letter."""
         topic = message.topic
         self.tally.add(self.consumed[topic])
-        checked = self.validated(message, self.check_city_record)
+        checked = self.validated(message, self.check_city_record, dt.datetime.now(dt.timezone.utc))
         if checked is None:
             return
         record, value, data = checked
