@@ -87,8 +87,10 @@ class Settings:
     ledger_cache_size: int = setting(5_000, "unchanged decoded ledgers kept in memory (~19 KB each at 24 months: "
                                              "size it to the worker's memory)", minimum=0)
     max_unpersisted_ledgers: int = setting(5_000, "a checkpoint is brought forward once this many ledgers changed "
-                                                   "since the last one, and folding waits at twice as many (changed "
-                                                   "ledgers stay in memory until written)",
+                                                   "since the last one (while catching up it only writes them; rows "
+                                                   "and acknowledgements wait for the timed round), and folding "
+                                                   "waits at twice as many (changed ledgers stay in memory until "
+                                                   "written)",
                                            minimum=1)
     producer_linger_ms: int = setting(10, "producer linger (Faust's and the worker's librdkafka producer)",
                                       minimum=0, maximum=1000)

@@ -383,14 +383,22 @@ class CreditStream:
                 started = time.perf_counter()
                 await self.publisher.publish_changed()
                 busy, last_round = time.perf_counter() - started, time.monotonic()
-            if self.checkpoint_due(time.monotonic() - last_persist):
+            due = self.checkpoint_due(time.monotonic() - last_persist, quiet)
+            if due == "full":
                 last_persist = time.monotonic()
                 await self.checkpoint.persist()
+            elif due == "free memory":  # the interval's round still comes on time: last_persist stays
+                await self.checkpoint.free_memory()
 
-    def checkpoint_due(self, since_last: float) -> bool:
-        """The interval has passed, or max_unpersisted_ledgers changed since the last checkpoint."""
-        return (since_last >= self.persist_interval()
-                or len(self.state.unpersisted) >= self.config.max_unpersisted_ledgers)
+    def checkpoint_due(self, since_last: float, quiet: bool = False) -> Optional[str]:
+        """"full" once the interval has passed, or max_unpersisted_ledgers changed since the last
+        checkpoint; while a backlog is read, the latter only frees memory ("free memory": ledgers
+        written, rows and acknowledgements left to the interval's round, see Checkpoint)."""
+        if since_last >= self.persist_interval():
+            return "full"
+        if len(self.state.unpersisted) < self.config.max_unpersisted_ledgers:
+            return None
+        return "free memory" if not quiet and self.publisher.catching_up() else "full"
 
     def persist_interval(self) -> float:
         """persist_seconds; while a backlog is read, catch_up_persist_seconds: every round writes

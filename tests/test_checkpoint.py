@@ -81,6 +81,22 @@ def test_events_are_acknowledged_only_after_writes_rows_and_a_flush():
     assert checkpoint.pending == []
 
 
+def test_freeing_memory_writes_ledgers_but_leaves_rows_and_acknowledgements_to_the_next_full_round():
+    log, table, state, output, checkpoint = parts()
+    first, second = Event(log), Event(log)
+    checkpoint.handled(first)
+    state.fold(K1, *statement("water", "W", "2025-05", "10", "1.00"), produced=5.0)
+    asyncio.run(checkpoint.free_memory())
+    assert log == ["write"] and not first.acked and state.pinned == 0  # written and let go, nothing sent
+    assert K1 in state.unpublished  # its row is still owed
+    checkpoint.handled(second)
+    state.fold(K2, *statement("water", "W", "2025-06", "10", "1.00"), produced=6.0)
+    assert asyncio.run(checkpoint.persist()) is True
+    assert log[1:] == ["write", f"send {AGGREGATES_TOPIC}", f"send {AGGREGATES_TOPIC}", "flush",
+                       "offsets recorded", "ack", "ack"]
+    assert {json.loads(sent[2])["uscc"] for sent in output.sent} == {K1.decode(), K2.decode()}
+
+
 def test_a_failed_flush_is_fatal_and_acknowledges_nothing():
     log, table, state, output, checkpoint = parts(fail=True)
     event = Event(log)

@@ -103,15 +103,21 @@ def test_a_worker_reading_a_backlog_persists_less_often(stream):
 
 
 def test_a_checkpoint_is_brought_forward_once_enough_ledgers_changed(stream):
-    """Changed ledgers stay in memory until written: their number must bound memory, not the clock."""
+    """Changed ledgers stay in memory until written: their number must bound memory, not the clock.
+    While a backlog is read, reaching the bound only frees memory; the interval's round is full."""
+    import time
     limit = stream.config.max_unpersisted_ledgers
-    assert not stream.checkpoint_due(since_last=0.0)
-    assert stream.checkpoint_due(since_last=stream.persist_interval())
+    assert stream.checkpoint_due(since_last=0.0) is None
+    assert stream.checkpoint_due(since_last=stream.persist_interval()) == "full"
     for i in range(limit - 1):
         stream.state.unpersisted[f"k{i}".encode()] = None
-    assert not stream.checkpoint_due(since_last=0.0)
+    assert stream.checkpoint_due(since_last=0.0) is None
     stream.state.unpersisted[b"one-more"] = None
-    assert stream.checkpoint_due(since_last=0.0)
+    assert stream.checkpoint_due(since_last=0.0) == "full"
+    stream.state.unpublished[USCC.encode()] = time.time() - 60  # catching up
+    assert stream.checkpoint_due(since_last=0.0) == "free memory"
+    assert stream.checkpoint_due(since_last=0.0, quiet=True) == "full"  # the backlog is read: rows now
+    assert stream.checkpoint_due(since_last=stream.persist_interval()) == "full"
 
 
 def test_public_records_leave_for_the_province_masked_and_consented_ones_never(stream):
