@@ -1,13 +1,14 @@
-"""What one enterprise's ledger costs the worker (issue 29, target 2): heap per decoded ledger,
-bytes per stored ledger, and the time to decode, encode and compute a row (and to encode the row),
-beside a reference in the same run: the same bytes parsed by ``json.loads`` into plain objects
-(what any decoded form of these bytes costs at least, without the ledger's own structure).
+"""What one enterprise's ledger costs the worker (issue 29, targets 1 and 2): heap per decoded
+ledger, bytes per stored ledger, and the time to decode, encode and compute a row (and to encode
+the row), beside two references in the same run: the JSON form ledgers were stored in before
+2026-12-05 (decoded and encoded by the same ``Ledger``), and those JSON bytes parsed by
+``json.loads`` into plain objects (what any decoded form of them costs at least).
 
 Simulated events (every category, 24 months, the simulator's delivery order) are folded through
-replay's code; the ledgers are written to bytes, and every ledger decoded from its bytes must give
-the same aggregate row as the ledger it was written from, or the run fails (a benchmark that
-measures a broken ledger measures nothing). No broker, no ClickHouse. Prints JSON; progress on
-stderr.
+replay's code; the ledgers are written to bytes, and every ledger decoded from its bytes (either
+form) must give the same aggregate row as the ledger it was written from, or the run fails (a
+benchmark that measures a broken ledger measures nothing). No broker, no ClickHouse. Prints
+JSON; progress on stderr.
 
     PYTHONPATH=. .venv/bin/python -m benchmarks.ledger_footprint [--enterprises 1000] [--months 24]
 """
@@ -26,6 +27,7 @@ from creditstream.schemas.months import parse_month
 from creditstream.streams.aggregates import compute
 from creditstream.streams.ledger import Ledger
 from creditstream.streams.replay import fold_lines
+from tests.support.legacy_ledger import json_bytes, json_form
 
 AS_OF = "2025-06"
 
@@ -68,15 +70,17 @@ def main() -> None:
     folded = fold_lines(lines, default_codec(), io.StringIO())
     fold_seconds = time.perf_counter() - started
     stored = {uscc: ledger.to_bytes() for uscc, ledger in folded.items()}
+    stored_as_json = {uscc: json_bytes(json_form(ledger)) for uscc, ledger in folded.items()}
     rows = {uscc: compute(uscc, ledger, as_of) for uscc, ledger in folded.items()}
     del folded
 
     log("decoding every ledger under tracemalloc")
     ledgers, ledger_heap = heap_of(lambda: {uscc: Ledger.from_bytes(data) for uscc, data in stored.items()})
-    wrong = [uscc for uscc, ledger in ledgers.items() if compute(uscc, ledger, as_of) != rows[uscc]]
-    if wrong:
-        raise SystemExit(f"{len(wrong)} ledgers decoded from their bytes give another row, e.g. {wrong[0]}")
-    plain, plain_heap = heap_of(lambda: {uscc: json.loads(data) for uscc, data in stored.items()})
+    for form, read in (("stored", ledgers), ("JSON", {k: Ledger.from_bytes(v) for k, v in stored_as_json.items()})):
+        wrong = [uscc for uscc, ledger in read.items() if compute(uscc, ledger, as_of) != rows[uscc]]
+        if wrong:
+            raise SystemExit(f"{len(wrong)} ledgers decoded from their {form} bytes give another row, e.g. {wrong[0]}")
+    plain, plain_heap = heap_of(lambda: {uscc: json.loads(data) for uscc, data in stored_as_json.items()})
     del plain
 
     values, count = list(stored.values()), len(stored)
@@ -94,9 +98,14 @@ def main() -> None:
             "row_encoded_us": per_item_us(lambda pair: AggregateRow.encode_with_fingerprint(
                 compute(pair[0], pair[1], as_of)), list(ledgers.items())),
         },
+        "reference_json_form": {
+            "stored_bytes_per_enterprise": round(sum(map(len, stored_as_json.values())) / count),
+            "decode_us": per_item_us(Ledger.from_bytes, list(stored_as_json.values())),
+            "encode_us": per_item_us(lambda ledger: json_bytes(json_form(ledger)), decoded),
+        },
         "reference_json_loads": {
             "heap_bytes_per_enterprise": round(plain_heap / count),
-            "decode_us": per_item_us(json.loads, values),
+            "decode_us": per_item_us(json.loads, list(stored_as_json.values())),
         },
         "rows_equal_after_decode": True,
     }

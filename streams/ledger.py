@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import struct
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
@@ -181,47 +182,122 @@ class Ledger:
 
     # -- serialisation for the changelog-backed table -------------------------------------------
     def to_bytes(self) -> bytes:
-        """Compact JSON; the integer columns (idempotency keys, statements, payments) as base64 of
-        their little-endian bytes, so writing and reading them costs no per-fact formatting."""
-        statements = {kind: _packed_columns(accounts) for kind, accounts in self.statements.items() if accounts}
-        return "".join((
-            '{"seen":"', _packed(self.seen),
-            '","U":', _dumps(statements),
-            ',"T":', _dumps(_packed_columns(self.payments)),
-            ',"a":', _dumps([[d.isoformat(), occ, flag, str(amount)] for d, (occ, flag, amount) in self.arrears.items()]),
-            ',"s":', _dumps([[d.isoformat(), occ, flag] for d, (occ, flag) in self.status.items()]),
-            ',"r":', _dumps([[year, occ, grade] for year, (occ, grade) in self.ratings.items()]),
-            ',"g":', _dumps(self.registers),
-            ',"P":', _dumps({series: _packed_columns(accounts) for series, accounts in self.series.items()}),
-            ',"n":', _dumps(list(self.name)),
-            ',"w":', _dumps([self.whitelisted, self.whitelist_changes]),
-            f',"o":{_dumps(sorted(self.sources))}' if self.sources else "",
-            "}",
-        )).encode()
+        """The stored form (see ``LEDGER_FORM``): a short JSON head, then the integer columns'
+        little-endian bytes, so writing and reading them costs no per-fact formatting."""
+        columns: list[array] = [self.seen]
+
+        def lengths(named: dict[str, array]) -> dict[str, int]:
+            columns.extend(named.values())
+            return {name: len(rows) for name, rows in named.items()}
+
+        head = {
+            "seen": len(self.seen),
+            "U": {kind: lengths(accounts) for kind, accounts in self.statements.items() if accounts},
+            "T": lengths(self.payments),
+            "P": {series: lengths(accounts) for series, accounts in self.series.items()},
+            "a": [[d.toordinal(), occ, flag, str(amount)] for d, (occ, flag, amount) in self.arrears.items()],
+            "s": [[d.toordinal(), occ, flag] for d, (occ, flag) in self.status.items()],
+            "r": [[year, occ, grade] for year, (occ, grade) in self.ratings.items()],
+            "g": self.registers,
+            "n": self.name,
+            "w": [self.whitelisted, self.whitelist_changes],
+        }
+        if self.sources:
+            head["o"] = sorted(self.sources)
+        text = _dumps(head).encode()
+        return b"".join((_HEAD.pack(LEDGER_FORM, len(text)), text, *map(_little_endian, columns)))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Ledger":
-        doc = json.loads(data)
-        day = dt.date.fromisoformat
-        ledger = cls(seen=_unpacked("Q", doc["seen"]))
-        if "U" in doc:
-            ledger.statements.update({kind: _unpacked_columns(texts) for kind, texts in doc["U"].items()})
-            ledger.payments = _unpacked_columns(doc["T"])
-        else:  # written before the columns (2026-12): statements and payments as rows of strings
-            ledger.seen = array("Q", sorted(ledger.seen))
-            _read_legacy_rows(ledger, doc)
-        ledger.arrears = {day(d): (occ, flag, Decimal(amount)) for d, occ, flag, amount in doc["a"]}
-        ledger.status = {day(d): (occ, flag) for d, occ, flag in doc["s"]}
-        ledger.ratings = {year: (occ, grade) for year, occ, grade in doc["r"]}
-        ledger.registers = doc.get("g", {})  # ledgers written before v1.1 have none
-        if "P" in doc:
-            ledger.series = {series: _unpacked_columns(texts) for series, texts in doc["P"].items()}
-        else:  # nor v1.2's statements before v1.2; before the columns, as strings by "YYYY-MM"
-            _read_legacy_series(ledger, doc.get("p", {}))
-        ledger.name = tuple(doc.get("n", (0, "")))  # nor before the whitelist feed: these two
-        ledger.whitelisted, ledger.whitelist_changes = doc.get("w", (False, 0))
-        ledger.sources = set(doc.get("o", ()))
+        if data[:1] == b"{":  # written before 2026-12-05: one JSON document
+            return _from_json(cls, json.loads(data))
+        form, length = _HEAD.unpack_from(data)
+        if form != LEDGER_FORM:
+            raise ValueError(f"stored ledger: unknown form {form} (this worker reads {LEDGER_FORM})")
+        head = json.loads(data[_HEAD.size:_HEAD.size + length])
+        columns = _ColumnReader(data, _HEAD.size + length)
+        ledger = cls(seen=columns.take("Q", head["seen"]))
+        ledger.statements.update({kind: columns.named(lengths) for kind, lengths in head["U"].items()})
+        ledger.payments = columns.named(head["T"])
+        ledger.series = {series: columns.named(lengths) for series, lengths in head["P"].items()}
+        columns.finish()
+        day = dt.date.fromordinal
+        ledger.arrears = {day(d): (occ, flag, Decimal(amount)) for d, occ, flag, amount in head["a"]}
+        ledger.status = {day(d): (occ, flag) for d, occ, flag in head["s"]}
+        ledger.ratings = {year: (occ, grade) for year, occ, grade in head["r"]}
+        ledger.registers = head["g"]
+        ledger.name = tuple(head["n"])
+        ledger.whitelisted, ledger.whitelist_changes = head["w"]
+        ledger.sources = set(head.get("o", ()))
         return ledger
+
+
+# The stored form, version 1 (2026-12-05): one byte 1, the head's length (4 bytes, little-endian),
+# the head as compact JSON, then the integer columns back to back: ``seen``, every statement
+# account (by kind, in the head's order), every tax type's payments, every v1.2 account (by
+# series), each as little-endian 8-byte integers, their lengths (in integers) in the head. The
+# JSON form written before began with "{", which no version byte does; both are read.
+# It replaced the JSON form (columns in base64) because a worker whose enterprises outnumber its
+# memory bound decodes and encodes a ledger per event: 59 + 82 µs per 24-month ledger as JSON,
+# 26 + 33 as this form (docs/benchmarks.md, 2026-12-05 fourth sitting).
+LEDGER_FORM = 1
+_HEAD = struct.Struct("<BI")
+
+
+class _ColumnReader:
+    """Reads the stored form's integer columns in order, each of a length the head gives."""
+
+    def __init__(self, data: bytes, start: int):
+        self.view, self.at = memoryview(data), start
+
+    def take(self, typecode: str, length: int) -> array:
+        column = array(typecode)
+        end = self.at + length * column.itemsize
+        if end > len(self.view):
+            raise ValueError(f"stored ledger: its columns end at byte {len(self.view)}, the head says {end}")
+        column.frombytes(self.view[self.at:end])
+        if sys.byteorder != "little":
+            column.byteswap()
+        self.at = end
+        return column
+
+    def named(self, lengths: dict[str, int]) -> dict[str, array]:
+        return {name: self.take("q", length) for name, length in lengths.items()}
+
+    def finish(self) -> None:
+        if self.at != len(self.view):
+            raise ValueError(f"stored ledger: {len(self.view) - self.at} bytes after its last column")
+
+
+def _little_endian(column: array) -> bytes:
+    if sys.byteorder != "little":  # the stored form is little-endian wherever it was written
+        column = array(column.typecode, column)
+        column.byteswap()
+    return column.tobytes()
+
+
+def _from_json(cls, doc: dict) -> Ledger:
+    """A ledger in the JSON form written before 2026-12-05 (and its own older variants)."""
+    day = dt.date.fromisoformat
+    ledger = cls(seen=_unpacked("Q", doc["seen"]))
+    if "U" in doc:
+        ledger.statements.update({kind: _unpacked_columns(texts) for kind, texts in doc["U"].items()})
+        ledger.payments = _unpacked_columns(doc["T"])
+    else:  # written before the columns (2026-12): statements and payments as rows of strings
+        ledger.seen = array("Q", sorted(ledger.seen))
+        _read_legacy_rows(ledger, doc)
+    ledger.arrears = {day(d): (occ, flag, Decimal(amount)) for d, occ, flag, amount in doc["a"]}
+    ledger.status = {day(d): (occ, flag) for d, occ, flag in doc["s"]}
+    ledger.ratings = {year: (occ, grade) for year, occ, grade in doc["r"]}
+    ledger.registers = doc.get("g", {})  # ledgers written before v1.1 have none
+    if "P" in doc:
+        ledger.series = {series: _unpacked_columns(texts) for series, texts in doc["P"].items()}
+    else:  # nor v1.2's statements before v1.2; before the columns, as strings by "YYYY-MM"
+        _read_legacy_series(ledger, doc.get("p", {}))
+    ledger.name = tuple(doc.get("n", (0, "")))  # nor before the whitelist feed: these two
+    ledger.whitelisted, ledger.whitelist_changes = doc.get("w", (False, 0))
+    ledger.sources = set(doc.get("o", ()))
+    return ledger
 
 
 def _put_winner(rows: array, stride: int, key: tuple, revision: int, fields: tuple) -> None:
@@ -274,19 +350,8 @@ def _read_legacy_series(ledger: Ledger, series: dict) -> None:
                 _put_winner(rows, 2 + len(columns), (parse_month(month),), revision, columns)
 
 
-def _packed_columns(columns: dict[str, array]) -> dict[str, str]:
-    return {name: _packed(rows) for name, rows in columns.items()}
-
-
 def _unpacked_columns(texts: dict[str, str]) -> dict[str, array]:
     return {name: _unpacked("q", text) for name, text in texts.items()}
-
-
-def _packed(column: array) -> str:
-    if sys.byteorder != "little":  # the stored form is little-endian wherever it was written
-        column = array(column.typecode, column)
-        column.byteswap()
-    return base64.b64encode(column.tobytes()).decode()
 
 
 def _unpacked(typecode: str, text: str) -> array:

@@ -3,7 +3,6 @@ register rules, every new row field, model cs-eval-2's red lines and the whiteli
 hand-computed expectations (credit-events.md "v1.2", platform-services.md "v1.2 addendum")."""
 import datetime as dt
 import itertools
-import json
 
 import pytest
 
@@ -13,6 +12,7 @@ from creditstream.schemas.rules import BAD_PERIOD, BAD_VALUE, NEGATIVE_AMOUNT, I
 from creditstream.streams.aggregates import compute
 from creditstream.streams.ledger import Ledger
 from tests.support import builders as b
+from tests.support.legacy_ledger import json_bytes, json_form
 
 
 def row_of(events, as_of="2025-06", reference=None):
@@ -245,11 +245,11 @@ def test_v1_2_statements_written_before_the_integer_columns_read_the_same():
     for event in (b.social("S1", "2025-05", 4, "10.50", arrears="1.25"), b.social("S1", "2025-06", 5, "12.00"),
                   b.trade("C1", "2025-06", "1.00", "2.00")):
         ledger.apply(*event)
-    legacy = json.loads(ledger.to_bytes())
+    legacy = json_form(ledger)
     del legacy["P"]
     legacy["p"] = {"social": {"S1": {"2025-06": [0, 5, "12.00", "0.00"], "2025-05": [0, 4, "10.50", "1.25"]}},
                    "trade": {"C1": {"2025-06": [0, "1.00", "2.00"]}}}
-    read = Ledger.from_bytes(json.dumps(legacy).encode())
+    read = Ledger.from_bytes(json_bytes(legacy))
     assert read.series == ledger.series
     assert compute(b.USCC, read, parse_month("2025-06")) == compute(b.USCC, ledger, parse_month("2025-06"))
 
