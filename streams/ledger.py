@@ -211,6 +211,8 @@ class Ledger:
     def from_bytes(cls, data: bytes) -> "Ledger":
         if data[:1] == b"{":  # written before 2026-12-05: one JSON document
             return _from_json(cls, json.loads(data))
+        if len(data) < _HEAD.size:
+            raise ValueError(f"stored ledger: {len(data)} bytes, shorter than its {_HEAD.size}-byte header")
         form, length = _HEAD.unpack_from(data)
         if form != LEDGER_FORM:
             raise ValueError(f"stored ledger: unknown form {form} (this worker reads {LEDGER_FORM})")
@@ -238,8 +240,8 @@ class Ledger:
 # series), each as little-endian 8-byte integers, their lengths (in integers) in the head. The
 # JSON form written before began with "{", which no version byte does; both are read.
 # It replaced the JSON form (columns in base64) because a worker whose enterprises outnumber its
-# memory bound decodes and encodes a ledger per event: 59 + 82 µs per 24-month ledger as JSON,
-# 26 + 33 as this form (docs/benchmarks.md, 2026-12-05 fourth sitting).
+# memory bound decodes and encodes a ledger per event: 61 + 72 µs per 24-month ledger as JSON,
+# 27 + 34 as this form (docs/benchmarks.md, 2026-12-05 fourth sitting).
 LEDGER_FORM = 1
 _HEAD = struct.Struct("<BI")
 

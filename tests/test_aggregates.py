@@ -243,6 +243,8 @@ def test_a_damaged_stored_ledger_is_refused_naming_what_is_wrong():
         Ledger.from_bytes(stored + b"\0" * 8)
     with pytest.raises(ValueError, match="unknown form 9"):
         Ledger.from_bytes(bytes([9]) + stored[1:])
+    with pytest.raises(ValueError, match="shorter than its 5-byte header"):
+        Ledger.from_bytes(stored[:3])
 
 
 def test_result_does_not_depend_on_arrival_order(tmp_path):
