@@ -205,7 +205,7 @@ class Ledger:
         if self.sources:
             head["o"] = sorted(self.sources)
         text = _dumps(head).encode()
-        return b"".join((_HEAD.pack(LEDGER_FORM, len(text)), text, *map(_little_endian, columns)))
+        return b"".join((_HEAD.pack(LEDGER_FORM, len(text)), text, *map(little_endian_bytes, columns)))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Ledger":
@@ -258,10 +258,8 @@ class _ColumnReader:
         if end > len(self.view):
             raise ValueError(f"stored ledger: its columns end at byte {len(self.view)}, the head says {end}")
         column.frombytes(self.view[self.at:end])
-        if sys.byteorder != "little":
-            column.byteswap()
         self.at = end
-        return column
+        return _native(column)
 
     def named(self, lengths: dict[str, int]) -> dict[str, array]:
         return {name: self.take("q", length) for name, length in lengths.items()}
@@ -271,11 +269,19 @@ class _ColumnReader:
             raise ValueError(f"stored ledger: {len(self.view) - self.at} bytes after its last column")
 
 
-def _little_endian(column: array) -> bytes:
-    if sys.byteorder != "little":  # the stored form is little-endian wherever it was written
+def little_endian_bytes(column: array) -> bytes:
+    """A column's bytes as stored: little-endian wherever it was written."""
+    if sys.byteorder != "little":
         column = array(column.typecode, column)
         column.byteswap()
     return column.tobytes()
+
+
+def _native(column: array) -> array:
+    """A column read from stored (little-endian) bytes, in this machine's order."""
+    if sys.byteorder != "little":
+        column.byteswap()
+    return column
 
 
 def _from_json(cls, doc: dict) -> Ledger:
@@ -357,10 +363,7 @@ def _unpacked_columns(texts: dict[str, str]) -> dict[str, array]:
 
 
 def _unpacked(typecode: str, text: str) -> array:
-    column = array(typecode, base64.b64decode(text))
-    if sys.byteorder != "little":
-        column.byteswap()
-    return column
+    return _native(array(typecode, base64.b64decode(text)))
 
 
 _EMPTY: dict = {}

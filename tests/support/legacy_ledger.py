@@ -2,10 +2,9 @@
 write what older changelogs and local stores hold and check that a worker still reads it."""
 import base64
 import json
-import sys
 from array import array
 
-from creditstream.streams.ledger import Ledger
+from creditstream.streams.ledger import Ledger, little_endian_bytes
 
 
 def json_form(ledger: Ledger) -> dict:
@@ -36,7 +35,4 @@ def _packed_columns(columns: dict[str, array]) -> dict[str, str]:
 
 
 def _packed(column: array) -> str:
-    if sys.byteorder != "little":
-        column = array(column.typecode, column)
-        column.byteswap()
-    return base64.b64encode(column.tobytes()).decode()
+    return base64.b64encode(little_endian_bytes(column)).decode()
