@@ -4,7 +4,9 @@ from __future__ import annotations
 import functools
 import json
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,7 +21,6 @@ from creditstream import kafka_admin
 from creditstream.broker import admin_credential
 from creditstream.kafka_access import SERVICES
 from creditstream.kafka_admin import broker_answers, create_topics, setup_services
-from creditstream.runtime import free_port as free_port_on
 from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.topics import ALL_TOPICS
 from creditstream.settings import Settings, connection_env, credential_env
@@ -164,12 +165,32 @@ _HANDED_OUT: set[int] = set()
 
 def free_port() -> int:
     """A free loopback port not handed out before in this test process (two calls in a row may
-    otherwise get the same port, both still free until the first is bound)."""
+    otherwise get the same port, both still free until the first is bound), taken below the
+    kernel's ephemeral range like the broker's (broker/kafka.sh): a port the kernel picked for
+    ``bind(0)`` can be handed to a client's outgoing connection before the service binds it
+    (seen in CI: the lender API failed with "address already in use")."""
+    low, high = FIXED_PORTS_ABOVE, _ephemeral_range_start()
     while True:
-        port = free_port_on("127.0.0.1")
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
+        port = random.randrange(low, high)
+        if port in _HANDED_OUT:
+            continue
+        try:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        _HANDED_OUT.add(port)
+        return port
+
+
+FIXED_PORTS_ABOVE = 20_000  # the brokers' fixed ports (19092-19193) lie below
+
+
+def _ephemeral_range_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default
 
 
 def scrape_metrics(port: int) -> dict[str, float]:
