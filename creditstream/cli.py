@@ -110,6 +110,8 @@ def add_service_commands(sub) -> None:
     worker.set_defaults(run=cmd_worker)
     sink = sub.add_parser("sink", help="run the ClickHouse sink service (the worker starts it; with embedded "
                                        "ClickHouse, its query endpoint serves the API process)")
+    # started by a worker: the service writes the ports it bound (port 0: the kernel's choice) to this pipe
+    sink.add_argument("--ports-fd", type=int, help=argparse.SUPPRESS)
     sink.set_defaults(run=cmd_sink)
     sql = sub.add_parser("sql", help="run a read-only SQL query on ClickHouse and print JSON lines "
                                      "(embedded ClickHouse: only while no worker holds it)")
@@ -544,7 +546,7 @@ def cmd_worker(args, settings: Settings) -> int:
 def cmd_sink(args, settings: Settings) -> int:
     from creditstream.runtime import run_sink_service
 
-    return run_sink_service(settings)
+    return run_sink_service(settings, ports_fd=args.ports_fd)
 
 
 def main(argv: list[str] | None = None) -> int:

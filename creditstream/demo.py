@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,7 +28,6 @@ from confluent_kafka import Producer
 
 from creditstream import broker
 from creditstream.kafka_admin import broker_answers, group_caught_up, group_lag, setup_provider, setup_services
-from creditstream.runtime import free_port
 from creditstream.schemas.kafka import KafkaConnection
 from creditstream.schemas.models import SCOPES
 from creditstream.schemas.topics import (
@@ -126,6 +126,14 @@ def progress(settings: Settings) -> str:
     shown = [f"worker {'?' if worker is None else f'{worker:,}'} events behind",
              f"sink {'?' if sink is None else f'{sink:,}'} rows behind"]
     return ", ".join(shown)
+
+
+def free_port(host: str) -> int:
+    """A port for Prometheus, which must be told one: should something take it first, Prometheus
+    alone fails to start (its log says so) and the rest of the demo runs on."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 def start_prometheus(settings: Settings, home: Path) -> tuple[subprocess.Popen | None, str]:

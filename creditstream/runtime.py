@@ -21,11 +21,11 @@ events are processed again.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -54,12 +54,6 @@ def configure_logging(settings: Settings) -> None:
     logs.install()  # one line per condition per interval while something is down
 
 
-def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
 # -- the worker process --------------------------------------------------------------------------
 def run_worker(settings: Settings) -> int:
     """The worker process: Faust agents; it starts the sink service process (ClickHouse sink, plus
@@ -77,12 +71,10 @@ def run_worker(settings: Settings) -> int:
     if settings.sink_enabled:
         embedded = settings.clickhouse_url.startswith("chdb:")
         token = secrets.token_urlsafe(24) if embedded and settings.api_enabled else None
-        query_port = (settings.sink_query_port or free_port("127.0.0.1")) if token else 0
-        service = SinkServiceProcess(settings.replace(api_enabled=False, query_token=token,
-                                                      sink_query_port=query_port)).start()
+        service = SinkServiceProcess(settings.replace(api_enabled=False, query_token=token)).start()
         if settings.api_enabled:
             # the API in a process of its own: look-ups never wait for the sink's Python work (GIL)
-            url = f"sinkservice://:{token}@127.0.0.1:{query_port}" if token else settings.clickhouse_url
+            url = f"sinkservice://:{token}@127.0.0.1:{service.query_port}" if token else settings.clickhouse_url
             api = ApiProcess(settings.replace(clickhouse_url=url)).start()
     elif settings.api_enabled:  # no sink service: the API reads ClickHouse itself, in its own process
         api = ApiProcess(settings).start()
@@ -149,7 +141,9 @@ class ChildProcess:
 
     def start(self, timeout: float = 150.0):
         env = {**os.environ, **self.settings.to_env()}
-        self.proc = subprocess.Popen([sys.executable, "-m", "creditstream.cli", *self.command], env=env)
+        self.proc = subprocess.Popen([sys.executable, "-m", "creditstream.cli", *self.arguments()], env=env,
+                                     pass_fds=self.inherited_fds())
+        self.started()
         deadline = time.monotonic() + timeout
         while not self.ready():
             code = self.proc.poll()
@@ -162,6 +156,15 @@ class ChildProcess:
                 raise SystemExit(f"the {self.name} was not ready within {timeout:.0f} s")
             time.sleep(0.2)
         return self
+
+    def arguments(self) -> tuple[str, ...]:
+        return self.command
+
+    def inherited_fds(self) -> tuple[int, ...]:
+        return ()
+
+    def started(self) -> None:
+        """Just after the process started (the parent lets go of what it handed the child)."""
 
     def ready(self) -> bool:
         raise NotImplementedError
@@ -190,23 +193,67 @@ class ApiProcess(ChildProcess):
 
 
 class SinkServiceProcess(ChildProcess):
-    """The worker's handle on its sink service process (``creditstream sink``)."""
+    """The worker's handle on its sink service process (``creditstream sink``). The service binds
+    its ports itself (0 in the settings: any free port) and writes the ports it got to a pipe:
+    a port the worker picked and handed over could be taken in between, and then the worker
+    could not start (the tests saw this with their own ports)."""
     name, command = "sink service", ("sink",)
 
     def __init__(self, settings: Settings):
-        port = settings.sink_metrics_port or free_port(settings.web_host)
-        super().__init__(settings.replace(sink_metrics_port=port))
-        self.url = f"http://{settings.web_host}:{port}/metrics"
+        super().__init__(settings)
+        self.ports_pipe = os.pipe()
+        self.ports: dict[str, int] | None = None  # once the service has said which ports it bound
+        self.received = b""
+
+    def arguments(self) -> tuple[str, ...]:
+        return (*self.command, "--ports-fd", str(self.ports_pipe[1]))
+
+    def inherited_fds(self) -> tuple[int, ...]:
+        return (self.ports_pipe[1],)
+
+    def started(self) -> None:
+        os.close(self.ports_pipe[1])
+        os.set_blocking(self.ports_pipe[0], False)
+
+    @property
+    def query_port(self) -> int:
+        return self.ports["query_port"] if self.ports else 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.web_host}:{self.ports['metrics_port']}/metrics"
 
     def ready(self) -> bool:
-        return self.metrics_text() is not None
+        return self.read_ports() and self.metrics_text() is not None
+
+    def read_ports(self) -> bool:
+        """True once the service's line of ports (JSON) has arrived whole."""
+        if self.ports is None:
+            try:
+                self.received += os.read(self.ports_pipe[0], 4096)
+            except BlockingIOError:  # nothing written yet
+                return False
+            if not self.received.endswith(b"\n"):
+                return False
+            self.ports = json.loads(self.received)
+            os.close(self.ports_pipe[0])
+        return True
 
     def metrics_text(self) -> bytes | None:
+        if self.ports is None:
+            return None
         try:
             with urllib.request.urlopen(self.url, timeout=2) as response:
                 return response.read()
         except OSError:
             return None
+
+
+def report_ports(fd: int | None, **ports: int) -> None:
+    """The sink service tells the worker which ports it bound (one JSON line on the worker's pipe)."""
+    if fd is not None:
+        with os.fdopen(fd, "w") as pipe:
+            pipe.write(json.dumps(ports) + "\n")
 
 
 # -- the provincial link -----------------------------------------------------------------------
@@ -231,7 +278,7 @@ def run_mirror(settings: Settings) -> int:
 
 
 # -- the sink service process ------------------------------------------------------------------
-def run_sink_service(settings: Settings) -> int:
+def run_sink_service(settings: Settings, ports_fd: int | None = None) -> int:
     """``creditstream sink``: runs until the sink stops or the parent worker is gone."""
     from prometheus_client import start_http_server
 
@@ -247,16 +294,20 @@ def run_sink_service(settings: Settings) -> int:
         if not sink.is_alive() or time.monotonic() > deadline:
             log.critical("the ClickHouse sink did not start: %r", sink.error)
             return EXIT_FATAL
+    query_port = 0
     if settings.query_token:  # the API process reads the embedded ClickHouse through this
         from creditstream.sinks.clickhouse import ThreadClients
         from creditstream.sinks.query_service import QueryService
 
-        QueryService(ThreadClients(settings.clickhouse_url), settings.query_token, "127.0.0.1",
-                     settings.sink_query_port).start()
+        query = QueryService(ThreadClients(settings.clickhouse_url), settings.query_token, "127.0.0.1",
+                             settings.sink_query_port)
+        query.start()
+        query_port = query.port
     # the API is `creditstream api`, in a process of its own (the worker starts one); the sink
     # service never hosts it. Only the sink's series here: the worker appends them to its own /metrics
-    start_http_server(settings.sink_metrics_port, addr=settings.web_host, registry=metrics.SERVICE)
-    log.info("sink service ready; metrics on %s:%d", settings.web_host, settings.sink_metrics_port)
+    server, _ = start_http_server(settings.sink_metrics_port, addr=settings.web_host, registry=metrics.SERVICE)
+    report_ports(ports_fd, metrics_port=server.server_port, query_port=query_port)
+    log.info("sink service ready; metrics on %s:%d", settings.web_host, server.server_port)
     # SIGTERM (the worker stopping it) and SIGINT (Ctrl-C in a terminal) stop the sink cleanly: its
     # consumer leaves the group. Killed by the default action instead, it stayed a member until its
     # session timed out, and a restarted sink stored nothing for that long (measured: 45 s)
