@@ -81,13 +81,13 @@ def main():
     parser.add_argument("--enterprises", type=int, default=10_000)
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--ledger-cache", type=int, help="the workers' ledger_cache_size (default: the setting's)")
-    parser.add_argument("--max-unpersisted", type=int,
-                        help="the workers' max_unpersisted_ledgers (default: the setting's)")
+    parser.add_argument("--ledger-cache-mib", type=int, help="the workers' ledger_cache_mib (default: the setting's)")
+    parser.add_argument("--unpersisted-mib", type=int,
+                        help="the workers' unpersisted_ledgers_mib (default: the setting's)")
     args = parser.parse_args()
-    memory_bounds = {name: str(value) for name, value in (("CREDITSTREAM_LEDGER_CACHE_SIZE", args.ledger_cache),
-                                                          ("CREDITSTREAM_MAX_UNPERSISTED_LEDGERS",
-                                                           args.max_unpersisted)) if value is not None}
+    memory_bounds = {name: str(value) for name, value in (("CREDITSTREAM_LEDGER_CACHE_MIB", args.ledger_cache_mib),
+                                                          ("CREDITSTREAM_UNPERSISTED_LEDGERS_MIB",
+                                                           args.unpersisted_mib)) if value is not None}
     log(f"simulating {args.enterprises:,} enterprises × {args.months} months and replaying them")
     events, expected = simulated(args.enterprises, args.months, seed=8, invalid_share=0.01)
     valid = sum(e.expect is None for e in events)

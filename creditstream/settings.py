@@ -26,6 +26,8 @@ from creditstream.sinks.config import SinkConfig
 from creditstream.streams.config import StreamConfig
 
 ENV_PREFIX = "CREDITSTREAM_"
+# renamed settings: the old variable is refused, naming its replacement, rather than silently ignored
+RETIRED = {"ledger_cache_size": "ledger_cache_mib", "max_unpersisted_ledgers": "unpersisted_ledgers_mib"}
 KAFKA_PASSWORDS = ("kafka_password", "sink_kafka_password", "api_kafka_password")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -84,13 +86,13 @@ class Settings:
     catch_up_persist_seconds: float = setting(20.0, "the same while the worker catches up (its newest event was "
                                                     "produced over 5 s ago): fewer, larger rounds; at least "
                                                     "persist_seconds", minimum=0.1, maximum=600)
-    ledger_cache_size: int = setting(5_000, "unchanged decoded ledgers kept in memory (~19 KB each at 24 months: "
-                                             "size it to the worker's memory)", minimum=0)
-    max_unpersisted_ledgers: int = setting(5_000, "a checkpoint is brought forward once this many ledgers changed "
-                                                   "since the last one (while catching up it only writes them; rows "
-                                                   "and acknowledgements wait for the timed round), and folding "
-                                                   "waits at twice as many (changed ledgers stay in memory until "
-                                                   "written)",
+    ledger_cache_mib: int = setting(96, "decoded ledgers kept in memory while unchanged, in MiB of their estimated "
+                                        "heap (~19 KB for 24 months, ~10 KB for 6: size it to the worker's memory)",
+                                    minimum=0)
+    unpersisted_ledgers_mib: int = setting(96, "a checkpoint is brought forward once ledgers of this many MiB changed "
+                                               "since the last one (while catching up it only writes them; rows and "
+                                               "acknowledgements wait for the timed round), and folding waits at "
+                                               "twice as many (changed ledgers stay in memory until written)",
                                            minimum=1)
     producer_linger_ms: int = setting(10, "producer linger (Faust's and the worker's librdkafka producer)",
                                       minimum=0, maximum=1000)
@@ -264,6 +266,10 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Optional[dict] = None, **overrides) -> "Settings":
         environ = os.environ if environ is None else environ
+        for old, new in RETIRED.items():
+            if environ.get(_env(old)):
+                raise SettingsError(f"{_env(old)} is no longer read: set {_env(new)}, the bound in MiB of "
+                                    f"ledgers (a count of ledgers until 2026-12-05)")
         hints = get_type_hints(cls)
         values = {}
         for f in fields(cls):
@@ -330,7 +336,7 @@ class Settings:
             replication_factor=self.replication_factor, store=self.store, as_of=self.as_of, as_of_date=self.as_of_date,
             month_check_seconds=self.month_check_seconds, publish_seconds=self.publish_seconds,
             persist_seconds=self.persist_seconds, catch_up_persist_seconds=self.catch_up_persist_seconds,
-            ledger_cache_size=self.ledger_cache_size, max_unpersisted_ledgers=self.max_unpersisted_ledgers,
+            ledger_cache_mib=self.ledger_cache_mib, unpersisted_ledgers_mib=self.unpersisted_ledgers_mib,
             producer_linger_ms=self.producer_linger_ms, web_host=self.web_host, web_port=self.web_port,
             data_dir=self.data_dir, log_level=self.log_level,
             personal_data_key=self.personal_data_key.encode() if self.personal_data_key else None,

@@ -59,6 +59,13 @@ INPUT_PARTITIONS = Gauge(
 LEDGERS_HELD = Gauge(
     "creditstream_ledgers", "Enterprise ledgers in this worker's table (its partitions), read when scraped."
 )
+LEDGER_MEMORY = Gauge(
+    "creditstream_ledger_memory_bytes",
+    "Estimated heap of the decoded ledgers this worker holds, read when scraped: held=cached (unchanged, "
+    "bounded by ledger_cache_mib) or held=pinned (changed and not yet written; a checkpoint comes at "
+    "unpersisted_ledgers_mib, folding waits at twice that).",
+    ["held"],
+)
 EVENTS_READ_BACK = Counter(
     "creditstream_events_read_back_total",
     "Messages Faust's fetcher passed over (never handed to an agent) that the worker read back from the broker "

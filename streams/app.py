@@ -51,7 +51,7 @@ from creditstream.schemas.topics import (
     source_of,
 )
 from creditstream.streams.checkpoint import Checkpoint
-from creditstream.streams.config import StreamConfig
+from creditstream.streams.config import MIB, StreamConfig
 from creditstream.streams.continuity import Continuity, ReadBack, gap, partition_heads, read_back
 from creditstream.streams.disk_store import DiskStore, discard_if_beyond
 from creditstream.streams.finance import fold_change
@@ -137,9 +137,11 @@ class CreditStream:
         self.changelog = self.ledgers.changelog_topic.get_topic_name()
         self.output = output or Output(config.kafka, config.producer_linger_ms)
         self.router = Router(config.partitions)
-        self.state = LedgerState(self.ledgers, config.ledger_cache_size)
+        self.state = LedgerState(self.ledgers, config.ledger_cache_mib * MIB)
         self.changelog_delivered: dict[int, int] = {}  # partition -> newest ledger record delivered
         metrics.LEDGERS_HELD.set_function(lambda: len(self.ledgers))
+        metrics.LEDGER_MEMORY.labels("cached").set_function(lambda: self.state.cached_bytes)
+        metrics.LEDGER_MEMORY.labels("pinned").set_function(lambda: self.state.pinned_bytes)
         self.as_of, self.reference = self.current_as_of(), self.current_reference()
         metrics.AS_OF_MONTH.set(self.as_of)
         self.publisher = Publisher(self.state, self.output, lambda: (self.as_of, self.reference), config.publish_seconds,
@@ -147,11 +149,11 @@ class CreditStream:
         self.checkpoint = Checkpoint(self.state, self.write_ledger, self.output, self.publisher.publish_changed,
                                      on_fatal, self.record_changelog_offsets)
         self.folded = 0  # events folded into ledgers so far (the flusher notices a quiet stream)
-        # backpressure: folding waits while this many changed ledgers are pinned in memory. A
-        # checkpoint is brought forward at max_unpersisted_ledgers, but the agents go on folding
+        # backpressure: folding waits while this much of changed ledgers is pinned in memory. A
+        # checkpoint is brought forward at unpersisted_ledgers_mib, but the agents go on folding
         # while it writes; when each event changes another enterprise (a month's bills for 1M
         # firms) they outran the writes, and one worker measured 4.6 GiB before this bound
-        self.pinned_limit = 2 * config.max_unpersisted_ledgers
+        self.pinned_limit = 2 * config.unpersisted_ledgers_mib * MIB
         # a city reads its providers' topics; the provincial node each city's replicated outbound topic
         self.inbound = tuple(replicated_topic(c) for c in config.province_cities) or tuple(PROVIDER_TOPICS)
         # every offset of the checkpointed agents' partitions reaches them (streams.continuity)
@@ -222,7 +224,7 @@ class CreditStream:
                         handler(read)
                 self.checkpoint.handled(event)
                 handler(message)
-                while self.state.pinned >= self.pinned_limit:
+                while self.state.pinned_bytes >= self.pinned_limit:
                     await self.checkpoint.released()
         return agent
 
@@ -369,8 +371,8 @@ class CreditStream:
     # -- publishing and persisting -----------------------------------------------------------------
     async def flusher(self) -> None:
         """Publish changed aggregates every publish_seconds (see Publisher.due); a checkpoint every
-        persist_seconds, or sooner once max_unpersisted_ledgers changed: changed ledgers stay in
-        memory until written, so their number, not the interval, bounds the worker's memory when
+        persist_seconds, or sooner once unpersisted_ledgers_mib changed: changed ledgers stay in
+        memory until written, so their size, not the interval, bounds the worker's memory when
         many enterprises change at once (a month's statements for 1M firms)."""
         last_persist = last_round = time.monotonic()
         busy, folded_seen = 0.0, 0
@@ -391,12 +393,12 @@ class CreditStream:
                 await self.checkpoint.free_memory()
 
     def checkpoint_due(self, since_last: float, quiet: bool = False) -> Optional[str]:
-        """"full" once the interval has passed, or max_unpersisted_ledgers changed since the last
+        """"full" once the interval has passed, or unpersisted_ledgers_mib changed since the last
         checkpoint; while a backlog is read, the latter only frees memory ("free memory": ledgers
         written, rows and acknowledgements left to the interval's round, see Checkpoint)."""
         if since_last >= self.persist_interval():
             return "full"
-        if len(self.state.unpersisted) < self.config.max_unpersisted_ledgers:
+        if self.state.unpersisted_bytes < self.config.unpersisted_ledgers_mib * MIB:
             return None
         return "free memory" if not quiet and self.publisher.catching_up() else "full"
 

@@ -6,6 +6,8 @@ from typing import Optional
 
 from creditstream.schemas.kafka import KafkaConnection
 
+MIB = 1 << 20  # the memory bounds are set in MiB
+
 
 @dataclass(frozen=True)
 class StreamConfig:
@@ -20,8 +22,8 @@ class StreamConfig:
     publish_seconds: float = 0.2
     persist_seconds: float = 10.0
     catch_up_persist_seconds: float = 20.0  # persist_seconds while catching up (streams.publishing.CATCH_UP_LAG)
-    ledger_cache_size: int = 5_000
-    max_unpersisted_ledgers: int = 5_000  # changed since the last checkpoint: one is brought forward
+    ledger_cache_mib: int = 96  # clean decoded ledgers held, at their estimated heap (streams.ledger.heap_estimate)
+    unpersisted_ledgers_mib: int = 96  # changed since the last checkpoint: one is brought forward
     producer_linger_ms: int = 10
     web_host: str = "127.0.0.1"
     web_port: int = 6066

@@ -6,38 +6,59 @@ Folding an event only touches memory. Changed enterprises are tracked twice:
 - ``unpublished``: their aggregate row must be recomputed and sent (every publish round);
 - ``unpersisted``: their ledger must be written to the table (every persist round, before the
   source offsets may be committed). Unpersisted ledgers are never evicted from memory.
+
+Memory is counted in bytes, each ledger at its estimated heap (``heap_estimate``: a 6-month ledger
+about half a 24-month one), so a bound holds as many ledgers as fit, whatever their length.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
 from typing import Iterator, MutableMapping
 
-from creditstream.streams.ledger import Ledger
+from creditstream.streams.ledger import Ledger, heap_estimate
 
 
 class LedgerState:
-    def __init__(self, table: MutableMapping[bytes, bytes], cache_size: int):
+    def __init__(self, table: MutableMapping[bytes, bytes], cache_bytes: int):
         self.table = table
-        self.cache_size = cache_size
-        self.cache: OrderedDict[bytes, Ledger] = OrderedDict()  # recently used, LRU
+        self.cache_bytes = cache_bytes  # the bound on clean ledgers held
+        # recently used, LRU: key -> (ledger, its estimated heap when cached)
+        self.cache: OrderedDict[bytes, tuple[Ledger, int]] = OrderedDict()
+        self.cached_bytes = 0
         self.unpersisted: dict[bytes, Ledger] = {}
+        self.unpersisted_bytes = 0
         self.persisting: dict[bytes, Ledger] = {}  # being written to the table: pinned until done
+        self.persisting_bytes = 0
         self.unpublished: dict[bytes, float] = {}  # key -> newest provider produce time folded in (s)
 
     def load(self, key: bytes) -> Ledger:
         ledger = self.unpersisted.get(key) or self.persisting.get(key)
         if ledger is not None:
             return ledger
-        ledger = self.cache.get(key)
-        if ledger is not None:
+        cached = self.cache.get(key)
+        if cached is not None:
             self.cache.move_to_end(key)
-            return ledger
+            return cached[0]
         stored = self.table.get(key)
         ledger = Ledger.from_bytes(stored) if stored else Ledger()
-        self.cache[key] = ledger
-        if len(self.cache) > self.cache_size:
-            self.cache.popitem(last=False)
+        self._cache(key, ledger)
         return ledger
+
+    def _cache(self, key: bytes, ledger: Ledger) -> None:
+        """Hold a clean ledger as the most recently used; the least recent go beyond the bound."""
+        previous = self.cache.pop(key, None)
+        if previous is not None:
+            self.cached_bytes -= previous[1]
+        size = heap_estimate(ledger)
+        self.cache[key] = (ledger, size)
+        self.cached_bytes += size
+        while self.cached_bytes > self.cache_bytes and self.cache:
+            self.cached_bytes -= self.cache.popitem(last=False)[1][1]
+
+    def _changed(self, key: bytes, ledger: Ledger) -> None:
+        if key not in self.unpersisted:
+            self.unpersisted_bytes += heap_estimate(ledger)
+        self.unpersisted[key] = ledger
 
     def fold(self, key: bytes, record: str, value: dict, produced: float, source: str | None = None) -> None:
         """Apply one valid, normalised event (typed values, see Ledger.apply); ``source``: the city
@@ -45,9 +66,9 @@ class LedgerState:
         ledger = self.load(key)
         if source is not None and source not in ledger.sources:
             ledger.sources.add(source)
-            self.unpersisted[key] = ledger
+            self._changed(key, ledger)
         if ledger.apply(record, value):
-            self.unpersisted[key] = ledger
+            self._changed(key, ledger)
         # an event already in the ledger still has its row published (the publisher sends it only
         # if it differs from the last one sent): read again after a crash, its ledger may have been
         # written while the row it caused never reached the topic, and nothing else would send it
@@ -55,13 +76,14 @@ class LedgerState:
             self.unpublished[key] = produced
 
     @property
-    def pinned(self) -> int:
-        """Changed ledgers held in memory until written (unpersisted and being persisted)."""
-        return len(self.unpersisted) + len(self.persisting)
+    def pinned_bytes(self) -> int:
+        """Estimated heap of the changed ledgers held in memory until written (unpersisted and being
+        persisted), each counted at its size when it first changed since it was last written."""
+        return self.unpersisted_bytes + self.persisting_bytes
 
     def mark_changed(self, key: bytes, ledger: Ledger) -> None:
         """A ledger changed outside ``fold`` (the publisher's whitelist state): persist it next round."""
-        self.unpersisted[key] = ledger
+        self._changed(key, ledger)
 
     def take_unpublished(self) -> dict[bytes, float]:
         taken, self.unpublished = self.unpublished, {}
@@ -71,20 +93,18 @@ class LedgerState:
         """The ledgers to write now; they stay pinned in memory until ``persisted()``. One folded
         into meanwhile is unpersisted again and written next round."""
         self.persisting, self.unpersisted = self.unpersisted, {}
+        self.persisting_bytes, self.unpersisted_bytes = self.unpersisted_bytes, 0
         return self.persisting
 
     def persisted(self) -> None:
-        for key, ledger in self.persisting.items():  # stay in memory as clean ledgers
-            self.cache[key] = ledger
-            self.cache.move_to_end(key)
-        self.persisting = {}
-        while len(self.cache) > self.cache_size:
-            self.cache.popitem(last=False)
+        persisting, self.persisting, self.persisting_bytes = self.persisting, {}, 0
+        for key, ledger in persisting.items():  # stay in memory as clean ledgers, at their written size
+            self._cache(key, ledger)
 
     def iter_keys(self) -> Iterator[bytes]:
         """Every enterprise this worker holds a ledger of, once each, read from the table as it goes
         (at 1M enterprises a list of them all would take ~150 MB for a moment)."""
-        pending = {**self.unpersisted, **self.persisting}  # bounded by max_unpersisted_ledgers
+        pending = {**self.unpersisted, **self.persisting}  # bounded by unpersisted_ledgers_mib
         yield from pending
         for key in self.table.keys():
             if key not in pending:
@@ -96,4 +116,5 @@ class LedgerState:
         self.cache.clear()
         self.unpersisted.clear()
         self.persisting = {}
+        self.cached_bytes = self.unpersisted_bytes = self.persisting_bytes = 0
         self.unpublished.clear()

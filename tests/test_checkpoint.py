@@ -9,7 +9,7 @@ import pytest
 from creditstream.schemas.kafka import partition_for
 from creditstream.schemas.topics import AGGREGATES_TOPIC, SOURCE_PRODUCED_HEADER
 from creditstream.streams.checkpoint import Checkpoint
-from creditstream.streams.ledger import Ledger
+from creditstream.streams.ledger import Ledger, heap_estimate
 from creditstream.streams.publishing import CATCH_UP_LAG, LIVE_LAG, Publisher
 from creditstream.streams.routing import Router
 from creditstream.streams.state import LedgerState
@@ -54,7 +54,7 @@ def fatal(reason):
 
 def parts(fail=False):
     log, table = [], {}
-    state = LedgerState(table, cache_size=10)
+    state = LedgerState(table, cache_bytes=10 * 20_000)
     output = Output(log, fail)
     publisher = Publisher(state, output, lambda: (24305, dt.date(2025, 6, 30)), publish_seconds=0.2)  # as of 2025-06
 
@@ -87,7 +87,7 @@ def test_freeing_memory_writes_ledgers_but_leaves_rows_and_acknowledgements_to_t
     checkpoint.handled(first)
     state.fold(K1, *statement("water", "W", "2025-05", "10", "1.00"), produced=5.0)
     asyncio.run(checkpoint.free_memory())
-    assert log == ["write"] and not first.acked and state.pinned == 0  # written and let go, nothing sent
+    assert log == ["write"] and not first.acked and state.pinned_bytes == 0  # written and let go, nothing sent
     assert K1 in state.unpublished  # its row is still owed
     checkpoint.handled(second)
     state.fold(K2, *statement("water", "W", "2025-06", "10", "1.00"), produced=6.0)
@@ -133,10 +133,10 @@ def test_a_folder_held_back_goes_on_once_the_round_has_written_its_ledgers():
     async def held_back_then_round():
         waiting = asyncio.ensure_future(checkpoint.released())
         await asyncio.sleep(0)
-        assert not waiting.done() and state.pinned == 1
+        assert not waiting.done() and state.pinned_bytes == heap_estimate(Ledger())
         await checkpoint.persist()
         await asyncio.wait_for(waiting, timeout=1)  # released: a TimeoutError otherwise
-        assert state.pinned == 0 and K1 in table
+        assert state.pinned_bytes == 0 and K1 in table
         again = asyncio.ensure_future(checkpoint.released())
         await asyncio.sleep(0)
         assert not again.done()

@@ -25,6 +25,9 @@ def test_values_come_from_the_environment_and_derive_from_home():
     ({"CREDITSTREAM_AS_OF": "2025-13"}, "CREDITSTREAM_AS_OF: '2025-13' is not a real month"),
     ({"CREDITSTREAM_CLICKHOUSE_URL": "mysql://x"}, "CREDITSTREAM_CLICKHOUSE_URL='mysql://x': expected chdb:<dir>"),
     ({"CREDITSTREAM_SINK_ENABLED": "maybe"}, "CREDITSTREAM_SINK_ENABLED='maybe' is not true or false"),
+    # renamed when the bound became bytes: an operator's old variable is refused, not silently ignored
+    ({"CREDITSTREAM_LEDGER_CACHE_SIZE": "5000"},
+     "CREDITSTREAM_LEDGER_CACHE_SIZE is no longer read: set CREDITSTREAM_LEDGER_CACHE_MIB"),
 ])
 def test_a_bad_setting_is_refused_naming_the_variable(environ, message):
     with pytest.raises(SettingsError) as caught:

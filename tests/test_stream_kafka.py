@@ -30,6 +30,8 @@ def test_aggregates_topic_carries_exactly_what_replay_computes(kafka_settings, w
     # the only worker of its group holds every partition of every provider topic (and others)
     assert metrics["creditstream_worker_input_partitions"] >= len(PROVIDER_TOPICS) * kafka_settings.partitions
     wait_for(lambda: worker.metrics().get("creditstream_ledgers") == len(expected), 30, "every ledger in the table")
+    # the ledgers it folded are held in memory, counted at their estimated heap, within the bound
+    assert 0 < metrics['creditstream_ledger_memory_bytes{held="cached"}'] <= 96 * 2**20
 
 
 def test_events_keyed_off_their_ledger_partition_are_rekeyed_and_give_the_same_aggregates(kafka_settings, workers):

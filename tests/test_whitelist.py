@@ -42,7 +42,7 @@ def good_standing(ledger: Ledger) -> None:
 
 
 def publisher(table=None):
-    state = LedgerState(table if table is not None else {}, 100)
+    state = LedgerState(table if table is not None else {}, 100 * 20_000)
     sent = Sent()
     return Publisher(state, sent, lambda: (AS_OF, last_day(AS_OF)), 1.0), state, sent
 
@@ -149,7 +149,7 @@ def test_a_red_line_starting_and_ending_by_date_alone_moves_the_firm_off_and_bac
     import datetime as dt
 
     reference = {"r": dt.date(2025, 5, 20)}
-    state = LedgerState({}, 100)
+    state = LedgerState({}, 100 * 20_000)
     sent = Sent()
     pub = Publisher(state, sent, lambda: (AS_OF, reference["r"]), 1.0)
     ledger = state.load(KEY)

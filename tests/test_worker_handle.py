@@ -103,17 +103,21 @@ def test_a_worker_reading_a_backlog_persists_less_often(stream):
 
 
 def test_a_checkpoint_is_brought_forward_once_enough_ledgers_changed(stream):
-    """Changed ledgers stay in memory until written: their number must bound memory, not the clock.
+    """Changed ledgers stay in memory until written: their size must bound memory, not the clock.
     While a backlog is read, reaching the bound only frees memory; the interval's round is full."""
     import time
-    limit = stream.config.max_unpersisted_ledgers
+
+    from creditstream.streams.config import MIB
+    from creditstream.streams.ledger import Ledger, heap_estimate
+    limit = stream.config.unpersisted_ledgers_mib * MIB
     assert stream.checkpoint_due(since_last=0.0) is None
     assert stream.checkpoint_due(since_last=stream.persist_interval()) == "full"
-    for i in range(limit - 1):
-        stream.state.unpersisted[f"k{i}".encode()] = None
-    assert stream.checkpoint_due(since_last=0.0) is None
-    stream.state.unpersisted[b"one-more"] = None
-    assert stream.checkpoint_due(since_last=0.0) == "full"
+    ledger = Ledger(stored_bytes=20_000)  # as a long ledger read from the store: ~34 KB estimated
+    for i in range(limit // heap_estimate(ledger)):
+        stream.state.mark_changed(f"k{i}".encode(), ledger)
+    assert stream.state.unpersisted_bytes < limit and stream.checkpoint_due(since_last=0.0) is None
+    stream.state.mark_changed(b"one-more", ledger)
+    assert stream.state.unpersisted_bytes >= limit and stream.checkpoint_due(since_last=0.0) == "full"
     stream.state.unpublished[USCC.encode()] = time.time() - 60  # catching up
     assert stream.checkpoint_due(since_last=0.0) == "free memory"
     assert stream.checkpoint_due(since_last=0.0, quiet=True) == "full"  # the backlog is read: rows now
