@@ -56,6 +56,8 @@ class LedgerState:
             self.cached_bytes -= self.cache.popitem(last=False)[1][1]
 
     def _changed(self, key: bytes, ledger: Ledger) -> None:
+        """Pin a changed ledger until written, counted at its size when it first changed (what it
+        grows by until the write is not counted: a few events' worth)."""
         if key not in self.unpersisted:
             self.unpersisted_bytes += heap_estimate(ledger)
         self.unpersisted[key] = ledger
