@@ -11,12 +11,6 @@ from aiokafka.partitioner import murmur2
 
 LIBRDKAFKA_LOG = logging.getLogger("creditstream.librdkafka")
 
-# librdkafka's default lets a producer hold 1 GiB of messages not yet delivered (or whose delivery
-# report is not yet served). Bounded here, a full queue makes the worker wait for the broker
-# (streams.output) instead of growing: a worker publishing a round of ~45,000 rows while writing
-# ledgers peaked at 855 MiB instead of 904 (state_size.py --working at 100k, docs/benchmarks.md).
-WORKER_PRODUCER_QUEUE_KIB = 64 * 1024
-
 
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (Java, librdkafka murmur2, aiokafka) picks."""
@@ -105,10 +99,8 @@ class KafkaConnection:
         return self.producer(**{"linger.ms": 20, "compression.type": "lz4", "delivery.timeout.ms": 30000})
 
     def worker_producer(self, linger_ms: int, on_delivery, **overrides) -> dict:
-        """The worker's hot path: a local queue of many messages but bounded bytes, and a Python
-        callback only for failures."""
+        """The worker's hot path: a large local queue, and a Python callback only for failures."""
         return self.producer(**{"linger.ms": linger_ms, "queue.buffering.max.messages": 1_000_000,
-                                "queue.buffering.max.kbytes": WORKER_PRODUCER_QUEUE_KIB,
                                 "delivery.report.only.error": True, "on_delivery": on_delivery, **overrides})
 
     def consumer(self, group_id: str, **overrides) -> dict:
