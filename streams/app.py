@@ -153,7 +153,8 @@ class CreditStream:
         # checkpoint is brought forward at unpersisted_ledgers_mib, but the agents go on folding
         # while it writes; when each event changes another enterprise (a month's bills for 1M
         # firms) they outran the writes, and one worker measured 4.6 GiB before this bound
-        self.pinned_limit = 2 * config.unpersisted_ledgers_mib * MIB
+        self.unpersisted_limit = config.unpersisted_ledgers_mib * MIB  # bytes: a checkpoint comes here
+        self.pinned_limit = 2 * self.unpersisted_limit
         # a city reads its providers' topics; the provincial node each city's replicated outbound topic
         self.inbound = tuple(replicated_topic(c) for c in config.province_cities) or tuple(PROVIDER_TOPICS)
         # every offset of the checkpointed agents' partitions reaches them (streams.continuity)
@@ -398,7 +399,7 @@ class CreditStream:
         written, rows and acknowledgements left to the interval's round, see Checkpoint)."""
         if since_last >= self.persist_interval():
             return "full"
-        if self.state.unpersisted_bytes < self.config.unpersisted_ledgers_mib * MIB:
+        if self.state.unpersisted_bytes < self.unpersisted_limit:
             return None
         return "free memory" if not quiet and self.publisher.catching_up() else "full"
 
