@@ -13,9 +13,14 @@ librdkafka producer, fold into the worker's ledger state), and nothing else: no 
 ledger writes, no aggregate rows, no sink. Beside (a′) and the full pipeline it shows which side
 of that seam the pipeline's time goes to. It writes to the worker's own topics (normalised,
 masked, re-keyed): pipeline_throughput.py empties them again before its full run.
+
+With ``--fold --ledgers FILE`` the in-memory ledgers start from the history in FILE (a pickle of
+``(stored ledgers, USCCs)``: the i-th USCC's ledger is ``Ledger.from_bytes(stored[i % len(stored)])``),
+loaded before the agent starts: steady_month.py's (a′), the same history the worker recovers.
 """
 import json
 import os
+import pickle
 import sys
 import time
 
@@ -62,6 +67,10 @@ def main():
     schema = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     state = {"count": 0, "first": None, "last": None, "errors": 0}
     ledgers: dict[str, Ledger] = {}
+    if "--ledgers" in sys.argv[5:]:
+        with open(sys.argv[sys.argv.index("--ledgers") + 1], "rb") as fh:
+            stored, usccs = pickle.load(fh)
+        ledgers.update((uscc, Ledger.from_bytes(stored[i % len(stored)])) for i, uscc in enumerate(usccs))
 
     def decode_and_fold(topic: str, value: bytes) -> None:
         try:
@@ -92,7 +101,8 @@ def main():
             state["last"] = time.perf_counter()
             if state["count"] >= expected:
                 with open(result_file, "w") as fh:
-                    json.dump({"events": state["count"], "seconds": state["last"] - state["first"]}, fh)
+                    json.dump({"events": state["count"], "seconds": state["last"] - state["first"],
+                               **({"ledgers_held": len(ledgers)} if fold else {})}, fh)
                 os._exit(0)
 
     worker = faust.Worker(app, loglevel="warning")

@@ -55,6 +55,7 @@ AS_OF = "2025-06"
 # is asked at 4 Hz only until its first event, then once a second for its aggregated count (the
 # end is the later of the last row and that count, and the last row comes after it)
 POLL_SECONDS = 0.25
+RECOVERED = 'creditstream_table_recovered_records_total{table="ledger"}'
 WORKER_POLL_SECONDS = 1.0
 
 
@@ -91,9 +92,13 @@ def faust_decode_only(expected: int, *flags: str) -> dict:
     return {**data, "seconds": round(data["seconds"], 2), "events_per_second": round(data["events"] / data["seconds"])}
 
 
-def full_pipeline(expected: int, valid: int, tmp: Path) -> dict:
+def full_pipeline(expected: int, valid: int, tmp: Path, app_id: str | None = None) -> dict:
+    """The worker (``app_id``'s, its changelog recovered first if it has one) from its first event
+    consumed to the last aggregate row inserted; with the ledgers it held at the end and the
+    changelog records it read at its start, so a run that was meant to start from given ledgers
+    can tell whether it did."""
     sink_port = free_port()
-    worker = WorkerProcess(tmp, f"bench-full-{time.time_ns()}", CREDITSTREAM_AS_OF=AS_OF,
+    worker = WorkerProcess(tmp, app_id or f"bench-full-{time.time_ns()}", CREDITSTREAM_AS_OF=AS_OF,
                            CREDITSTREAM_API_ENABLED="false", CREDITSTREAM_SINK_METRICS_PORT=str(sink_port)).start()
     try:
         start = aggregated_at = None
@@ -118,9 +123,12 @@ def full_pipeline(expected: int, valid: int, tmp: Path) -> dict:
             raise RuntimeError("the pipeline did not finish in an hour")
         # done when every event is folded in and the last row is in ClickHouse
         seconds = max(aggregated_at, last_change) - start
+        held = worker.metrics()
         return {"events": expected, "seconds": round(seconds, 2), "events_per_second": round(expected / seconds),
                 "aggregate_rows_inserted": int(last_rows),
-                "worker_peak_rss_mib": status_mib(process_status(worker.proc.pid), "VmHWM")}
+                "worker_peak_rss_mib": status_mib(process_status(worker.proc.pid), "VmHWM"),
+                "ledgers_held": int(held.get("creditstream_ledgers", 0)),
+                "changelog_records_read": int(held.get(RECOVERED, 0))}
     finally:
         worker.stop()
 

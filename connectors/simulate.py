@@ -119,6 +119,10 @@ class Simulator:
 
     def events(self) -> Iterator[SimulatedEvent]:
         """Events in a realistic delivery order: by month, some delayed, some duplicated."""
+        return (event for _month, event in self.delivered())
+
+    def delivered(self) -> Iterator[tuple[int, SimulatedEvent]]:
+        """(month index it is delivered in, event), in the order of ``events``."""
         batches: dict[int, list[SimulatedEvent]] = {}
         firms = self.firms()
         for firm in firms:
@@ -135,15 +139,15 @@ class Simulator:
             batch = batches.get(month, [])
             self.rng.shuffle(batch)
             for event in batch:
-                yield self.maybe_corrupt(event)
+                yield month, self.maybe_corrupt(event)
             batch = register_batches.get(month, [])
             rng.shuffle(batch)
             for event in batch:
-                yield self.maybe_corrupt_register(event)
+                yield month, self.maybe_corrupt_register(event)
             batch = collection_batches.get(month, [])
             crng.shuffle(batch)
             for event in batch:
-                yield self.maybe_corrupt_collection(event)
+                yield month, self.maybe_corrupt_collection(event)
 
     def register_event(self, record: str, provider: str, firm: dict, occurred: dt.datetime, fields: dict):
         return SimulatedEvent(TOPIC_OF[record], {**self.common(provider, firm, occurred), **fields})
