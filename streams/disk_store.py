@@ -189,6 +189,15 @@ class DiskStore(SerializedStore):
                     return value
         return None
 
+    def get_at(self, partition: int, key: bytes) -> Optional[bytes]:
+        """A key's value read from its own partition: one read, where ``_get`` asks the bloom
+        filter of every open partition first (at scale their filter blocks are not all cached).
+        A miss is looked for in the others (``_get``): cheap for a new key, and it keeps a value
+        written to another partition readable."""
+        db = self._dbs.get(partition)
+        value = db.get(key) if db is not None else None
+        return value if value is not None else self._get(key)
+
     def _set(self, key: bytes, value: Optional[bytes]) -> None:
         """A write from inside a stream (Faust's own table writes): the event's partition, as Faust's
         changelog record goes to the same partition."""

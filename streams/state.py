@@ -13,14 +13,18 @@ about half a 24-month one), so a bound holds as many ledgers as fit, whatever th
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Iterator, MutableMapping
+from typing import Callable, Iterator, MutableMapping, Optional
 
 from creditstream.streams.ledger import Ledger, heap_estimate
 
 
 class LedgerState:
-    def __init__(self, table: MutableMapping[bytes, bytes], cache_bytes: int):
+    def __init__(self, table: MutableMapping[bytes, bytes], cache_bytes: int,
+                 read: Optional[Callable[[bytes], Optional[bytes]]] = None):
+        """``read``: how one stored ledger is read (default ``table.get``; the worker reads its
+        table's store directly, see ``CreditStream.read_ledger``)."""
         self.table = table
+        self.read = read or table.get
         self.cache_bytes = cache_bytes  # the bound on clean ledgers held
         # recently used, LRU: key -> (ledger, its estimated heap when cached)
         self.cache: OrderedDict[bytes, tuple[Ledger, int]] = OrderedDict()
@@ -39,7 +43,7 @@ class LedgerState:
         if cached is not None:
             self.cache.move_to_end(key)
             return cached[0]
-        stored = self.table.get(key)
+        stored = self.read(key)
         ledger = Ledger.from_bytes(stored) if stored else Ledger()
         self._cache(key, ledger)
         return ledger

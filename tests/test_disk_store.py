@@ -63,6 +63,20 @@ def test_recovery_batch_writes_values_deletes_and_the_newest_offset(tmp_path):
     store.close()
 
 
+def test_a_key_is_read_from_its_own_partition_and_a_misplaced_one_is_still_found(tmp_path):
+    store = open_store(tmp_path)
+    store.put(2, b"91350200MA2XXXXXX1", b"here")
+    store.put(0, b"91350200MA2XXXXXX2", b"elsewhere")
+    asked = []
+    store._get = lambda key: asked.append(key) or DiskStore._get(store, key)  # the all-partition search
+    assert store.get_at(2, b"91350200MA2XXXXXX1") == b"here"
+    assert asked == []  # found where it belongs: no other partition asked
+    assert store.get_at(2, b"91350200MA2XXXXXX2") == b"elsewhere"
+    assert store.get_at(3, b"never written") is None  # a partition not open: the others are asked
+    assert asked == [b"91350200MA2XXXXXX2", b"never written"]
+    store.close()
+
+
 def test_an_offset_for_a_partition_no_longer_held_is_not_recorded(tmp_path):
     store = open_store(tmp_path)
     store.set_persisted_offset(changelog_tp(store, 2), 100)  # never opened: nothing to vouch for

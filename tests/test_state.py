@@ -108,3 +108,16 @@ def test_changed_ledgers_are_counted_at_their_size_until_written_then_cached_at_
     assert state.cached_bytes == sum(heap_estimate(Ledger.from_bytes(b)) for b in written.values())
     state.forget()
     assert state.cached_bytes == state.pinned_bytes == 0 and not state.cache
+
+
+def test_stored_ledgers_are_read_through_the_given_reader():
+    """The worker reads ledgers from its table's store directly (one read per ledger, not the
+    table's ``in`` and ``[]``): the state asks ``read`` once per ledger it does not hold."""
+    stored = {K1: Ledger().to_bytes()}
+    asked = []
+    state = LedgerState({}, cache_bytes=10 * 20_000, read=lambda key: asked.append(key) or stored.get(key))
+    state.fold(K1, *statement("water", "W", "2025-05", "10", "1.00"), produced=1.0)
+    state.fold(K1, *statement("water", "W", "2025-04", "10", "1.00"), produced=2.0)
+    state.fold(K2, *statement("water", "W", "2025-05", "10", "1.00"), produced=3.0)
+    assert asked == [K1, K2]  # each once; K2's miss gives a new ledger
+    assert state.load(K2).has_facts
