@@ -1,4 +1,6 @@
 """Write-behind ledger state (streams/state.py): what is in memory, what must still be written."""
+import pytest
+
 from creditstream.streams.ledger import Ledger, heap_estimate
 from creditstream.streams.state import LedgerState
 from tests.support.builders import statement
@@ -121,3 +123,20 @@ def test_stored_ledgers_are_read_through_the_given_reader():
     state.fold(K2, *statement("water", "W", "2025-05", "10", "1.00"), produced=3.0)
     assert asked == [K1, K2]  # each once; K2's miss gives a new ledger
     assert state.load(K2).has_facts
+
+
+@pytest.mark.parametrize("store", ["disk://", "memory://"])
+def test_the_worker_reads_a_stored_ledger_from_either_store(tmp_path, store):
+    from creditstream.settings import Settings
+    from creditstream.streams.app import CreditStream
+
+    settings = Settings(personal_data_key="test-key", kafka_username="worker", kafka_password="unused",
+                        store=store, data_dir=str(tmp_path))
+    stream = CreditStream(settings.stream(), output=object())
+    value = Ledger().to_bytes()
+    if store == "disk://":
+        stream.ledgers.data.put(stream.router.partition_of(K1), K1, value)
+    else:
+        stream.ledgers.data[K1] = value
+    assert stream.read_ledger(K1) == value
+    assert stream.read_ledger(K2) is None
