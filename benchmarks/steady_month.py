@@ -25,7 +25,7 @@ each, and unless (a′) held them too.
 Needs the local broker; RECREATES the platform topics. Prints JSON; progress on stderr.
 
     PYTHONPATH=. .venv/bin/python benchmarks/steady_month.py [--enterprises 100000] [--sample 500]
-        [--history 23] [--partitions 4]
+        [--history 23] [--order delivery|clustered]
 """
 import argparse
 import io
@@ -95,7 +95,6 @@ def main() -> None:
     parser.add_argument("--enterprises", type=int, default=100_000)
     parser.add_argument("--sample", type=int, default=500)
     parser.add_argument("--history", type=int, default=23, help="months of ledgers before the as-of month")
-    parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--order", choices=("delivery", "clustered"), default="delivery",
                         help="the month's events shuffled as the simulator delivers them, or each sample copy's together")
     args = parser.parse_args()
@@ -120,7 +119,7 @@ def main() -> None:
         progress(f"(a′): {a_fold['events_per_second']:,}/s; writing {args.enterprises:,} ledgers to the worker's changelog")
         app_id = f"bench-steady-{time.time_ns()}"
         changelog = f"{WorkerProcess(Path(tmp), app_id).app_id}-ledger-changelog"
-        write_changelog(changelog, stored, args.enterprises, args.partitions)
+        write_changelog(changelog, stored, args.enterprises, settings.partitions)  # the worker's partitions
         progress("full: the worker recovers its ledgers, then folds the month")
         full = full_pipeline(events, events, Path(tmp), app_id)
     check(full["changelog_records_read"] == args.enterprises,
