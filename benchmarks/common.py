@@ -4,6 +4,9 @@ from pathlib import Path
 
 from creditstream.schemas.uscc import USCC_ALPHABET, uscc_check_char
 
+# the worker's series of changelog records its ledger table read at start (0: the local store held them)
+LEDGER_RECORDS_RECOVERED = 'creditstream_table_recovered_records_total{table="ledger"}'
+
 
 def synthetic_uscc(i: int) -> str:
     """A valid, distinct USCC for the i-th synthetic enterprise."""

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer
 
-from benchmarks.common import process_status, status_mib
+from benchmarks.common import LEDGER_RECORDS_RECOVERED, process_status, status_mib
 from creditstream.connectors.simulate import Simulator
 from creditstream.schemas.codec import default_codec
 from creditstream.schemas.months import parse_month
@@ -55,7 +55,6 @@ AS_OF = "2025-06"
 # is asked at 4 Hz only until its first event, then once a second for its aggregated count (the
 # end is the later of the last row and that count, and the last row comes after it)
 POLL_SECONDS = 0.25
-RECOVERED = 'creditstream_table_recovered_records_total{table="ledger"}'
 WORKER_POLL_SECONDS = 1.0
 
 
@@ -128,7 +127,7 @@ def full_pipeline(expected: int, valid: int, tmp: Path, app_id: str | None = Non
                 "aggregate_rows_inserted": int(last_rows),
                 "worker_peak_rss_mib": status_mib(process_status(worker.proc.pid), "VmHWM"),
                 "ledgers_held": int(held.get("creditstream_ledgers", 0)),
-                "changelog_records_read": int(held.get(RECOVERED, 0))}
+                "changelog_records_read": int(held.get(LEDGER_RECORDS_RECOVERED, 0))}
     finally:
         worker.stop()
 

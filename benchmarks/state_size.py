@@ -29,7 +29,7 @@ from pathlib import Path
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from benchmarks.common import process_status, status_mib
+from benchmarks.common import LEDGER_RECORDS_RECOVERED, process_status, status_mib
 from benchmarks.common import synthetic_uscc as uscc
 from creditstream.connectors.simulate import Simulator, event_line
 from creditstream.schemas.codec import default_codec
@@ -88,7 +88,7 @@ def ready_and_holding(worker: WorkerProcess, enterprises: int) -> dict:
         raise SystemExit(f"the worker holds {held:.0f} of the {enterprises} ledgers written to its changelog: "
                          f"the start measured nothing")
     return {"seconds_to_ready": round(ready, 1), "ledgers_held": int(held),
-            "changelog_records_read": int(scraped.get('creditstream_table_recovered_records_total{table="ledger"}', -1)),
+            "changelog_records_read": int(scraped.get(LEDGER_RECORDS_RECOVERED, -1)),
             **worker_memory_mib(worker.proc.pid)}
 
 
