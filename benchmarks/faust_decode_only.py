@@ -1,7 +1,8 @@
 """Reference (a): a bare Faust agent that only decodes the provider topics — the framework's own
 ceiling on this machine. Run by benchmarks/pipeline_throughput.py:
 
-    python benchmarks/faust_decode_only.py BOOTSTRAP EXPECTED_COUNT RESULT_FILE APP_ID [--fold]
+    python benchmarks/faust_decode_only.py BOOTSTRAP EXPECTED_COUNT RESULT_FILE APP_ID [--fold | --handle]
+        [--take N] [--ledgers FILE]
 
 With ``--fold`` the agent also validates and folds every event into plain in-memory ledgers (the
 contract's per-event work, nothing else: no outputs, no changelog, no aggregate rows): the
@@ -13,6 +14,10 @@ librdkafka producer, fold into the worker's ledger state), and nothing else: no 
 ledger writes, no aggregate rows, no sink. Beside (a′) and the full pipeline it shows which side
 of that seam the pipeline's time goes to. It writes to the worker's own topics (normalised,
 masked, re-keyed): pipeline_throughput.py empties them again before its full run.
+
+With ``--take N`` the agent takes its stream in batches of up to N events (Faust's
+``noack_take``, acknowledging each event once handled), as the worker's agents do: beside the
+per-event agent, the ceiling for a pipeline that takes its stream that way.
 
 With ``--fold --ledgers FILE`` the in-memory ledgers start from the history in FILE (a pickle of
 ``(stored ledgers, USCCs)``: the i-th USCC's ledger is ``Ledger.from_bytes(stored[i % len(stored)])``),
@@ -30,6 +35,7 @@ from creditstream.schemas.codec import DecodeError, default_codec
 from creditstream.schemas.rules import Invalid
 from creditstream.schemas.topics import PROVIDER_TOPICS
 from creditstream.settings import Settings
+from creditstream.streams.app import BATCH_SECONDS
 from creditstream.streams.ledger import Ledger
 from creditstream.streams.pipeline import accept, decode_avro, fold_into
 
@@ -57,6 +63,7 @@ def worker_handler(bootstrap: str):
 def main():
     bootstrap, expected, result_file, app_id = sys.argv[1:5]
     expected, fold, handle = int(expected), "--fold" in sys.argv[5:], "--handle" in sys.argv[5:]
+    take = int(sys.argv[sys.argv.index("--take") + 1]) if "--take" in sys.argv[5:] else 0
     registry = default_codec()
     # the same secured broker as the worker: credentials from CREDITSTREAM_KAFKA_USERNAME/PASSWORD
     auth = Settings.from_env(bootstrap_servers=bootstrap).kafka.aiokafka_auth()
@@ -81,29 +88,43 @@ def main():
             return
         fold_into(ledgers, record, decoded)
 
-    worker_handle = worker_handler(bootstrap) if handle else None
+    def decode_only(message) -> None:
+        try:
+            registry.decode(message.value)
+        except DecodeError:
+            state["errors"] += 1
+
+    if handle:
+        work = worker_handler(bootstrap)
+    elif fold:
+        def work(message) -> None:
+            decode_and_fold(message.topic, message.value)
+    else:
+        work = decode_only
+
+    def counted(handled: int) -> None:
+        state["count"] += handled
+        state["last"] = time.perf_counter()
+        if state["count"] >= expected:
+            with open(result_file, "w") as fh:
+                json.dump({"events": state["count"], "seconds": state["last"] - state["first"],
+                           **({"ledgers_held": len(ledgers)} if fold else {})}, fh)
+            os._exit(0)
 
     @app.agent(app.topic(*PROVIDER_TOPICS, schema=schema))
     async def decode(stream):
-        async for value in stream:
-            if state["first"] is None:
-                state["first"] = time.perf_counter()
-            if worker_handle:
-                worker_handle(stream.current_event.message)
-            elif fold:
-                decode_and_fold(stream.current_event.message.topic, value)
-            else:
-                try:
-                    registry.decode(value)
-                except DecodeError:
-                    state["errors"] += 1
-            state["count"] += 1
-            state["last"] = time.perf_counter()
-            if state["count"] >= expected:
-                with open(result_file, "w") as fh:
-                    json.dump({"events": state["count"], "seconds": state["last"] - state["first"],
-                               **({"ledgers_held": len(ledgers)} if fold else {})}, fh)
-                os._exit(0)
+        if take:  # as the worker's agents take their stream (streams.app.acknowledged_by_checkpoint)
+            async for events in stream.noack_take(take, BATCH_SECONDS):
+                state["first"] = state["first"] or time.perf_counter()
+                for event in events:
+                    work(event.message)
+                    event.ack()
+                counted(len(events))
+        else:
+            async for _ in stream:
+                state["first"] = state["first"] or time.perf_counter()
+                work(stream.current_event.message)
+                counted(1)
 
     worker = faust.Worker(app, loglevel="warning")
     worker.spinner = None

@@ -63,6 +63,11 @@ from creditstream.streams.state import LedgerState
 
 log = logging.getLogger("creditstream.worker")
 
+# The agents take their stream in batches of up to BATCH_EVENTS, or what has come within
+# BATCH_SECONDS (an event waits at most that long before it is handled)
+BATCH_EVENTS = 500
+BATCH_SECONDS = 0.05
+
 
 def raw() -> dict:
     """Bytes in, bytes out: decoding is ours, so no message can crash the agent in Faust's decoder.
@@ -209,24 +214,28 @@ class CreditStream:
     # -- validation and folding --------------------------------------------------------------------
     def acknowledged_by_checkpoint(self, handler: Callable) -> Callable:
         """An agent that hands every message to ``handler`` and leaves its acknowledgement to the
-        checkpoint (after the ledgers it changed are persisted)."""
+        checkpoint (after the ledgers it changed are persisted). It takes the stream in batches
+        (Faust's ``noack_take``): the same per-event work done for a few hundred events at a time,
+        between Faust's own per-message steps rather than interleaved with them, ran a bare agent
+        1.4× faster (246,090 events: 25.2 s against 36.4 s, docs/benchmarks.md)."""
         async def agent(stream) -> None:
-            manual = stream.noack()
-            async for _ in manual:  # not .events(): one async generator less per event
-                event = manual.current_event
-                message = event.message
-                skipped = self.continuity.missing(message.tp, message.offset)
-                if skipped is not None:
-                    missed = await self.read_back(message.tp, skipped)
-                    if missed is None:
-                        continue  # a rebalance meanwhile: this event is read again after it
-                    for read in missed:
-                        self.checkpoint.handled(ReadBack(self.app.consumer, read))
-                        handler(read)
-                self.checkpoint.handled(event)
-                handler(message)
-                while self.state.pinned_bytes >= self.pinned_limit:
-                    await self.checkpoint.released()
+            async for batch in stream.noack_take(BATCH_EVENTS, BATCH_SECONDS):
+                for event in batch:
+                    message = event.message
+                    if message.generation_id != self.app.consumer_generation_id:
+                        continue  # buffered before a rebalance: read again from its committed offset
+                    skipped = self.continuity.missing(message.tp, message.offset)
+                    if skipped is not None:
+                        missed = await self.read_back(message.tp, skipped)
+                        if missed is None:
+                            continue  # a rebalance meanwhile: this event is read again after it
+                        for read in missed:
+                            self.checkpoint.handled(ReadBack(self.app.consumer, read))
+                            handler(read)
+                    self.checkpoint.handled(event)
+                    handler(message)
+                    while self.state.pinned_bytes >= self.pinned_limit:
+                        await self.checkpoint.released()
         return agent
 
     async def read_back(self, tp: TP, offsets: range) -> Optional[list]:
