@@ -35,7 +35,7 @@ from creditstream.schemas.codec import DecodeError, default_codec
 from creditstream.schemas.rules import Invalid
 from creditstream.schemas.topics import PROVIDER_TOPICS
 from creditstream.settings import Settings
-from creditstream.streams.app import BATCH_SECONDS
+from creditstream.streams.config import BATCH_SECONDS
 from creditstream.streams.ledger import Ledger
 from creditstream.streams.pipeline import accept, decode_avro, fold_into
 

@@ -36,7 +36,7 @@ from creditstream.schemas.months import parse_month
 from creditstream.schemas.rules import Invalid
 from creditstream.schemas.topics import PROVIDER_TOPICS
 from creditstream.streams.aggregates import compute
-from creditstream.streams.app import BATCH_EVENTS
+from creditstream.streams.config import BATCH_EVENTS
 from creditstream.streams.pipeline import accept, decode_avro, fold_into
 from tests.support.kafka import (
     BOOTSTRAP,

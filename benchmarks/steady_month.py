@@ -6,6 +6,7 @@ beside the references of pipeline_throughput.py measured in the same run on the 
   (a′) the same agent validating and folding each event into in-memory ledgers that start from
        the same history (loaded before it starts; all of it in memory, ~1.9 GB at 100,000 × 23
        months: the ceiling with no bound on memory);
+  (a′ batched) the same, taking its stream in batches as the worker's agents do;
   full: the worker (its ledgers on disk, its memory bounded) with its embedded sink, from its
        first event consumed to the last aggregate row inserted into ClickHouse.
 
@@ -45,6 +46,7 @@ from creditstream.schemas.codec import default_codec
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.topics import PROVIDER_TOPICS
 from creditstream.schemas.uscc import normalise_uscc
+from creditstream.streams.config import BATCH_EVENTS
 from creditstream.streams.replay import fold_lines
 from tests.support.kafka import WorkerProcess, platform_settings, reset_topics
 from tests.support.stream import produce_all
@@ -116,7 +118,11 @@ def main() -> None:
         progress(f"(a): {a['events_per_second']:,}/s; (a′): decode, validate, fold onto the history in memory")
         a_fold = faust_decode_only(events, "--fold", "--ledgers", str(ledgers_file))
         check(a_fold["ledgers_held"] == args.enterprises, f"(a′) held {a_fold['ledgers_held']} ledgers")
-        progress(f"(a′): {a_fold['events_per_second']:,}/s; writing {args.enterprises:,} ledgers to the worker's changelog")
+        progress(f"(a′): {a_fold['events_per_second']:,}/s; (a′ batched): the same, taken as the worker takes it")
+        a_batched = faust_decode_only(events, "--fold", "--ledgers", str(ledgers_file), "--take", str(BATCH_EVENTS))
+        check(a_batched["ledgers_held"] == args.enterprises, f"(a′ batched) held {a_batched['ledgers_held']} ledgers")
+        progress(f"(a′ batched): {a_batched['events_per_second']:,}/s; "
+                 f"writing {args.enterprises:,} ledgers to the worker's changelog")
         app_id = f"bench-steady-{time.time_ns()}"
         changelog = f"{WorkerProcess(Path(tmp), app_id).app_id}-ledger-changelog"
         write_changelog(changelog, stored, args.enterprises, settings.partitions)  # the worker's partitions
@@ -131,8 +137,10 @@ def main() -> None:
         "enterprises": args.enterprises, "history_months": args.history, "sample": args.sample, "order": args.order,
         "events": events, "events_per_enterprise": round(events / args.enterprises, 2),
         "publish_seconds": round(published, 1),
-        "a_bare_faust_decode": a, "a_prime_faust_decode_validate_fold": a_fold, "full_pipeline": full,
+        "a_bare_faust_decode": a, "a_prime_faust_decode_validate_fold": a_fold, "a_prime_batched": a_batched,
+        "full_pipeline": full,
         "full_over_a_prime": round(full["events_per_second"] / a_fold["events_per_second"], 2),
+        "full_over_a_prime_batched": round(full["events_per_second"] / a_batched["events_per_second"], 2),
         "full_over_a": round(full["events_per_second"] / a["events_per_second"], 2),
     }, indent=2))
 

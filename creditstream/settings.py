@@ -23,7 +23,7 @@ from creditstream.schemas.kafka import SASL_MECHANISMS, SECURITY_PROTOCOLS, Kafk
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.topics import NODE_ALIAS
 from creditstream.sinks.config import SinkConfig
-from creditstream.streams.config import StreamConfig
+from creditstream.streams.config import BATCH_EVENTS, BATCH_SECONDS, StreamConfig
 
 ENV_PREFIX = "CREDITSTREAM_"
 # renamed settings: the old variable is refused, naming its replacement, rather than silently ignored
@@ -96,6 +96,12 @@ class Settings:
                                            minimum=1)
     producer_linger_ms: int = setting(10, "producer linger (Faust's and the worker's librdkafka producer)",
                                       minimum=0, maximum=1000)
+    agent_batch_events: int = setting(BATCH_EVENTS, "the worker's agents take their stream in batches of this many "
+                                                    "events…", minimum=1, maximum=100_000)
+    agent_batch_seconds: float = setting(BATCH_SECONDS, "…or of what came within this many seconds (the longest an "
+                                                        "event waits): handled together, not interleaved with Faust's "
+                                                        "own per-message steps, events cost less", minimum=0.001,
+                                         maximum=5)
     web_host: str = setting("127.0.0.1", "worker HTTP (`/metrics`) and the sink service's metrics; loopback "
                                          "unless configured")
     web_port: int = setting(6066, "worker HTTP port", minimum=1, maximum=65535)
@@ -337,7 +343,8 @@ class Settings:
             month_check_seconds=self.month_check_seconds, publish_seconds=self.publish_seconds,
             persist_seconds=self.persist_seconds, catch_up_persist_seconds=self.catch_up_persist_seconds,
             ledger_cache_mib=self.ledger_cache_mib, unpersisted_ledgers_mib=self.unpersisted_ledgers_mib,
-            producer_linger_ms=self.producer_linger_ms, web_host=self.web_host, web_port=self.web_port,
+            producer_linger_ms=self.producer_linger_ms, agent_batch_events=self.agent_batch_events,
+            agent_batch_seconds=self.agent_batch_seconds, web_host=self.web_host, web_port=self.web_port,
             data_dir=self.data_dir, log_level=self.log_level,
             personal_data_key=self.personal_data_key.encode() if self.personal_data_key else None,
             future_skew_seconds=self.future_skew_seconds, session_timeout_seconds=self.worker_session_timeout_seconds,

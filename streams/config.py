@@ -7,6 +7,9 @@ from typing import Optional
 from creditstream.schemas.kafka import KafkaConnection
 
 MIB = 1 << 20  # the memory bounds are set in MiB
+# the agents take their stream in batches (streams.app.CreditStream.acknowledged_by_checkpoint)
+BATCH_EVENTS = 500
+BATCH_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,8 @@ class StreamConfig:
     ledger_cache_mib: int = 96  # clean decoded ledgers held, at their estimated heap (streams.ledger.heap_estimate)
     unpersisted_ledgers_mib: int = 96  # changed since the last checkpoint: one is brought forward
     producer_linger_ms: int = 10
+    agent_batch_events: int = BATCH_EVENTS  # events an agent takes at once at most
+    agent_batch_seconds: float = BATCH_SECONDS  # or what came within this long
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     data_dir: str = ".local/worker"
