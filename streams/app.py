@@ -216,22 +216,27 @@ class CreditStream:
         async def agent(stream) -> None:
             async for batch in stream.noack_take(self.config.agent_batch_events, self.config.agent_batch_seconds):
                 for event in batch:
-                    message = event.message
-                    if message.generation_id != self.app.consumer_generation_id:
-                        continue  # buffered before a rebalance: read again from its committed offset
-                    skipped = self.continuity.missing(message.tp, message.offset)
-                    if skipped is not None:
-                        missed = await self.read_back(message.tp, skipped)
-                        if missed is None:
-                            continue  # a rebalance meanwhile: this event is read again after it
-                        for read in missed:
-                            self.checkpoint.handled(ReadBack(self.app.consumer, read))
-                            handler(read)
-                    self.checkpoint.handled(event)
-                    handler(message)
-                    while self.state.pinned_bytes >= self.pinned_limit:
-                        await self.checkpoint.released()
+                    await self.checkpointed(event, handler)
         return agent
+
+    async def checkpointed(self, event, handler: Callable) -> None:
+        """One event of a batch: the offsets Faust's fetcher passed over before it first (read
+        back), then the event itself; then wait while too many changed ledgers are pinned."""
+        message = event.message
+        if message.generation_id != self.app.consumer_generation_id:
+            return  # fetched before a rebalance: passed over, as Faust's stream does; it is read again
+        skipped = self.continuity.missing(message.tp, message.offset)
+        if skipped is not None:
+            missed = await self.read_back(message.tp, skipped)
+            if missed is None:
+                return  # a rebalance meanwhile: this event is read again after it
+            for read in missed:
+                self.checkpoint.handled(ReadBack(self.app.consumer, read))
+                handler(read)
+        self.checkpoint.handled(event)
+        handler(message)
+        while self.state.pinned_bytes >= self.pinned_limit:
+            await self.checkpoint.released()
 
     async def read_back(self, tp: TP, offsets: range) -> Optional[list]:
         """The messages Faust's fetcher passed over (streams.continuity), read from the broker, for
