@@ -2,7 +2,7 @@
 ceiling on this machine. Run by benchmarks/pipeline_throughput.py:
 
     python benchmarks/faust_decode_only.py BOOTSTRAP EXPECTED_COUNT RESULT_FILE APP_ID [--fold | --handle]
-        [--take N] [--ledgers FILE]
+        [--take] [--ledgers FILE]
 
 With ``--fold`` the agent also validates and folds every event into plain in-memory ledgers (the
 contract's per-event work, nothing else: no outputs, no changelog, no aggregate rows): the
@@ -15,9 +15,10 @@ ledger writes, no aggregate rows, no sink. Beside (a′) and the full pipeline i
 of that seam the pipeline's time goes to. It writes to the worker's own topics (normalised,
 masked, re-keyed): pipeline_throughput.py empties them again before its full run.
 
-With ``--take N`` the agent takes its stream in batches of up to N events (Faust's
-``noack_take``, acknowledging each event once handled), as the worker's agents do: beside the
-per-event agent, the ceiling for a pipeline that takes its stream that way.
+With ``--take`` the agent takes its stream in batches (Faust's ``noack_take``, acknowledging each
+event once handled) of the worker's own size (``agent_batch_events`` / ``agent_batch_seconds``
+from the environment, as the worker reads them): beside the per-event agent, the ceiling for a
+pipeline that takes its stream that way.
 
 With ``--fold --ledgers FILE`` the in-memory ledgers start from the history in FILE (a pickle of
 ``(stored ledgers, USCCs)``: the i-th USCC's ledger is ``Ledger.from_bytes(stored[i % len(stored)])``),
@@ -35,7 +36,6 @@ from creditstream.schemas.codec import DecodeError, default_codec
 from creditstream.schemas.rules import Invalid
 from creditstream.schemas.topics import PROVIDER_TOPICS
 from creditstream.settings import Settings
-from creditstream.streams.config import BATCH_SECONDS
 from creditstream.streams.ledger import Ledger
 from creditstream.streams.pipeline import accept, decode_avro, fold_into
 
@@ -63,10 +63,11 @@ def worker_handler(bootstrap: str):
 def main():
     bootstrap, expected, result_file, app_id = sys.argv[1:5]
     expected, fold, handle = int(expected), "--fold" in sys.argv[5:], "--handle" in sys.argv[5:]
-    take = int(sys.argv[sys.argv.index("--take") + 1]) if "--take" in sys.argv[5:] else 0
+    batched = "--take" in sys.argv[5:]
     registry = default_codec()
     # the same secured broker as the worker: credentials from CREDITSTREAM_KAFKA_USERNAME/PASSWORD
-    auth = Settings.from_env(bootstrap_servers=bootstrap).kafka.aiokafka_auth()
+    settings = Settings.from_env(bootstrap_servers=bootstrap)
+    auth = settings.kafka.aiokafka_auth()
     app = faust.App(app_id, broker=f"kafka://{bootstrap}", store="memory://", producer_linger=0.01,
                     broker_credentials=faust.SASLCredentials(**auth) if auth else None,
                     consumer_auto_offset_reset="earliest", web_enabled=False,
@@ -79,9 +80,9 @@ def main():
             stored, usccs = pickle.load(fh)
         ledgers.update((uscc, Ledger.from_bytes(stored[i % len(stored)])) for i, uscc in enumerate(usccs))
 
-    def decode_and_fold(topic: str, value: bytes) -> None:
+    def decode_and_fold(message) -> None:
         try:
-            record, decoded = decode_avro(registry, topic, value)
+            record, decoded = decode_avro(registry, message.topic, message.value)
             decoded = accept(record, decoded)
         except Invalid:
             state["errors"] += 1
@@ -97,8 +98,7 @@ def main():
     if handle:
         work = worker_handler(bootstrap)
     elif fold:
-        def work(message) -> None:
-            decode_and_fold(message.topic, message.value)
+        work = decode_and_fold
     else:
         work = decode_only
 
@@ -113,8 +113,8 @@ def main():
 
     @app.agent(app.topic(*PROVIDER_TOPICS, schema=schema))
     async def decode(stream):
-        if take:  # as the worker's agents take their stream (streams.app.acknowledged_by_checkpoint)
-            async for events in stream.noack_take(take, BATCH_SECONDS):
+        if batched:  # as the worker's agents take their stream (streams.app.acknowledged_by_checkpoint)
+            async for events in stream.noack_take(settings.agent_batch_events, settings.agent_batch_seconds):
                 state["first"] = state["first"] or time.perf_counter()
                 for event in events:
                     work(event.message)

@@ -36,7 +36,6 @@ from creditstream.schemas.months import parse_month
 from creditstream.schemas.rules import Invalid
 from creditstream.schemas.topics import PROVIDER_TOPICS
 from creditstream.streams.aggregates import compute
-from creditstream.streams.config import BATCH_EVENTS
 from creditstream.streams.pipeline import accept, decode_avro, fold_into
 from tests.support.kafka import (
     BOOTSTRAP,
@@ -150,8 +149,8 @@ def main():
     a = faust_decode_only(len(events))
     a_fold = faust_decode_only(len(events), "--fold")
     # the worker takes its stream in batches (streams.app): the same references taken that way
-    a_fold_batched = faust_decode_only(len(events), "--fold", "--take", str(BATCH_EVENTS))
-    a_handle = faust_decode_only(len(events), "--handle", "--take", str(BATCH_EVENTS))
+    a_fold_batched = faust_decode_only(len(events), "--fold", "--take")
+    a_handle = faust_decode_only(len(events), "--handle", "--take")
     reset_topics(platform_settings(), keep=PROVIDER_TOPICS)  # (a″) wrote the worker's outputs: not the full run's
     b = bare_consumer(len(events))
     with tempfile.TemporaryDirectory() as tmp:

@@ -46,7 +46,6 @@ from creditstream.schemas.codec import default_codec
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.topics import PROVIDER_TOPICS
 from creditstream.schemas.uscc import normalise_uscc
-from creditstream.streams.config import BATCH_EVENTS
 from creditstream.streams.replay import fold_lines
 from tests.support.kafka import WorkerProcess, platform_settings, reset_topics
 from tests.support.stream import produce_all
@@ -119,7 +118,7 @@ def main() -> None:
         a_fold = faust_decode_only(events, "--fold", "--ledgers", str(ledgers_file))
         check(a_fold["ledgers_held"] == args.enterprises, f"(a′) held {a_fold['ledgers_held']} ledgers")
         progress(f"(a′): {a_fold['events_per_second']:,}/s; (a′ batched): the same, taken as the worker takes it")
-        a_batched = faust_decode_only(events, "--fold", "--ledgers", str(ledgers_file), "--take", str(BATCH_EVENTS))
+        a_batched = faust_decode_only(events, "--fold", "--ledgers", str(ledgers_file), "--take")
         check(a_batched["ledgers_held"] == args.enterprises, f"(a′ batched) held {a_batched['ledgers_held']} ledgers")
         progress(f"(a′ batched): {a_batched['events_per_second']:,}/s; "
                  f"writing {args.enterprises:,} ledgers to the worker's changelog")
