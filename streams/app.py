@@ -145,7 +145,7 @@ class CreditStream:
         self.as_of, self.reference = self.current_as_of(), self.current_reference()
         metrics.AS_OF_MONTH.set(self.as_of)
         self.publisher = Publisher(self.state, self.output, lambda: (self.as_of, self.reference), config.publish_seconds,
-                                   whitelist=not config.province_cities)
+                                   whitelist=not config.province_cities, relieve=self.relieve_memory)
         self.checkpoint = Checkpoint(self.state, self.write_ledger, self.output, self.publisher.publish_changed,
                                      on_fatal, self.record_changelog_offsets)
         self.folded = 0  # events folded into ledgers so far (the flusher notices a quiet stream)
@@ -401,6 +401,12 @@ class CreditStream:
                 await self.checkpoint.persist()
             elif due == "free memory":  # the interval's round still comes on time: last_persist stays
                 await self.checkpoint.free_memory()
+
+    async def relieve_memory(self) -> None:
+        """Between chunks of a publishing pass: write out what it pinned once past the bound (the
+        agents wait for the round at twice it, but the pass itself would not)."""
+        if self.state.unpersisted_bytes >= self.unpersisted_limit:
+            await self.checkpoint.free_memory()
 
     def checkpoint_due(self, since_last: float, quiet: bool = False) -> Optional[str]:
         """"full" once the interval has passed, or unpersisted_ledgers_mib changed since the last

@@ -49,6 +49,11 @@ class Checkpoint:
     between such rounds, and publishing each time cost a row per event (10,000 × 6: 0.64 rows per
     event, docs/benchmarks.md). Nothing is acknowledged before its row is out: a crash re-reads
     those events, and folding them again marks their rows for publishing.
+
+    A publishing pass that pins ledgers past the same bound (each whitelist change it announces
+    marks its ledger changed) has them written the same way between its chunks, step 3 included:
+    ``free_memory`` then also lets go of the ledgers step 2 wrote, which the pass reads back if
+    the cache has dropped them. Their changelog records are flushed in step 4 like the others.
     """
 
     def __init__(self, state: LedgerState, write: Callable[[bytes, bytes], None], output: Flushable,

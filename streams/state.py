@@ -97,10 +97,14 @@ class LedgerState:
 
     def take_unpersisted(self) -> dict[bytes, Ledger]:
         """The ledgers to write now; they stay pinned in memory until ``persisted()``. One folded
-        into meanwhile is unpersisted again and written next round."""
-        self.persisting, self.unpersisted = self.unpersisted, {}
-        self.persisting_bytes, self.unpersisted_bytes = self.unpersisted_bytes, 0
-        return self.persisting
+        into meanwhile is unpersisted again and written next round. They join any still being
+        persisted: the publisher may change ledgers while a round publishes from those it wrote,
+        and a write brought forward then must not drop them (streams.checkpoint)."""
+        taken, self.unpersisted = self.unpersisted, {}
+        self.persisting.update(taken)
+        self.persisting_bytes += self.unpersisted_bytes  # one taken twice is counted twice, until let go
+        self.unpersisted_bytes = 0
+        return taken
 
     def persisted(self) -> None:
         persisting, self.persisting, self.persisting_bytes = self.persisting, {}, 0

@@ -26,6 +26,19 @@ def test_a_fold_is_pending_publish_and_persist_until_taken():
     assert state.persisting == {}
 
 
+def test_ledgers_taken_while_others_are_still_being_written_join_them():
+    """A publishing pass may have ledgers written out while a round still holds those it wrote
+    (streams.checkpoint): both stay in memory, the same objects, until let go."""
+    state = LedgerState({}, cache_bytes=10 * 20_000)
+    state.fold(K1, *statement("water", "W", "2025-05", "10", "1.00"), produced=1.0)
+    first = state.take_unpersisted()
+    state.fold(K2, *statement("water", "W", "2025-05", "20", "1.00"), produced=1.0)
+    assert list(state.take_unpersisted()) == [K2]  # only what changed since is written now …
+    assert state.persisting == {K1: first[K1], K2: state.load(K2)}  # … and the first is still held
+    assert state.load(K1) is first[K1] and state.pinned_bytes > 0
+    state.persisted()
+    assert state.pinned_bytes == 0 and state.load(K1) is first[K1]  # now clean, in the cache
+
 def test_a_replayed_event_changes_no_ledger_but_has_its_row_published_again():
     """Read again after a crash, an event may find its ledger already written while the row it
     caused never reached the topic (the crash came between the two): its row must be sent again

@@ -1,7 +1,9 @@
 """Whitelist changes, without Kafka: the publisher announces each change of ``whitelisted`` once,
 with an id that a crash before the ledger is persisted reproduces; cursors and signatures."""
+import asyncio
 import dataclasses
 import datetime as dt
+from types import SimpleNamespace
 
 import pytest
 
@@ -11,7 +13,8 @@ from creditstream.schemas.models import WebhookState, WhitelistChange
 from creditstream.schemas.months import last_day, parse_month
 from creditstream.schemas.topics import WHITELIST_TOPIC
 from creditstream.schemas.webhooks import sign, verify, webhook_secret
-from creditstream.streams.ledger import Ledger
+from creditstream.streams.checkpoint import Checkpoint
+from creditstream.streams.ledger import Ledger, heap_estimate
 from creditstream.streams.publishing import Publisher
 from creditstream.streams.state import LedgerState
 from tests.support import builders
@@ -190,3 +193,39 @@ def test_a_deleted_webhook_stays_deleted_whatever_order_its_last_states_arrive_i
     again = dataclasses.replace(active, created_at=at + dt.timedelta(seconds=5), updated_at=at + dt.timedelta(seconds=5))
     assert fold(active, deleted, again) == again  # registered again: a new webhook
     assert fold(active, deleted, again, failed, deleted) == again  # the old registration's states change nothing
+
+
+def test_a_pass_announcing_many_changes_writes_out_the_ledgers_it_pins_once_past_the_bound():
+    """At 100,000 × 24 one pass announced 33,596 joins and pinned 241 MB of ledgers with nothing to
+    bound it: the publisher's ``relieve`` lets the checkpoint write them out between chunks."""
+    table, log = {}, []
+    ledger = Ledger()
+    good_standing(ledger)
+    stored = ledger.to_bytes()  # folded by replay, which never announces: whitelisted still false
+    keys = [f"91350100M{i:08d}X".encode() for i in range(1_000)]
+    for key in keys:
+        table[key] = stored
+    state = LedgerState(table, 50 * heap_estimate(ledger))
+    limit = 100 * heap_estimate(ledger)
+    sent, peaks = Sent(), []
+
+    async def flushed():
+        log.append("flush")
+
+    def write(key, value):
+        table[key] = value
+
+    async def relieve():
+        peaks.append(state.pinned_bytes)
+        if state.unpersisted_bytes >= limit:
+            await checkpoint.free_memory()
+
+    pub = Publisher(state, sent, lambda: (AS_OF, last_day(AS_OF)), 1.0, relieve=relieve)
+    checkpoint = Checkpoint(state, write, SimpleNamespace(flush=flushed), pub.publish_changed, pytest.fail)
+    for key in keys:
+        state.unpublished[key] = 1.0
+    assert asyncio.run(checkpoint.persist()) is True
+    assert len(sent.changes()) == len(keys)  # every join announced once …
+    assert all(Ledger.from_bytes(table[key]).whitelisted for key in keys)  # … and remembered on disk
+    assert max(peaks) <= limit + 200 * heap_estimate(ledger)  # the bound and one chunk of rows (YIELD_EVERY)
+    assert state.pinned_bytes == 0 and log == ["flush"]
