@@ -26,7 +26,7 @@ from typing import Callable, NoReturn, Optional
 
 import faust
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from faust.types import TP
+from faust.types import TP, Message
 
 from creditstream.monitoring import metrics
 from creditstream.schemas.codec import default_codec
@@ -52,7 +52,7 @@ from creditstream.schemas.topics import (
 )
 from creditstream.streams.checkpoint import Checkpoint
 from creditstream.streams.config import MIB, StreamConfig
-from creditstream.streams.continuity import Continuity, ReadBack, gap, partition_heads, read_back
+from creditstream.streams.continuity import Continuity, gap, partition_heads, read_back
 from creditstream.streams.disk_store import DiskStore, discard_if_beyond
 from creditstream.streams.finance import fold_change
 from creditstream.streams.output import Output
@@ -147,7 +147,7 @@ class CreditStream:
         self.publisher = Publisher(self.state, self.output, lambda: (self.as_of, self.reference), config.publish_seconds,
                                    whitelist=not config.province_cities, relieve=self.relieve_memory)
         self.checkpoint = Checkpoint(self.state, self.write_ledger, self.output, self.publisher.publish_changed,
-                                     on_fatal, self.record_changelog_offsets)
+                                     on_fatal, self.acknowledge, self.record_changelog_offsets)
         self.folded = 0  # events folded into ledgers so far (the flusher notices a quiet stream)
         # backpressure: folding waits while this much of changed ledgers is pinned in memory. A
         # checkpoint is brought forward at unpersisted_ledgers_mib, but the agents go on folding
@@ -231,12 +231,19 @@ class CreditStream:
             if missed is None:
                 return  # a rebalance meanwhile: this event is read again after it
             for read in missed:
-                self.checkpoint.handled(ReadBack(self.app.consumer, read))
+                self.checkpoint.handled(read.tp, read.offset)
                 handler(read)
-        self.checkpoint.handled(event)
+        self.checkpoint.handled(message.tp, message.offset)
         handler(message)
         while self.state.pinned_bytes >= self.pinned_limit:
             await self.checkpoint.released()
+
+    def acknowledge(self, tp: TP, offset: int) -> None:
+        """The checkpoint's step 5: the event at ``offset`` may be committed. The checkpoint keeps
+        positions, not Faust's messages (streams.checkpoint.Handled), so Faust's consumer is handed
+        one standing for it: the consumer's acknowledgement reads its partition and offset alone.
+        (A read-back message was never Faust's own either.)"""
+        self.app.consumer.ack(Message(tp.topic, tp.partition, offset, 0.0, 0, None, None, None, None, tp=tp))
 
     async def read_back(self, tp: TP, offsets: range) -> Optional[list]:
         """The messages Faust's fetcher passed over (streams.continuity), read from the broker, for

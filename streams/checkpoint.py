@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Awaitable, Callable, NoReturn, Protocol
+from array import array
+from typing import Awaitable, Callable, Hashable, ItemsView, NoReturn, Protocol
 
 from creditstream.monitoring import metrics
 from creditstream.streams.state import LedgerState
@@ -19,8 +20,27 @@ class Flushable(Protocol):
         """Return when every message produced so far is acknowledged by the broker; raise if one is not."""
 
 
-class Ackable(Protocol):
-    def ack(self) -> bool: ...
+class Handled:
+    """Where the events handled since the last round came from, to acknowledge once persisted: per
+    partition, their offsets in the order handled, 8 bytes each. Holding the events themselves kept
+    each one's message, value and Faust's wrapper alive until its round (~750 B an event: at
+    8,300 events/s and 20 s between rounds while catching up, ~120 MB of the worker)."""
+    __slots__ = ("offsets",)
+
+    def __init__(self) -> None:
+        self.offsets: dict[Hashable, array] = {}
+
+    def add(self, partition: Hashable, offset: int) -> None:
+        offsets = self.offsets.get(partition)
+        if offsets is None:
+            offsets = self.offsets[partition] = array("q")
+        offsets.append(offset)
+
+    def items(self) -> ItemsView[Hashable, array]:
+        return self.offsets.items()
+
+    def __len__(self) -> int:
+        return sum(len(offsets) for offsets in self.offsets.values())
 
 
 class Checkpoint:
@@ -58,10 +78,11 @@ class Checkpoint:
 
     def __init__(self, state: LedgerState, write: Callable[[bytes, bytes], None], output: Flushable,
                  publish: Callable[[], Awaitable[None]], on_fatal: Callable[[str], NoReturn],
-                 delivered: Callable[[], None] = lambda: None):
+                 acknowledge: Callable[[Hashable, int], None], delivered: Callable[[], None] = lambda: None):
+        """``acknowledge(partition, offset)``: the event there may be committed (step 5)."""
         self.state, self.write, self.output, self.publish, self.on_fatal = state, write, output, publish, on_fatal
-        self.delivered = delivered
-        self.pending: list[Ackable] = []  # events handled since the last round
+        self.acknowledge, self.delivered = acknowledge, delivered
+        self.pending = Handled()  # events handled since the last round
         self.generation = 0  # bumped by every rebalance
         self._released: asyncio.Event | None = None  # set when a round lets go of its ledgers
 
@@ -77,12 +98,12 @@ class Checkpoint:
             self._released.set()
             self._released = None
 
-    def handled(self, event: Ackable) -> None:
-        self.pending.append(event)
+    def handled(self, partition: Hashable, offset: int) -> None:
+        self.pending.add(partition, offset)
 
     def rebalanced(self) -> None:
         self.generation += 1
-        self.pending = []
+        self.pending = Handled()
         self.state.forget()
         self._release()
 
@@ -105,7 +126,7 @@ class Checkpoint:
     async def persist(self) -> bool:
         """One round; True when its events were acknowledged."""
         started = time.perf_counter()
-        generation, events, self.pending = self.generation, self.pending, []  # 1
+        generation, events, self.pending = self.generation, self.pending, Handled()  # 1
         if not await self._write_changed(generation):  # 2
             return False
         await self.publish()  # 3: from the pinned ledgers (those freed by free_memory are read back)
@@ -119,7 +140,8 @@ class Checkpoint:
         self.delivered()
         if generation != self.generation:  # 5
             return False
-        for event in events:
-            event.ack()
+        for partition, offsets in events.items():
+            for offset in offsets:
+                self.acknowledge(partition, offset)
         metrics.PERSIST_SECONDS.observe(time.perf_counter() - started)
         return True

@@ -58,18 +58,6 @@ class Continuity:
         return range(expected, offset)
 
 
-class ReadBack:
-    """A message read back, acknowledged to Faust's consumer as if its fetcher had delivered it (the
-    checkpoint calls ``ack`` once what it caused is persisted)."""
-    __slots__ = ("consumer", "message")
-
-    def __init__(self, consumer, message: Message) -> None:
-        self.consumer, self.message = consumer, message
-
-    def ack(self) -> bool:
-        return self.consumer.ack(self.message)
-
-
 def gap(tp: TP, offsets: range) -> str:
     """A run of skipped offsets as logs and errors name it: ``topic[partition] offsets a-b``."""
     return f"{tp.topic}[{tp.partition}] offsets {offsets.start}-{offsets.stop - 1}"

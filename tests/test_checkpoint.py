@@ -16,16 +16,18 @@ from creditstream.streams.state import LedgerState
 from tests.support.builders import statement
 
 K1, K2 = b"91350100M000100Y43", b"91110000MA01ABCD8Q"
+WATER_0 = ("credit.utility.water.v1", 0)  # a partition, as the worker names it (Faust's TP)
 
 
-class Event:
+class Acks:
+    """The positions acknowledged, in order; each is logged as "ack"."""
+
     def __init__(self, log):
-        self.log, self.acked = log, False
+        self.log, self.positions = log, []
 
-    def ack(self):
-        self.acked = True
+    def __call__(self, partition, offset):
+        self.positions.append((partition, offset))
         self.log.append("ack")
-        return True
 
 
 class Output:
@@ -62,34 +64,33 @@ def parts(fail=False):
         table[key] = value
         log.append("write")
 
-    return log, table, state, output, Checkpoint(state, write, output, publisher.publish_changed, fatal,
-                                                 delivered=lambda: log.append("offsets recorded"))
+    checkpoint = Checkpoint(state, write, output, publisher.publish_changed, fatal, Acks(log),
+                            delivered=lambda: log.append("offsets recorded"))
+    return log, table, state, output, checkpoint
 
 
 def test_events_are_acknowledged_only_after_writes_rows_and_a_flush():
     log, table, state, output, checkpoint = parts()
-    events = [Event(log), Event(log)]
-    for event, month in zip(events, ("2025-05", "2025-06")):
-        checkpoint.handled(event)
+    for offset, month in ((7, "2025-05"), (8, "2025-06")):
+        checkpoint.handled(WATER_0, offset)
         state.fold(K1, *statement("water", "W", month, "10", "1.00"), produced=5.0)
     assert asyncio.run(checkpoint.persist()) is True
     assert log == ["write", f"send {AGGREGATES_TOPIC}", "flush", "offsets recorded", "ack", "ack"]
+    assert checkpoint.acknowledge.positions == [(WATER_0, 7), (WATER_0, 8)] and len(checkpoint.pending) == 0
     assert Ledger.from_bytes(table[K1]).statements["water"]["W"]  # the ledger itself was written
     row = json.loads(output.sent[0][2])
     assert row["uscc"] == K1.decode() and row["water_months_3m"] == 2
     assert output.sent[0][3] == [(SOURCE_PRODUCED_HEADER, b"5000")]
-    assert checkpoint.pending == []
 
 
 def test_freeing_memory_writes_ledgers_but_leaves_rows_and_acknowledgements_to_the_next_full_round():
     log, table, state, output, checkpoint = parts()
-    first, second = Event(log), Event(log)
-    checkpoint.handled(first)
+    checkpoint.handled(WATER_0, 1)
     state.fold(K1, *statement("water", "W", "2025-05", "10", "1.00"), produced=5.0)
     asyncio.run(checkpoint.free_memory())
-    assert log == ["write"] and not first.acked and state.pinned_bytes == 0  # written and let go, nothing sent
+    assert log == ["write"] and state.pinned_bytes == 0  # written and let go, nothing sent or acknowledged
     assert K1 in state.unpublished  # its row is still owed
-    checkpoint.handled(second)
+    checkpoint.handled(WATER_0, 2)
     state.fold(K2, *statement("water", "W", "2025-06", "10", "1.00"), produced=6.0)
     assert asyncio.run(checkpoint.persist()) is True
     assert log[1:] == ["write", f"send {AGGREGATES_TOPIC}", f"send {AGGREGATES_TOPIC}", "flush",
@@ -99,19 +100,17 @@ def test_freeing_memory_writes_ledgers_but_leaves_rows_and_acknowledgements_to_t
 
 def test_a_failed_flush_is_fatal_and_acknowledges_nothing():
     log, table, state, output, checkpoint = parts(fail=True)
-    event = Event(log)
-    checkpoint.handled(event)
+    checkpoint.handled(WATER_0, 1)
     state.fold(K1, *statement("water", "W", "2025-05", "10", "1.00"), produced=1.0)
     with pytest.raises(Fatal, match="broker gone"):
         asyncio.run(checkpoint.persist())
-    assert not event.acked and "ack" not in log
+    assert "ack" not in log
     assert "offsets recorded" not in log  # the local store must not claim undelivered changelog records
 
 
 def test_a_rebalance_during_the_round_acknowledges_nothing():
     log, table, state, output, checkpoint = parts()
-    event = Event(log)
-    checkpoint.handled(event)
+    checkpoint.handled(WATER_0, 1)
     state.fold(K1, *statement("water", "W", "2025-05", "10", "1.00"), produced=1.0)
 
     async def flush_with_rebalance():
@@ -120,8 +119,8 @@ def test_a_rebalance_during_the_round_acknowledges_nothing():
 
     output.flush = flush_with_rebalance
     assert asyncio.run(checkpoint.persist()) is False
-    assert not event.acked
-    assert state.unpersisted == {} and checkpoint.pending == []  # re-read from the table / the topic
+    assert "ack" not in log
+    assert state.unpersisted == {} and len(checkpoint.pending) == 0  # re-read from the table / the topic
 
 
 def test_a_folder_held_back_goes_on_once_the_round_has_written_its_ledgers():

@@ -221,7 +221,8 @@ def test_a_pass_announcing_many_changes_writes_out_the_ledgers_it_pins_once_past
             await checkpoint.free_memory()
 
     pub = Publisher(state, sent, lambda: (AS_OF, last_day(AS_OF)), 1.0, relieve=relieve)
-    checkpoint = Checkpoint(state, write, SimpleNamespace(flush=flushed), pub.publish_changed, pytest.fail)
+    checkpoint = Checkpoint(state, write, SimpleNamespace(flush=flushed), pub.publish_changed, pytest.fail,
+                            acknowledge=lambda partition, offset: None)
     for key in keys:
         state.unpublished[key] = 1.0
     assert asyncio.run(checkpoint.persist()) is True
