@@ -96,6 +96,10 @@ class Settings:
                                            minimum=1)
     producer_linger_ms: int = setting(10, "producer linger (Faust's and the worker's librdkafka producer)",
                                       minimum=0, maximum=1000)
+    producer_queue_mib: int = setting(64, "the most each of the worker's librdkafka producers holds not yet "
+                                          "acknowledged by the broker; when full, the worker waits for it (librdkafka "
+                                          "alone would take 1 GiB each, and keeps the memory of its largest queue)",
+                                      minimum=1, maximum=2048)
     agent_batch_events: int = setting(BATCH_EVENTS, "the worker's agents take their stream in batches of this many "
                                                     "events…", minimum=1, maximum=100_000)
     agent_batch_seconds: float = setting(BATCH_SECONDS, "…or of what came within this many seconds (the longest an "
@@ -343,7 +347,8 @@ class Settings:
             month_check_seconds=self.month_check_seconds, publish_seconds=self.publish_seconds,
             persist_seconds=self.persist_seconds, catch_up_persist_seconds=self.catch_up_persist_seconds,
             ledger_cache_mib=self.ledger_cache_mib, unpersisted_ledgers_mib=self.unpersisted_ledgers_mib,
-            producer_linger_ms=self.producer_linger_ms, agent_batch_events=self.agent_batch_events,
+            producer_linger_ms=self.producer_linger_ms, producer_queue_mib=self.producer_queue_mib,
+            agent_batch_events=self.agent_batch_events,
             agent_batch_seconds=self.agent_batch_seconds, web_host=self.web_host, web_port=self.web_port,
             data_dir=self.data_dir, log_level=self.log_level,
             personal_data_key=self.personal_data_key.encode() if self.personal_data_key else None,

@@ -81,6 +81,13 @@ AS_OF_MONTH = Gauge(
 )
 
 
+OUTPUT_QUEUE_FULL = Counter(
+    "creditstream_output_queue_full_total",
+    "Times the worker waited for its producer's local queue to drain (producer_queue_mib): the broker is slow.",
+)
+OUTPUT_QUEUED = Gauge(
+    "creditstream_output_queued_messages", "Messages in the worker's producer queues, not yet acknowledged by the broker."
+)
 WHITELIST_CHANGES = Counter(
     "creditstream_whitelist_changes_total", "Whitelist joins and leaves announced on credit.whitelist.v1.", ["change"]
 )

@@ -135,7 +135,7 @@ class CreditStream:
             key_type=bytes, value_type=bytes,  # bytes types make Faust use the raw codec
         )
         self.changelog = self.ledgers.changelog_topic.get_topic_name()
-        self.output = output or Output(config.kafka, config.producer_linger_ms)
+        self.output = output or Output(config.kafka, config.producer_linger_ms, config.producer_queue_mib)
         self.router = Router(config.partitions)
         self.state = LedgerState(self.ledgers, config.ledger_cache_mib * MIB, read=self.read_ledger)
         self.changelog_delivered: dict[int, int] = {}  # partition -> newest ledger record delivered

@@ -28,6 +28,7 @@ class StreamConfig:
     ledger_cache_mib: int = 96  # clean decoded ledgers held, at their estimated heap (streams.ledger.heap_estimate)
     unpersisted_ledgers_mib: int = 96  # changed since the last checkpoint: one is brought forward
     producer_linger_ms: int = 10
+    producer_queue_mib: int = 64  # each librdkafka producer's local queue (streams.output)
     agent_batch_events: int = BATCH_EVENTS  # events an agent takes at once at most
     agent_batch_seconds: float = BATCH_SECONDS  # or what came within this long
     web_host: str = "127.0.0.1"

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 from confluent_kafka import KafkaError, Producer
 
+from creditstream.monitoring import metrics
 from creditstream.schemas.kafka import KafkaConnection
 
 log = logging.getLogger("creditstream.output")
@@ -28,11 +29,13 @@ class Output:
     measurably costs throughput), and one for the ledger changelog, which reports every delivery
     with its offset, so the local table store can record how far the changelog it holds goes."""
 
-    def __init__(self, kafka: KafkaConnection, linger_ms: int):
+    def __init__(self, kafka: KafkaConnection, linger_ms: int, queue_mib: int = 64):
+        """``queue_mib``: the most each producer holds not yet acknowledged (``_produce`` waits)."""
         self.failures: list[str] = []
-        self.producer = Producer(kafka.worker_producer(linger_ms, self._on_delivery))
-        self.tracked = Producer(kafka.worker_producer(linger_ms, self._on_delivery,
+        self.producer = Producer(kafka.worker_producer(linger_ms, self._on_delivery, queue_mib))
+        self.tracked = Producer(kafka.worker_producer(linger_ms, self._on_delivery, queue_mib,
                                                       **{"delivery.report.only.error": False}))
+        metrics.OUTPUT_QUEUED.set_function(lambda: len(self.producer) + len(self.tracked))
 
     def send(self, topic: str, key: bytes, value: bytes, timestamp_ms: int = 0, headers=None,
              partition: int = -1, delivered: Optional[Callable[[int, int], None]] = None) -> None:
@@ -57,6 +60,7 @@ class Output:
                 producer.produce(*args, **kwargs)
                 return
             except BufferError:  # local queue full: let librdkafka drain it
+                metrics.OUTPUT_QUEUE_FULL.inc()
                 producer.poll(0.05)
 
     def _on_delivery(self, err: KafkaError | None, message) -> None:
