@@ -23,7 +23,7 @@ from creditstream.schemas.kafka import SASL_MECHANISMS, SECURITY_PROTOCOLS, Kafk
 from creditstream.schemas.months import parse_month
 from creditstream.schemas.topics import NODE_ALIAS
 from creditstream.sinks.config import SinkConfig
-from creditstream.streams.config import BATCH_EVENTS, BATCH_SECONDS, StreamConfig
+from creditstream.streams.config import BATCH_EVENTS, BATCH_SECONDS, PRODUCER_QUEUE_MIB, StreamConfig
 
 ENV_PREFIX = "CREDITSTREAM_"
 # renamed settings: the old variable is refused, naming its replacement, rather than silently ignored
@@ -96,7 +96,7 @@ class Settings:
                                            minimum=1)
     producer_linger_ms: int = setting(10, "producer linger (Faust's and the worker's librdkafka producer)",
                                       minimum=0, maximum=1000)
-    producer_queue_mib: int = setting(64, "the most each of the worker's librdkafka producers holds not yet "
+    producer_queue_mib: int = setting(PRODUCER_QUEUE_MIB, "the most each of the worker's librdkafka producers holds not yet "
                                           "acknowledged by the broker; when full, the worker waits for it (librdkafka "
                                           "alone would take 1 GiB each, and keeps the memory of its largest queue)",
                                       minimum=1, maximum=2048)

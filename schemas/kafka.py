@@ -98,7 +98,7 @@ class KafkaConnection:
         """Providers' bulk traffic (publish, simulate): batched and compressed."""
         return self.producer(**{"linger.ms": 20, "compression.type": "lz4", "delivery.timeout.ms": 30000})
 
-    def worker_producer(self, linger_ms: int, on_delivery, queue_mib: int = 64, **overrides) -> dict:
+    def worker_producer(self, linger_ms: int, on_delivery, queue_mib: int, **overrides) -> dict:
         """The worker's hot path: a local queue bounded in bytes (librdkafka's default, 1 GiB, would
         be the worker's whole memory), and a Python callback only for failures."""
         return self.producer(**{"linger.ms": linger_ms, "queue.buffering.max.messages": 1_000_000,

@@ -10,6 +10,7 @@ MIB = 1 << 20  # the memory bounds are set in MiB
 # the agents take their stream in batches (streams.app.CreditStream.acknowledged_by_checkpoint)
 BATCH_EVENTS = 500
 BATCH_SECONDS = 0.05
+PRODUCER_QUEUE_MIB = 64  # each librdkafka producer's local queue (streams.output)
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class StreamConfig:
     ledger_cache_mib: int = 96  # clean decoded ledgers held, at their estimated heap (streams.ledger.heap_estimate)
     unpersisted_ledgers_mib: int = 96  # changed since the last checkpoint: one is brought forward
     producer_linger_ms: int = 10
-    producer_queue_mib: int = 64  # each librdkafka producer's local queue (streams.output)
+    producer_queue_mib: int = PRODUCER_QUEUE_MIB
     agent_batch_events: int = BATCH_EVENTS  # events an agent takes at once at most
     agent_batch_seconds: float = BATCH_SECONDS  # or what came within this long
     web_host: str = "127.0.0.1"

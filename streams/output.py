@@ -29,7 +29,7 @@ class Output:
     measurably costs throughput), and one for the ledger changelog, which reports every delivery
     with its offset, so the local table store can record how far the changelog it holds goes."""
 
-    def __init__(self, kafka: KafkaConnection, linger_ms: int, queue_mib: int = 64):
+    def __init__(self, kafka: KafkaConnection, linger_ms: int, queue_mib: int):
         """``queue_mib``: the most each producer holds not yet acknowledged (``_produce`` waits)."""
         self.failures: list[str] = []
         self.producer = Producer(kafka.worker_producer(linger_ms, self._on_delivery, queue_mib))
