@@ -20,6 +20,7 @@ Needs the local broker. Prints JSON; progress on stderr.
         [--store disk://|memory://] [--tmp-dir DIR] [--working]
 """
 import argparse
+import io
 import json
 import sys
 import tempfile
@@ -63,6 +64,10 @@ def write_changelog(topic: str, values: list[bytes], enterprises: int, partition
         if i and i % 100_000 == 0:
             progress(f"{i:,} ledgers written to {topic}")
     producer.flush(600)
+
+
+def delete_topic(topic: str) -> None:
+    AdminClient(admin_kafka().client()).delete_topics([topic])[topic].result()
 
 
 def worker_memory_mib(pid: int) -> dict:
@@ -112,24 +117,28 @@ def ledgers_on_disk(data_dir: Path, enterprises: int, values: list[bytes]) -> di
     return {"ledgers": len(held), "identical_to_changelog": True, "mib_on_disk": round(size / 2**20)}
 
 
+def new_statement(i: int) -> tuple[str, dict]:
+    """(record, value) of the i-th enterprise's new event: a water statement of a second account
+    in the as-of month."""
+    record, value = statement("water", "W-NEW", AS_OF, "12.500", "40.00", provider="heihe-water",
+                              event_id=f"month-{i}", occurred="2025-06-28T00:00:00")
+    value["uscc"] = uscc(i)
+    return record, value
+
+
 def a_month_for_everyone(enterprises: int):
     """(key, value) of one new water statement per enterprise, encoded as a provider sends it."""
     codec = default_codec()
     for i in range(enterprises):
-        record, value = statement("water", "W-NEW", AS_OF, "12.500", "40.00", provider="heihe-water",
-                                  event_id=f"month-{i}", occurred="2025-06-28T00:00:00")
-        value["uscc"] = uscc(i)
-        yield uscc(i).encode(), codec.encode(record, value)
+        yield uscc(i).encode(), codec.encode(*new_statement(i))
 
 
-def working(worker: WorkerProcess, enterprises: int) -> dict:
-    """Every enterprise gets one new event: the worker's rate and peak RSS while it reads each
-    ledger from its store, folds, checkpoints and publishes; fails unless all were folded and
-    every row published."""
-    ready_and_holding(worker, enterprises)
+def publish_month_for_everyone(enterprises: int) -> None:
+    """Send every enterprise its new event, keyed as a provider keys it (the ledger's partition:
+    murmur2 of the USCC)."""
     topic = next(t for t, record in PROVIDER_TOPICS.items() if record == "WaterStatement")
     producer = Producer({**admin_kafka().producer(), "partitioner": "murmur2_random", "linger.ms": 20})
-    for key, value in a_month_for_everyone(enterprises):  # the ledger's partition: murmur2(USCC)
+    for key, value in a_month_for_everyone(enterprises):
         while True:
             try:
                 producer.produce(topic, key=key, value=value)
@@ -138,6 +147,22 @@ def working(worker: WorkerProcess, enterprises: int) -> dict:
                 producer.poll(0.2)
         producer.poll(0)
     producer.flush(600)
+
+
+def sample_ledgers(sample: int) -> tuple[list[bytes], int]:
+    """The stored ledgers of ``sample`` simulated enterprises × 24 months (replay's code), and how
+    many events they were folded from."""
+    lines = [event_line(e) for e in Simulator(sample, 24, parse_month(AS_OF), seed=9, invalid_share=0).events()]
+    ledgers = fold_lines(lines, default_codec(), io.StringIO())
+    return [ledger.to_bytes() for ledger in ledgers.values()], len(lines)
+
+
+def working(worker: WorkerProcess, enterprises: int) -> dict:
+    """Every enterprise gets one new event: the worker's rate and peak RSS while it reads each
+    ledger from its store, folds, checkpoints and publishes; fails unless all were folded and
+    every row published."""
+    ready_and_holding(worker, enterprises)
+    publish_month_for_everyone(enterprises)
     progress(f"{enterprises:,} events published; folding")
     started, shown = time.perf_counter(), [time.perf_counter()]
 
@@ -168,10 +193,7 @@ def main():
     args = parser.parse_args()
     reset_topics(platform_settings())  # empty provider topics: the workers fold only what is given here
     started = time.perf_counter()
-    lines = [event_line(e) for e in Simulator(args.sample, 24, parse_month(AS_OF), seed=9, invalid_share=0).events()]
-    import io
-    ledgers = fold_lines(lines, default_codec(), io.StringIO())
-    values = [ledger.to_bytes() for ledger in ledgers.values()]
+    values, events_in_sample = sample_ledgers(args.sample)
     fold_seconds = time.perf_counter() - started
     per_enterprise_bytes = sum(map(len, values)) / len(values)
     # what the memory:// table holds per enterprise: the key, the value bytes and a dict slot
@@ -214,7 +236,7 @@ def main():
         restart["working_one_event_per_enterprise"] = at_work
     scale = 100_000
     print(json.dumps({
-        "sample_enterprises": args.sample, "months": 24, "events_in_sample": len(lines),
+        "sample_enterprises": args.sample, "months": 24, "events_in_sample": events_in_sample,
         "fold_seconds": round(fold_seconds, 1),
         "ledger_bytes_per_enterprise": round(per_enterprise_bytes),
         "changelog_values_mib_per_100k": round(per_enterprise_bytes * scale / 2**20, 1),

@@ -140,6 +140,12 @@ def _high_watermark(consumer: Consumer, tp: TopicPartition, timeout: float = 30.
 
 def read_topic(topic: str, idle_seconds: float = 2.0, timeout: float = 60.0) -> list:
     """Every message currently in ``topic`` (all partitions, from the beginning)."""
+    return list(each_message(topic, timeout))
+
+
+def each_message(topic: str, timeout: float = 60.0):
+    """Yield every message currently in ``topic`` (all partitions, from the beginning), one at a
+    time, so that a reader of a million rows need not hold them all."""
     consumer = Consumer(admin_kafka().consumer(f"test-reader-{time.time_ns()}"))
     metadata = consumer.list_topics(topic, timeout=10).topics[topic]
     partitions = [TopicPartition(topic, p) for p in metadata.partitions]
@@ -147,17 +153,18 @@ def read_topic(topic: str, idle_seconds: float = 2.0, timeout: float = 60.0) -> 
     for tp in partitions:
         ends[tp.partition] = _high_watermark(consumer, tp)
     consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-    messages, done = [], {p for p, high in ends.items() if high == 0}
+    done = {p for p, high in ends.items() if high == 0}
     deadline = time.monotonic() + timeout
-    while len(done) < len(ends) and time.monotonic() < deadline:
-        msg = consumer.poll(0.5)
-        if msg is None or msg.error():
-            continue
-        messages.append(msg)
-        if msg.offset() + 1 >= ends[msg.partition()]:
-            done.add(msg.partition())
-    consumer.close()
-    return messages
+    try:
+        while len(done) < len(ends) and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            yield msg
+            if msg.offset() + 1 >= ends[msg.partition()]:
+                done.add(msg.partition())
+    finally:
+        consumer.close()
 
 
 _HANDED_OUT: set[int] = set()
