@@ -7,8 +7,12 @@ beside the references of pipeline_throughput.py measured in the same run on the 
        the same history (loaded before it starts; all of it in memory, ~1.9 GB at 100,000 × 23
        months: the ceiling with no bound on memory);
   (a′ batched) the same, taking its stream in batches as the worker's agents do;
+  floor: in process, without Faust, what a worker whose memory is bounded must add to (a′)'s
+       work per event at least (the ledger read from RocksDB, decoded, encoded, written back:
+       bounded_floor.py), and the ceiling on full / (a′) that sets;
   full: the worker (its ledgers on disk, its memory bounded) with its embedded sink, from its
-       first event consumed to the last aggregate row inserted into ClickHouse.
+       first event consumed to the last aggregate row inserted into ClickHouse (``--no-full``
+       skips it).
 
 Why not all 24 months from nothing: 100,000 × 24 is ~19M events, about 2.5 hours for the three
 runs on this machine. A month on top of 23 is the province's steady state, when every month's
@@ -38,6 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.bounded_floor import bounded_floor
 from benchmarks.common import synthetic_uscc
 from benchmarks.pipeline_throughput import AS_OF, faust_decode_only, full_pipeline
 from benchmarks.state_size import write_changelog
@@ -98,6 +103,7 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=23, help="months of ledgers before the as-of month")
     parser.add_argument("--order", choices=("delivery", "clustered"), default="delivery",
                         help="the month's events shuffled as the simulator delivers them, or each sample copy's together")
+    parser.add_argument("--no-full", action="store_true", help="measure the references and the floor only")
     args = parser.parse_args()
     settings = platform_settings()
     reset_topics(settings)
@@ -105,7 +111,8 @@ def main() -> None:
     progress(f"{args.sample} sampled ledgers from {history_events:,} events; "
              f"{len(month):,} as-of-month events in the sample; publishing them for {args.enterprises:,}")
     started = time.perf_counter()
-    events = len(produce_all(delivered_month(month, args.enterprises, args.sample, args.order)))
+    delivered = list(delivered_month(month, args.enterprises, args.sample, args.order))
+    events = len(produce_all(delivered))
     published = time.perf_counter() - started
     usccs = [synthetic_uscc(i) for i in range(args.enterprises)]
 
@@ -120,8 +127,15 @@ def main() -> None:
         progress(f"(a′): {a_fold['events_per_second']:,}/s; (a′ batched): the same, taken as the worker takes it")
         a_batched = faust_decode_only(events, "--fold", "--ledgers", str(ledgers_file), "--take")
         check(a_batched["ledgers_held"] == args.enterprises, f"(a′ batched) held {a_batched['ledgers_held']} ledgers")
-        progress(f"(a′ batched): {a_batched['events_per_second']:,}/s; "
-                 f"writing {args.enterprises:,} ledgers to the worker's changelog")
+        progress(f"(a′ batched): {a_batched['events_per_second']:,}/s; the floor, in process")
+        floor = bounded_floor(stored, usccs, delivered, a_fold["events_per_second"])
+        del delivered
+        if args.no_full:
+            print(json.dumps({"enterprises": args.enterprises, "events": events, "a_bare_faust_decode": a,
+                              "a_prime_faust_decode_validate_fold": a_fold, "a_prime_batched": a_batched,
+                              "bounded_floor": floor}, indent=2))
+            return
+        progress(f"writing {args.enterprises:,} ledgers to the worker's changelog")
         app_id = f"bench-steady-{time.time_ns()}"
         changelog = f"{WorkerProcess(Path(tmp), app_id).app_id}-ledger-changelog"
         write_changelog(changelog, stored, args.enterprises, settings.partitions)  # the worker's partitions
@@ -137,7 +151,7 @@ def main() -> None:
         "events": events, "events_per_enterprise": round(events / args.enterprises, 2),
         "publish_seconds": round(published, 1),
         "a_bare_faust_decode": a, "a_prime_faust_decode_validate_fold": a_fold, "a_prime_batched": a_batched,
-        "full_pipeline": full,
+        "bounded_floor": floor, "full_pipeline": full,
         "full_over_a_prime": round(full["events_per_second"] / a_fold["events_per_second"], 2),
         "full_over_a_prime_batched": round(full["events_per_second"] / a_batched["events_per_second"], 2),
         "full_over_a": round(full["events_per_second"] / a["events_per_second"], 2),
