@@ -170,8 +170,8 @@ def from_ledgers(workers: int, enterprises: int, sample: int, tmp: Path, memory_
     for n in range(workers):  # the next run needs the disk (~6 GB of stores and ~12 GB of changelog at 1M)
         shutil.rmtree(tmp / f"{app_id}-worker-{n}", ignore_errors=True)
     result.update(rows_against_replay(enterprises, stored))
-    delete_topic(changelog)
     log(json.dumps(result))
+    delete_topic(changelog)
     return result
 
 

@@ -67,7 +67,8 @@ def write_changelog(topic: str, values: list[bytes], enterprises: int, partition
 
 
 def delete_topic(topic: str) -> None:
-    AdminClient(admin_kafka().client()).delete_topics([topic])[topic].result()
+    admin = AdminClient(admin_kafka().client())  # kept until the answer: a client collected meanwhile cancels it
+    admin.delete_topics([topic])[topic].result(timeout=60)
 
 
 def worker_memory_mib(pid: int) -> dict:
