@@ -56,6 +56,12 @@ INPUT_PARTITIONS = Gauge(
     "creditstream_worker_input_partitions",
     "Partitions assigned to this worker's consumer (0 until it has joined its group, and while partitions move).",
 )
+REBALANCE_SECONDS = Histogram(
+    "creditstream_worker_rebalance_seconds",
+    "Consumer group rebalances this worker took part in, each from its start to the end of its tables' recovery "
+    "(no event is folded meanwhile).",
+    buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+)
 LEDGERS_HELD = Gauge(
     "creditstream_ledgers", "Enterprise ledgers in this worker's table (its partitions), read when scraped."
 )

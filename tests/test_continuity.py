@@ -164,3 +164,34 @@ def test_partition_heads_are_the_committed_offsets_or_the_log_start(kafka_settin
     committer.close()
     assert partition_heads(kafka, group, tps) == {TP(WATER, partition): 3}
 
+
+
+def test_faust_s_consumer_thread_hears_that_each_partition_s_stream_takes_events(worker):
+    """Faust's consumer thread logs "Stream has not started processing" at ERROR for a partition
+    whose stream, by its Monitor sensor's ``stream_inbound_time``, never took an event, once the
+    worker has been behind for ``stream_processing_timeout``. The app drops that sensor, so the
+    agent tells it each batch's partitions (before, a worker catching up logged it every few seconds)."""
+    worker.app.on_init_dependencies()  # where Faust adds its sensors as the app starts
+    assert worker.app.monitor not in list(worker.app.sensors)
+    agent = worker.acknowledged_by_checkpoint(lambda message: None)
+    before = time.monotonic()
+    asyncio.run(agent(Delivered([0, 1, 2])))
+    assert worker.app.monitor.stream_inbound_time[TP0] >= before
+
+
+def test_a_rebalance_is_timed_and_warns_of_no_missing_sensor_state(worker, caplog):
+    """Faust's app warns "Missing sensor state" at every rebalance when no sensor returns a state;
+    the worker's RebalanceSensor returns one and times the rebalance."""
+    from creditstream.monitoring import metrics
+
+    def rebalances() -> float:
+        return metrics.REGISTRY.get_sample_value("creditstream_worker_rebalance_seconds_count") or 0.0
+
+    worker.app.on_init_dependencies()  # where Faust adds its sensors as the app starts
+    before = rebalances()
+    with caplog.at_level("WARNING"):
+        worker.app.on_rebalance_start()
+        worker.app.on_rebalance_return()
+        worker.app.on_rebalance_end()
+    assert "Missing sensor state" not in caplog.text
+    assert rebalances() == before + 1

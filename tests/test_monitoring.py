@@ -26,7 +26,7 @@ def test_alert_rules_are_valid():
     result = subprocess.run([tool("promtool"), "check", "rules", "alerts.yml"], cwd=MONITORING,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 18 rules found" in result.stdout
+    assert "SUCCESS: 19 rules found" in result.stdout
 
 
 def test_alert_rule_unit_tests_pass():
