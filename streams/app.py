@@ -236,8 +236,8 @@ class CreditStream:
         return agent
 
     def taken(self, batch) -> None:
-        """Tell Faust's consumer thread that the stream of each partition in ``batch`` is taking
-        events. The thread learns that from its Monitor sensor's ``stream_inbound_time``, which
+        """Tell Faust's consumer thread that the stream of each partition in ``batch`` (events of
+        any agent) is taking events. The thread learns that from its Monitor sensor's ``stream_inbound_time``, which
         App drops: without this, a worker behind by more than ``stream_processing_timeout``
         (5 min) logged "Stream has not started processing" at ERROR for every partition every
         few seconds while it was processing them (seen catching up 1M events)."""
@@ -372,6 +372,7 @@ class CreditStream:
 
     async def finance_agent(self, stream) -> None:
         async for event in stream.events():  # acknowledged by Faust once the body is done
+            self.taken((event,))
             message = event.message
             skipped = self.continuity.missing(message.tp, message.offset)
             if skipped is not None:

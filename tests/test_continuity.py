@@ -179,6 +179,25 @@ def test_faust_s_consumer_thread_hears_that_each_partition_s_stream_takes_events
     assert worker.app.monitor.stream_inbound_time[TP0] >= before
 
 
+def test_the_finance_agent_tells_faust_s_consumer_thread_too(worker, monkeypatch):
+    finance = next(iter(FINANCE_TOPICS))
+    folded = []
+
+    async def fold_finance(message):
+        folded.append(message.offset)
+
+    class Stream:  # Faust's stream as the finance agent iterates it, event by event
+        async def events(self):
+            for offset in (0, 1):
+                yield Event(faust_message(offset, topic=finance))
+
+    monkeypatch.setattr(worker, "fold_finance", fold_finance)
+    before = time.monotonic()
+    asyncio.run(worker.finance_agent(Stream()))
+    assert folded == [0, 1]
+    assert worker.app.monitor.stream_inbound_time[TP(finance, 0)] >= before
+
+
 def test_a_rebalance_is_timed_and_warns_of_no_missing_sensor_state(worker, caplog):
     """Faust's app warns "Missing sensor state" at every rebalance when no sensor returns a state;
     the worker's RebalanceSensor returns one and times the rebalance."""
