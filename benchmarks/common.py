@@ -14,6 +14,16 @@ def synthetic_uscc(i: int) -> str:
     return body + uscc_check_char(body)
 
 
+def send(producer, topic: str, key: bytes | None, value: bytes) -> None:
+    """Produce one message, waiting for room when librdkafka's local queue is full."""
+    while True:
+        try:
+            producer.produce(topic, value, key)
+            return
+        except BufferError:
+            producer.poll(0.1)
+
+
 def steady_events(rate: int, seconds: int) -> list[tuple[bytes, bytes, str]]:
     """rate × seconds simulated provider events of every category, as (key, value, topic), for a
     steady-rate run (freshness, province_lag)."""

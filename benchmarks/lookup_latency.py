@@ -46,7 +46,7 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from benchmarks.common import cpu_seconds_by_process, process_status, processes
+from benchmarks.common import cpu_seconds_by_process, process_status, processes, send
 from benchmarks.common import synthetic_uscc as uscc
 from creditstream.broker import admin_credential
 from creditstream.kafka_admin import create_topics, group_caught_up
@@ -83,31 +83,21 @@ def template_row() -> dict:
     return compute("X", ledger, 2025 * 12 + 11, dt.date(2025, 12, 31))
 
 
-def send(producer: Producer, topic: str, value: bytes, key: bytes) -> None:
-    """Produce, waiting for room when librdkafka's queue is full (any of the data set's topics)."""
-    while True:
-        try:
-            producer.produce(topic, value, key)
-            return
-        except BufferError:
-            producer.poll(0.1)
-
-
 def produce(kafka: KafkaConnection, n: int, picks: list[str], keys: list[tuple[str, str]]) -> None:
     producer = Producer(kafka.provider_producer())
     row = template_row()
     for i in range(n):
-        send(producer, AGGREGATES_TOPIC, AggregateRow.encode({**row, "uscc": uscc(i)}), uscc(i).encode())
+        send(producer, AGGREGATES_TOPIC, uscc(i).encode(), AggregateRow.encode({**row, "uscc": uscc(i)}))
         if i % 100_000 == 99_999:
             log(f"produced {i + 1:,} rows")
     now = dt.datetime.now(UTC)
     for u in sorted(set(picks)):
         state = ConsentState(u, LENDER, f"c-{u}", tuple(SCOPES), now - dt.timedelta(days=1), now + dt.timedelta(days=365),
                              False, now)
-        send(producer, CONSENT_STATE_TOPIC, state.to_bytes(), state.key)
+        send(producer, CONSENT_STATE_TOPIC, state.key, state.to_bytes())
     for key_id, key in keys:
-        send(producer, API_KEYS_TOPIC, KeyEvent(key_id, apikeys.key_hash(key), "lender", LENDER, now, False).to_bytes(),
-             key_id.encode())
+        send(producer, API_KEYS_TOPIC, key_id.encode(),
+             KeyEvent(key_id, apikeys.key_hash(key), "lender", LENDER, now, False).to_bytes())
     if producer.flush(300):
         raise RuntimeError("could not produce the data set")
 

@@ -137,10 +137,12 @@ def from_ledgers(workers: int, enterprises: int, sample: int, tmp: Path, memory_
     procs = [WorkerProcess(tmp, app_id, CREDITSTREAM_DATA_DIR=str(tmp / f"{app_id}-worker-{n}"), **env).start()
              for n in range(workers)]
     try:
-        def total(name):
-            return sum(p.metrics().get(name, 0) for p in procs)
+        def totals(*names) -> list[float]:
+            """Each series summed over the workers, from one scrape of each."""
+            scraped = [p.metrics() for p in procs]
+            return [sum(page.get(name, 0) for page in scraped) for name in names]
 
-        wait_for(lambda: total("creditstream_ledgers") == enterprises, 1800, "the workers to hold every ledger",
+        wait_for(lambda: totals("creditstream_ledgers") == [enterprises], 1800, "the workers to hold every ledger",
                  interval=1)
         recovered = time.perf_counter() - started
         log(f"{workers} worker(s) hold the {enterprises:,} ledgers after {recovered:.0f} s; publishing the month")
@@ -148,8 +150,8 @@ def from_ledgers(workers: int, enterprises: int, sample: int, tmp: Path, memory_
         publish_month_for_everyone(enterprises)
 
         def folded_and_published() -> bool:
-            folded = total("creditstream_events_aggregated_total")
-            published = total("creditstream_aggregates_published_total")
+            folded, published = totals("creditstream_events_aggregated_total",
+                                       "creditstream_aggregates_published_total")
             if time.perf_counter() - shown[0] >= 15:
                 shown[0] = time.perf_counter()
                 log(f"{folded:,.0f} of {enterprises:,} events folded, {published:,.0f} rows published, RSS "

@@ -30,7 +30,7 @@ from pathlib import Path
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from benchmarks.common import LEDGER_RECORDS_RECOVERED, process_status, status_mib
+from benchmarks.common import LEDGER_RECORDS_RECOVERED, process_status, send, status_mib
 from benchmarks.common import synthetic_uscc as uscc
 from creditstream.connectors.simulate import Simulator, event_line
 from creditstream.schemas.codec import default_codec
@@ -54,12 +54,7 @@ def write_changelog(topic: str, values: list[bytes], enterprises: int, partition
     producer = Producer({**admin_kafka().client(), "partitioner": "murmur2_random", "linger.ms": 50,
                          "compression.type": "lz4"})
     for i in range(enterprises):
-        while True:
-            try:
-                producer.produce(topic, key=uscc(i).encode(), value=values[i % len(values)])
-                break
-            except BufferError:
-                producer.poll(0.2)
+        send(producer, topic, uscc(i).encode(), values[i % len(values)])
         producer.poll(0)
         if i and i % 100_000 == 0:
             progress(f"{i:,} ledgers written to {topic}")
@@ -140,12 +135,7 @@ def publish_month_for_everyone(enterprises: int) -> None:
     topic = next(t for t, record in PROVIDER_TOPICS.items() if record == "WaterStatement")
     producer = Producer({**admin_kafka().producer(), "partitioner": "murmur2_random", "linger.ms": 20})
     for key, value in a_month_for_everyone(enterprises):
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value)
-                break
-            except BufferError:
-                producer.poll(0.2)
+        send(producer, topic, key, value)
         producer.poll(0)
     producer.flush(600)
 

@@ -237,10 +237,11 @@ class CreditStream:
 
     def taken(self, batch) -> None:
         """Tell Faust's consumer thread that the stream of each partition in ``batch`` (events of
-        any agent) is taking events. The thread learns that from its Monitor sensor's ``stream_inbound_time``, which
-        App drops: without this, a worker behind by more than ``stream_processing_timeout``
-        (5 min) logged "Stream has not started processing" at ERROR for every partition every
-        few seconds while it was processing them (seen catching up 1M events)."""
+        any agent) is taking events. The thread learns that from its Monitor sensor's
+        ``stream_inbound_time``, which App drops: without this, a worker behind by more than
+        ``stream_processing_timeout`` (5 min) logged "Stream has not started processing" at ERROR
+        for every partition every few seconds while it was processing them (seen catching up 1M
+        events)."""
         inbound, now = self.app.monitor.stream_inbound_time, time.monotonic()
         for event in batch:
             inbound[event.message.tp] = now
